@@ -1,0 +1,98 @@
+"""Accounts, their admins and passwords (argon2)."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import Connection, insert, select, update
+
+from app.models import account_table, admin_table, tariff_table
+
+PASSWORD_MIN = 10
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown keeps both failures equally slow.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+class AccountError(ValueError):
+    """Input an account or admin cannot be created with; the text is for people."""
+
+
+def hash_password(password: str) -> str:
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"the password needs at least {PASSWORD_MIN} characters")
+    return _hasher.hash(password)
+
+
+def normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    if not EMAIL.match(email) or len(email) > 254:
+        raise AccountError(f"not an email address: {email!r}")
+    return email
+
+
+def create_account(conn: Connection, name: str, tariff_code: str = "free") -> int:
+    name = name.strip()
+    if not name:
+        raise AccountError("the account needs a name")
+    known = conn.execute(
+        select(tariff_table.c.code).where(tariff_table.c.code == tariff_code)
+    ).first()
+    if known is None:
+        raise AccountError(f"unknown tariff {tariff_code!r}")
+    return int(
+        conn.execute(
+            insert(account_table)
+            .values(name=name, tariff_code=tariff_code)
+            .returning(account_table.c.id)
+        ).scalar_one()
+    )
+
+
+def create_admin(conn: Connection, account_id: int, email: str, password: str) -> int:
+    email = normalize_email(email)
+    if (
+        conn.execute(select(account_table.c.id).where(account_table.c.id == account_id)).first()
+        is None
+    ):
+        raise AccountError(f"no account with id {account_id}")
+    if conn.execute(select(admin_table.c.id).where(admin_table.c.email == email)).first():
+        raise AccountError(f"an admin with the email {email} exists already")
+    return int(
+        conn.execute(
+            insert(admin_table)
+            .values(account_id=account_id, email=email, password_hash=hash_password(password))
+            .returning(admin_table.c.id)
+        ).scalar_one()
+    )
+
+
+def authenticate(conn: Connection, email: str, password: str) -> tuple[int, int] | None:
+    """(admin id, account id) when the password matches; None otherwise, taking
+    the same time whether the email is unknown or the password wrong."""
+    row = conn.execute(
+        select(admin_table.c.id, admin_table.c.account_id, admin_table.c.password_hash).where(
+            admin_table.c.email == email.strip().lower()
+        )
+    ).first()
+    try:
+        _hasher.verify(row.password_hash if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if row is None:
+        return None
+    if _hasher.check_needs_rehash(row.password_hash):
+        set_password(conn, row.id, password)
+    return row.id, row.account_id
+
+
+def set_password(conn: Connection, admin_id: int, password: str) -> None:
+    conn.execute(
+        update(admin_table)
+        .where(admin_table.c.id == admin_id)
+        .values(password_hash=hash_password(password))
+    )

@@ -1,0 +1,218 @@
+"""The budget rule: periods, the tariff in force, and counting a submission.
+
+A submission is counted by one guarded upsert of ``usage(account, period)``
+inside the transaction that stores the response, so the count and the stored
+rows can never disagree, whatever the number of workers or hosts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Case, Connection, and_, case, select, update
+
+from app.db import insert
+from app.models import account_table as account
+from app.models import tariff_table as tariff
+from app.models import usage_table as usage
+
+DEFAULT_TARIFFS = (
+    ("free", "Free", 50),
+    ("basic", "Basic", 500),
+    ("pro", "Pro", 5_000),
+    ("business", "Business", 50_000),
+)
+
+
+class UnknownTariff(LookupError):
+    pass
+
+
+# -- periods ---------------------------------------------------------------
+
+
+def period_of(moment: datetime, zone: ZoneInfo) -> str:
+    """The billing month (``YYYY-MM``) that contains ``moment`` in ``zone``."""
+    if moment.tzinfo is None:
+        raise ValueError("period_of needs an aware datetime")
+    local = moment.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def next_period(period: str) -> str:
+    year, month = (int(part) for part in period.split("-"))
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def period_start(period: str, zone: ZoneInfo) -> datetime:
+    """The first instant of ``period`` in ``zone`` (an aware datetime)."""
+    year, month = (int(part) for part in period.split("-"))
+    return datetime(year, month, 1, tzinfo=zone)
+
+
+def period_length(period: str, zone: ZoneInfo) -> timedelta:
+    return period_start(next_period(period), zone) - period_start(period, zone)
+
+
+# -- tariffs ---------------------------------------------------------------
+
+
+def code_in_force(period: str) -> Case[Any]:
+    """SQL for the tariff code in force for ``period``: a pending downgrade
+    takes over once its period has begun."""
+    return case(
+        (
+            and_(account.c.pending_from.is_not(None), account.c.pending_from <= period),
+            account.c.pending_tariff_code,
+        ),
+        else_=account.c.tariff_code,
+    )
+
+
+def limit_in_force(conn: Connection, account_id: int, period: str) -> int:
+    query = (
+        select(tariff.c.monthly_budget)
+        .select_from(account.join(tariff, tariff.c.code == code_in_force(period)))
+        .where(account.c.id == account_id)
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+@dataclass(frozen=True)
+class TariffState:
+    code: str
+    budget: int
+    pending_code: str | None
+    pending_from: str | None
+
+
+def tariff_state(conn: Connection, account_id: int, period: str) -> TariffState:
+    """The tariff in force for ``period`` and any downgrade still waiting."""
+    row = conn.execute(
+        select(
+            account.c.pending_tariff_code,
+            account.c.pending_from,
+            code_in_force(period).label("code"),
+            tariff.c.monthly_budget,
+        )
+        .select_from(account.join(tariff, tariff.c.code == code_in_force(period)))
+        .where(account.c.id == account_id)
+    ).one()
+    waiting = row.pending_from is not None and row.pending_from > period
+    return TariffState(
+        row.code,
+        row.monthly_budget,
+        row.pending_tariff_code if waiting else None,
+        row.pending_from if waiting else None,
+    )
+
+
+def _settle(conn: Connection, account_id: int, period: str) -> None:
+    """Make a downgrade whose period has begun the account's tariff."""
+    conn.execute(
+        update(account)
+        .where(account.c.id == account_id, account.c.pending_from <= period)
+        .values(
+            tariff_code=account.c.pending_tariff_code, pending_tariff_code=None, pending_from=None
+        )
+    )
+
+
+def change_tariff(conn: Connection, account_id: int, code: str, period: str) -> TariffState:
+    """Upgrades (a budget at least as big) apply at once and drop any pending
+    downgrade; downgrades wait for the next period."""
+    budget = conn.execute(
+        select(tariff.c.monthly_budget).where(tariff.c.code == code)
+    ).scalar_one_or_none()
+    if budget is None:
+        raise UnknownTariff(code)
+    _settle(conn, account_id, period)
+    current = tariff_state(conn, account_id, period)
+    if code == current.code or budget >= current.budget:
+        values = {"tariff_code": code, "pending_tariff_code": None, "pending_from": None}
+    else:
+        values = {"pending_tariff_code": code, "pending_from": next_period(period)}
+    conn.execute(update(account).where(account.c.id == account_id).values(**values))
+    return tariff_state(conn, account_id, period)
+
+
+def cancel_pending(conn: Connection, account_id: int) -> None:
+    conn.execute(
+        update(account)
+        .where(account.c.id == account_id)
+        .values(pending_tariff_code=None, pending_from=None)
+    )
+
+
+# -- counting --------------------------------------------------------------
+
+
+def consume(conn: Connection, account_id: int, period: str, now: datetime, survey_id: int) -> bool:
+    """Count one survey if the budget allows it. Must run inside the write
+    transaction that stores the response; False means the caller rolls back."""
+    limit = limit_in_force(conn, account_id, period)
+    if limit <= 0:
+        return False
+    statement = (
+        insert(conn, usage)
+        .values(
+            account_id=account_id,
+            period=period,
+            used=1,
+            rejected=0,
+            last_accepted_at=now,
+            last_accepted_survey_id=survey_id,
+        )
+        .on_conflict_do_update(
+            index_elements=[usage.c.account_id, usage.c.period],
+            set_={
+                "used": usage.c.used + 1,
+                "last_accepted_at": now,
+                "last_accepted_survey_id": survey_id,
+            },
+            where=usage.c.used < limit,
+        )
+        .returning(usage.c.used)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def record_rejection(conn: Connection, account_id: int, period: str) -> None:
+    """Remember a submission the exhausted budget refused."""
+    conn.execute(
+        insert(conn, usage)
+        .values(account_id=account_id, period=period, used=0, rejected=1)
+        .on_conflict_do_update(
+            index_elements=[usage.c.account_id, usage.c.period],
+            set_={"rejected": usage.c.rejected + 1},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class UsageState:
+    period: str
+    used: int
+    rejected: int
+    limit: int
+    last_accepted_at: datetime | None
+    last_accepted_survey_id: int | None
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+def usage_state(conn: Connection, account_id: int, period: str) -> UsageState:
+    row = conn.execute(
+        select(usage).where(usage.c.account_id == account_id, usage.c.period == period)
+    ).first()
+    limit = limit_in_force(conn, account_id, period)
+    if row is None:
+        return UsageState(period, 0, 0, limit, None, None)
+    return UsageState(
+        period, row.used, row.rejected, limit, row.last_accepted_at, row.last_accepted_survey_id
+    )

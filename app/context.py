@@ -1,0 +1,33 @@
+"""What request handlers share: settings, the engine, the signer and the clock.
+
+Built once by ``main.build_app`` and kept on ``app.state.ctx``; a plain object
+so that handlers stay typed and tests can inject a clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from app.settings import Settings
+from app.signing import Signer
+from app.surveys import ContactRecorder
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Context:
+    settings: Settings
+    engine: Engine
+    signer: Signer
+    clock: Clock
+    contacts: ContactRecorder = field(default_factory=ContactRecorder)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self.settings.zone

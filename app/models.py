@@ -1,0 +1,147 @@
+"""Database tables. Schema changes go through Alembic migrations only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which keeps no
+    zone) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(**kwargs: Any) -> Any:
+    """A timestamp column, stored as UTC."""
+    return Field(sa_column=Column(UTCDateTime(), **kwargs))
+
+
+class Tariff(SQLModel, table=True):
+    """A plan with a monthly survey budget; operators edit the rows with the CLI."""
+
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=80)
+    monthly_budget: int = Field(ge=0)
+
+
+class Account(SQLModel, table=True):
+    """One website owner. A downgrade waits in ``pending_tariff_code`` until
+    ``pending_from`` (a period, ``YYYY-MM``) begins."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    tariff_code: str = Field(foreign_key="tariff.code", max_length=32)
+    pending_tariff_code: str | None = Field(default=None, foreign_key="tariff.code", max_length=32)
+    pending_from: str | None = Field(default=None, max_length=7)
+    created_at: datetime = _when(nullable=False, default=utcnow)
+
+
+class AdminUser(SQLModel, table=True):
+    __tablename__ = "admin_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    password_hash: str = Field(max_length=200)
+    language: str | None = Field(default=None, max_length=2)
+    created_at: datetime = _when(nullable=False, default=utcnow)
+
+
+class Survey(SQLModel, table=True):
+    """What is asked. ``texts`` maps a language to its question, end labels and
+    per-segment follow-ups; missing texts fall back to the kind's defaults."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    public_id: str = Field(max_length=24, unique=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=4)
+    language: str = Field(default="auto", max_length=4)
+    texts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    allowed_origins: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    delay_ms: int = 0
+    recontact_days: int = 90
+    sample_rate: float = 1.0
+    color: str = Field(default="#1f5fbf", max_length=7)
+    position: str = Field(default="bottom-right", max_length=16)
+    review_url: str | None = Field(default=None, max_length=2048)
+    review_audience: str = Field(default="all", max_length=16)
+    created_at: datetime = _when(nullable=False, default=utcnow)
+
+
+class Response(SQLModel, table=True):
+    """One accepted submission. ``nonce`` comes from the display token, so a
+    token can be stored at most once. No visitor address is kept."""
+
+    __table_args__ = (
+        Index("ix_response_survey_period_created", "survey_id", "period", "created_at"),
+        Index("ix_response_account_created", "account_id", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=32, unique=True)
+    account_id: int = Field(foreign_key="account.id")
+    survey_id: int = Field(foreign_key="survey.id")
+    period: str = Field(max_length=7)
+    score: int
+    segment: str = Field(max_length=16)
+    comment: str | None = Field(default=None, max_length=2000)
+    channel: str = Field(max_length=8)
+    page_url: str | None = Field(default=None, max_length=2048)
+    locale: str | None = Field(default=None, max_length=35)
+    created_at: datetime = _when(nullable=False)
+
+
+class Usage(SQLModel, table=True):
+    """Counted and refused submissions of one account in one period."""
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    period: str = Field(primary_key=True, max_length=7)
+    used: int = 0
+    rejected: int = 0
+    last_accepted_at: datetime | None = _when(nullable=True)
+    last_accepted_survey_id: int | None = Field(default=None, foreign_key="survey.id")
+
+
+class Contact(SQLModel, table=True):
+    """When a widget or link of a survey last talked to the server ("last data sync")."""
+
+    survey_id: int = Field(foreign_key="survey.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    seen_at: datetime = _when(nullable=False)
+    origin: str | None = Field(default=None, max_length=255)
+    channel: str = Field(max_length=8)
+
+
+# Core handles for the hot paths, which skip the ORM.
+tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
+account_table: Table = Account.__table__  # type: ignore[attr-defined]
+admin_table: Table = AdminUser.__table__  # type: ignore[attr-defined]
+survey_table: Table = Survey.__table__  # type: ignore[attr-defined]
+response_table: Table = Response.__table__  # type: ignore[attr-defined]
+usage_table: Table = Usage.__table__  # type: ignore[attr-defined]
+contact_table: Table = Contact.__table__  # type: ignore[attr-defined]

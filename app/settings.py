@@ -1,0 +1,221 @@
+"""Settings: the only module that reads the environment.
+
+Every setting is one row of ``SETTINGS``; the README's settings table is checked
+against it by a test, so the docs cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+VAR_DIR = Path("var")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    doc: str
+    parse: Callable[[str], Any] = str
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"expected true or false, got {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise SettingsError(f"expected a positive number, got {value!r}")
+    return number
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise SettingsError(f"unknown time zone {value!r}") from exc
+    return value
+
+
+def _keys(value: str) -> tuple[str, ...]:
+    return tuple(key.strip() for key in value.split(",") if key.strip())
+
+
+def _rate(value: str) -> str:
+    from limits import parse_many  # the parser slowapi itself uses
+
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise SettingsError(f"not a rate limit like '60/minute': {value!r}") from exc
+    return value
+
+
+def _environment(value: str) -> str:
+    if value not in {"development", "production"}:
+        raise SettingsError("ENVIRONMENT must be development or production")
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "ENVIRONMENT",
+        "development",
+        "`development` or `production`. Production refuses to start without "
+        "`SECRET_KEYS` and turns the demo page off.",
+        _environment,
+    ),
+    Setting(
+        "DATABASE_URL",
+        "",
+        "SQLAlchemy URL. Empty means the SQLite file `./var/nps-beacon.sqlite3`; "
+        "use `postgresql://user@host/db` for several workers or hosts.",
+    ),
+    Setting(
+        "SECRET_KEYS",
+        "",
+        "Comma-separated signing keys: the first signs, all verify (rotation). "
+        "In development a key is generated once and kept in `./var/secret_key`.",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "http://127.0.0.1:8000",
+        "The address visitors reach the service at; used in snippets and links.",
+        lambda v: v.rstrip("/"),
+    ),
+    Setting(
+        "BILLING_TIMEZONE",
+        "UTC",
+        "IANA time zone whose calendar months are the billing periods.",
+        _timezone,
+    ),
+    Setting(
+        "DISPLAY_TOKEN_MAX_AGE",
+        "86400",
+        "Seconds a display token stays valid after the survey was shown.",
+        _positive_int,
+    ),
+    Setting("RATE_LIMIT_ENABLED", "true", "Turn all rate limits on or off.", _bool),
+    Setting(
+        "RATE_LIMIT_STORAGE_URL",
+        "memory://",
+        "Where rate-limit windows are counted: `memory://` (per process) or "
+        "`redis://host:6379/0` (shared by all workers and hosts).",
+    ),
+    Setting(
+        "RATE_LIMIT_WIDGET",
+        "120/minute",
+        "Limit per client address on the widget config endpoint.",
+        _rate,
+    ),
+    Setting("RATE_LIMIT_RESPONSES", "30/minute", "Limit per client address on submissions.", _rate),
+    Setting(
+        "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
+    ),
+    Setting(
+        "FORWARDED_ALLOW_IPS",
+        "127.0.0.1",
+        "Comma-separated proxy addresses whose `X-Forwarded-For` is trusted "
+        "(handed to uvicorn); `*` trusts every peer.",
+    ),
+    Setting(
+        "SESSION_HTTPS_ONLY",
+        "false",
+        "Mark the admin session cookie `Secure` (set it behind HTTPS).",
+        _bool,
+    ),
+    Setting(
+        "LOG_LEVEL",
+        "info",
+        "Python logging level: debug, info, warning, error.",
+        lambda v: v.lower(),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str = "development"
+    database_url: str = ""
+    secret_keys: tuple[str, ...] = ()
+    public_url: str = "http://127.0.0.1:8000"
+    billing_timezone: str = "UTC"
+    display_token_max_age: int = 86400
+    rate_limit_enabled: bool = True
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_widget: str = "120/minute"
+    rate_limit_responses: str = "30/minute"
+    rate_limit_login: str = "10/minute"
+    forwarded_allow_ips: str = "127.0.0.1"
+    session_https_only: bool = False
+    log_level: str = "info"
+    var_dir: Path = field(default=VAR_DIR)
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.billing_timezone)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'nps-beacon.sqlite3'}"
+
+    def replace(self, **changes: Any) -> Settings:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Settings(**values)
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment; raise SettingsError on a bad value."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name, setting.default)
+        try:
+            values[setting.name.lower()] = _parse(setting, raw)
+        except (ValueError, SettingsError) as exc:
+            raise SettingsError(f"{setting.name}: {exc}") from exc
+    settings = Settings(**values)
+    if not settings.secret_keys:
+        if settings.production:
+            raise SettingsError("SECRET_KEYS must be set when ENVIRONMENT=production")
+        settings = settings.replace(secret_keys=(_development_key(settings.var_dir),))
+    return settings
+
+
+def _parse(setting: Setting, raw: str) -> Any:
+    if setting.name == "SECRET_KEYS":
+        return _keys(raw)
+    return setting.parse(raw)
+
+
+def _development_key(var_dir: Path) -> str:
+    """A key kept under ./var so development restarts keep embed keys valid."""
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,1 @@
+"""HTTP only: each module turns requests into calls of the domain modules."""

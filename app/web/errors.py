@@ -1,0 +1,155 @@
+"""Errors as RFC 9457 problem+json for the API and readable pages for people."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from http import HTTPStatus
+from typing import Any
+
+from slowapi.errors import RateLimitExceeded
+from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+log = logging.getLogger("nps_beacon")
+
+PROBLEM_TYPE = "urn:nps-beacon:problem:"
+
+
+class Problem(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": PROBLEM_TYPE + code,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "text/html" not in accept and "json" in accept
+
+
+def page(
+    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    templates = getattr(request.app.state, "templates", None)
+    if templates is None:
+        return HTMLResponse(f"<h1>{title}</h1>", status_code=status, headers=headers)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"title": title, "message": message},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _respond(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    if wants_json(request):
+        return problem(status, code, detail, headers=headers, **extra)
+    return page(request, status, HTTPStatus(status).phrase, detail, headers)
+
+
+async def on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _respond(request, exc.status, exc.code, exc.detail, exc.headers, **exc.extra)
+
+
+_PLAIN_WORDS = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept that method.",
+}
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (unknown routes), in the same problem format."""
+    assert isinstance(exc, HTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    code = phrase.lower().replace(" ", "_")
+    detail = exc.detail
+    if detail == phrase:
+        detail = _PLAIN_WORDS.get(exc.status_code, detail)
+    return _respond(request, exc.status_code, code, detail, dict(exc.headers or {}))
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    # The message may carry connection details: log the class, not the text.
+    log.error("database unavailable: %s", type(exc).__name__)
+    return _respond(
+        request,
+        503,
+        "service_unavailable",
+        "The service cannot reach its database right now. Please try again.",
+        {"Retry-After": "5"},
+    )
+
+
+async def on_rate_limited(request: Request, exc: Exception) -> Response:
+    retry_after = 60
+    current = getattr(request.state, "view_rate_limit", None)
+    limiter = getattr(request.app.state, "limiter", None)
+    if current is not None and limiter is not None:
+        try:
+            reset, _remaining = limiter.limiter.get_window_stats(current[0], *current[1])
+            retry_after = max(1, math.ceil(reset - time.time()))
+        except Exception:  # storage trouble: keep the conservative default
+            log.warning("rate limit storage unavailable for Retry-After")
+    return _respond(
+        request,
+        429,
+        "rate_limited",
+        "Too many requests from your address. Please wait and try again.",
+        {"Retry-After": str(retry_after)},
+    )
+
+
+async def on_server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _respond(request, 500, "internal_error", "Something went wrong on our side.")
+
+
+HANDLERS: dict[Any, Any] = {
+    Problem: on_problem,
+    HTTPException: on_http_exception,
+    DBAPIError: on_database_error,
+    RateLimitExceeded: on_rate_limited,
+    Exception: on_server_error,
+}

@@ -1,0 +1,216 @@
+"""The public JSON API the widget (and anyone else) talks to."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import RowMapping
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app import budget, db, surveys
+from app.context import Context
+from app.signing import ExpiredToken, InvalidToken
+from app.web.errors import Problem
+
+BODY_LIMIT = 16 * 1024
+NO_STORE = {"Cache-Control": "no-store"}
+LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def routes(widget_limit: Decorator, responses_limit: Decorator) -> list[BaseRoute]:
+    return [
+        Route("/widget/{embed_key}", widget_limit(widget_config), methods=["GET"]),
+        Route("/responses", responses_limit(submit_response), methods=["POST"]),
+    ]
+
+
+def _hide(reason: str) -> JSONResponse:
+    return JSONResponse({"show": False, "reason": reason}, headers=NO_STORE)
+
+
+def widget_config(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    try:
+        public_id = ctx.signer.survey_from_embed_key(request.path_params["embed_key"])
+    except InvalidToken:
+        raise _unknown_survey() from None
+    now = ctx.clock()
+    with db.read(ctx.engine) as conn:
+        survey = surveys.find_survey_with_budget(conn, public_id, budget.period_of(now, ctx.zone))
+    if survey is None:
+        raise _unknown_survey()
+    origin = request.headers.get("origin")
+    ctx.contacts.record(ctx.engine, survey, origin, "widget", now)
+    if not survey["active"]:
+        return _hide("inactive")
+    if not surveys.origin_allowed(survey["allowed_origins"], origin):
+        return _hide("origin_not_allowed")
+    if survey["budget_used"] is not None and survey["budget_used"] >= survey["budget_limit"]:
+        return _hide("budget_exhausted")
+    if survey["budget_limit"] <= 0:
+        return _hide("budget_exhausted")
+    language = surveys.choose_language(survey["language"], request.query_params.get("lang"))
+    texts = surveys.texts_for(survey["kind"], survey["texts"], language)
+    return JSONResponse(
+        {
+            "show": True,
+            "display_token": ctx.signer.display_token(survey["id"], "widget"),
+            "survey": {
+                "kind": survey["kind"],
+                "language": language,
+                **texts,
+                "color": survey["color"],
+                "position": survey["position"],
+            },
+            "rules": {
+                "delay_ms": survey["delay_ms"],
+                "recontact_days": survey["recontact_days"],
+                "sample_rate": survey["sample_rate"],
+            },
+        },
+        headers=NO_STORE,
+    )
+
+
+def _unknown_survey() -> Problem:
+    return Problem(404, "unknown_survey", "No survey has this key.")
+
+
+async def submit_response(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    body = await _read_body(request)
+    data = _parse_json(request, body)
+    token = data.get("display_token")
+    if not isinstance(token, str) or not token:
+        raise _invalid([("display_token", "is required")])
+    try:
+        display = ctx.signer.read_display_token(token)
+    except ExpiredToken:
+        raise Problem(
+            410, "token_expired", "This survey was shown too long ago; please load it again."
+        ) from None
+    except InvalidToken:
+        raise Problem(400, "invalid_token", "The display token is not valid.") from None
+    return await run_in_threadpool(_record, ctx, request.headers.get("origin"), display, data)
+
+
+def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]) -> Response:
+    with db.read(ctx.engine) as conn:
+        survey = surveys.find_survey(conn, survey_id=display.survey_id)
+    if survey is None:
+        raise _unknown_survey()
+    if not surveys.origin_allowed(survey["allowed_origins"], origin):
+        raise Problem(
+            403, "origin_not_allowed", "This survey does not accept answers from this site."
+        )
+    if not survey["active"]:
+        raise Problem(410, "survey_inactive", "This survey is not collecting responses.")
+    submission = surveys.Submission(display=display, **_validate(survey, data))
+    try:
+        recorded = surveys.record_response(ctx.engine, survey, submission, ctx.clock(), ctx.zone)
+    except surveys.BudgetExhausted:
+        raise Problem(
+            402, "budget_exhausted", "This survey is not collecting feedback right now."
+        ) from None
+    except surveys.TokenAlreadyUsed:
+        raise Problem(
+            409, "token_already_used", "This display was already answered with another score."
+        ) from None
+    except surveys.ScoreRequired:
+        raise _invalid([("score", "is required")]) from None
+    return JSONResponse(
+        {"id": recorded.id, "segment": recorded.segment},
+        status_code=201 if recorded.created else 200,
+        headers=NO_STORE,
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT:
+        raise _too_large()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> Problem:
+    return Problem(413, "payload_too_large", f"The body is larger than {BODY_LIMIT} bytes.")
+
+
+def _parse_json(request: Request, body: bytes) -> dict[str, Any]:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in {"application/json", "text/plain", ""}:
+        raise Problem(415, "unsupported_media_type", "Send JSON as application/json or text/plain.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Problem(400, "invalid_json", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise Problem(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def _invalid(errors: list[tuple[str, str]]) -> Problem:
+    return Problem(
+        422,
+        "validation_error",
+        "; ".join(f"{field} {message}" for field, message in errors),
+        errors=[{"field": field, "message": message} for field, message in errors],
+    )
+
+
+def _validate(survey: RowMapping, data: dict[str, Any]) -> dict[str, Any]:
+    errors: list[tuple[str, str]] = []
+    score = data.get("score")
+    if score is not None:
+        low, high = surveys.SCALES[survey["kind"]]
+        if not isinstance(score, int) or isinstance(score, bool):
+            errors.append(("score", "must be a whole number"))
+        elif not low <= score <= high:
+            errors.append(("score", f"must be between {low} and {high}"))
+    comment = data.get("comment")
+    if comment is not None:
+        if not isinstance(comment, str):
+            errors.append(("comment", "must be text"))
+        else:
+            comment = surveys.clean_text(comment) or None
+            if comment and len(comment) > surveys.COMMENT_MAX:
+                errors.append(("comment", f"must be at most {surveys.COMMENT_MAX} characters"))
+    page_url = data.get("page_url")
+    if page_url is not None and not _is_web_url(page_url):
+        errors.append(("page_url", "must be an http or https address"))
+    locale = data.get("locale")
+    if locale is not None and not (isinstance(locale, str) and LOCALE.match(locale)):
+        errors.append(("locale", "must be a language tag like de-DE"))
+    if errors:
+        raise _invalid(errors)
+    return {
+        "score": score,
+        "comment": comment,
+        "page_url": page_url or None,
+        "locale": locale or None,
+    }
+
+
+def _is_web_url(value: Any) -> bool:
+    if not isinstance(value, str) or len(value) > 2048:
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.netloc)

@@ -1,0 +1,169 @@
+"""Fixtures: a migrated database per test (SQLite always, PostgreSQL when
+TEST_DATABASE_URL is set), an app with an injectable clock, and seed helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from app import accounts, db, migrations, surveys
+from app.db import create_db_engine
+from app.main import build_app
+from app.settings import Settings
+from app.signing import Signer
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+SECRET = "test-secret-key"
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+TABLES = ("contact", "usage", "response", "survey", "admin_user", "account", "tariff")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str:
+    assert PG_URL
+    migrations.downgrade(PG_URL, "base")
+    migrations.upgrade(PG_URL)
+    return PG_URL
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_db_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "INSERT INTO tariff (code, name, monthly_budget) VALUES "
+                "('free', 'Free', 50), ('basic', 'Basic', 500), ('pro', 'Pro', 5000), "
+                "('business', 'Business', 50000)"
+            )
+        )
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_migrated")
+        _reset_postgres(url)
+        return url
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "db.sqlite3"
+    shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        secret_keys=(SECRET,),
+        rate_limit_enabled=False,
+        var_dir=tmp_path / "var",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    engine = create_db_engine(settings.db_url)
+    yield engine
+    engine.dispose()
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 5, 14, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def client(settings: Settings, engine: Engine, clock: Clock) -> Iterator[TestClient]:
+    app = build_app(settings, clock=clock, engine=engine)
+    with TestClient(app, base_url="http://testserver") as test_client:
+        yield test_client
+
+
+@dataclass
+class Seeded:
+    account_id: int
+    survey_id: int
+    public_id: str
+    embed_key: str
+    link_key: str
+
+
+def seed(
+    engine: Engine,
+    *,
+    tariff: str = "free",
+    kind: str = "nps",
+    origins: list[str] | None = None,
+    email: str | None = None,
+    **options: Any,
+) -> Seeded:
+    signer = Signer((SECRET,), 3600)
+    with db.write(engine) as conn:
+        account_id = accounts.create_account(conn, "Shop", tariff)
+        if email:
+            accounts.create_admin(conn, account_id, email, "correct horse battery")
+        survey_id, public_id = surveys.create_survey(
+            conn, account_id, name="Survey", kind=kind, allowed_origins=origins, **options
+        )
+    return Seeded(
+        account_id, survey_id, public_id, signer.embed_key(public_id), signer.link_key(public_id)
+    )
+
+
+def set_budget(engine: Engine, code: str, budget: int) -> None:
+    with db.write(engine) as conn:
+        conn.execute(
+            text("UPDATE tariff SET monthly_budget = :b WHERE code = :c"), {"b": budget, "c": code}
+        )
+
+
+def usage_row(engine: Engine, account_id: int, period: str) -> tuple[int, int]:
+    with db.read(engine) as conn:
+        row = conn.execute(
+            text("SELECT used, rejected FROM usage WHERE account_id = :a AND period = :p"),
+            {"a": account_id, "p": period},
+        ).first()
+    return (row.used, row.rejected) if row else (0, 0)
+
+
+def count_responses(engine: Engine) -> int:
+    with db.read(engine) as conn:
+        return int(conn.execute(text("SELECT count(*) FROM response")).scalar_one())
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip on a laptop without the tool; fail in CI, where it must be there."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
