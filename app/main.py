@@ -24,7 +24,7 @@ from app.context import Clock, Context
 from app.db import create_db_engine
 from app.settings import Settings
 from app.signing import Signer
-from app.web import assets, errors, health, widget_api
+from app.web import admin, assets, demo, errors, health, links, widget_api
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -101,6 +101,9 @@ def build_app(
             ),
             middleware=[api_cors],
         ),
+        *links.routes(),
+        *demo.routes(settings),
+        *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),
     ]
     app = Starlette(

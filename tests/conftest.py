@@ -167,3 +167,30 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def live_server(settings: Settings, tmp_path: Path) -> Iterator[Any]:
+    """Start real servers on the test's database: ``live_server(workers=2, **env)``."""
+    from contextlib import ExitStack
+
+    from tests.servers import free_port, running_server
+
+    with ExitStack() as stack:
+
+        def start(workers: int = 1, **env: str) -> str:
+            port = free_port()
+            base_env = {
+                "DATABASE_URL": settings.db_url,
+                "SECRET_KEYS": SECRET,
+                "RATE_LIMIT_ENABLED": "false",
+                "ENVIRONMENT": "development",
+                "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            }
+            return stack.enter_context(
+                running_server(
+                    {**base_env, **env}, workers=workers, port=port, log_dir=tmp_path / "logs"
+                )
+            )
+
+        yield start
