@@ -1,0 +1,70 @@
+"""Headless Debian chromium driven by Playwright.
+
+Playwright's own browser download does not work everywhere, so the system
+chromium is launched by path. Without it the tests skip on a laptop and fail
+under CI=true.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).resolve().parents[2] / "widget" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    require(Path(CHROMIUM).exists(), "chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - playwright is a dev dependency
+        require(False, "playwright is not installed")
+        raise
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+def run_axe(page: Any, selector: str | None = None) -> list[dict[str, Any]]:
+    """axe-core's violations for the page (or the element at ``selector``)."""
+    require(AXE.exists(), "axe-core is not installed (make widget-deps)")
+    page.add_script_tag(content=AXE.read_text())
+    context = selector or "document"
+    violations: list[dict[str, Any]] = page.evaluate(
+        f"async () => (await axe.run({context if selector is None else repr(selector)})).violations"
+    )
+    return violations
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
