@@ -91,9 +91,10 @@ def build_app(
         allow_headers=["Content-Type"],
         max_age=86400,
     )
+    widget = assets.widget_script()
     routes = [
         *health.routes(),
-        *assets.routes(assets.widget_script()),
+        *assets.routes(widget),
         Mount(
             "/api/v1",
             routes=widget_api.routes(
@@ -111,6 +112,7 @@ def build_app(
     )
     app.state.ctx = ctx
     app.state.limiter = limiter
+    app.state.widget = widget  # assets.Script | None: digest and SRI for the admin snippet
     app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)
     return app
 
