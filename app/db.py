@@ -32,9 +32,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **kwargs)
+    # A bounded pool per process: with several workers per host the sum must stay
+    # below the server's max_connections (100 by default); threads queue instead.
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 5)
     return create_engine(url, **kwargs)
 
 
