@@ -1,0 +1,495 @@
+"""Figures for the admin pages: NPS/CSAT/CES summaries, daily trends, comments,
+the CSV export, the budget forecast, and the last contact and feedback.
+
+Every function takes the account id and puts it into every query, so a survey
+id of another account yields nothing. All figures are SQL aggregates over the
+``ix_response_stats`` and comment indexes (see migration 0002): the cost
+follows the rows of one survey and period, not the size of the table.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+)
+
+from app import budget
+from app.models import (
+    contact_table,
+    response_table,
+    survey_table,
+    tariff_table,
+    usage_table,
+)
+from app.surveys import segments
+
+response = response_table
+survey = survey_table
+
+PER_PAGE = 25
+EXPORT_BATCH = 1_000
+# Spreadsheets run a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_COLUMNS = (
+    "id",
+    "created_at",
+    "survey",
+    "kind",
+    "period",
+    "score",
+    "segment",
+    "comment",
+    "channel",
+    "page_url",
+    "locale",
+)
+
+
+class NotFound(LookupError):
+    """The survey does not exist or belongs to another account."""
+
+
+# -- results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    kind: str
+    responses: int
+    segments: dict[str, int]
+    nps: int | None = None
+    average: float | None = None
+    positive_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    responses: int
+    value: float | None
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    created_at: datetime
+    score: int
+    segment: str
+    comment: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class CommentPage:
+    items: list[Comment]
+    page: int
+    pages: int
+    total: int
+
+
+def survey_kind(conn: Connection, account_id: int, survey_id: int) -> str | None:
+    """The survey's kind, or None when it is not the account's."""
+    kind = conn.execute(
+        select(survey.c.kind).where(survey.c.id == survey_id, survey.c.account_id == account_id)
+    ).scalar_one_or_none()
+    return None if kind is None else str(kind)
+
+
+def nps_of(promoters: int, detractors: int, total: int) -> int | None:
+    """Promoters' share minus detractors' share, in points, rounded half away from zero."""
+    if total <= 0:
+        return None
+    points = 100 * (promoters - detractors)
+    rounded = (2 * abs(points) + total) // (2 * total)
+    return rounded if points >= 0 else -rounded
+
+
+def _scope(account_id: int, survey_ids: Sequence[int] | int, period: str) -> ColumnElement[bool]:
+    """The WHERE that leads ``ix_response_stats``: account, survey(s), period."""
+    by_survey = (
+        response.c.survey_id == survey_ids
+        if isinstance(survey_ids, int)
+        else response.c.survey_id.in_(list(survey_ids))
+    )
+    return and_(response.c.account_id == account_id, by_survey, response.c.period == period)
+
+
+def _summarize(conn: Connection, kind: str, where: ColumnElement[bool]) -> Summary:
+    rows = conn.execute(
+        select(
+            response.c.segment,
+            func.count().label("n"),
+            func.coalesce(func.sum(response.c.score), 0).label("total"),
+        )
+        .where(where)
+        .group_by(response.c.segment)
+    ).all()
+    counts = dict.fromkeys(segments(kind), 0)
+    score_sum = 0
+    for row in rows:
+        if row.segment in counts:
+            counts[row.segment] = int(row.n)
+            score_sum += int(row.total)
+    n = sum(counts.values())
+    if kind == "nps":
+        return Summary(kind, n, counts, nps=nps_of(counts["promoter"], counts["detractor"], n))
+    average = score_sum / n if n else None
+    share = counts["positive"] / n if kind == "csat" and n else None
+    return Summary(kind, n, counts, average=average, positive_share=share)
+
+
+def survey_summary(
+    conn: Connection, account_id: int, survey_id: int, period: str
+) -> Summary | None:
+    """Counts per segment and the kind's figure; None for another account's survey."""
+    kind = survey_kind(conn, account_id, survey_id)
+    if kind is None:
+        return None
+    return _summarize(conn, kind, _scope(account_id, survey_id, period))
+
+
+def account_nps(conn: Connection, account_id: int, period: str) -> Summary:
+    """The NPS over all NPS surveys of the account in ``period``."""
+    ids = _nps_survey_ids(conn, account_id)
+    if not ids:
+        return Summary("nps", 0, dict.fromkeys(segments("nps"), 0))
+    return _summarize(conn, "nps", _scope(account_id, ids, period))
+
+
+def _nps_survey_ids(conn: Connection, account_id: int) -> list[int]:
+    return [
+        int(survey_id)
+        for survey_id in conn.execute(
+            select(survey.c.id).where(survey.c.account_id == account_id, survey.c.kind == "nps")
+        ).scalars()
+    ]
+
+
+def period_days(period: str) -> list[date]:
+    year, month = (int(part) for part in period.split("-"))
+    return [date(year, month, day) for day in range(1, calendar.monthrange(year, month)[1] + 1)]
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of ``day`` in ``zone`` (23- and 25-hour days included)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone)
+
+
+def _day_index(days: list[date], zone: ZoneInfo) -> ColumnElement[Any]:
+    """SQL for the index of the local calendar day a response falls on.
+
+    The boundaries are each day's local midnight, worked out here with
+    zoneinfo, so the grouping follows the billing zone (DST included) on any
+    database without its time-zone functions.
+    """
+    ends = [local_midnight(day + timedelta(days=1), zone) for day in days]
+    return case(
+        *((response.c.created_at < end, literal(index)) for index, end in enumerate(ends)),
+        else_=literal(len(days)),
+    )
+
+
+def daily_trend(
+    conn: Connection, account_id: int, survey_id: int, period: str, zone: ZoneInfo
+) -> list[Day]:
+    """Every day of ``period``, zero-filled: responses and the NPS (nps) or
+    the average score (csat, ces) of the day. Empty for another account's survey."""
+    kind = survey_kind(conn, account_id, survey_id)
+    if kind is None:
+        return []
+    days = period_days(period)
+    index = _day_index(days, zone).label("day_index")
+    promoter = func.sum(case((response.c.segment == "promoter", 1), else_=0))
+    detractor = func.sum(case((response.c.segment == "detractor", 1), else_=0))
+    rows = conn.execute(
+        select(
+            index,
+            func.count().label("n"),
+            func.sum(response.c.score).label("total"),
+            promoter.label("promoters"),
+            detractor.label("detractors"),
+        )
+        .where(
+            _scope(account_id, survey_id, period),
+            response.c.created_at >= local_midnight(days[0], zone),
+        )
+        .group_by(index)
+    ).all()
+    by_index = {int(row.day_index): row for row in rows}
+    trend = []
+    for position, day in enumerate(days):
+        row = by_index.get(position)
+        if row is None:
+            trend.append(Day(day, 0, None))
+            continue
+        n = int(row.n)
+        if kind == "nps":
+            value = nps_of(int(row.promoters), int(row.detractors), n)
+            trend.append(Day(day, n, None if value is None else float(value)))
+        else:
+            trend.append(Day(day, n, int(row.total) / n))
+    return trend
+
+
+def comments(
+    conn: Connection,
+    account_id: int,
+    survey_id: int,
+    period: str,
+    segment: str | None,
+    page: int,
+    per_page: int = PER_PAGE,
+) -> CommentPage:
+    """Responses with a comment, newest first, one page of them.
+
+    Both the count and the page read a partial index that holds only the
+    commented responses, ordered by time."""
+    per_page = max(1, per_page)
+    where = and_(_scope(account_id, survey_id, period), response.c.comment.is_not(None))
+    if segment is not None:
+        where = and_(where, response.c.segment == segment)
+    total = int(conn.execute(select(func.count()).select_from(response).where(where)).scalar_one())
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = conn.execute(
+        select(
+            response.c.id,
+            response.c.created_at,
+            response.c.score,
+            response.c.segment,
+            response.c.comment,
+            response.c.channel,
+        )
+        .where(where)
+        .order_by(response.c.created_at.desc(), response.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    items = [
+        Comment(row.id, row.created_at, row.score, row.segment, row.comment, row.channel)
+        for row in rows
+    ]
+    return CommentPage(items, page, pages, total)
+
+
+# -- export ----------------------------------------------------------------
+
+
+def neutralize(value: object) -> str:
+    """A cell as text that a spreadsheet shows instead of evaluating."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerows([neutralize(cell) for cell in row] for row in rows)
+    return buffer.getvalue()
+
+
+def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> Iterator[str]:
+    """The survey's responses of ``period`` as CSV text chunks, oldest first.
+
+    Raises NotFound at once (before any chunk) for another account's survey,
+    so the caller can answer 404. The rows come through a server-side cursor
+    in batches: memory stays flat however many responses there are.
+    """
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(survey.c.name, survey.c.kind).where(
+                survey.c.id == survey_id, survey.c.account_id == account_id
+            )
+        ).first()
+    if row is None:
+        raise NotFound(survey_id)
+    return _export_rows(engine, account_id, survey_id, period, str(row.name), str(row.kind))
+
+
+def _export_rows(
+    engine: Engine, account_id: int, survey_id: int, period: str, name: str, kind: str
+) -> Iterator[str]:
+    yield "\ufeff" + _csv_lines([EXPORT_COLUMNS])
+    query = (
+        select(
+            response.c.id,
+            response.c.created_at,
+            response.c.period,
+            response.c.score,
+            response.c.segment,
+            response.c.comment,
+            response.c.channel,
+            response.c.page_url,
+            response.c.locale,
+        )
+        .where(_scope(account_id, survey_id, period))
+        .order_by(response.c.created_at, response.c.id)
+    )
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query)
+        for batch in result.partitions():
+            yield _csv_lines(
+                (
+                    r.id,
+                    r.created_at,
+                    name,
+                    kind,
+                    r.period,
+                    r.score,
+                    r.segment,
+                    r.comment,
+                    r.channel,
+                    r.page_url,
+                    r.locale,
+                )
+                for r in batch
+            )
+
+
+# -- dashboard -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    runs_out_on: date | None
+    suggested_tariff: str | None
+
+
+@dataclass(frozen=True)
+class LastContact:
+    seen_at: datetime
+    origin: str | None
+    channel: str
+    survey_name: str
+
+
+@dataclass(frozen=True)
+class LastAccepted:
+    at: datetime
+    survey_name: str
+
+
+def forecast(
+    conn: Connection, account_id: int, period: str, now: datetime, zone: ZoneInfo
+) -> Forecast:
+    """When the budget runs out at the current pace, and the tariff that fits.
+
+    The pace is the demand so far (counted plus refused submissions) over the
+    elapsed part of the period. ``runs_out_on`` is None when the budget lasts
+    the period; ``suggested_tariff`` is None when the current one fits, else
+    the smallest tariff whose budget covers the projected month (the largest
+    one if none does).
+    """
+    state = budget.usage_state(conn, account_id, period)
+    start = budget.period_start(period, zone)
+    end = budget.period_start(budget.next_period(period), zone)
+    elapsed = (min(max(now, start), end) - start).total_seconds()
+    demand = state.used + state.rejected
+    if demand == 0 or elapsed <= 0:
+        return Forecast(None, None)
+    rate = demand / elapsed  # submissions per second
+    projected = demand * (end - start).total_seconds() / elapsed
+    return Forecast(
+        _runs_out_on(state, rate, now, end, zone),
+        _fitting_tariff(conn, projected, state.limit),
+    )
+
+
+def _runs_out_on(
+    state: budget.UsageState, rate: float, now: datetime, end: datetime, zone: ZoneInfo
+) -> date | None:
+    if state.remaining <= 0:
+        moment = state.last_accepted_at or now
+        return moment.astimezone(zone).date()
+    moment = now + timedelta(seconds=state.remaining / rate)
+    return moment.astimezone(zone).date() if moment < end else None
+
+
+def _fitting_tariff(conn: Connection, projected: float, limit: int) -> str | None:
+    if projected <= limit:
+        return None
+    needed = math.ceil(projected)
+    tariffs = conn.execute(
+        select(tariff_table.c.code, tariff_table.c.monthly_budget).order_by(
+            tariff_table.c.monthly_budget, tariff_table.c.code
+        )
+    ).all()
+    bigger = [row for row in tariffs if row.monthly_budget > limit]
+    if not bigger:
+        return None
+    fitting = [row for row in bigger if row.monthly_budget >= needed]
+    return str((fitting[0] if fitting else bigger[-1]).code)
+
+
+def last_contact(conn: Connection, account_id: int) -> LastContact | None:
+    """The latest time any widget or link of the account talked to the server."""
+    row = conn.execute(
+        select(
+            contact_table.c.seen_at,
+            contact_table.c.origin,
+            contact_table.c.channel,
+            survey.c.name,
+        )
+        .join(survey, survey.c.id == contact_table.c.survey_id)
+        .where(contact_table.c.account_id == account_id, survey.c.account_id == account_id)
+        .order_by(contact_table.c.seen_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return LastContact(row.seen_at, row.origin, row.channel, row.name)
+
+
+def last_accepted(conn: Connection, account_id: int, period: str) -> LastAccepted | None:
+    """The last counted feedback up to and including ``period`` (so it still
+    shows on the first day of a month)."""
+    row = conn.execute(
+        select(usage_table.c.last_accepted_at, survey.c.name)
+        .join(survey, survey.c.id == usage_table.c.last_accepted_survey_id)
+        .where(
+            usage_table.c.account_id == account_id,
+            survey.c.account_id == account_id,
+            usage_table.c.period <= period,
+            usage_table.c.last_accepted_at.is_not(None),
+        )
+        .order_by(usage_table.c.period.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return LastAccepted(row.last_accepted_at, row.name)
+
+
+def list_periods(conn: Connection, account_id: int) -> list[str]:
+    """Periods with usage or responses, newest first.
+
+    A response is stored only in the transaction that counts it in
+    ``usage``, so the usage rows (keyed by account and period) list every
+    period that has responses, plus those that only saw refusals."""
+    return [
+        str(period)
+        for period in conn.execute(
+            select(usage_table.c.period)
+            .where(usage_table.c.account_id == account_id)
+            .order_by(usage_table.c.period.desc())
+        ).scalars()
+    ]
