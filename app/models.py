@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table, TypeDecorator
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table, TypeDecorator, text
 from sqlmodel import Field, SQLModel
 
 
@@ -100,6 +100,39 @@ class Response(SQLModel, table=True):
     __table_args__ = (
         Index("ix_response_survey_period_created", "survey_id", "period", "created_at"),
         Index("ix_response_account_created", "account_id", "created_at"),
+        # The admin figures (app/stats.py): every column they aggregate, so
+        # summaries and daily trends are index-only scans of one survey-period.
+        Index(
+            "ix_response_stats",
+            "account_id",
+            "survey_id",
+            "period",
+            "segment",
+            "score",
+            "created_at",
+        ),
+        # Only commented responses, newest first, with and without a segment filter.
+        Index(
+            "ix_response_comments",
+            "account_id",
+            "survey_id",
+            "period",
+            "created_at",
+            "id",
+            sqlite_where=text("comment IS NOT NULL"),
+            postgresql_where=text("comment IS NOT NULL"),
+        ),
+        Index(
+            "ix_response_comments_segment",
+            "account_id",
+            "survey_id",
+            "period",
+            "segment",
+            "created_at",
+            "id",
+            sqlite_where=text("comment IS NOT NULL"),
+            postgresql_where=text("comment IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
