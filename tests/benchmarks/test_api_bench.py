@@ -1,0 +1,337 @@
+"""Throughput of the public API against two yardsticks, under one load generator.
+
+One run serves, each alone on 127.0.0.1 with one uvicorn worker and loaded by
+the same ``wrk`` command:
+
+  (a) a bare Starlette JSON endpoint (``bare_app.py``),
+  (b) a submission written directly with ``sqlite3`` (``reference_app.py``),
+  (c) the project's ``POST /api/v1/responses`` and ``GET /api/v1/widget/{key}``.
+
+It prints successful requests per second and the ratios c_post/b (target
+>= 0.5) and c_widget/a (target >= 0.4). Nothing here asserts a time: machines
+differ. What it does assert is that every run answered, and that under load the
+stored rows, the usage counter and the 201 answers agree.
+
+Knobs (environment): BENCH_DURATION seconds per run (8), BENCH_CONNECTIONS (32),
+BENCH_THREADS wrk threads (2), BENCH_TOKENS display tokens minted per
+submission run (60000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from app import migrations
+from app.budget import next_period, period_of
+from app.db import create_db_engine
+from app.signing import Signer
+from tests.conftest import SECRET, require, seed, set_budget
+from tests.servers import free_port, running_server
+
+pytestmark = [pytest.mark.benchmark]
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[1]
+LOAD_SCRIPT = HERE / "load.lua"
+DURATION = int(os.environ.get("BENCH_DURATION", "8"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+TOKENS = int(os.environ.get("BENCH_TOKENS", "60000"))
+WARMUP = 200  # requests per endpoint before measuring: fills pools and caches
+HUGE_BUDGET = 1_000_000_000  # so every distinct token is accepted
+TARGETS = {"c_post/b": 0.5, "c_widget/a": 0.4}
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the load script counted for one wrk run."""
+
+    duration_us: int
+    requests: int
+    ok: int
+    other: int
+    exhausted: int
+    socket_errors: int
+    p50_ms: float
+    p99_ms: float
+    sent: int
+
+    @property
+    def rate(self) -> float:
+        """Answers with the expected status per second."""
+        return self.ok / (self.duration_us / 1e6)
+
+
+def test_api_throughput(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
+    template = _migrated_template(tmp_path)
+    signer = Signer((SECRET,), 86400)
+
+    bare = _measure_bare(tmp_path)
+    reference, reference_stored = _measure_reference(tmp_path, template, signer)
+    post, widget, project_stored = _measure_project(tmp_path, template, signer)
+
+    rates = {
+        "a bare starlette GET": bare.rate,
+        "b sqlite3 reference POST": reference.rate,
+        "c_post project POST /api/v1/responses": post.rate,
+        "c_widget project GET /api/v1/widget/{key}": widget.rate,
+    }
+    ratios = {"c_post/b": post.rate / reference.rate, "c_widget/a": widget.rate / bare.rate}
+    runs = {"a": bare, "b": reference, "c_post": post, "c_widget": widget}
+    with capsys.disabled():
+        print(_report(rates, ratios, runs))
+
+    for name, run in runs.items():
+        assert run.ok > 0, f"{name}: no successful answer"
+        assert run.other == 0, f"{name}: {run.other} answers with an unexpected status"
+    for name, run, (stored, used) in (
+        ("b", reference, reference_stored),
+        ("c_post", post, project_stored),
+    ):
+        assert run.exhausted == 0, f"{name}: ran out of tokens; raise BENCH_TOKENS"
+        assert stored == used, f"{name}: {stored} rows but usage counted {used}"
+        # Every 201 is a stored row, and every other stored row belongs to a
+        # request still in flight when wrk stopped (sent but never answered).
+        answered_201 = run.ok + WARMUP
+        in_flight = run.sent - run.requests
+        assert answered_201 <= stored <= answered_201 + in_flight, (name, stored, run)
+
+
+# -- the three servers ------------------------------------------------------
+
+
+def _measure_bare(tmp_path: Path) -> Run:
+    with _uvicorn("tests.benchmarks.bare_app:app", {}, tmp_path / "logs") as base:
+        _warm_get(f"{base}/json")
+        return _wrk(f"{base}/json", 200)
+
+
+def _measure_reference(
+    tmp_path: Path, template: Path, signer: Signer
+) -> tuple[Run, tuple[int, int]]:
+    database = tmp_path / "reference.sqlite3"
+    shutil.copy(template, database)
+    survey_id = _seed(database)
+    _open_periods(database)
+    tokens = _mint(signer, survey_id, tmp_path / "reference-tokens.txt")
+    env = {
+        "REFERENCE_DATABASE": str(database),
+        "REFERENCE_SECRET_KEYS": SECRET,
+        "REFERENCE_TOKEN_MAX_AGE": "86400",
+    }
+    with _uvicorn("tests.benchmarks.reference_app:app", env, tmp_path / "logs") as base:
+        _warm_post(f"{base}/responses", signer, survey_id)
+        run = _wrk(f"{base}/responses", 201, tokens)
+    return run, _stored(database)
+
+
+def _measure_project(
+    tmp_path: Path, template: Path, signer: Signer
+) -> tuple[Run, Run, tuple[int, int]]:
+    database = tmp_path / "project.sqlite3"
+    shutil.copy(template, database)
+    survey_id = _seed(database)
+    embed_key = signer.embed_key(_public_id(database, survey_id))
+    tokens = _mint(signer, survey_id, tmp_path / "project-tokens.txt")
+    port = free_port()
+    env = {
+        "DATABASE_URL": f"sqlite:///{database}",
+        "SECRET_KEYS": SECRET,
+        "RATE_LIMIT_ENABLED": "false",
+        "ENVIRONMENT": "development",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "DISPLAY_TOKEN_MAX_AGE": "86400",
+    }
+    with running_server(env, workers=1, port=port, log_dir=tmp_path / "logs") as base:
+        _warm_post(f"{base}/api/v1/responses", signer, survey_id)
+        post = _wrk(f"{base}/api/v1/responses", 201, tokens)
+        widget_url = f"{base}/api/v1/widget/{embed_key}"
+        _warm_get(widget_url)
+        answer = httpx.get(widget_url).json()
+        assert answer["show"] is True, answer
+        widget = _wrk(widget_url, 200)
+    return post, widget, _stored(database)
+
+
+@contextmanager
+def _uvicorn(target: str, env: Mapping[str, str], log_dir: Path) -> Iterator[str]:
+    """One uvicorn worker with the options ``nps-beacon serve`` uses."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "1", "--log-level", "warning", "--no-server-header", "--proxy-headers",
+        "--forwarded-allow-ips", "127.0.0.1",
+    ]  # fmt: skip
+    with (log_dir / f"{target.split(':')[0]}.log").open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            _wait_until_up(f"{base}/healthz", process)
+            yield base
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited early")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}: server did not come up in {timeout}s")
+
+
+# -- load -------------------------------------------------------------------
+
+
+def _wrk(url: str, expected: int, tokens: Path | None = None) -> Run:
+    command = [
+        "wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(LOAD_SCRIPT),
+        url, "--", str(expected),
+    ]  # fmt: skip
+    if tokens is not None:
+        command += [str(tokens), str(THREADS)]
+    output = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=DURATION + 60
+    ).stdout
+    found = re.search(r"^RESULT (\{.*\})$", output, re.MULTILINE)
+    assert found, output
+    return Run(**json.loads(found.group(1)))
+
+
+def _warm_get(url: str) -> None:
+    with httpx.Client() as client:
+        for _ in range(WARMUP):
+            assert client.get(url).status_code == 200
+
+
+def _warm_post(url: str, signer: Signer, survey_id: int) -> None:
+    with httpx.Client() as client:
+        for _ in range(WARMUP):
+            token = signer.display_token(survey_id, "widget")
+            answer = client.post(url, json={"display_token": token, "score": 9})
+            assert answer.status_code == 201, answer.text
+
+
+def _mint(signer: Signer, survey_id: int, path: Path) -> Path:
+    """Display tokens as the widget config hands them out (same signer, key and
+    salt), made here because fetching tens of thousands over HTTP would take
+    longer than the benchmark itself."""
+    path.write_text(
+        "".join(f"{signer.display_token(survey_id, 'widget')}\n" for _ in range(TOKENS))
+    )
+    return path
+
+
+# -- databases --------------------------------------------------------------
+
+
+def _migrated_template(tmp_path: Path) -> Path:
+    path = tmp_path / "template.sqlite3"
+    migrations.upgrade(f"sqlite:///{path}")
+    return path
+
+
+def _seed(database: Path) -> int:
+    """An account on the business tariff, made big enough to accept every token."""
+    engine = create_db_engine(f"sqlite:///{database}")
+    try:
+        shop = seed(engine, tariff="business")
+        set_budget(engine, "business", HUGE_BUDGET)
+    finally:
+        engine.dispose()
+    return shop.survey_id
+
+
+def _public_id(database: Path, survey_id: int) -> str:
+    with sqlite3.connect(database) as conn:
+        row = conn.execute("SELECT public_id FROM survey WHERE id = ?", (survey_id,)).fetchone()
+    return str(row[0])
+
+
+def _open_periods(database: Path) -> None:
+    """The reference steps an existing usage row; open this month and the next
+    (in case the run crosses midnight at a month's end)."""
+    period = period_of(datetime.now(UTC), ZoneInfo("UTC"))
+    with sqlite3.connect(database) as conn:
+        for month in (period, next_period(period)):
+            conn.execute(
+                "INSERT INTO usage (account_id, period, used, rejected) "
+                "SELECT account_id, ?, 0, 0 FROM survey",
+                (month,),
+            )
+
+
+def _stored(database: Path) -> tuple[int, int]:
+    """(response rows, sum of usage.used)."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute("SELECT count(*) FROM response").fetchone()[0]
+        used = conn.execute("SELECT coalesce(sum(used), 0) FROM usage").fetchone()[0]
+    return int(rows), int(used)
+
+
+# -- report -----------------------------------------------------------------
+
+
+def _report(rates: dict[str, float], ratios: dict[str, float], runs: dict[str, Run]) -> str:
+    lines = [
+        "",
+        f"API benchmark: wrk -t{THREADS} -c{CONNECTIONS} -d{DURATION}s, one uvicorn worker each;"
+        f" nproc={os.cpu_count()}, {_cpu()}, Python {platform.python_version()}",
+    ]
+    for (name, rate), run in zip(rates.items(), runs.values(), strict=True):
+        lines.append(
+            f"  {name:<45} {rate:>9.0f} req/s   p50 {run.p50_ms:6.2f} ms"
+            f"   p99 {run.p99_ms:6.2f} ms   ({run.ok} ok)"
+        )
+    for name, ratio in ratios.items():
+        verdict = "meets" if ratio >= TARGETS[name] else "BELOW"
+        lines.append(f"  {name:<10} {ratio:5.2f}  ({verdict} target {TARGETS[name]})")
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
