@@ -23,8 +23,10 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Select,
     and_,
     case,
+    event,
     func,
     literal,
     select,
@@ -131,8 +133,8 @@ def _scope(account_id: int, survey_ids: Sequence[int] | int, period: str) -> Col
     return and_(response.c.account_id == account_id, by_survey, response.c.period == period)
 
 
-def _summarize(conn: Connection, kind: str, where: ColumnElement[bool]) -> Summary:
-    rows = conn.execute(
+def summary_query(where: ColumnElement[bool]) -> Select[Any]:
+    return (
         select(
             response.c.segment,
             func.count().label("n"),
@@ -140,7 +142,11 @@ def _summarize(conn: Connection, kind: str, where: ColumnElement[bool]) -> Summa
         )
         .where(where)
         .group_by(response.c.segment)
-    ).all()
+    )
+
+
+def _summarize(conn: Connection, kind: str, where: ColumnElement[bool]) -> Summary:
+    rows = conn.execute(summary_query(where)).all()
     counts = dict.fromkeys(segments(kind), 0)
     score_sum = 0
     for row in rows:
@@ -197,12 +203,34 @@ def _day_index(days: list[date], zone: ZoneInfo) -> ColumnElement[Any]:
 
     The boundaries are each day's local midnight, worked out here with
     zoneinfo, so the grouping follows the billing zone (DST included) on any
-    database without its time-zone functions.
+    database without its time-zone functions. Rows outside the period's days
+    (-1, len(days)) cannot occur while the zone stays put and are left out.
     """
     ends = [local_midnight(day + timedelta(days=1), zone) for day in days]
+    before = (response.c.created_at < local_midnight(days[0], zone), literal(-1))
     return case(
+        before,
         *((response.c.created_at < end, literal(index)) for index, end in enumerate(ends)),
         else_=literal(len(days)),
+    )
+
+
+def trend_query(account_id: int, survey_id: int, period: str, zone: ZoneInfo) -> Select[Any]:
+    """Per local day: responses, score sum, promoters and detractors."""
+    days = period_days(period)
+    index = _day_index(days, zone).label("day_index")
+    promoter = func.sum(case((response.c.segment == "promoter", 1), else_=0))
+    detractor = func.sum(case((response.c.segment == "detractor", 1), else_=0))
+    return (
+        select(
+            index,
+            func.count().label("n"),
+            func.sum(response.c.score).label("total"),
+            promoter.label("promoters"),
+            detractor.label("detractors"),
+        )
+        .where(_scope(account_id, survey_id, period))
+        .group_by(index)
     )
 
 
@@ -215,23 +243,7 @@ def daily_trend(
     if kind is None:
         return []
     days = period_days(period)
-    index = _day_index(days, zone).label("day_index")
-    promoter = func.sum(case((response.c.segment == "promoter", 1), else_=0))
-    detractor = func.sum(case((response.c.segment == "detractor", 1), else_=0))
-    rows = conn.execute(
-        select(
-            index,
-            func.count().label("n"),
-            func.sum(response.c.score).label("total"),
-            promoter.label("promoters"),
-            detractor.label("detractors"),
-        )
-        .where(
-            _scope(account_id, survey_id, period),
-            response.c.created_at >= local_midnight(days[0], zone),
-        )
-        .group_by(index)
-    ).all()
+    rows = conn.execute(trend_query(account_id, survey_id, period, zone)).all()
     by_index = {int(row.day_index): row for row in rows}
     trend = []
     for position, day in enumerate(days):
@@ -248,6 +260,31 @@ def daily_trend(
     return trend
 
 
+def _commented(
+    account_id: int, survey_id: int, period: str, segment: str | None
+) -> ColumnElement[bool]:
+    # ``comment IS NOT NULL`` must appear as such for the partial indexes to apply.
+    where = and_(_scope(account_id, survey_id, period), response.c.comment.is_not(None))
+    return where if segment is None else and_(where, response.c.segment == segment)
+
+
+def comments_query(where: ColumnElement[bool], page: int, per_page: int) -> Select[Any]:
+    return (
+        select(
+            response.c.id,
+            response.c.created_at,
+            response.c.score,
+            response.c.segment,
+            response.c.comment,
+            response.c.channel,
+        )
+        .where(where)
+        .order_by(response.c.created_at.desc(), response.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+
+
 def comments(
     conn: Connection,
     account_id: int,
@@ -262,26 +299,11 @@ def comments(
     Both the count and the page read a partial index that holds only the
     commented responses, ordered by time."""
     per_page = max(1, per_page)
-    where = and_(_scope(account_id, survey_id, period), response.c.comment.is_not(None))
-    if segment is not None:
-        where = and_(where, response.c.segment == segment)
+    where = _commented(account_id, survey_id, period, segment)
     total = int(conn.execute(select(func.count()).select_from(response).where(where)).scalar_one())
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    rows = conn.execute(
-        select(
-            response.c.id,
-            response.c.created_at,
-            response.c.score,
-            response.c.segment,
-            response.c.comment,
-            response.c.channel,
-        )
-        .where(where)
-        .order_by(response.c.created_at.desc(), response.c.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
+    rows = conn.execute(comments_query(where, page, per_page)).all()
     items = [
         Comment(row.id, row.created_at, row.score, row.segment, row.comment, row.channel)
         for row in rows
@@ -329,21 +351,7 @@ def _export_rows(
     engine: Engine, account_id: int, survey_id: int, period: str, name: str, kind: str
 ) -> Iterator[str]:
     yield "\ufeff" + _csv_lines([EXPORT_COLUMNS])
-    query = (
-        select(
-            response.c.id,
-            response.c.created_at,
-            response.c.period,
-            response.c.score,
-            response.c.segment,
-            response.c.comment,
-            response.c.channel,
-            response.c.page_url,
-            response.c.locale,
-        )
-        .where(_scope(account_id, survey_id, period))
-        .order_by(response.c.created_at, response.c.id)
-    )
+    query = _export_query(account_id, survey_id, period)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query)
         for batch in result.partitions():
@@ -363,6 +371,24 @@ def _export_rows(
                 )
                 for r in batch
             )
+
+
+def _export_query(account_id: int, survey_id: int, period: str) -> Select[Any]:
+    return (
+        select(
+            response.c.id,
+            response.c.created_at,
+            response.c.period,
+            response.c.score,
+            response.c.segment,
+            response.c.comment,
+            response.c.channel,
+            response.c.page_url,
+            response.c.locale,
+        )
+        .where(_scope(account_id, survey_id, period))
+        .order_by(response.c.created_at, response.c.id)
+    )
 
 
 # -- dashboard -------------------------------------------------------------
@@ -493,3 +519,44 @@ def list_periods(conn: Connection, account_id: int) -> list[str]:
             .order_by(usage_table.c.period.desc())
         ).scalars()
     ]
+
+
+# -- query plans -----------------------------------------------------------
+
+
+def explain(
+    conn: Connection, account_id: int, survey_id: int, period: str, zone: ZoneInfo
+) -> dict[str, str]:
+    """The database's plan for each main query, to check they use the indexes."""
+    queries: dict[str, Any] = {
+        "summary": summary_query(_scope(account_id, survey_id, period)),
+        "account_nps": summary_query(_scope(account_id, [survey_id], period)),
+        "daily_trend": trend_query(account_id, survey_id, period, zone),
+        "comments": comments_query(_commented(account_id, survey_id, period, None), 1, PER_PAGE),
+        "comments_by_segment": comments_query(
+            _commented(account_id, survey_id, period, "promoter"), 1, PER_PAGE
+        ),
+        "comments_count": select(func.count())
+        .select_from(response)
+        .where(_commented(account_id, survey_id, period, None)),
+        "export": _export_query(account_id, survey_id, period),
+    }
+    return {name: _plan(conn, query) for name, query in queries.items()}
+
+
+def _plan(conn: Connection, query: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+
+    def explained(*args: Any) -> tuple[str, Any]:
+        statement, parameters = args[2], args[3]
+        return prefix + statement, parameters
+
+    # The statement is compiled and bound as usual; only its text gets the prefix.
+    event.listen(conn, "before_cursor_execute", explained, retval=True)
+    try:
+        cursor = conn.execute(query).cursor
+        assert cursor is not None
+        rows = cursor.fetchall()
+    finally:
+        event.remove(conn, "before_cursor_execute", explained)
+    return "\n".join(" ".join(str(cell) for cell in row) for row in rows)
