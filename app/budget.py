@@ -28,7 +28,13 @@ DEFAULT_TARIFFS = (
 
 
 class UnknownTariff(LookupError):
-    pass
+    def __str__(self) -> str:
+        return f"unknown tariff {self.args[0]!r}"
+
+
+class UnknownAccount(LookupError):
+    def __str__(self) -> str:
+        return f"no account with id {self.args[0]}"
 
 
 # -- periods ---------------------------------------------------------------
@@ -100,7 +106,9 @@ def tariff_state(conn: Connection, account_id: int, period: str) -> TariffState:
         )
         .select_from(account.join(tariff, tariff.c.code == code_in_force(period)))
         .where(account.c.id == account_id)
-    ).one()
+    ).first()
+    if row is None:
+        raise UnknownAccount(account_id)
     waiting = row.pending_from is not None and row.pending_from > period
     return TariffState(
         row.code,

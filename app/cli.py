@@ -7,11 +7,12 @@ import json
 import secrets
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from app import accounts, db, migrations, surveys
+from app import accounts, budget, db, migrations, surveys
 from app.db import create_db_engine
 from app.models import account_table, admin_table, survey_table, tariff_table
 from app.settings import Settings, SettingsError, from_env
@@ -141,6 +142,29 @@ def cmd_account_create(settings: Settings, args: argparse.Namespace) -> None:
     _print({"account_id": account_id, "admin_id": admin_id, "tariff": args.tariff})
 
 
+def cmd_account_tariff(settings: Settings, args: argparse.Namespace) -> None:
+    """Upgrades apply at once; downgrades from the next period."""
+    engine = _engine(settings)
+    period = budget.period_of(datetime.now(UTC), settings.zone)
+    with db.write(engine) as conn:
+        if args.cancel_pending:
+            budget.cancel_pending(conn, args.account)
+            state = budget.tariff_state(conn, args.account, period)
+        elif args.tariff:
+            state = budget.change_tariff(conn, args.account, args.tariff, period)
+        else:
+            state = budget.tariff_state(conn, args.account, period)
+    _print(
+        {
+            "account_id": args.account,
+            "tariff": state.code,
+            "budget": state.budget,
+            "pending_tariff": state.pending_code,
+            "pending_from": state.pending_from,
+        }
+    )
+
+
 def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> None:
     engine = _engine(settings)
     with db.write(engine) as conn:
@@ -222,6 +246,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--tariff", default="free")
     create.set_defaults(run=cmd_account_create)
 
+    tariff_of = account.add_parser("tariff", help="show or change an account's tariff")
+    tariff_of.add_argument("--account", type=int, required=True)
+    change = tariff_of.add_mutually_exclusive_group()
+    change.add_argument("--tariff", help="upgrade now or downgrade from the next period")
+    change.add_argument(
+        "--cancel-pending", action="store_true", help="drop a downgrade that has not begun"
+    )
+    tariff_of.set_defaults(run=cmd_account_tariff)
+
     admin = commands.add_parser("admin", help="manage admins").add_subparsers(
         dest="action", required=True, metavar="action"
     )
@@ -254,7 +287,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[Settings, argparse.Namespace], None] = args.run
     try:
         run(from_env(), args)
-    except (CommandError, SettingsError, accounts.AccountError, surveys.SurveyError) as exc:
+    except (
+        CommandError,
+        SettingsError,
+        accounts.AccountError,
+        surveys.SurveyError,
+        budget.UnknownTariff,
+        budget.UnknownAccount,
+    ) as exc:
         print(f"nps-beacon: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
 from app import accounts, db, migrations, surveys
@@ -36,11 +37,21 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_migrated() -> str:
+def pg_migrated() -> Iterator[str]:
+    """A database of this test run's own beside TEST_DATABASE_URL's, so that
+    runs on one server never see each other's rows."""
     assert PG_URL
-    migrations.downgrade(PG_URL, "base")
-    migrations.upgrade(PG_URL)
-    return PG_URL
+    admin = create_db_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"nps_beacon_test_{os.getpid()}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    migrations.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _reset_postgres(url: str) -> None:
