@@ -1,16 +1,672 @@
-"""The admin settings pages under /admin."""
+"""The admin settings pages under /admin.
+
+Server-rendered pages behind an email + password login. The session cookie
+exists only under /admin; every form carries a CSRF token from the session,
+and every POST must come from this site (Origin / Sec-Fetch-Site). Every
+survey is looked up together with the logged-in account, so another
+account's survey id answers 404 like one that does not exist.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from starlette.routing import BaseRoute
+from sqlalchemy import RowMapping
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import accounts, admin_store, budget, charts, db, i18n, stats, survey_form, surveys
+from app.admin_store import Admin
+from app.context import Context
 from app.settings import Settings
+from app.web.errors import Problem
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+Form = dict[str, str]
+Handler = Callable[[Request, Admin, Form | None], Response]
+
+PREFIX = "/admin"
+SESSION_COOKIE = "nps_beacon_admin"
+SESSION_MAX_AGE = 12 * 3600
+FORM_LIMIT = 64 * 1024
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+PAGE_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
 def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
-    return []
+    session = Middleware(
+        SessionMiddleware,
+        secret_key=_derived_key(settings, "admin-session"),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        path=PREFIX,
+        same_site="lax",
+        https_only=settings.session_https_only,
+    )
+    pages = [
+        Route("/", start, methods=["GET"]),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login_limit(login_submit), methods=["POST"]),
+        Route("/logout", admin_page(logout), methods=["POST"]),
+        Route("/dashboard", admin_page(dashboard), methods=["GET"]),
+        Route("/surveys", admin_page(survey_list), methods=["GET"]),
+        Route("/surveys/new", admin_page(survey_new), methods=["GET", "POST"]),
+        Route("/surveys/{survey_id:int}", admin_page(survey_edit), methods=["GET", "POST"]),
+        Route("/surveys/{survey_id:int}/active", admin_page(survey_active), methods=["POST"]),
+        Route("/surveys/{survey_id:int}/results", admin_page(results), methods=["GET"]),
+        Route("/surveys/{survey_id:int}/export.csv", admin_page(export), methods=["GET"]),
+        Route("/tariff", admin_page(tariff_page), methods=["GET", "POST"]),
+        Route("/tariff/cancel", admin_page(tariff_cancel), methods=["POST"]),
+        Route("/account", admin_page(account_page), methods=["GET"]),
+        Route("/account/password", admin_page(change_password), methods=["POST"]),
+        Route("/account/language", admin_page(change_language), methods=["POST"]),
+    ]
+    return [
+        Route(PREFIX, lambda request: _redirect(f"{PREFIX}/", 307), methods=["GET"]),
+        Mount(PREFIX, routes=pages, middleware=[Middleware(AdminHeaders), session]),
+    ]
+
+
+def _derived_key(settings: Settings, purpose: str) -> str:
+    """One key per purpose from the first secret, so a value made for one
+    purpose is worthless for another."""
+    return hmac.new(settings.secret_keys[0].encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+class AdminHeaders:
+    """Security and caching headers on every answer under /admin, error pages
+    and redirects included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in PAGE_HEADERS}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message["headers"] = kept + list(PAGE_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+# -- session, CSRF, the logged-in admin ------------------------------------
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _redirect(path: str, status: int = 303) -> Response:
+    return RedirectResponse(path, status_code=status)
+
+
+def _csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def _own_origins(request: Request) -> set[str]:
+    public = urlsplit(_ctx(request).settings.public_url)
+    return {
+        f"{request.url.scheme}://{request.url.netloc}".lower(),
+        f"{public.scheme}://{public.netloc}".lower(),
+    }
+
+
+def _check_post(request: Request, form: Form) -> None:
+    """Refuse a POST from another site, then one without this session's token."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in {"same-origin", "none"}:
+        raise Problem(403, "cross_site", "This form can only be sent from this site.")
+    origin = request.headers.get("origin")
+    if origin is not None and origin.lower() not in _own_origins(request):
+        raise Problem(403, "cross_site", "This form can only be sent from this site.")
+    expected = request.session.get("csrf")
+    sent = form.get("csrf_token", "")
+    if not isinstance(expected, str) or not hmac.compare_digest(expected.encode(), sent.encode()):
+        raise Problem(
+            403,
+            "csrf_failed",
+            "The form was outdated or not sent from this site. Please go back, reload "
+            "the page and try again.",
+        )
+
+
+async def _read_form(request: Request) -> Form:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise Problem(413, "payload_too_large", "The form is too large.")
+    data = await request.form(max_files=0, max_fields=200)
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+def _stamp(request: Request, password_hash: str) -> str:
+    key = _derived_key(_ctx(request).settings, "admin-password-stamp")
+    return admin_store.password_stamp(key, password_hash)
+
+
+def _current_admin(request: Request) -> Admin | None:
+    """The admin of this session, if the session is still good: a changed
+    password ends every session that was opened with the old one."""
+    admin_id = request.session.get("admin_id")
+    if not isinstance(admin_id, int):
+        return None
+    with db.read(_ctx(request).engine) as conn:
+        admin = admin_store.find_admin(conn, admin_id)
+    stamp = request.session.get("stamp")
+    if (
+        admin is None
+        or not isinstance(stamp, str)
+        or not hmac.compare_digest(stamp, _stamp(request, admin.password_hash))
+    ):
+        request.session.clear()
+        return None
+    return admin
+
+
+def admin_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint for a logged-in admin: POSTs pass the site and CSRF checks
+    first; the handler runs in the thread pool (database, argon2)."""
+
+    @wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        form = None
+        if request.method == "POST":
+            form = await _read_form(request)
+            _check_post(request, form)
+        return await run_in_threadpool(_serve, handler, request, form)
+
+    return endpoint
+
+
+def _serve(handler: Handler, request: Request, form: Form | None) -> Response:
+    admin = _current_admin(request)
+    if admin is None:
+        return _redirect(f"{PREFIX}/login")
+    return handler(request, admin, form)
+
+
+# -- rendering -------------------------------------------------------------
+
+
+def _language(request: Request, admin: Admin | None) -> str:
+    if admin is not None and admin.language in i18n.LANGUAGES:
+        return admin.language
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
+def _flash(request: Request, key: str, **params: Any) -> None:
+    request.session["flash"] = [key, {k: str(v) for k, v in params.items()}]
+
+
+_ASSET_VERSIONS: dict[str, str] = {}
+
+
+def _asset(name: str) -> str:
+    """A static file's address with a content hash, so a change is fetched anew."""
+    if name not in _ASSET_VERSIONS:
+        path = STATIC_DIR / name
+        body = path.read_bytes() if path.is_file() else b""
+        _ASSET_VERSIONS[name] = hashlib.sha256(body).hexdigest()[:10]
+    return f"/static/{name}?v={_ASSET_VERSIONS[name]}"
+
+
+def _render(
+    request: Request,
+    admin: Admin | None,
+    template: str,
+    *,
+    status: int = 200,
+    nav: str = "",
+    **context: Any,
+) -> Response:
+    lang = _language(request, admin)
+    ctx = _ctx(request)
+    translate = i18n.translator(lang)
+    flash = request.session.pop("flash", None)
+    notice = None
+    if isinstance(flash, list) and len(flash) == 2:
+        notice = translate(str(flash[0]), **dict(flash[1]))
+    response: Response = request.app.state.templates.TemplateResponse(
+        request,
+        f"admin/{template}",
+        {
+            "lang": lang,
+            "_": translate,
+            "fmt": i18n.Formatter(lang, ctx.zone),
+            "admin": admin,
+            "csrf_token": _csrf_token(request),
+            "notice": notice,
+            "nav": nav,
+            "asset": _asset,
+            **context,
+        },
+        status_code=status,
+    )
+    return response
+
+
+def _period_param(request: Request, current: str) -> str:
+    value = request.query_params.get("period", current)
+    if not PERIOD.match(value):
+        raise Problem(400, "invalid_period", "The period must look like 2026-05.")
+    return value
+
+
+def _page_param(request: Request) -> int:
+    value = request.query_params.get("page", "1")
+    return int(value) if value.isdigit() and len(value) < 7 else 1
+
+
+def _survey_or_404(conn: Any, admin: Admin, survey_id: int) -> RowMapping:
+    survey = admin_store.get_survey(conn, admin.account_id, survey_id)
+    if survey is None:
+        raise Problem(404, "not_found", "There is no such survey in your account.")
+    return survey
+
+
+def _now_period(request: Request) -> tuple[datetime, str]:
+    ctx = _ctx(request)
+    now = ctx.clock()
+    return now, budget.period_of(now, ctx.zone)
+
+
+# -- login and logout ------------------------------------------------------
+
+
+def start(request: Request) -> Response:
+    logged_in = isinstance(request.session.get("admin_id"), int)
+    return _redirect(f"{PREFIX}/dashboard" if logged_in else f"{PREFIX}/login")
+
+
+def login_form(request: Request) -> Response:
+    if _current_admin(request) is not None:
+        return _redirect(f"{PREFIX}/dashboard")
+    return _render(request, None, "login.html", email="", error=None)
+
+
+async def login_submit(request: Request) -> Response:
+    form = await _read_form(request)
+    _check_post(request, form)
+    return await run_in_threadpool(_login, request, form)
+
+
+def _login(request: Request, form: Form) -> Response:
+    email, password = form.get("email", "")[:254], form.get("password", "")[:1024]
+    with db.write(_ctx(request).engine) as conn:
+        found = accounts.authenticate(conn, email, password) if email and password else None
+        admin = admin_store.find_admin(conn, found[0]) if found else None
+    if admin is None:
+        # One message whether the email is unknown or the password wrong.
+        return _render(request, None, "login.html", status=400, email=email, error="login.failed")
+    # A fresh session (and CSRF token) at login: nothing planted before carries over.
+    request.session.clear()
+    request.session.update(
+        admin_id=admin.id,
+        stamp=_stamp(request, admin.password_hash),
+        csrf=secrets.token_urlsafe(32),
+    )
+    return _redirect(f"{PREFIX}/dashboard")
+
+
+def logout(request: Request, admin: Admin, form: Form | None) -> Response:
+    request.session.clear()
+    return _redirect(f"{PREFIX}/login")
+
+
+# -- dashboard -------------------------------------------------------------
+
+
+def dashboard(request: Request, admin: Admin, form: Form | None) -> Response:
+    ctx = _ctx(request)
+    now, period = _now_period(request)
+    account = admin.account_id
+    with db.read(ctx.engine) as conn:
+        usage = budget.usage_state(conn, account, period)
+        tariff = budget.tariff_state(conn, account, period)
+        tariffs = {item.code: item for item in admin_store.list_tariffs(conn)}
+        contact = stats.last_contact(conn, account)
+        accepted = stats.last_accepted(conn, account, period)
+        forecast = stats.forecast(conn, account, period, now, ctx.zone)
+        nps = stats.account_nps(conn, account, period)
+        has_surveys = bool(admin_store.list_surveys(conn, account))
+    return _render(
+        request,
+        admin,
+        "dashboard.html",
+        nav="dashboard",
+        period=period,
+        usage=usage,
+        tariff=tariffs.get(tariff.code),
+        resets_at=budget.period_start(budget.next_period(period), ctx.zone),
+        contact=contact,
+        accepted=accepted,
+        forecast=forecast,
+        suggested=tariffs.get(forecast.suggested_tariff or ""),
+        nps=nps,
+        split=_split(nps),
+        has_surveys=has_surveys,
+    )
+
+
+@dataclass(frozen=True)
+class Share:
+    segment: str
+    count: int
+    percent: int
+    x: float
+    width: float
+
+
+def _split(summary: stats.Summary) -> list[Share]:
+    """Segment shares as whole percents and as parts of a 100-unit bar."""
+    total = summary.responses
+    shares, x = [], 0.0
+    for segment, count in summary.segments.items():
+        width = 100 * count / total if total else 0.0
+        shares.append(Share(segment, count, round(width), round(x, 3), round(width, 3)))
+        x += width
+    return shares
+
+
+# -- surveys ---------------------------------------------------------------
+
+
+def survey_list(request: Request, admin: Admin, form: Form | None) -> Response:
+    with db.read(_ctx(request).engine) as conn:
+        rows = admin_store.list_surveys(conn, admin.account_id)
+    return _render(request, admin, "surveys.html", nav="surveys", surveys=rows)
+
+
+def survey_new(request: Request, admin: Admin, form: Form | None) -> Response:
+    if form is None:
+        kind = request.query_params.get("kind", "nps")
+        blank = survey_form.blank(kind if kind in surveys.KINDS else "nps")
+        return _survey_form_page(request, admin, blank, None)
+    parsed = survey_form.parse(form)
+    if not parsed.valid:
+        return _survey_form_page(request, admin, parsed, None, status=422)
+    with db.write(_ctx(request).engine) as conn:
+        survey_id = admin_store.create_survey(conn, admin.account_id, parsed.values)
+    _flash(request, "survey.created")
+    return _redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def survey_edit(request: Request, admin: Admin, form: Form | None) -> Response:
+    survey_id = int(request.path_params["survey_id"])
+    engine = _ctx(request).engine
+    with db.read(engine) as conn:
+        survey = _survey_or_404(conn, admin, survey_id)
+    if form is None:
+        return _survey_form_page(request, admin, survey_form.from_survey(survey), survey)
+    parsed = survey_form.parse(form, kind=survey["kind"])
+    if not parsed.valid:
+        return _survey_form_page(request, admin, parsed, survey, status=422)
+    with db.write(engine) as conn:
+        if not admin_store.update_survey(conn, admin.account_id, survey_id, parsed.values):
+            raise Problem(404, "not_found", "There is no such survey in your account.")
+    _flash(request, "survey.saved")
+    return _redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def survey_active(request: Request, admin: Admin, form: Form | None) -> Response:
+    survey_id = int(request.path_params["survey_id"])
+    active = (form or {}).get("active") == "1"
+    with db.write(_ctx(request).engine) as conn:
+        if not admin_store.set_active(conn, admin.account_id, survey_id, active):
+            raise Problem(404, "not_found", "There is no such survey in your account.")
+    _flash(request, "survey.activated" if active else "survey.deactivated")
+    return _redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def _survey_form_page(
+    request: Request,
+    admin: Admin,
+    form: survey_form.SurveyForm,
+    survey: RowMapping | None,
+    *,
+    status: int = 200,
+) -> Response:
+    kind = survey["kind"] if survey is not None else form.fields["kind"]
+    kind = kind if kind in surveys.KINDS else "nps"
+    return _render(
+        request,
+        admin,
+        "survey_form.html",
+        status=status,
+        nav="surveys",
+        form=form,
+        survey=survey,
+        kind=kind,
+        kinds=surveys.KINDS,
+        languages=surveys.LANGUAGES,
+        segments=surveys.segments(kind),
+        ranges={item: survey_form.score_ranges(item) for item in surveys.KINDS},
+        positions=surveys.POSITIONS,
+        audiences=surveys.REVIEW_AUDIENCES,
+        defaults={lang: surveys.texts_for(kind, {}, lang) for lang in surveys.LANGUAGES},
+        embed=_embed(request, survey) if survey is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Embed:
+    snippet: str
+    sri_snippet: str | None
+    link_url: str
+
+
+def _embed(request: Request, survey: RowMapping) -> Embed:
+    ctx = _ctx(request)
+    public_url = ctx.settings.public_url
+    embed_key = ctx.signer.embed_key(survey["public_id"])
+    widget = getattr(request.app.state, "widget", None)
+    sri = None
+    if widget is not None:
+        sri = surveys.snippet(public_url, embed_key, widget.integrity, widget.digest)
+    return Embed(
+        surveys.snippet(public_url, embed_key),
+        sri,
+        f"{public_url}/s/{ctx.signer.link_key(survey['public_id'])}",
+    )
+
+
+# -- results and export ----------------------------------------------------
+
+
+def results(request: Request, admin: Admin, form: Form | None) -> Response:
+    ctx = _ctx(request)
+    survey_id = int(request.path_params["survey_id"])
+    _now, current = _now_period(request)
+    period = _period_param(request, current)
+    page = _page_param(request)
+    with db.read(ctx.engine) as conn:
+        survey = _survey_or_404(conn, admin, survey_id)
+        kind = survey["kind"]
+        segment = request.query_params.get("segment") or None
+        if segment not in surveys.segments(kind):
+            segment = None
+        summary = stats.survey_summary(conn, admin.account_id, survey_id, period)
+        trend = stats.daily_trend(conn, admin.account_id, survey_id, period, ctx.zone)
+        comment_page = stats.comments(conn, admin.account_id, survey_id, period, segment, page)
+        periods = stats.list_periods(conn, admin.account_id)
+    if summary is None:  # pragma: no cover - the survey was checked above
+        raise Problem(404, "not_found", "There is no such survey in your account.")
+    choices = sorted({*periods, current, period}, reverse=True)
+
+    def page_url(number: int) -> str:
+        query = {"period": period, "page": number, **({"segment": segment} if segment else {})}
+        return f"?{urlencode(query)}"
+
+    return _render(
+        request,
+        admin,
+        "results.html",
+        nav="surveys",
+        survey=survey,
+        kind=kind,
+        period=period,
+        periods=choices,
+        summary=summary,
+        split=_split(summary),
+        chart=charts.trend_chart(kind, trend),
+        comments=comment_page,
+        segment=segment,
+        segments=surveys.segments(kind),
+        page_url=page_url,
+        export_url=f"{PREFIX}/surveys/{survey_id}/export.csv?{urlencode({'period': period})}",
+    )
+
+
+def export(request: Request, admin: Admin, form: Form | None) -> Response:
+    ctx = _ctx(request)
+    survey_id = int(request.path_params["survey_id"])
+    _now, current = _now_period(request)
+    period = _period_param(request, current)
+    try:
+        chunks = stats.export_csv(ctx.engine, admin.account_id, survey_id, period)
+    except stats.NotFound:
+        raise Problem(404, "not_found", "There is no such survey in your account.") from None
+    filename = f"survey-{survey_id}-{period}.csv"
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# -- tariff ----------------------------------------------------------------
+
+
+def tariff_page(request: Request, admin: Admin, form: Form | None) -> Response:
+    engine = _ctx(request).engine
+    _now, period = _now_period(request)
+    if form is not None:
+        return _change_tariff(request, admin, form.get("code", ""), period)
+    with db.read(engine) as conn:
+        state = budget.tariff_state(conn, admin.account_id, period)
+        usage = budget.usage_state(conn, admin.account_id, period)
+        tariffs = admin_store.list_tariffs(conn)
+    by_code = {item.code: item for item in tariffs}
+    return _render(
+        request,
+        admin,
+        "tariff.html",
+        nav="tariff",
+        period=period,
+        state=state,
+        current=by_code.get(state.code),
+        pending=by_code.get(state.pending_code or ""),
+        usage=usage,
+        tariffs=tariffs,
+    )
+
+
+def _change_tariff(request: Request, admin: Admin, code: str, period: str) -> Response:
+    with db.write(_ctx(request).engine) as conn:
+        before = budget.tariff_state(conn, admin.account_id, period)
+        try:
+            after = budget.change_tariff(conn, admin.account_id, code, period)
+        except budget.UnknownTariff:
+            raise Problem(400, "unknown_tariff", "There is no such tariff.") from None
+    if after.pending_code and after.pending_code == code:
+        _flash(request, "tariff.downgrade_scheduled", tariff=code, period=after.pending_from)
+    elif after.code != before.code:
+        _flash(request, "tariff.upgraded", tariff=code)
+    else:
+        _flash(request, "tariff.unchanged", tariff=code)
+    return _redirect(f"{PREFIX}/tariff")
+
+
+def tariff_cancel(request: Request, admin: Admin, form: Form | None) -> Response:
+    with db.write(_ctx(request).engine) as conn:
+        budget.cancel_pending(conn, admin.account_id)
+    _flash(request, "tariff.cancelled")
+    return _redirect(f"{PREFIX}/tariff")
+
+
+# -- the admin's own account -----------------------------------------------
+
+
+def account_page(request: Request, admin: Admin, form: Form | None) -> Response:
+    return _account_page(request, admin)
+
+
+def _account_page(
+    request: Request, admin: Admin, *, error: str | None = None, status: int = 200
+) -> Response:
+    return _render(
+        request,
+        admin,
+        "account.html",
+        status=status,
+        nav="account",
+        error=error,
+        languages=i18n.LANGUAGES,
+        password_min=accounts.PASSWORD_MIN,
+    )
+
+
+def change_password(request: Request, admin: Admin, form: Form | None) -> Response:
+    form = form or {}
+    current, new = form.get("current_password", ""), form.get("new_password", "")
+    if new != form.get("repeat_password", ""):
+        return _account_page(request, admin, error="password.mismatch", status=422)
+    if len(new) < accounts.PASSWORD_MIN or len(new) > 1024:
+        return _account_page(request, admin, error="password.too_short", status=422)
+    with db.write(_ctx(request).engine) as conn:
+        if accounts.authenticate(conn, admin.email, current[:1024]) is None:
+            return _account_page(request, admin, error="password.wrong", status=422)
+        accounts.set_password(conn, admin.id, new)
+        changed = admin_store.find_admin(conn, admin.id)
+    assert changed is not None
+    # This session stays open; every other one ends with the old password.
+    request.session["stamp"] = _stamp(request, changed.password_hash)
+    _flash(request, "password.changed")
+    return _redirect(f"{PREFIX}/account")
+
+
+def change_language(request: Request, admin: Admin, form: Form | None) -> Response:
+    language = (form or {}).get("language", "")
+    if language not in (*i18n.LANGUAGES, ""):
+        raise Problem(400, "invalid_language", "Unsupported language.")
+    with db.write(_ctx(request).engine) as conn:
+        admin_store.set_language(conn, admin.id, language or None)
+    _flash(request, "language.saved")
+    return _redirect(f"{PREFIX}/account")

@@ -1,0 +1,246 @@
+"""The survey settings form: raw fields in, validated column values or
+per-field errors out. Errors are message keys (see app.i18n) with parameters,
+so the page can say what is wrong in the admin's language."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import RowMapping
+
+from app import surveys
+
+TEXT_KEYS = ("question", "low_label", "high_label")
+FOLLOW_SLOTS = 3  # one follow-up per segment, from the bottom of the scale up
+LIMITS = {"name": 200, "question": 300, "low_label": 80, "high_label": 80, "follow": 300}
+COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+MAX_ORIGINS = 50
+
+Error = tuple[str, dict[str, Any]]
+
+
+def text_field(language: str, key: str) -> str:
+    return f"{language}_{key}"
+
+
+def follow_field(language: str, slot: int) -> str:
+    return f"{language}_follow_{slot}"
+
+
+def field_names() -> list[str]:
+    names = [
+        "name",
+        "kind",
+        "language",
+        "review_url",
+        "review_audience",
+        "origins",
+        "recontact_days",
+        "sample_percent",
+        "delay_seconds",
+        "color",
+        "position",
+    ]
+    for language in surveys.LANGUAGES:
+        names += [text_field(language, key) for key in TEXT_KEYS]
+        names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
+    return names
+
+
+@dataclass
+class SurveyForm:
+    fields: dict[str, str]
+    errors: dict[str, Error] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def score_ranges(kind: str) -> list[str]:
+    """The scores of each segment of ``kind``, e.g. 0-6, 7-8 and 9-10 for nps (with en dashes)."""
+    low = surveys.SCALES[kind][0]
+    ranges = []
+    for _segment, top in surveys.SEGMENTS[kind]:
+        ranges.append(str(low) if low == top else f"{low}\u2013{top}")
+        low = top + 1
+    return ranges
+
+
+def blank(kind: str = "nps") -> SurveyForm:
+    """A new survey's form with the usual settings filled in."""
+    fields = dict.fromkeys(field_names(), "")
+    fields.update(
+        kind=kind,
+        language="auto",
+        review_audience="all",
+        recontact_days="90",
+        sample_percent="100",
+        delay_seconds="0",
+        color="#1f5fbf",
+        position="bottom-right",
+    )
+    return SurveyForm(fields)
+
+
+def from_survey(survey: RowMapping) -> SurveyForm:
+    """The form as it shows a stored survey."""
+    fields = dict.fromkeys(field_names(), "")
+    fields.update(
+        name=survey["name"],
+        kind=survey["kind"],
+        language=survey["language"],
+        review_url=survey["review_url"] or "",
+        review_audience=survey["review_audience"],
+        origins="\n".join(survey["allowed_origins"] or []),
+        recontact_days=str(survey["recontact_days"]),
+        sample_percent=_number_text(survey["sample_rate"] * 100),
+        delay_seconds=_number_text(survey["delay_ms"] / 1000),
+        color=survey["color"],
+        position=survey["position"],
+    )
+    names = surveys.segments(survey["kind"])
+    for language in surveys.LANGUAGES:
+        own = (survey["texts"] or {}).get(language) or {}
+        for key in TEXT_KEYS:
+            fields[text_field(language, key)] = own.get(key, "")
+        follow = own.get("follow_up") or {}
+        for slot, segment in enumerate(names):
+            fields[follow_field(language, slot)] = follow.get(segment, "")
+    return SurveyForm(fields)
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
+    """Validate a submitted form. ``kind`` is the stored survey's kind when
+    editing (it cannot change); when creating it comes from the form."""
+    fields = {name: str(raw.get(name, "")) for name in field_names()}
+    form = SurveyForm(fields)
+    if kind is not None:
+        fields["kind"] = kind
+    chosen = fields["kind"]
+    if chosen not in surveys.KINDS:
+        form.errors["kind"] = ("error.choice", {})
+        chosen = "nps"
+    values: dict[str, Any] = {"kind": chosen}
+    values["name"] = _name(form)
+    values["language"] = _choice(form, "language", (*surveys.LANGUAGES, "auto"))
+    values["texts"] = _texts(form, chosen)
+    values["review_url"] = _review_url(form)
+    values["review_audience"] = _choice(form, "review_audience", surveys.REVIEW_AUDIENCES)
+    values["allowed_origins"] = _origins(form)
+    values["recontact_days"] = _integer(form, "recontact_days", 0, 3650)
+    percent = _number(form, "sample_percent", 1, 100)
+    values["sample_rate"] = None if percent is None else round(percent / 100, 4)
+    seconds = _number(form, "delay_seconds", 0, 600)
+    values["delay_ms"] = None if seconds is None else round(seconds * 1000)
+    values["color"] = _color(form)
+    values["position"] = _choice(form, "position", surveys.POSITIONS)
+    form.values = values
+    return form
+
+
+def _name(form: SurveyForm) -> str:
+    name = surveys.clean_text(form.fields["name"])
+    if not name:
+        form.errors["name"] = ("error.required", {})
+    elif len(name) > LIMITS["name"]:
+        form.errors["name"] = ("error.too_long", {"max": LIMITS["name"]})
+    return name
+
+
+def _choice(form: SurveyForm, name: str, allowed: tuple[str, ...]) -> str:
+    value = form.fields[name]
+    if value not in allowed:
+        form.errors[name] = ("error.choice", {})
+    return value
+
+
+def _short_text(form: SurveyForm, name: str, limit: int) -> str:
+    text = surveys.clean_text(form.fields[name])
+    if len(text) > limit:
+        form.errors[name] = ("error.too_long", {"max": limit})
+    return text
+
+
+def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
+    """Only what the admin wrote is stored; empty fields use the defaults."""
+    texts: dict[str, Any] = {}
+    for language in surveys.LANGUAGES:
+        entry: dict[str, Any] = {}
+        for key in TEXT_KEYS:
+            text = _short_text(form, text_field(language, key), LIMITS[key])
+            if text:
+                entry[key] = text
+        follow = {}
+        for slot, segment in enumerate(surveys.segments(kind)):
+            text = _short_text(form, follow_field(language, slot), LIMITS["follow"])
+            if text:
+                follow[segment] = text
+        if follow:
+            entry["follow_up"] = follow
+        if entry:
+            texts[language] = entry
+    return texts
+
+
+def _review_url(form: SurveyForm) -> str | None:
+    url = form.fields["review_url"].strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or len(url) > 2048:
+        form.errors["review_url"] = ("error.url", {})
+    return url
+
+
+def _origins(form: SurveyForm) -> list[str]:
+    origins: list[str] = []
+    for line in form.fields["origins"].splitlines():
+        if not line.strip():
+            continue
+        try:
+            origin = surveys.normalize_origin(line)
+        except (surveys.SurveyError, ValueError):
+            form.errors["origins"] = ("error.origin", {"value": line.strip()[:80]})
+            return []
+        if origin not in origins:
+            origins.append(origin)
+    if len(origins) > MAX_ORIGINS:
+        form.errors["origins"] = ("error.too_many", {"max": MAX_ORIGINS})
+    return origins
+
+
+def _number(form: SurveyForm, name: str, low: float, high: float) -> float | None:
+    text = form.fields[name].strip().replace(",", ".")
+    try:
+        number = float(text) if len(text) <= 12 else None
+    except ValueError:
+        number = None
+    if number is None or number != number or not low <= number <= high:
+        form.errors[name] = ("error.range", {"low": _number_text(low), "high": _number_text(high)})
+        return None
+    return number
+
+
+def _integer(form: SurveyForm, name: str, low: int, high: int) -> int | None:
+    text = form.fields[name].strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not low <= int(text) <= high:
+        form.errors[name] = ("error.whole_range", {"low": low, "high": high})
+        return None
+    return int(text)
+
+
+def _color(form: SurveyForm) -> str:
+    color = form.fields["color"].strip()
+    if not COLOR.match(color):
+        form.errors["color"] = ("error.color", {})
+    return color.lower()
