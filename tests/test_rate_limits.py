@@ -1,0 +1,102 @@
+"""Rate limits: 429 problem+json with Retry-After, shared through Redis by several
+workers, and keyed by the peer address that uvicorn's proxy handling yields."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from app.main import build_app
+from app.settings import Settings
+from tests.conftest import Clock, require, seed
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+
+
+def test_over_the_limit_is_429_with_retry_after(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine)
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_widget="3/minute")
+    with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
+        answers = [client.get(f"/api/v1/widget/{shop.embed_key}") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+def test_submissions_have_their_own_limit(settings: Settings, engine: Engine, clock: Clock) -> None:
+    shop = seed(engine)
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_responses="2/minute")
+    with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
+        tokens = [
+            client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"] for _ in range(3)
+        ]
+        codes = [
+            client.post("/api/v1/responses", json={"display_token": t, "score": 9}).status_code
+            for t in tokens
+        ]
+    assert codes == [201, 201, 429]
+
+
+def _hits(base: str, path: str, count: int, forwarded: bool = False) -> list[int]:
+    with httpx.Client(base_url=base) as http:
+        return [
+            http.get(
+                path, headers={"x-forwarded-for": f"203.0.113.{i}"} if forwarded else {}
+            ).status_code
+            for i in range(count)
+        ]
+
+
+def _alternating(bases: list[str], path: str, count: int) -> list[int]:
+    clients = [httpx.Client(base_url=base) for base in bases]
+    try:
+        return [clients[i % len(clients)].get(path).status_code for i in range(count)]
+    finally:
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.server
+def test_redis_storage_holds_the_limit_across_two_workers(live_server: Any, engine: Engine) -> None:
+    """Two server processes, requests alternating between them: with Redis the
+    window is shared, with memory:// each process keeps its own (the control)."""
+    require(bool(REDIS_URL), "TEST_REDIS_URL is not set (a Redis for shared limits)")
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    shop = seed(engine)
+    path = f"/api/v1/widget/{shop.embed_key}"
+    limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_WIDGET": "10/minute"}
+
+    shared = [live_server(RATE_LIMIT_STORAGE_URL=REDIS_URL, **limits) for _ in range(2)]
+    codes = _alternating(shared, path, 30)
+    assert codes.count(200) == 10, codes
+    assert codes.count(429) == 20
+
+    apart = [live_server(RATE_LIMIT_STORAGE_URL="memory://", **limits) for _ in range(2)]
+    assert _alternating(apart, path, 30).count(200) == 20
+
+
+@pytest.mark.server
+def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
+    live_server: Any, engine: Engine
+) -> None:
+    shop = seed(engine)
+    path = f"/api/v1/widget/{shop.embed_key}"
+    limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_WIDGET": "5/minute"}
+    untrusted = live_server(FORWARDED_ALLOW_IPS="192.0.2.1", **limits)
+    codes = _hits(untrusted, path, 8, forwarded=True)
+    assert codes == [200] * 5 + [429] * 3
+
+    # Positive control: behind a trusted proxy each forwarded client has its own window.
+    trusted = live_server(FORWARDED_ALLOW_IPS="127.0.0.1", **limits)
+    assert _hits(trusted, path, 8, forwarded=True) == [200] * 8
