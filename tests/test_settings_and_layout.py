@@ -1,0 +1,98 @@
+"""Settings agree with the README; the import rules of the layout hold."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from app.settings import SETTINGS, SettingsError, from_env
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = ("budget", "surveys", "signing", "models", "db", "accounts", "stats", "i18n")
+WEB_ONLY = ("starlette", "jinja2", "slowapi")
+
+
+def _readme_settings() -> set[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.M))
+
+
+def test_every_setting_is_documented_in_the_readme_and_nothing_else() -> None:
+    assert _readme_settings() == {setting.name for setting in SETTINGS}
+
+
+def test_design_settings_all_exist() -> None:
+    design = ROOT.parent / "shared" / "DESIGN.md"
+    if not design.exists():
+        pytest.skip("DESIGN.md is not beside this checkout")
+    section = design.read_text().split("## Settings (environment)", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([A-Z][A-Z_]+)`", section))
+    assert named <= {setting.name for setting in SETTINGS}
+
+
+def test_production_refuses_to_start_without_secret_keys(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SECRET_KEYS"):
+        from_env({"ENVIRONMENT": "production"})
+    settings = from_env({"ENVIRONMENT": "production", "SECRET_KEYS": "new, old"})
+    assert settings.secret_keys == ("new", "old")
+
+
+def test_development_keeps_a_generated_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = from_env({})
+    assert first.secret_keys and len(first.secret_keys[0]) >= 32
+    assert from_env({}).secret_keys == first.secret_keys
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BILLING_TIMEZONE", "Mars/Olympus"),
+        ("DISPLAY_TOKEN_MAX_AGE", "-5"),
+        ("RATE_LIMIT_WIDGET", "lots"),
+        ("RATE_LIMIT_ENABLED", "perhaps"),
+        ("ENVIRONMENT", "prod"),
+    ],
+)
+def test_bad_values_name_the_setting(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        from_env({"SECRET_KEYS": "k", name: value})
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "app.web" or node.module == "app":
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_domain_modules_never_import_web_libraries() -> None:
+    for name in DOMAIN:
+        path = ROOT / "app" / f"{name}.py"
+        if not path.exists():
+            continue
+        bad = {m for m in _imports(path) if m.split(".")[0] in WEB_ONLY or m.startswith("app.web")}
+        assert not bad, f"app/{name}.py imports {bad}"
+
+
+def test_web_modules_import_no_other_web_module_but_errors() -> None:
+    for path in (ROOT / "app" / "web").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        others = {m for m in _imports(path) if m.startswith("app.web.") and m != "app.web.errors"}
+        assert not others, f"{path.name} imports {others}"
+
+
+def test_nothing_imports_main() -> None:
+    for path in (ROOT / "app").rglob("*.py"):
+        assert "app.main" not in _imports(path), f"{path} imports app.main"
