@@ -1,0 +1,279 @@
+"""The nps-beacon command: JSON where it creates things, exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from app.cli import main as cli
+from app.settings import Settings
+from tests.conftest import count_responses
+from tests.servers import free_port
+
+
+@pytest.fixture(autouse=True)
+def _env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SECRET_KEYS", settings.secret_keys[0])
+    monkeypatch.setenv("PUBLIC_URL", "https://feedback.example")
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    code = cli(list(args))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_account_and_survey_creation_print_json_that_works(
+    capsys: pytest.CaptureFixture[str], client: TestClient, engine: Engine
+) -> None:
+    account = _run(
+        capsys,
+        "account",
+        "create",
+        "--name",
+        "Bakery",
+        "--email",
+        "Owner@Bakery.DE",
+        "--password",
+        "long enough secret",
+        "--tariff",
+        "basic",
+    )
+    assert account["tariff"] == "basic"
+    _run(
+        capsys,
+        "admin",
+        "create",
+        "--account",
+        str(account["account_id"]),
+        "--email",
+        "second@bakery.de",
+        "--password",
+        "another long secret",
+    )
+    survey = _run(
+        capsys,
+        "survey",
+        "create",
+        "--account",
+        str(account["account_id"]),
+        "--kind",
+        "csat",
+        "--question",
+        "Wie war Ihr Einkauf?",
+        "--language",
+        "de",
+        "--origin",
+        "https://Bakery.de/",
+        "--origin",
+        "http://localhost:3000",
+    )
+    assert set(survey) == {"survey_id", "embed_key", "link_url", "snippet"}
+    assert survey["link_url"].startswith("https://feedback.example/s/")
+    assert survey["snippet"] == (
+        f'<script src="https://feedback.example/widget.js" data-survey="{survey["embed_key"]}"'
+        " async></script>"
+    )
+
+    config = client.get(
+        f"/api/v1/widget/{survey['embed_key']}", headers={"origin": "https://bakery.de"}
+    ).json()
+    assert config["show"] is True
+    assert config["survey"]["question"] == "Wie war Ihr Einkauf?"
+    assert config["survey"]["language"] == "de"
+    answer = client.post(
+        "/api/v1/responses",
+        json={"display_token": config["display_token"], "score": 4},
+        headers={"origin": "http://localhost:3000"},
+    )
+    assert answer.status_code == 201
+    assert answer.json()["segment"] == "positive"
+    assert count_responses(engine) == 1
+
+
+def test_tariffs_can_be_listed_and_changed(capsys: pytest.CaptureFixture[str]) -> None:
+    codes = [row["code"] for row in _run(capsys, "tariff", "list")]
+    assert codes == ["free", "basic", "pro", "business"]
+    assert _run(capsys, "tariff", "set", "--code", "free", "--budget", "100") == {
+        "code": "free",
+        "name": "Free",
+        "monthly_budget": 100,
+    }
+    assert (
+        _run(capsys, "tariff", "set", "--code", "agency", "--name", "Agency", "--budget", "20000")[
+            "name"
+        ]
+        == "Agency"
+    )
+    budgets = {row["code"]: row["monthly_budget"] for row in _run(capsys, "tariff", "list")}
+    assert budgets["free"] == 100
+    assert budgets["agency"] == 20000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["account", "create", "--name", "X", "--email", "nope", "--password", "long enough pw"],
+            "not an email address",
+        ),
+        (
+            ["account", "create", "--name", "X", "--email", "a@b.de", "--password", "short"],
+            "at least 10 characters",
+        ),
+        (
+            [
+                "account",
+                "create",
+                "--name",
+                "X",
+                "--email",
+                "a@b.de",
+                "--password",
+                "long enough pw",
+                "--tariff",
+                "gold",
+            ],
+            "unknown tariff",
+        ),
+        (
+            ["survey", "create", "--account", "42", "--kind", "nps", "--question", "Q"],
+            "no account with id 42",
+        ),
+        (["tariff", "set", "--code", "free", "--budget", "-1"], "0 or more"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert cli(args) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_second_admin_with_the_same_email_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    account = _run(
+        capsys,
+        "account",
+        "create",
+        "--name",
+        "A",
+        "--email",
+        "a@b.de",
+        "--password",
+        "long enough pw",
+    )
+    assert (
+        cli(
+            [
+                "admin",
+                "create",
+                "--account",
+                str(account["account_id"]),
+                "--email",
+                "A@B.de",
+                "--password",
+                "long enough pw",
+            ]
+        )
+        == 2
+    )
+    assert "exists already" in capsys.readouterr().err
+
+
+def test_bad_origin_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    account = _run(
+        capsys,
+        "account",
+        "create",
+        "--name",
+        "A",
+        "--email",
+        "a@b.de",
+        "--password",
+        "long enough pw",
+    )
+    assert (
+        cli(
+            [
+                "survey",
+                "create",
+                "--account",
+                str(account["account_id"]),
+                "--kind",
+                "nps",
+                "--question",
+                "Q",
+                "--origin",
+                "shop.example",
+            ]
+        )
+        == 2
+    )
+    assert "not an origin" in capsys.readouterr().err
+
+
+def test_production_without_keys_refuses_to_serve(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.delenv("SECRET_KEYS")
+    assert cli(["serve"]) == 2
+    assert "SECRET_KEYS" in capsys.readouterr().err
+
+
+@pytest.mark.server
+def test_demo_seeds_once_prints_the_login_and_serves(tmp_path: Path) -> None:
+    """`nps-beacon demo` as a new user runs it: in an empty directory, twice."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "SECRET_KEYS", "PUBLIC_URL"}
+    }
+    outputs = []
+    for _ in range(2):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz").json()["database"] == "ok"
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            out, _ = process.communicate(timeout=15)
+        outputs.append(out.decode())
+    assert (tmp_path / "var" / "nps-beacon.sqlite3").exists()
+    for out in outputs:
+        assert "demo@example.com" in out
+        assert "/admin" in out
+        assert "data-survey=" in out
+    password = (tmp_path / "var" / "demo_password").read_text().strip()
+    assert all(password in out for out in outputs)
