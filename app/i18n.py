@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,7 +115,7 @@ EN: dict[str, Message] = {
     "field.question": "Question",
     "field.low_label": "Label at the low end",
     "field.high_label": "Label at the high end",
-    "field.follow_for": "Follow-up for {segment} ({range})",
+    "field.follow_for": "Follow-up: {segment} ({range})",
     "field.follow_slot0": "Follow-up after a low score",
     "field.follow_slot1": "Follow-up after a middle score",
     "field.follow_slot2": "Follow-up after a high score",
@@ -303,7 +304,7 @@ DE: dict[str, Message] = {
     "field.question": "Frage",
     "field.low_label": "Beschriftung am unteren Ende",
     "field.high_label": "Beschriftung am oberen Ende",
-    "field.follow_for": "Folgefrage für {segment} ({range})",
+    "field.follow_for": "Folgefrage: {segment} ({range})",
     "field.follow_slot0": "Folgefrage nach einem niedrigen Wert",
     "field.follow_slot1": "Folgefrage nach einem mittleren Wert",
     "field.follow_slot2": "Folgefrage nach einem hohen Wert",
@@ -516,7 +517,9 @@ class Formatter:
         return text.replace(",", ".") if self.language == "de" else text
 
     def decimal(self, value: float, places: int = 1) -> str:
-        text = f"{value:,.{places}f}"
+        # Half up, as people round (3.25 -> 3.3), not to the nearest even digit.
+        rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+        text = f"{rounded:,.{places}f}"
         if self.language == "de":
             text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
         return text
