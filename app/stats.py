@@ -13,9 +13,9 @@ import calendar
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -198,39 +198,80 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone)
 
 
-def _day_index(days: list[date], zone: ZoneInfo) -> ColumnElement[Any]:
-    """SQL for the index of the local calendar day a response falls on.
+@dataclass(frozen=True)
+class DayBuckets:
+    """A cheap SQL grouping key and how to turn a key into the local day.
 
-    The boundaries are each day's local midnight, worked out here with
-    zoneinfo, so the grouping follows the billing zone (DST included) on any
-    database without its time-zone functions. Rows outside the period's days
-    (-1, len(days)) cannot occur while the zone stays put and are left out.
+    PostgreSQL converts to the billing zone itself. SQLite has no time zones,
+    but keeps UTC as text: when every local midnight of the period falls on a
+    whole UTC hour (or ten minutes), the hour (or ten-minute) prefix of that
+    text is a bucket that lies inside one local day, and Python names the day.
+    Zones off that grid get a CASE over the days' UTC boundaries.
     """
-    ends = [local_midnight(day + timedelta(days=1), zone) for day in days]
-    before = (response.c.created_at < local_midnight(days[0], zone), literal(-1))
+
+    key: ColumnElement[Any]
+    day_of: Callable[[Any], date | None]
+
+
+def day_buckets(dialect: str, days: list[date], zone: ZoneInfo) -> DayBuckets:
+    if dialect == "postgresql":
+        local = func.date(func.timezone(zone.key, response.c.created_at))
+        return DayBuckets(local, lambda key: key)
+    starts = [local_midnight(day, zone) for day in days]
+    starts.append(local_midnight(days[-1] + timedelta(days=1), zone))
+    utc = [start.astimezone(UTC) for start in starts]
+    for width, grid in ((13, 60), (15, 10)):  # "2026-05-01 13", "2026-05-01 13:4"
+        if all(moment.minute % grid == 0 and moment.second == 0 for moment in utc):
+            return DayBuckets(func.substr(response.c.created_at, 1, width), _text_day(zone))
+    return DayBuckets(_bisect(starts, 0, len(starts)), _index_day(days))
+
+
+def _text_day(zone: ZoneInfo) -> Callable[[Any], date | None]:
+    def day_of(key: Any) -> date | None:
+        prefix = str(key)
+        start = datetime.fromisoformat(prefix + "2000-01-01 00:00"[len(prefix) :])
+        return start.replace(tzinfo=UTC).astimezone(zone).date()
+
+    return day_of
+
+
+def _index_day(days: list[date]) -> Callable[[Any], date | None]:
+    def day_of(key: Any) -> date | None:
+        index = int(key)
+        return days[index] if 0 <= index < len(days) else None
+
+    return day_of
+
+
+def _bisect(starts: list[datetime], low: int, high: int) -> ColumnElement[Any]:
+    """Nested CASEs for (number of ``starts`` at or before created_at) - 1,
+    known to lie in [low, high]: about five comparisons a row, not thirty."""
+    if low == high:
+        return literal(low - 1)
+    middle = (low + high + 1) // 2
     return case(
-        before,
-        *((response.c.created_at < end, literal(index)) for index, end in enumerate(ends)),
-        else_=literal(len(days)),
+        (response.c.created_at < starts[middle - 1], _bisect(starts, low, middle - 1)),
+        else_=_bisect(starts, middle, high),
     )
 
 
-def trend_query(account_id: int, survey_id: int, period: str, zone: ZoneInfo) -> Select[Any]:
-    """Per local day: responses, score sum, promoters and detractors."""
-    days = period_days(period)
-    index = _day_index(days, zone).label("day_index")
+def trend_query(
+    account_id: int, survey_id: int, period: str, key: ColumnElement[Any]
+) -> Select[Any]:
+    """Per bucket: responses, score sum, promoters and detractors."""
+    bucket = key.label("bucket")
     promoter = func.sum(case((response.c.segment == "promoter", 1), else_=0))
     detractor = func.sum(case((response.c.segment == "detractor", 1), else_=0))
     return (
         select(
-            index,
+            bucket,
             func.count().label("n"),
             func.sum(response.c.score).label("total"),
             promoter.label("promoters"),
             detractor.label("detractors"),
         )
         .where(_scope(account_id, survey_id, period))
-        .group_by(index)
+        .group_by(bucket)
     )
 
 
@@ -243,21 +284,23 @@ def daily_trend(
     if kind is None:
         return []
     days = period_days(period)
-    rows = conn.execute(trend_query(account_id, survey_id, period, zone)).all()
-    by_index = {int(row.day_index): row for row in rows}
-    trend = []
-    for position, day in enumerate(days):
-        row = by_index.get(position)
-        if row is None:
-            trend.append(Day(day, 0, None))
-            continue
-        n = int(row.n)
-        if kind == "nps":
-            value = nps_of(int(row.promoters), int(row.detractors), n)
-            trend.append(Day(day, n, None if value is None else float(value)))
-        else:
-            trend.append(Day(day, n, int(row.total) / n))
-    return trend
+    buckets = day_buckets(conn.dialect.name, days, zone)
+    sums: dict[date, list[int]] = {day: [0, 0, 0, 0] for day in days}
+    for row in conn.execute(trend_query(account_id, survey_id, period, buckets.key)):
+        day = buckets.day_of(row.bucket)
+        if day in sums:  # a row outside the period's days: only if the zone changed
+            for position, value in enumerate((row.n, row.total, row.promoters, row.detractors)):
+                sums[day][position] += int(value)
+    return [_day(kind, day, *sums[day]) for day in days]
+
+
+def _day(kind: str, day: date, n: int, total: int, promoters: int, detractors: int) -> Day:
+    if n == 0:
+        return Day(day, 0, None)
+    if kind == "nps":
+        value = nps_of(promoters, detractors, n)
+        return Day(day, n, None if value is None else float(value))
+    return Day(day, n, total / n)
 
 
 def _commented(
@@ -323,9 +366,10 @@ def neutralize(value: object) -> str:
 
 
 def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
+    """Rows whose free-text cells went through ``neutralize`` already."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows([neutralize(cell) for cell in row] for row in rows)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
@@ -344,7 +388,8 @@ def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> 
         ).first()
     if row is None:
         raise NotFound(survey_id)
-    return _export_rows(engine, account_id, survey_id, period, str(row.name), str(row.kind))
+    name = neutralize(row.name)
+    return _export_rows(engine, account_id, survey_id, period, name, str(row.kind))
 
 
 def _export_rows(
@@ -358,16 +403,18 @@ def _export_rows(
             yield _csv_lines(
                 (
                     r.id,
-                    r.created_at,
+                    r.created_at.isoformat(),
                     name,
                     kind,
                     r.period,
                     r.score,
                     r.segment,
-                    r.comment,
+                    # Only the free-text cells can start a formula: the
+                    # others are numbers, timestamps and fixed words.
+                    neutralize(r.comment),
                     r.channel,
-                    r.page_url,
-                    r.locale,
+                    neutralize(r.page_url),
+                    neutralize(r.locale),
                 )
                 for r in batch
             )
@@ -531,7 +578,12 @@ def explain(
     queries: dict[str, Any] = {
         "summary": summary_query(_scope(account_id, survey_id, period)),
         "account_nps": summary_query(_scope(account_id, [survey_id], period)),
-        "daily_trend": trend_query(account_id, survey_id, period, zone),
+        "daily_trend": trend_query(
+            account_id,
+            survey_id,
+            period,
+            day_buckets(conn.dialect.name, period_days(period), zone).key,
+        ),
         "comments": comments_query(_commented(account_id, survey_id, period, None), 1, PER_PAGE),
         "comments_by_segment": comments_query(
             _commented(account_id, survey_id, period, "promoter"), 1, PER_PAGE

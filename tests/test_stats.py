@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -57,10 +58,6 @@ def add_survey(engine: Engine, account_id: int, kind: str, name: str = "Other") 
 def conn(engine: Engine) -> Iterator[Connection]:
     with db.read(engine) as connection:
         yield connection
-
-
-def read(engine: Engine) -> Connection:
-    return engine.connect()
 
 
 # -- summaries -------------------------------------------------------------
@@ -187,6 +184,57 @@ def test_daily_trend_uses_berlin_days_across_summer_time(engine: Engine) -> None
     assert len(trend) == 31
 
 
+@pytest.mark.parametrize(
+    ("zone", "boundary", "path"),
+    [
+        # Local midnight of 2 May in UTC, and how SQLite groups for the zone:
+        # by UTC hour, by ten minutes, or by a CASE over the day boundaries.
+        ("Europe/Berlin", datetime(2026, 5, 1, 22, 0, tzinfo=UTC), "13"),
+        ("Asia/Kolkata", datetime(2026, 5, 1, 18, 30, tzinfo=UTC), "15"),
+        ("Asia/Kathmandu", datetime(2026, 5, 1, 18, 15, tzinfo=UTC), "case"),
+    ],
+)
+def test_daily_trend_day_boundaries_in_zones_off_the_hour(
+    engine: Engine, zone: str, boundary: datetime, path: str
+) -> None:
+    local = ZoneInfo(zone)
+    shop = seed(engine, tariff="basic", kind="csat")
+    submit(engine, shop.survey_id, 1, boundary - timedelta(minutes=1), zone=local)
+    submit(engine, shop.survey_id, 5, boundary, zone=local)
+    submit(engine, shop.survey_id, 4, boundary + timedelta(minutes=1), zone=local)
+    with db.read(engine) as conn:
+        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, MAY, local)
+    counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
+    assert counted == {1: (1, 1.0), 2: (2, 4.5)}
+    key = stats.day_buckets("sqlite", stats.period_days(MAY), local).key
+    assert _grouping(key) == path
+
+
+def _grouping(key: Any) -> str:
+    if str(key).startswith("CASE"):
+        return "case"
+    return str(list(key.clauses)[2].value)  # substr(created_at, 1, width)
+
+
+def test_daily_trend_new_york_autumn_day_has_25_hours(engine: Engine) -> None:
+    """1 Nov 2026 in New York runs from 04:00 UTC (EDT) to 05:00 UTC next day (EST)."""
+    new_york = ZoneInfo("America/New_York")
+    shop = seed(engine, tariff="basic")
+    moments = {
+        datetime(2026, 11, 1, 3, 30, tzinfo=UTC): 10,  # 31 Oct 23:30: October's period
+        datetime(2026, 11, 1, 4, 30, tzinfo=UTC): 0,  # 1 Nov 00:30 EDT
+        datetime(2026, 11, 2, 4, 30, tzinfo=UTC): 9,  # 1 Nov 23:30 EST
+        datetime(2026, 11, 2, 5, 30, tzinfo=UTC): 8,  # 2 Nov 00:30 EST
+    }
+    for when, score in moments.items():
+        submit(engine, shop.survey_id, score, when, zone=new_york)
+    with db.read(engine) as conn:
+        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, "2026-11", new_york)
+    counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
+    assert counted == {1: (2, 0.0), 2: (1, 0.0)}
+    assert len(trend) == 30
+
+
 # -- comments --------------------------------------------------------------
 
 
@@ -200,10 +248,6 @@ def test_comments_newest_first_filtered_and_paginated(engine: Engine, conn: Conn
         )
     submit(engine, shop.survey_id, 8, at(5, 12))  # no comment: never listed
     later = submit(engine, shop.survey_id, 7, at(6))
-    # A follow-up comment attaches to the stored response.
-    with db.read(engine) as read_conn:
-        survey_row = surveys.find_survey(read_conn, survey_id=shop.survey_id)
-    assert survey_row is not None
 
     first = stats.comments(conn, shop.account_id, shop.survey_id, MAY, None, 1, per_page=4)
     assert (first.total, first.pages, first.page) == (10, 3, 1)
