@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck pytest bench widget clean
+.PHONY: run test lint typecheck pytest bench widget widget-deps clean
 
 run: $(BIN)/.installed
 	$(BIN)/nps-beacon demo
 
-test: $(BIN)/.dev lint typecheck pytest
+test: $(BIN)/.dev widget-deps lint typecheck pytest
 
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
@@ -23,8 +23,15 @@ pytest: $(BIN)/.dev
 bench: $(BIN)/.dev
 	$(BIN)/pytest -m benchmark -s tests/benchmarks
 
-widget:
-	cd widget && npm ci --no-audit --no-fund && npm run build
+widget: widget-deps
+	cd widget && npm run build
+
+# esbuild for the build and staleness test, axe-core for the browser tests.
+widget-deps: widget/node_modules/.installed
+
+widget/node_modules/.installed: widget/package-lock.json
+	cd widget && npm ci --no-audit --no-fund
+	touch $@
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,0 +1,56 @@
+// Builds static/widget.js from src/ and prints its size.
+//   node build.mjs [--outfile PATH]
+// The whole widget must stay within 4,096 bytes gzip -9; the build fails above.
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import * as esbuild from 'esbuild';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BUDGET = 4096;
+
+// Stylesheets are imported as minified text, to be handed to a CSSStyleSheet.
+const cssAsText = {
+  name: 'css-as-text',
+  setup(build) {
+    build.onLoad({ filter: /\.css$/ }, async ({ path }) => {
+      const source = await readFile(path, 'utf8');
+      const { code } = await esbuild.transform(source, { loader: 'css', minify: true });
+      return { contents: code.trim(), loader: 'text' };
+    });
+  },
+};
+
+function outfile(argv) {
+  const at = argv.indexOf('--outfile');
+  return at >= 0 ? argv[at + 1] : join(here, '..', 'static', 'widget.js');
+}
+
+async function main() {
+  const target = outfile(process.argv);
+  const result = await esbuild.build({
+    entryPoints: [join(here, 'src', 'main.js')],
+    bundle: true,
+    minify: true,
+    format: 'iife',
+    target: 'es2019',
+    charset: 'utf8',
+    legalComments: 'none',
+    plugins: [cssAsText],
+    write: false,
+  });
+  const code = result.outputFiles[0].contents;
+  await writeFile(target, code);
+  const gzipped = gzipSync(code, { level: 9 }).length;
+  console.log(`${relative(process.cwd(), target)}: ${code.length} bytes, ${gzipped} bytes gzip -9 (budget ${BUDGET})`);
+  if (gzipped > BUDGET) {
+    console.error(`over budget by ${gzipped - BUDGET} bytes`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});

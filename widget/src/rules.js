@@ -1,0 +1,16 @@
+// The survey's display rules against what this visitor's browser remembers.
+import { recall, remember } from './memory.js';
+
+const DAY = 864e5;
+
+export function allowed(key, rules, now) {
+  const seen = recall(key);
+  if (seen.t && now - seen.t < rules.recontact_days * DAY) return false;
+  let draw = seen.r;
+  if (typeof draw != 'number') {
+    // Drawn once and kept, so a visitor is either in the sample or not.
+    draw = Math.random();
+    remember(key, { r: draw });
+  }
+  return draw < rules.sample_rate;
+}
