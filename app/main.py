@@ -102,7 +102,7 @@ def build_app(
             ),
             middleware=[api_cors],
         ),
-        *links.routes(),
+        *links.routes(limit(settings.rate_limit_responses)),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),

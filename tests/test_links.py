@@ -12,7 +12,9 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app import db
-from tests.conftest import SECRET, count_responses, seed, set_budget, usage_row
+from app.main import build_app
+from app.settings import Settings
+from tests.conftest import SECRET, Clock, count_responses, seed, set_budget, usage_row
 
 PERIOD = "2026-05"
 TOKEN = re.compile(r'name="display_token" value="([^"]+)"')
@@ -395,3 +397,20 @@ def test_survey_language_wins_over_the_browser(client: TestClient, engine: Engin
     page = client.get(f"/s/{shop.link_key}", headers={"accept-language": "en-US"})
     assert '<html lang="de">' in page.text
     assert "Äußerst wahrscheinlich" in page.text
+
+
+def test_submissions_are_rate_limited_per_address(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine)
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_responses="2/minute")
+    with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
+        for _ in range(4):  # showing the form is never limited
+            token = _open(client, shop.link_key)
+        assert _send(client, shop.link_key, token, 9).status_code == 303
+        assert _send(client, shop.link_key, token, 9).status_code == 303
+        refused = _send(client, shop.link_key, token, 9)
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) > 0
+        assert refused.headers["content-type"].startswith("text/html")
+    assert count_responses(engine) == 1

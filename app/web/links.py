@@ -8,6 +8,7 @@ redirects to a thank-you page where a comment can be attached for free.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -107,12 +108,20 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
-def routes() -> list[BaseRoute]:
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def routes(submit_limit: Decorator | None = None) -> list[BaseRoute]:
+    """``submit_limit`` throttles the POSTs per client address like the API's
+    submissions, so a link is no unthrottled way to spend an account's budget."""
+    limited = submit_limit or (lambda endpoint: endpoint)
     return [
         Route("/s/{link_key}", show_survey, methods=["GET"], name="link_survey"),
-        Route("/s/{link_key}", submit_score, methods=["POST"]),
+        Route("/s/{link_key}", limited(submit_score), methods=["POST"]),
         Route("/s/{link_key}/thanks", show_thanks, methods=["GET"], name="link_thanks"),
-        Route("/s/{link_key}/comment", submit_comment, methods=["POST"], name="link_comment"),
+        Route(
+            "/s/{link_key}/comment", limited(submit_comment), methods=["POST"], name="link_comment"
+        ),
     ]
 
 
