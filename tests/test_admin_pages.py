@@ -9,18 +9,20 @@ import html
 import io
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from app import db, surveys
+from app import db, i18n, surveys
 from app.signing import Signer
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed, set_budget, usage_row
 
 EMAIL = "owner@shop.example"
+TEMPLATES = Path(__file__).resolve().parents[1] / "app" / "templates" / "admin"
 
 
 def submit(
@@ -417,14 +419,14 @@ def test_upgrade_now_and_downgrade_next_period(
 
     up = post_form(client, "/admin/tariff", "/admin/tariff", {"code": "basic"})
     assert up.status_code == 303
-    assert "You are on basic now." in client.get("/admin/tariff").text
+    assert "You are on Basic now." in client.get("/admin/tariff").text
     assert _current_tariff(client).startswith("Basic")
     assert submit(client, shop.embed_key, 9) == 201  # the bigger budget counts at once
 
     down = post_form(client, "/admin/tariff", "/admin/tariff", {"code": "free"})
     assert down.status_code == 303
     page = client.get("/admin/tariff").text
-    assert "free applies from 2026-06." in page
+    assert "Free applies from June 2026." in page
     assert text_of(page, "pending").startswith("Changes to Free from June 2026.")
     assert _current_tariff(client).startswith("Basic")  # May keeps the bigger budget
     assert submit(client, shop.embed_key, 9) == 201
@@ -499,3 +501,12 @@ def test_bad_admin_input_is_never_a_500(client: TestClient, engine: Engine) -> N
         client, "/admin/account", "/admin/account/language", {"language": "fr"}
     )
     assert bad_language.status_code == 400
+
+
+def test_both_languages_have_every_message() -> None:
+    assert set(i18n.EN) == set(i18n.DE)
+    used = set()
+    for template in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r"_\('([a-z0-9_.-]+)'[,)]", template.read_text()))
+    assert used, "no messages found in the templates"
+    assert used <= set(i18n.EN), used - set(i18n.EN)

@@ -605,12 +605,20 @@ def _change_tariff(request: Request, admin: Admin, code: str, period: str) -> Re
             after = budget.change_tariff(conn, admin.account_id, code, period)
         except budget.UnknownTariff:
             raise Problem(400, "unknown_tariff", "There is no such tariff.") from None
-    if after.pending_code and after.pending_code == code:
-        _flash(request, "tariff.downgrade_scheduled", tariff=code, period=after.pending_from)
+        names = {item.code: item.name for item in admin_store.list_tariffs(conn)}
+    name = names.get(code, code)
+    if after.pending_code == code and after.pending_from:
+        fmt = i18n.Formatter(_language(request, admin), _ctx(request).zone)
+        _flash(
+            request,
+            "tariff.downgrade_scheduled",
+            tariff=name,
+            period=fmt.period(after.pending_from),
+        )
     elif after.code != before.code:
-        _flash(request, "tariff.upgraded", tariff=code)
+        _flash(request, "tariff.upgraded", tariff=name)
     else:
-        _flash(request, "tariff.unchanged", tariff=code)
+        _flash(request, "tariff.unchanged", tariff=name)
     return _redirect(f"{PREFIX}/tariff")
 
 

@@ -85,6 +85,15 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
     page.get_by_label("Name").fill("Checkout NPS")
     page.get_by_label("Kind").select_option("nps")
     page.locator("#en_question").fill("Would you recommend our checkout?")
+    page.get_by_label("Allowed origins").fill("shop.example")
+    page.get_by_role("button", name="Create survey").click()
+    # A mistake re-renders the form with the message next to the field.
+    assert page.locator("#origins-error").inner_text() == (
+        "Not an origin like https://shop.example: shop.example"
+    )
+    assert page.get_by_label("Name").input_value() == "Checkout NPS"
+    screenshot(page, "admin-survey-form-errors")
+    page.get_by_label("Allowed origins").fill("")
     page.get_by_role("button", name="Create survey").click()
     page.wait_for_url(re.compile(r".*/admin/surveys/\d+$"))
     assert page.get_by_role("status").first.inner_text() == "The survey was created."
@@ -174,4 +183,7 @@ def test_screenshots_with_data(
     screenshot(page, "admin-results")
     page.goto(f"{base}/admin/tariff")
     _assert_no_violations(page, audit, "tariff")
+    screenshot(page, "admin-tariff")
+    page.goto(f"{base}/admin/account")
+    _assert_no_violations(page, audit, "account")
     assert csp_errors == []
