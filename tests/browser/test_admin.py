@@ -186,4 +186,15 @@ def test_screenshots_with_data(
     screenshot(page, "admin-tariff")
     page.goto(f"{base}/admin/account")
     _assert_no_violations(page, audit, "account")
+
+    # The same session in a German browser speaks German.
+    german = page.context.browser.new_context(
+        locale="de-DE", viewport={"width": 1200, "height": 900}
+    )
+    german.add_cookies(page.context.cookies())
+    tab = german.new_page()
+    tab.goto(f"{base}/admin/dashboard")
+    assert tab.locator("h1").inner_text().startswith("Übersicht")
+    screenshot(tab, "admin-dashboard-de")
+    german.close()
     assert csp_errors == []
