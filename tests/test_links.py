@@ -275,6 +275,19 @@ def test_expired_token_offers_a_fresh_form(client: TestClient, engine: Engine) -
     assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
 
 
+def test_expired_token_on_a_closed_survey_offers_no_form(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine)
+    stale = _signed_two_days_ago(_open(client, shop.link_key))
+    set_budget(engine, "free", 0)
+    page = _send(client, shop.link_key, stale, 6)
+    assert page.status_code == 410
+    assert "not collecting responses" in page.text
+    assert FORM not in page.text
+    assert count_responses(engine) == 0
+
+
 def test_forged_key_is_a_readable_404(client: TestClient, engine: Engine) -> None:
     shop = seed(engine)
     for path in (

@@ -163,17 +163,18 @@ async def submit_comment(request: Request) -> Response:
 # -- recording -------------------------------------------------------------
 
 
-def _record_score(request: Request, fields: dict[str, str] | Response) -> Response:
+def _record_score(request: Request, fields: dict[str, str] | int) -> Response:
     visit = _visit(request)
     if isinstance(visit, Response):
         return visit
-    if isinstance(fields, Response):
-        return fields
+    if isinstance(fields, int):
+        return _form_error(visit, fields)
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
     if display is None:
-        # Expired: the visitor answers again on a fresh form, their choice kept.
-        return _survey_form(
+        # Expired: the visitor answers again on a fresh form, their choice
+        # kept, unless the survey stopped collecting in the meantime.
+        return _closed_page(visit, "closed_text", 410) or _survey_form(
             visit, selected=_score(visit.survey, fields.get("score")), notice="expired", status=410
         )
     if isinstance(display, Response):
@@ -199,12 +200,12 @@ def _record_score(request: Request, fields: dict[str, str] | Response) -> Respon
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 
-def _record_comment(request: Request, fields: dict[str, str] | Response) -> Response:
+def _record_comment(request: Request, fields: dict[str, str] | int) -> Response:
     visit = _visit(request)
     if isinstance(visit, Response):
         return visit
-    if isinstance(fields, Response):
-        return fields
+    if isinstance(fields, int):
+        return _form_error(visit, fields)
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
     if display is None:
@@ -320,31 +321,25 @@ def _score(survey: RowMapping, value: str | None) -> int | None:
     return number if low <= number <= high else None
 
 
-async def _read_form(request: Request) -> dict[str, str] | Response:
-    """The urlencoded form a browser sends, size-capped. Errors become pages
-    only once the survey (and so the language) is known."""
+async def _read_form(request: Request) -> dict[str, str] | int:
+    """The urlencoded form a browser sends, size-capped; else the error status,
+    shown once the survey (and so the page's language) is known."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != FORM_TYPE:
-        return _plain_error(request, 415)
+        return 415
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > FORM_LIMIT:
-        return _plain_error(request, 413)
+        return 413
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > FORM_LIMIT:
-            return _plain_error(request, 413)
+            return 413
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=8)
     except (UnicodeDecodeError, ValueError):
-        return _plain_error(request, 400)
+        return 400
     return dict(pairs)
-
-
-def _plain_error(request: Request, status: int) -> Response:
-    lang = surveys.choose_language("auto", preferred_language(request))
-    text = "too_large_text" if status == 413 else "bad_form_text"
-    return _render(request, "message.html", lang, status, title="bad_form_title", text=text)
 
 
 # -- pages -----------------------------------------------------------------
@@ -441,6 +436,11 @@ def _closed_page(visit: Visit, text: str, status: int) -> Response | None:
     if reason == "budget_exhausted":
         return _message(visit, "closed_title", text, status)
     return None
+
+
+def _form_error(visit: Visit, status: int) -> Response:
+    text = "too_large_text" if status == 413 else "bad_form_text"
+    return _message(visit, "bad_form_title", text, status, link=(_survey_url(visit), "open_survey"))
 
 
 def _bad_form(visit: Visit) -> Response:
