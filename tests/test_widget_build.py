@@ -25,6 +25,13 @@ def test_widget_fits_the_size_budget() -> None:
     assert size <= BUDGET, f"static/widget.js is {size} bytes gzip -9, over {BUDGET}"
 
 
+def test_widget_uses_nothing_a_strict_page_forbids() -> None:
+    source = BUILT.read_text()
+    for forbidden in ("eval(", "new Function", "innerHTML", "document.cookie", ".style."):
+        assert forbidden not in source, forbidden
+    assert source.startswith("(()=>{")  # one closure: nothing leaks into the page
+
+
 def test_committed_widget_matches_its_source(tmp_path: Path) -> None:
     node = shutil.which("node")
     require(node is not None, "node is not installed")

@@ -36,6 +36,7 @@ SHOP_PAGE = """<!doctype html>
 
 # Records every CSP violation on the host page before any of its scripts run.
 WATCH_CSP = """
+window.__globals = Object.keys(window);
 window.__violations = [];
 document.addEventListener('securitypolicyviolation', (e) => {
   window.__violations.push(e.violatedDirective + ' ' + e.blockedURI);
@@ -110,7 +111,14 @@ def snippet(server: str, embed_key: str, extra: str = "") -> str:
 @dataclass
 class Watched:
     console_errors: list[str]
+    page_errors: list[str]
     posts: list[str]
+
+    def only_network_logs(self) -> bool:
+        """Chromium itself logs a failed or non-2xx load; the widget logs nothing."""
+        return not self.page_errors and all(
+            line.startswith("Failed to load resource") for line in self.console_errors
+        )
 
     def violations(self, page: Any) -> list[str]:
         found: list[str] = page.evaluate("window.__violations")
@@ -118,13 +126,13 @@ class Watched:
 
 
 def watch(page: Any) -> Watched:
-    watched = Watched([], [])
+    watched = Watched([], [], [])
     page.add_init_script(WATCH_CSP)
     page.on(
         "console",
         lambda message: message.type == "error" and watched.console_errors.append(message.text),
     )
-    page.on("pageerror", lambda error: watched.console_errors.append(str(error)))
+    page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
     page.on(
         "request",
         lambda request: request.method == "POST" and watched.posts.append(request.post_data or ""),
@@ -245,14 +253,18 @@ def test_keyboard_answer_and_comment_under_strict_csp(
 
     assert seen.violations(page) == []
     assert seen.console_errors == []
+    assert seen.page_errors == []
     assert page.context.cookies() == []
+    added = page.evaluate("Object.keys(window).filter((k) => !window.__globals.includes(k))")
+    assert set(added) - {"__globals", "__violations"} == {"npsBeacon"}
 
 
 # -- a failed network and retries ---------------------------------------------------
 
 
-def test_retry_after_network_failure_stores_one_response(
-    page: Any, engine: Engine, live_server: Any, shop: Any
+@pytest.mark.parametrize("failure", ["network", "server"])
+def test_retry_after_a_failure_stores_one_response(
+    page: Any, engine: Engine, live_server: Any, shop: Any, failure: str
 ) -> None:
     server = live_server()
     origin = shop()
@@ -262,11 +274,19 @@ def test_retry_after_network_failure_stores_one_response(
     attempts: list[str] = []
 
     def fail_first(route: Any) -> None:
+        """The first post fails; the widget must try again with the same body."""
         attempts.append(route.request.post_data or "")
-        if len(attempts) == 1:
+        if len(attempts) > 1:
+            route.continue_()
+        elif failure == "network":
             route.abort("connectionreset")
         else:
-            route.continue_()
+            route.fulfill(
+                status=503,
+                headers={"Access-Control-Allow-Origin": "*"},
+                content_type="application/problem+json",
+                body='{"status": 503, "code": "unavailable"}',
+            )
 
     page.route(f"{server}/api/v1/responses", fail_first)
     page.goto(origin)
@@ -282,6 +302,7 @@ def test_retry_after_network_failure_stores_one_response(
     )
     assert used(engine, survey.account_id) == (1, 0)
     assert seen.violations(page) == []
+    assert seen.only_network_logs()
 
 
 def test_budget_used_up_while_open_says_so_politely(
@@ -290,6 +311,7 @@ def test_budget_used_up_while_open_says_so_politely(
     server = live_server()
     survey = seed(engine)
     origin = shop(snippet(server, survey.embed_key), csp=strict_csp(server))
+    seen = watch(page)
     page.goto(origin)
     page.locator("nps-beacon fieldset").wait_for()
     set_budget(engine, "free", 0)  # another visitor took the last survey meanwhile
@@ -301,6 +323,8 @@ def test_budget_used_up_while_open_says_so_politely(
     assert page.locator("nps-beacon textarea").count() == 0
     assert count_responses(engine) == 0
     assert used(engine, survey.account_id) == (0, 1)
+    assert seen.only_network_logs()
+    assert seen.violations(page) == []
 
 
 # -- when the widget must stay away -------------------------------------------------
@@ -325,6 +349,7 @@ def test_exhausted_budget_hides_the_widget(
     assert used(engine, survey.account_id) == (0, 0)
     assert seen.violations(page) == []
     assert seen.console_errors == []
+    assert seen.page_errors == []
 
 
 def test_foreign_origin_gets_no_widget(
@@ -340,6 +365,7 @@ def test_foreign_origin_gets_no_widget(
     assert page.locator(WIDGET).count() == 0
     assert count_responses(engine) == 0
     assert seen.console_errors == []
+    assert seen.page_errors == []
 
 
 def test_zero_sample_rate_never_asks(
@@ -387,6 +413,7 @@ def test_manual_trigger_then_escape_keeps_away(
     assert page.locator(WIDGET).count() == 0
     assert count_responses(engine) == 0
     assert seen.console_errors == []
+    assert seen.page_errors == []
 
 
 def test_delay_before_asking(page: Any, engine: Engine, live_server: Any, shop: Any) -> None:
