@@ -152,3 +152,28 @@ def test_screens_at_desktop_width_and_when_closed(
     assert count_responses(engine) == 1
     assert _usage(engine, closed.account_id) == (0, 0)
     assert problems == []
+
+
+def test_works_with_javascript_off(
+    live_server: Callable[..., str], engine: Engine, browser: Any
+) -> None:
+    shop = seed(engine, kind="ces")
+    base = live_server()
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}/s/{shop.link_key}")
+        assert page.locator("input[type=radio]").count() == 7
+        _targets_are_large(page, ".choice span")
+        page.locator("input[value='6']").click()  # the input lies over its visible box
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_url("**/thanks?t=*")
+        page.get_by_label("Thank you! What do you like most?").fill("Quick and clear.")
+        page.get_by_role("button", name="Send comment").click()
+        page.get_by_text("Your comment was added").wait_for()
+    finally:
+        context.close()
+    with db.read(engine) as conn:
+        stored = conn.execute(text("SELECT score, segment, comment FROM response")).one()
+    assert tuple(stored) == (6, "low-effort", "Quick and clear.")
+    assert _usage(engine, shop.account_id) == (1, 0)
