@@ -3,6 +3,7 @@ sends a strict Content Security Policy."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
+from app import db, surveys
+from app.web import assets
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed, set_budget
 
@@ -248,8 +250,12 @@ def test_keyboard_answer_and_comment_under_strict_csp(
     assert rows[0].channel == "widget"
     assert rows[0].page_url == f"{origin}/"  # the query may hold personal data: never sent
     assert used(engine, survey.account_id) == (1, 0)
-    assert len(seen.posts) == 2  # the score, then the comment on the same token
-    assert all('"display_token"' in body for body in seen.posts)
+    # The score, then the comment with the same token and score: counted once.
+    score_post, comment_post = (json.loads(body) for body in seen.posts)
+    assert score_post["score"] == comment_post["score"] == 9
+    assert score_post["display_token"] == comment_post["display_token"]
+    assert "comment" not in score_post
+    assert comment_post["comment"] == "Quick checkout, friendly support"
 
     assert seen.violations(page) == []
     assert seen.console_errors == []
@@ -325,6 +331,46 @@ def test_budget_used_up_while_open_says_so_politely(
     assert used(engine, survey.account_id) == (0, 1)
     assert seen.only_network_logs()
     assert seen.violations(page) == []
+
+
+def test_conflict_ends_quietly(page: Any, engine: Engine, live_server: Any, shop: Any) -> None:
+    server = live_server()
+    survey = seed(engine)
+    origin = shop(snippet(server, survey.embed_key), csp=strict_csp(server))
+    seen = watch(page)
+    page.route(
+        f"{server}/api/v1/responses",
+        lambda route: route.fulfill(
+            status=409,
+            headers={"Access-Control-Allow-Origin": "*"},
+            content_type="application/problem+json",
+            body='{"status": 409, "code": "token_already_used"}',
+        ),
+    )
+    page.goto(origin)
+    page.locator(RADIOS).nth(5).click()
+    page.locator(WIDGET).wait_for(state="detached")
+    assert len(seen.posts) == 1  # a 4xx is final: no retry
+    assert seen.only_network_logs()
+
+
+def test_hashed_script_with_subresource_integrity(
+    page: Any, engine: Engine, live_server: Any, shop: Any
+) -> None:
+    server = live_server()
+    survey = seed(engine)
+    script = assets.widget_script()
+    assert script is not None
+    tag = surveys.snippet(server, survey.embed_key, script.integrity, script.digest)
+    origin = shop(tag, csp=strict_csp(server))
+    seen = watch(page)
+
+    page.goto(origin)
+    page.locator(RADIOS).nth(10).click()
+    page.locator("nps-beacon textarea").wait_for()
+    assert [row.score for row in stored(engine)] == [10]
+    assert seen.violations(page) == []
+    assert seen.console_errors == []
 
 
 # -- when the widget must stay away -------------------------------------------------
@@ -460,7 +506,8 @@ def test_open_widget_has_no_axe_violations(
     close_box = close.bounding_box()
     assert close_box["width"] >= 44 and close_box["height"] >= 44
 
-    radios.nth(7).click()
+    radios.nth(7).focus()
+    page.keyboard.press("Enter")  # Enter chooses, like Space and a click
     page.locator("nps-beacon textarea").wait_for()
     assert run_axe(page, WIDGET) == []
 
