@@ -83,6 +83,7 @@ def test_answer_by_keyboard_then_comment(
     for _ in range(9):
         page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.value") == "9"
+    screenshot(page, "link-survey-focus-375")  # the focus ring on the chosen score
     assert count_responses(engine) == 0  # moving through the scale sends nothing
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.type") == "submit"
