@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Case, Connection, and_, case, select, update
+from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
-from app.db import insert
+from app.models import UTCDateTime
 from app.models import account_table as account
 from app.models import tariff_table as tariff
 from app.models import usage_table as usage
@@ -156,48 +156,52 @@ def cancel_pending(conn: Connection, account_id: int) -> None:
 
 
 # -- counting --------------------------------------------------------------
+# The hot path is plain SQL written once: the same text runs on SQLite and
+# PostgreSQL, and SQLAlchemy compiles it once instead of per request.
+
+
+def limit_sql(account_id: str) -> str:
+    """SQL for the monthly budget in force for ``:period``; ``account_id`` is
+    the SQL expression naming the account. The casts give PostgreSQL one type
+    for a parameter used in several places."""
+    return (
+        "(SELECT t.monthly_budget FROM account a JOIN tariff t ON t.code = CASE"
+        " WHEN a.pending_from IS NOT NULL AND a.pending_from <= CAST(:period AS VARCHAR)"
+        " THEN a.pending_tariff_code ELSE a.tariff_code END"
+        f" WHERE a.id = {account_id})"
+    )
+
+
+# One guarded step: a new period's row starts at 1 only if the limit is above
+# 0; an existing row moves only while used < limit. No row back means refused.
+_CONSUME = text(
+    "INSERT INTO usage (account_id, period, used, rejected, last_accepted_at,"
+    " last_accepted_survey_id)"
+    " SELECT CAST(:account_id AS INTEGER), CAST(:period AS VARCHAR), 1, 0, :now,"
+    f" CAST(:survey_id AS INTEGER) WHERE {limit_sql(':account_id')} > 0"
+    " ON CONFLICT (account_id, period) DO UPDATE SET used = usage.used + 1,"
+    " last_accepted_at = excluded.last_accepted_at,"
+    " last_accepted_survey_id = excluded.last_accepted_survey_id"
+    f" WHERE usage.used < {limit_sql(':account_id')}"
+    " RETURNING used"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+_REJECT = text(
+    "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 1)"
+    " ON CONFLICT (account_id, period) DO UPDATE SET rejected = usage.rejected + 1"
+)
 
 
 def consume(conn: Connection, account_id: int, period: str, now: datetime, survey_id: int) -> bool:
-    """Count one survey if the budget allows it. Must run inside the write
-    transaction that stores the response; False means the caller rolls back."""
-    limit = limit_in_force(conn, account_id, period)
-    if limit <= 0:
-        return False
-    statement = (
-        insert(conn, usage)
-        .values(
-            account_id=account_id,
-            period=period,
-            used=1,
-            rejected=0,
-            last_accepted_at=now,
-            last_accepted_survey_id=survey_id,
-        )
-        .on_conflict_do_update(
-            index_elements=[usage.c.account_id, usage.c.period],
-            set_={
-                "used": usage.c.used + 1,
-                "last_accepted_at": now,
-                "last_accepted_survey_id": survey_id,
-            },
-            where=usage.c.used < limit,
-        )
-        .returning(usage.c.used)
-    )
-    return conn.execute(statement).first() is not None
+    """Count one survey if the budget in force allows it. Must run inside the
+    write transaction that stores the response; False means roll back."""
+    params = {"account_id": account_id, "period": period, "now": now, "survey_id": survey_id}
+    return conn.execute(_CONSUME, params).first() is not None
 
 
 def record_rejection(conn: Connection, account_id: int, period: str) -> None:
     """Remember a submission the exhausted budget refused."""
-    conn.execute(
-        insert(conn, usage)
-        .values(account_id=account_id, period=period, used=0, rejected=1)
-        .on_conflict_do_update(
-            index_elements=[usage.c.account_id, usage.c.period],
-            set_={"rejected": usage.c.rejected + 1},
-        )
-    )
+    conn.execute(_REJECT, {"account_id": account_id, "period": period})
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,10 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, RowMapping, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, Boolean, Connection, Engine, RowMapping, bindparam, insert, text
 
 from app import budget, db
-from app.models import contact_table, response_table, survey_table, usage_table
+from app.models import UTCDateTime, contact_table, survey_table
 from app.signing import Display
 
 KINDS = ("nps", "csat", "ces")
@@ -210,57 +209,60 @@ def snippet(
 
 # -- reading surveys -------------------------------------------------------
 
-SURVEY_COLUMNS = (
-    survey_table.c.id,
-    survey_table.c.account_id,
-    survey_table.c.public_id,
-    survey_table.c.name,
-    survey_table.c.kind,
-    survey_table.c.language,
-    survey_table.c.texts,
-    survey_table.c.allowed_origins,
-    survey_table.c.active,
-    survey_table.c.delay_ms,
-    survey_table.c.recontact_days,
-    survey_table.c.sample_rate,
-    survey_table.c.color,
-    survey_table.c.position,
-    survey_table.c.review_url,
-    survey_table.c.review_audience,
+# Core columns for the admin's own queries.
+SURVEY_COLUMNS = tuple(
+    survey_table.c[name]
+    for name in (
+        "id",
+        "account_id",
+        "public_id",
+        "name",
+        "kind",
+        "language",
+        "texts",
+        "allowed_origins",
+        "active",
+        "delay_ms",
+        "recontact_days",
+        "sample_rate",
+        "color",
+        "position",
+        "review_url",
+        "review_audience",
+    )
 )
+_SURVEY_SELECT = (
+    "SELECT s.id, s.account_id, s.public_id, s.name, s.kind, s.language, s.texts,"
+    " s.allowed_origins, s.active, s.delay_ms, s.recontact_days, s.sample_rate, s.color,"
+    " s.position, s.review_url, s.review_audience"
+)
+_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean}
+_BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
+    **_TYPES
+)
+_BY_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.id = :survey_id").columns(**_TYPES)
+# The whole work of the widget config read: the survey, the budget in force
+# and this period's usage, in one indexed query.
+_WITH_BUDGET = text(
+    f"{_SURVEY_SELECT}, {budget.limit_sql('s.account_id')} AS budget_limit,"
+    " (SELECT u.used FROM usage u WHERE u.account_id = s.account_id AND u.period = :period)"
+    " AS budget_used FROM survey s WHERE s.public_id = :public_id"
+).columns(**_TYPES)
 
 
 def find_survey(
     conn: Connection, *, public_id: str | None = None, survey_id: int | None = None
 ) -> RowMapping | None:
-    query = select(*SURVEY_COLUMNS)
     if public_id is not None:
-        query = query.where(survey_table.c.public_id == public_id)
-    else:
-        query = query.where(survey_table.c.id == survey_id)
-    return conn.execute(query).mappings().first()
+        return conn.execute(_BY_PUBLIC_ID, {"public_id": public_id}).mappings().first()
+    return conn.execute(_BY_ID, {"survey_id": survey_id}).mappings().first()
 
 
 def find_survey_with_budget(conn: Connection, public_id: str, period: str) -> RowMapping | None:
-    """The survey plus whether its account may still count a survey this
-    period: one indexed query, the whole work of the widget config read."""
-    limit = (
-        select(budget.tariff.c.monthly_budget)
-        .select_from(
-            budget.account.join(budget.tariff, budget.tariff.c.code == budget.code_in_force(period))
-        )
-        .where(budget.account.c.id == survey_table.c.account_id)
-        .scalar_subquery()
-    )
-    used = (
-        select(usage_table.c.used)
-        .where(
-            usage_table.c.account_id == survey_table.c.account_id, usage_table.c.period == period
-        )
-        .scalar_subquery()
-    )
-    query = select(*SURVEY_COLUMNS, limit.label("budget_limit"), used.label("budget_used"))
-    return conn.execute(query.where(survey_table.c.public_id == public_id)).mappings().first()
+    """The survey plus ``budget_limit`` and ``budget_used`` (None before the
+    period's first count) for ``period``."""
+    params = {"public_id": public_id, "period": period}
+    return conn.execute(_WITH_BUDGET, params).mappings().first()
 
 
 def origin_allowed(allowed: list[str], origin: str | None) -> bool:
@@ -329,6 +331,16 @@ def record_response(
         raise
 
 
+_INSERT_RESPONSE = text(
+    "INSERT INTO response (nonce, account_id, survey_id, period, score, segment, comment,"
+    " channel, page_url, locale, created_at) VALUES (:nonce, :account_id, :survey_id, :period,"
+    " :score, :segment, :comment, :channel, :page_url, :locale, :created_at)"
+    " ON CONFLICT (nonce) DO NOTHING RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+_STORED = text("SELECT id, score, segment, comment FROM response WHERE nonce = :nonce")
+_ATTACH_COMMENT = text("UPDATE response SET comment = :comment WHERE id = :id")
+
+
 def _insert_response(
     conn: Connection,
     survey: RowMapping,
@@ -337,51 +349,33 @@ def _insert_response(
     period: str,
     now: datetime,
 ) -> int | None:
-    statement = (
-        db.insert(conn, response_table)
-        .values(
-            nonce=submission.display.nonce,
-            account_id=survey["account_id"],
-            survey_id=survey["id"],
-            period=period,
-            score=submission.score,
-            segment=segment,
-            comment=submission.comment,
-            channel=submission.display.channel,
-            page_url=submission.page_url,
-            locale=submission.locale,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[response_table.c.nonce])
-        .returning(response_table.c.id)
-    )
-    try:
-        return conn.execute(statement).scalar_one_or_none()
-    except IntegrityError:  # pragma: no cover - ON CONFLICT covers the nonce
-        return None
+    """The new response's id, or None when this display's nonce is stored already."""
+    params = {
+        "nonce": submission.display.nonce,
+        "account_id": survey["account_id"],
+        "survey_id": survey["id"],
+        "period": period,
+        "score": submission.score,
+        "segment": segment,
+        "comment": submission.comment,
+        "channel": submission.display.channel,
+        "page_url": submission.page_url,
+        "locale": submission.locale,
+        "created_at": now,
+    }
+    return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
 
 
 def _replay(conn: Connection, submission: Submission) -> Recorded:
     """The token was used before: same score returns the stored response, a
     comment attaches to it, a different score is a conflict."""
-    stored = conn.execute(
-        select(
-            response_table.c.id,
-            response_table.c.score,
-            response_table.c.segment,
-            response_table.c.comment,
-        ).where(response_table.c.nonce == submission.display.nonce)
-    ).first()
+    stored = conn.execute(_STORED, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
     if submission.score is not None and submission.score != stored.score:
         raise TokenAlreadyUsed
     if submission.comment and submission.comment != stored.comment:
-        conn.execute(
-            update(response_table)
-            .where(response_table.c.id == stored.id)
-            .values(comment=submission.comment)
-        )
+        conn.execute(_ATTACH_COMMENT, {"comment": submission.comment, "id": stored.id})
     return Recorded(stored.id, stored.score, stored.segment, False)
 
 

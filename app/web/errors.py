@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 from slowapi.errors import RateLimitExceeded
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -149,7 +149,9 @@ async def on_server_error(request: Request, exc: Exception) -> Response:
 HANDLERS: dict[Any, Any] = {
     Problem: on_problem,
     HTTPException: on_http_exception,
-    DBAPIError: on_database_error,
+    # Unreachable, locked or restarting databases; a ProgrammingError is a bug (500).
+    OperationalError: on_database_error,
+    InterfaceError: on_database_error,
     RateLimitExceeded: on_rate_limited,
     Exception: on_server_error,
 }
