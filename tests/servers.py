@@ -29,7 +29,7 @@ def running_server(
     workers: int = 1,
     log_dir: Path,
     port: int | None = None,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> Iterator[str]:
     """Start ``nps-beacon serve`` and yield its base URL once /healthz answers."""
     port = port or free_port()
