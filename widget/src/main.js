@@ -4,7 +4,7 @@
 // only when the page calls window.npsBeacon.show().
 import { loadConfig } from './api.js';
 import { open } from './card.js';
-import { allowed } from './rules.js';
+import { asks } from './rules.js';
 import { findTag, pageLanguage } from './tag.js';
 
 function start() {
@@ -15,7 +15,7 @@ function start() {
   );
   // Resolves to the config when this visitor is to be asked, else null; never rejects.
   const ready = loadConfig(url)
-    .then((config) => (config && config.show && allowed(tag.key, config.rules, Date.now()) ? config : null))
+    .then((config) => (asks(config, tag.key, Date.now()) ? config : null))
     .catch(() => null);
   let shown;
   // Resolves to whether the card is open; asking twice opens one card.

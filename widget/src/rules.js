@@ -1,9 +1,12 @@
-// The survey's display rules against what this visitor's browser remembers.
+// Whether to ask this visitor: the server must say show, and the survey's rules
+// must agree with what this visitor's browser remembers.
 import { recall, remember } from './memory.js';
 
 const DAY = 864e5;
 
-export function allowed(key, rules, now) {
+export function asks(config, key, now) {
+  if (!config || !config.show) return false;
+  const rules = config.rules;
   const seen = recall(key);
   if (seen.t && now - seen.t < rules.recontact_days * DAY) return false;
   let draw = seen.r;
