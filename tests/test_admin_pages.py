@@ -170,6 +170,12 @@ def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine:
     row = survey_row(engine, other.survey_id)
     assert (row["name"], bool(row["active"])) == ("Survey", True)
     assert f"/admin/surveys/{other.survey_id}" not in client.get("/admin/surveys").text
+    # The other account's answers count on neither this dashboard nor its budget.
+    assert submit(client, other.embed_key, 10, comment="theirs") == 201
+    dashboard = client.get("/admin/dashboard").text
+    assert text_of(dashboard, "remaining") == "50"
+    assert text_of(dashboard, "last-accepted") == "No feedback accepted yet."
+    assert text_of(dashboard, "nps") == "No NPS responses this month yet."
 
 
 # -- surveys ---------------------------------------------------------------
@@ -385,8 +391,12 @@ def test_csv_export_neutralises_formulas_and_starts_with_bom(
     assert submit(client, shop.embed_key, 9, comment='=HYPERLINK("http://evil.example")') == 201
     assert submit(client, shop.embed_key, 4, comment="+1; -2, @me\nline two") == 201
     assert submit(client, shop.embed_key, 7, comment='plain, with "quotes"') == 201
+    assert submit(client, shop.embed_key, 8, comment="<script>alert(1)</script>") == 201
     login(client, EMAIL)
     page = client.get(f"/admin/surveys/{shop.survey_id}/results").text
+    # Comments are shown as text, never as markup.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
     export_url = html.unescape(re.search(r'href="([^"]*export\.csv[^"]*)"', page).group(1))  # type: ignore[union-attr]
     answer = client.get(export_url)
     assert answer.status_code == 200
@@ -394,11 +404,11 @@ def test_csv_export_neutralises_formulas_and_starts_with_bom(
     assert answer.headers["content-disposition"].startswith("attachment;")
     assert answer.content.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
-    assert [row["score"] for row in rows] == ["9", "4", "7"]
+    assert [row["score"] for row in rows] == ["9", "4", "7", "8"]
     assert rows[0]["comment"] == '\'=HYPERLINK("http://evil.example")'
     assert rows[1]["comment"] == "'+1; -2, @me\nline two"
     assert rows[2]["comment"] == 'plain, with "quotes"'
-    assert {row["segment"] for row in rows} == {"promoter", "detractor", "passive"}
+    assert [row["segment"] for row in rows] == ["promoter", "detractor", "passive", "passive"]
 
 
 # -- tariffs ---------------------------------------------------------------
