@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app import db
-from tests.browser.conftest import AXE, screenshot
-from tests.conftest import count_responses, require, seed, set_budget
+from tests.browser.conftest import run_axe, screenshot
+from tests.conftest import count_responses, seed, set_budget
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -28,19 +28,6 @@ def _watch(page: Any) -> list[str]:
         "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
     )
     return problems
-
-
-def run_axe(page: Any) -> list[dict[str, Any]]:
-    """axe-core's violations. These pages forbid inline scripts, so axe is
-    evaluated through the devtools protocol (which a page's CSP does not
-    govern) rather than added as a script tag, and the CSP stays on."""
-    require(AXE.exists(), "axe-core is not installed (make widget-deps)")
-    if not page.evaluate("typeof window.axe === 'object'"):
-        page.evaluate(AXE.read_text())
-    violations: list[dict[str, Any]] = page.evaluate(
-        "async () => (await axe.run(document)).violations"
-    )
-    return violations
 
 
 def _usage(engine: Engine, account_id: int) -> tuple[int, int]:
