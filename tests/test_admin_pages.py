@@ -8,7 +8,7 @@ import csv
 import html
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from app import db, i18n, surveys
+from app import charts, db, i18n, stats, surveys
 from app.signing import Signer
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed, set_budget, usage_row
@@ -520,3 +520,26 @@ def test_both_languages_have_every_message() -> None:
         used |= set(re.findall(r"_\('([a-z0-9_.-]+)'[,)]", template.read_text()))
     assert used, "no messages found in the templates"
     assert used <= set(i18n.EN), used - set(i18n.EN)
+
+
+def test_trend_chart_geometry() -> None:
+    days = [
+        stats.Day(date(2026, 5, 1), 4, 50.0),
+        stats.Day(date(2026, 5, 2), 0, None),
+        stats.Day(date(2026, 5, 3), 2, -100.0),
+        stats.Day(date(2026, 5, 4), 1, 100.0),
+    ]
+    chart = charts.trend_chart("nps", days)
+    assert chart.max_count == 5  # the axis rounds 4 up to 5
+    heights = [bar.height for bar in chart.bars]
+    assert heights[1] == 0 and heights[0] == 2 * heights[2] == 4 * heights[3]
+    # A day without answers breaks the line: one lone dot, then a segment of two.
+    assert len(chart.dots) == 3
+    assert len(chart.lines) == 1 and chart.lines[0].count(",") == 2
+    top, bottom = chart.plot_top, chart.plot_bottom
+    assert [y for _x, y in chart.dots] == [
+        bottom - (bottom - top) * 0.75,
+        bottom,
+        top,
+    ]
+    assert [tick.label for tick in chart.value_ticks] == ["-100", "0", "+100"]
