@@ -484,8 +484,7 @@ def test_open_widget_has_no_axe_violations(
 ) -> None:
     server = live_server()
     survey = seed(engine, color="#ffd43b", position="bottom-left")
-    # axe-core is injected as an inline script, so this page sends no CSP.
-    origin = shop(snippet(server, survey.embed_key))
+    origin = shop(snippet(server, survey.embed_key), csp=strict_csp(server))
     page.set_viewport_size({"width": 1280, "height": 800})
     page.emulate_media(reduced_motion="reduce")
     page.goto(origin)
