@@ -6,7 +6,6 @@ the dashboard, the survey form and the results page land in screenshots/."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,15 +34,6 @@ def _log_in(page: Any, base: str) -> None:
 
 
 @pytest.fixture
-def audit(browser: Any) -> Iterator[Any]:
-    """A second tab for axe-core, whose script is injected inline: that tab
-    alone skips the CSP, the tab under test keeps it."""
-    context = browser.new_context(bypass_csp=True)
-    yield context.new_page()
-    context.close()
-
-
-@pytest.fixture
 def csp_errors(page: Any) -> list[str]:
     """Console reports of anything the page's CSP blocked."""
     errors: list[str] = []
@@ -56,19 +46,14 @@ def csp_errors(page: Any) -> list[str]:
     return errors
 
 
-def _assert_no_violations(page: Any, audit: Any, where: str) -> None:
-    """axe-core on the page ``page`` shows, opened with the same session."""
-    audit.context.clear_cookies()
-    audit.context.add_cookies(page.context.cookies())
-    audit.set_viewport_size(page.viewport_size)
-    audit.goto(page.url)
-    violations = run_axe(audit)
+def _assert_no_violations(page: Any, where: str) -> None:
+    violations = run_axe(page)
     summary = [(item["id"], [node["target"] for node in item["nodes"]]) for item in violations]
     assert violations == [], f"{where}: {summary}"
 
 
 def test_create_survey_answer_it_and_see_the_budget_drop(
-    live_server: Any, page: Any, audit: Any, csp_errors: list[str], engine: Engine
+    live_server: Any, page: Any, csp_errors: list[str], engine: Engine
 ) -> None:
     seed(engine, email=EMAIL)
     base = live_server()
@@ -77,11 +62,11 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
     _log_in(page, base)
     remaining_before = int(page.locator("#remaining").inner_text())
     assert page.locator("#last-accepted").inner_text() == "No feedback accepted yet."
-    _assert_no_violations(page, audit, "dashboard")
+    _assert_no_violations(page, "dashboard")
 
     page.get_by_role("link", name="Surveys").click()
     page.get_by_role("link", name="New survey").click()
-    _assert_no_violations(page, audit, "new survey form")
+    _assert_no_violations(page, "new survey form")
     page.get_by_label("Name").fill("Checkout NPS")
     page.get_by_label("Kind").select_option("nps")
     page.locator("#en_question").fill("Would you recommend our checkout?")
@@ -92,12 +77,13 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
         "Not an origin like https://shop.example: shop.example"
     )
     assert page.get_by_label("Name").input_value() == "Checkout NPS"
+    _assert_no_violations(page, "survey form with errors")
     screenshot(page, "admin-survey-form-errors")
     page.get_by_label("Allowed origins").fill("")
     page.get_by_role("button", name="Create survey").click()
     page.wait_for_url(re.compile(r".*/admin/surveys/\d+$"))
     assert page.get_by_role("status").first.inner_text() == "The survey was created."
-    _assert_no_violations(page, audit, "survey edit form")
+    _assert_no_violations(page, "survey edit form")
     screenshot(page, "admin-survey-form")
 
     snippet = page.locator("#snippet").inner_text()
@@ -126,7 +112,7 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
 
 
 def test_screenshots_with_data(
-    live_server: Any, page: Any, audit: Any, csp_errors: list[str], engine: Engine
+    live_server: Any, page: Any, csp_errors: list[str], engine: Engine
 ) -> None:
     """Dashboard and results with a month of answers, for people to look at."""
     shop = seed(engine, email=EMAIL, tariff="basic")
@@ -176,16 +162,16 @@ def test_screenshots_with_data(
     )
     page.set_viewport_size({"width": 1200, "height": 900})
     _log_in(page, base)
-    _assert_no_violations(page, audit, "dashboard with data")
+    _assert_no_violations(page, "dashboard with data")
     screenshot(page, "admin-dashboard")
     page.goto(f"{base}/admin/surveys/{shop.survey_id}/results")
-    _assert_no_violations(page, audit, "results")
+    _assert_no_violations(page, "results")
     screenshot(page, "admin-results")
     page.goto(f"{base}/admin/tariff")
-    _assert_no_violations(page, audit, "tariff")
+    _assert_no_violations(page, "tariff")
     screenshot(page, "admin-tariff")
     page.goto(f"{base}/admin/account")
-    _assert_no_violations(page, audit, "account")
+    _assert_no_violations(page, "account")
 
     # The same session in a German browser speaks German.
     german = page.context.browser.new_context(
