@@ -92,10 +92,6 @@ def get_survey(conn: Connection, account_id: int, survey_id: int) -> RowMapping 
 
 def create_survey(conn: Connection, account_id: int, values: dict[str, Any]) -> int:
     survey_id, _public_id = surveys.create_survey(conn, account_id, **values)
-    # surveys.create_survey keeps only the flat texts; store the follow-ups too.
-    conn.execute(
-        update(survey_table).where(survey_table.c.id == survey_id).values(texts=values["texts"])
-    )
     return survey_id
 
 

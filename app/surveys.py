@@ -152,6 +152,19 @@ def normalize_origin(value: str) -> str:
     return f"{parts.scheme}://{parts.hostname}{port}"
 
 
+def _clean_entry(entry: dict[str, Any] | None) -> dict[str, Any]:
+    """One language's texts: non-blank strings and a follow-up per segment."""
+    clean: dict[str, Any] = {}
+    for key, value in (entry or {}).items():
+        if key == "follow_up" and isinstance(value, dict):
+            follow = {k: v.strip() for k, v in value.items() if isinstance(v, str) and v.strip()}
+            if follow:
+                clean[key] = follow
+        elif isinstance(value, str) and value.strip():
+            clean[key] = value.strip()
+    return clean
+
+
 def create_survey(
     conn: Connection,
     account_id: int,
@@ -169,13 +182,7 @@ def create_survey(
     if language not in (*LANGUAGES, "auto"):
         raise SurveyError("language must be de, en or auto")
     clean_texts = {
-        lang: {
-            key: value.strip()
-            for key, value in (entry or {}).items()
-            if isinstance(value, str) and value.strip()
-        }
-        for lang, entry in (texts or {}).items()
-        if lang in LANGUAGES
+        lang: _clean_entry(entry) for lang, entry in (texts or {}).items() if lang in LANGUAGES
     }
     public_id = new_public_id()
     survey_id = conn.execute(
