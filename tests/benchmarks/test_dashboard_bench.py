@@ -11,9 +11,10 @@ Pages are timed through the ASGI client after a login through the form; the
 stats functions behind them are timed too (and alone, should the admin pages
 be unavailable).
 
-Knobs (environment): BENCH_BIG_ROWS total rows of the big step (1,000,000;
-BENCH_PG_BIG_ROWS on PostgreSQL, same default), BENCH_REPEAT timed requests
-per page (7).
+Knobs (environment): BENCH_BIG_ROWS total rows of the big step on SQLite
+(1,000,000), BENCH_PG_BIG_ROWS the same on PostgreSQL (250,000, so that both
+databases together stay near three minutes; set 1000000 for the full size),
+BENCH_REPEAT timed requests per page (7).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ SMALL_ROWS = 10_000
 CURRENT_ROWS = 4_000
 BUSY_ROWS = 50_000
 BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", "1000000"))
-PG_BIG_ROWS = int(os.environ.get("BENCH_PG_BIG_ROWS", str(BIG_ROWS)))
+PG_BIG_ROWS = int(os.environ.get("BENCH_PG_BIG_ROWS", "250000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
 OTHER_ACCOUNTS = 50
 BATCH = 20_000
@@ -178,16 +179,19 @@ class Seeder:
                     f"INSERT INTO response ({', '.join(COLUMNS)}) VALUES ({marks})", batch
                 )
 
-    def settle(self) -> None:
-        """Usage rows as the budget rule would have left them, then fresh
-        planner statistics (what autovacuum does after a bulk load)."""
+    def settle(self, account_id: int | None = None) -> None:
+        """Usage rows as the budget rule would have left them (of one account
+        or all), then fresh planner statistics (what autovacuum does after a
+        bulk load)."""
+        only = "" if account_id is None else f"WHERE account_id = {int(account_id)}"
         with db.write(self.engine) as conn:
-            conn.execute(text("DELETE FROM usage"))
+            conn.execute(text(f"DELETE FROM usage {only}"))
             conn.execute(
                 text(
                     "INSERT INTO usage (account_id, period, used, rejected, last_accepted_at, "
                     "last_accepted_survey_id) SELECT account_id, period, COUNT(*), 0, "
-                    "MAX(created_at), MIN(survey_id) FROM response GROUP BY account_id, period"
+                    f"MAX(created_at), MIN(survey_id) FROM response {only} "
+                    "GROUP BY account_id, period"
                 )
             )
         if self.engine.dialect.name == "postgresql":
@@ -238,14 +242,25 @@ def seed_big(seeder: Seeder, target: Target, total: int, have: int) -> int:
 # -- timing ----------------------------------------------------------------
 
 
-def median_ms(action: Callable[[], object]) -> float:
-    action()  # warm caches and pools once
+@dataclass(frozen=True)
+class Timing:
+    best: float
+    median: float
+
+    def __str__(self) -> str:
+        return f"{self.best:.1f} / {self.median:.1f}"
+
+
+def timed(action: Callable[[], object]) -> Timing:
+    """Best and median of REPEAT runs after one warm-up. The best is what the
+    work costs; the median also shows what other processes took from it."""
+    action()
     times = []
     for _ in range(REPEAT):
         started = time.perf_counter()
         action()
         times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+    return Timing(min(times), statistics.median(times))
 
 
 def log_in(client: TestClient) -> bool:
@@ -268,16 +283,16 @@ def page(client: TestClient, path: str) -> Callable[[], object]:
     return fetch
 
 
-def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -> dict[str, float]:
-    figures: dict[str, float] = {}
+def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -> dict[str, Timing]:
+    figures: dict[str, Timing] = {}
     if log_in(client):
         results = f"/admin/surveys/{target.nps_id}/results?period={CURRENT}"
-        figures["page dashboard"] = median_ms(page(client, "/admin/dashboard"))
-        figures["page results nps"] = median_ms(page(client, results))
-        figures["page results nps p3 promoters"] = median_ms(
+        figures["page dashboard"] = timed(page(client, "/admin/dashboard"))
+        figures["page results nps"] = timed(page(client, results))
+        figures["page results nps p3 promoters"] = timed(
             page(client, f"{results}&segment=promoter&page=3")
         )
-        figures["page results csat"] = median_ms(
+        figures["page results csat"] = timed(
             page(client, f"/admin/surveys/{target.csat_id}/results?period={CURRENT}")
         )
     account, survey = target.account_id, target.nps_id
@@ -289,7 +304,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
 
         return run
 
-    figures["fn dashboard (forecast, last*, account_nps)"] = median_ms(
+    figures["fn dashboard (forecast, last*, account_nps)"] = timed(
         functions(
             lambda c: (
                 stats.forecast(c, account, CURRENT, now, ZONE),
@@ -299,7 +314,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
             )
         )
     )
-    figures["fn results (summary, trend, comments, periods)"] = median_ms(
+    figures["fn results (summary, trend, comments, periods)"] = timed(
         functions(
             lambda c: (
                 stats.survey_summary(c, account, survey, CURRENT),
@@ -309,7 +324,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
             )
         )
     )
-    figures["fn export csv (whole period)"] = median_ms(
+    figures["fn export csv (whole period)"] = timed(
         lambda: sum(len(chunk) for chunk in stats.export_csv(engine, account, survey, CURRENT))
     )
     return figures
@@ -324,11 +339,11 @@ def show_plans(engine: Engine, target: Target) -> None:
             print(f"    {line}")
 
 
-def table(steps: dict[str, dict[str, float]]) -> None:
+def table(steps: dict[str, dict[str, Timing]]) -> None:
     names = list(next(iter(steps.values())))
-    print(f"\n  {'median ms':<48}" + "".join(f"{step:>16}" for step in steps))
+    print(f"\n  {'ms, best / median':<48}" + "".join(f"{step:>18}" for step in steps))
     for name in names:
-        print(f"  {name:<48}" + "".join(f"{steps[step][name]:>16.1f}" for step in steps))
+        print(f"  {name:<48}" + "".join(f"{steps[step][name]!s:>18}" for step in steps))
 
 
 def test_dashboard_and_results_times(client: TestClient, engine: Engine, clock: Clock) -> None:
@@ -352,7 +367,7 @@ def test_dashboard_and_results_times(client: TestClient, engine: Engine, clock: 
     seeder.insert(
         seeder.rows(target.account_id, target.nps_id, "nps", [CURRENT], BUSY_ROWS - CURRENT_ROWS)
     )
-    seeder.settle()
+    seeder.settle(target.account_id)
     steps[f"+busy {BUSY_ROWS // 1000}k/mo"] = measure(client, engine, target, now)
 
     print(
@@ -362,7 +377,8 @@ def test_dashboard_and_results_times(client: TestClient, engine: Engine, clock: 
     )
     table(steps)
     small, large = list(steps)[:2]
-    print(f"\n  ratio {large}/{small} (target <= 3x):")
+    print(f"\n  ratio {large}/{small} (target <= 3x), of the best and of the medians:")
     for name in steps[small]:
-        print(f"    {name:<48}{steps[large][name] / steps[small][name]:>8.2f}x")
+        one, other = steps[small][name], steps[large][name]
+        print(f"    {name:<48}{other.best / one.best:>8.2f}x{other.median / one.median:>8.2f}x")
     show_plans(engine, target)
