@@ -91,7 +91,7 @@ def segment_of(kind: str, score: int) -> str:
 def record(survey_id: int, nonce: str, channel: str, score: int) -> Response:
     now = datetime.now(UTC)
     period = f"{now.year:04d}-{now.month:02d}"
-    stamp = now.replace(tzinfo=None).isoformat(sep=" ")
+    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DATETIME on SQLite
     conn = connection()
     conn.execute("BEGIN IMMEDIATE")
     try:
