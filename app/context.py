@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
+from app.cache import SurveyCache
 from app.settings import Settings
 from app.signing import Signer
 from app.surveys import ContactRecorder
@@ -27,6 +28,7 @@ class Context:
     signer: Signer
     clock: Clock
     contacts: ContactRecorder = field(default_factory=ContactRecorder)
+    cache: SurveyCache = field(default_factory=SurveyCache)
 
     @property
     def zone(self) -> ZoneInfo:

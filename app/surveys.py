@@ -410,8 +410,12 @@ class ContactRecorder:
     def record(
         self, engine: Engine, survey: RowMapping, origin: str | None, channel: str, now: datetime
     ) -> None:
-        if not self.due(survey["id"]):
-            return
+        if self.due(survey["id"]):
+            self.write(engine, survey, origin, channel, now)
+
+    def write(
+        self, engine: Engine, survey: RowMapping, origin: str | None, channel: str, now: datetime
+    ) -> None:
         values = {"seen_at": now, "origin": (origin or "")[:255] or None, "channel": channel}
         with db.write(engine) as conn:
             conn.execute(

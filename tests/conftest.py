@@ -157,6 +157,12 @@ def set_budget(engine: Engine, code: str, budget: int) -> None:
         )
 
 
+def expire_caches(client: TestClient) -> None:
+    """What the hot-path cache's second does: forget copies of survey rows and
+    budget states, after a test changed the database behind the app's back."""
+    client.app.state.ctx.cache.clear()  # type: ignore[attr-defined]
+
+
 def usage_row(engine: Engine, account_id: int, period: str) -> tuple[int, int]:
     with db.read(engine) as conn:
         row = conn.execute(

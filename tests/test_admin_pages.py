@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 from app import charts, db, i18n, stats, surveys
 from app.signing import Signer
 from tests.admin_helpers import csrf_from, login, post_form, text_of
-from tests.conftest import SECRET, Clock, seed, set_budget, usage_row
+from tests.conftest import SECRET, Clock, expire_caches, seed, set_budget, usage_row
 
 EMAIL = "owner@shop.example"
 TEMPLATES = Path(__file__).resolve().parents[1] / "app" / "templates" / "admin"
@@ -98,6 +98,7 @@ def test_dashboard_figures_after_real_submissions(
     assert submit(client, shop.embed_key, 8) == 0  # the widget hides once the budget is used up
     # A display token fetched before the budget ran out is refused and counted.
     set_budget(engine, "free", 5)
+    expire_caches(client)
     token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
     set_budget(engine, "free", 4)
     refused = client.post("/api/v1/responses", json={"display_token": token, "score": 9})

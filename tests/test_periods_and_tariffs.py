@@ -14,9 +14,14 @@ from app import budget, db
 from app.cli import main as cli
 from app.main import build_app
 from app.settings import Settings
-from tests.conftest import Clock, count_responses, seed, set_budget, usage_row
+from tests.conftest import Clock, count_responses, expire_caches, seed, set_budget, usage_row
 
 BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def _post(client: TestClient, token: str, score: int = 9) -> int:
+    answer = client.post("/api/v1/responses", json={"display_token": token, "score": score})
+    return answer.status_code
 
 
 def _submit(client: TestClient, embed_key: str, score: int = 9) -> int:
@@ -99,14 +104,20 @@ def test_upgrade_raises_the_limit_at_once(
     shop = seed(engine)
     set_budget(engine, "free", 2)
     with TestClient(build_app(settings, clock=clock, engine=engine)) as client:
+        spare = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
         assert [_submit(client, shop.embed_key) for _ in range(3)] == [201, 201, -1]
+        assert _post(client, spare) == 402
         state = _cli(
             capsys, "account", "tariff", "--account", str(shop.account_id), "--tariff", "basic"
         )
         assert state["tariff"] == "basic"
         assert state["pending_tariff"] is None
+        # The very next submission counts against the new limit...
+        assert _post(client, spare) == 201
+        # ...and the widget asks again once the config cache's second is over.
+        expire_caches(client)
         assert _submit(client, shop.embed_key) == 201
-    assert usage_row(engine, shop.account_id, period) == (3, 0)
+    assert usage_row(engine, shop.account_id, period) == (4, 1)
 
 
 def test_downgrade_applies_from_the_next_period_only(

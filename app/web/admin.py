@@ -219,7 +219,12 @@ def _serve(handler: Handler, request: Request, form: Form | None) -> Response:
     admin = _current_admin(request)
     if admin is None:
         return _redirect(f"{PREFIX}/login")
-    return handler(request, admin, form)
+    response = handler(request, admin, form)
+    if form is not None:
+        # A change to surveys or the tariff reaches this worker's widget
+        # configs at once (other workers within the cache's second).
+        _ctx(request).cache.clear()
+    return response
 
 
 # -- rendering -------------------------------------------------------------

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, db, surveys
+from app import budget, surveys
+from app.cache import Missing
 from app.context import Context
 from app.signing import ExpiredToken, InvalidToken
 from app.web.errors import Problem
@@ -37,19 +38,23 @@ def _hide(reason: str) -> JSONResponse:
     return JSONResponse({"show": False, "reason": reason}, headers=NO_STORE)
 
 
-def widget_config(request: Request) -> Response:
+async def widget_config(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     try:
         public_id = ctx.signer.survey_from_embed_key(request.path_params["embed_key"])
     except InvalidToken:
         raise _unknown_survey() from None
     now = ctx.clock()
-    with db.read(ctx.engine) as conn:
-        survey = surveys.find_survey_with_budget(conn, public_id, budget.period_of(now, ctx.zone))
+    period = budget.period_of(now, ctx.zone)
+    # A cache hit answers without a database read or a thread hop.
+    survey = ctx.cache.config(public_id, period)
+    if isinstance(survey, Missing):
+        survey = await run_in_threadpool(ctx.cache.load_config, ctx.engine, public_id, period)
     if survey is None:
         raise _unknown_survey()
     origin = request.headers.get("origin")
-    ctx.contacts.record(ctx.engine, survey, origin, "widget", now)
+    if ctx.contacts.due(survey["id"]):
+        await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, origin, "widget", now)
     if not survey["active"]:
         return _hide("inactive")
     if not surveys.origin_allowed(survey["allowed_origins"], origin):
@@ -104,8 +109,7 @@ async def submit_response(request: Request) -> Response:
 
 
 def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]) -> Response:
-    with db.read(ctx.engine) as conn:
-        survey = surveys.find_survey(conn, survey_id=display.survey_id)
+    survey = ctx.cache.survey(ctx.engine, display.survey_id)
     if survey is None:
         raise _unknown_survey()
     if not surveys.origin_allowed(survey["allowed_origins"], origin):
@@ -118,6 +122,7 @@ def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]
     try:
         recorded = surveys.record_response(ctx.engine, survey, submission, ctx.clock(), ctx.zone)
     except surveys.BudgetExhausted:
+        ctx.cache.forget_budget(survey["account_id"])
         raise Problem(
             402, "budget_exhausted", "This survey is not collecting feedback right now."
         ) from None
@@ -127,6 +132,8 @@ def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]
         ) from None
     except surveys.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
+    if recorded.created:
+        ctx.cache.forget_budget(survey["account_id"])
     return JSONResponse(
         {"id": recorded.id, "segment": recorded.segment},
         status_code=201 if recorded.created else 200,

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from app.web import demo
-from tests.browser.conftest import screenshot
-from tests.browser.test_links import run_axe
+from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -32,6 +31,8 @@ def test_demo_shop_shows_the_widget(
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.add_init_script(WATCH_CSP)
+    # axe measures contrast as rendered; without motion the card is never half faded in.
+    page.emulate_media(reduced_motion="reduce")
 
     for size, name in (
         ({"width": 1280, "height": 800}, "desktop"),
@@ -40,6 +41,8 @@ def test_demo_shop_shows_the_widget(
         page.set_viewport_size(size)
         page.goto(f"{base}/demo")
         page.locator("nps-beacon fieldset").wait_for()
+        # axe measures contrast as rendered: let the card's entrance finish first.
+        page.wait_for_function("document.getAnimations().every(a => a.playState === 'finished')")
         assert page.get_by_role("heading", level=1).inner_text().startswith("Freshly roasted")
         found = run_axe(page)
         assert found == [], [(v["id"], [n["target"] for n in v["nodes"]]) for v in found]

@@ -1,0 +1,88 @@
+"""Short-lived, per-process copies of what the public hot paths read.
+
+The widget config GET is the busiest request and must stay cheap: for up to
+``ttl`` seconds a worker reuses the survey row and the budget state it read,
+instead of querying per request. Nothing here decides whether a submission
+counts; that is always the guarded increment in the database. A worker that
+counts or refuses a submission forgets its copy of that account's budget at
+once; other workers see the change within ``ttl``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from sqlalchemy import Engine, RowMapping
+
+from app import db, surveys
+
+
+class Missing:
+    """Not in the cache (or stale): read the database."""
+
+
+MISSING: Final = Missing()
+
+
+class SurveyCache:
+    def __init__(
+        self,
+        ttl: float = 1.0,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._ticks = itertools.count(1)  # next() is atomic: safe across threads
+        self._forgotten: dict[int, int] = {}  # account id -> tick of its last change
+        self._configs: dict[tuple[str, str], tuple[float, int, RowMapping | None]] = {}
+        self._surveys: dict[int, tuple[float, RowMapping | None]] = {}
+
+    # -- the widget config: survey plus budget state -----------------------
+
+    def config(self, public_id: str, period: str) -> RowMapping | Missing | None:
+        """The cached row (or None for no such survey), or MISSING."""
+        entry = self._configs.get((public_id, period))
+        if entry is None:
+            return MISSING
+        expires, tick, row = entry
+        if expires < self._clock():
+            return MISSING
+        if row is not None and self._forgotten.get(row["account_id"], 0) > tick:
+            return MISSING
+        return row
+
+    def load_config(self, engine: Engine, public_id: str, period: str) -> RowMapping | None:
+        tick = next(self._ticks)  # taken before reading, so a change during the read wins
+        with db.read(engine) as conn:
+            row = surveys.find_survey_with_budget(conn, public_id, period)
+        self._store(self._configs, (public_id, period), (self._clock() + self.ttl, tick, row))
+        return row
+
+    def forget_budget(self, account_id: int) -> None:
+        """This account's usage changed: drop every copy of its budget state."""
+        self._forgotten[account_id] = next(self._ticks)
+
+    def clear(self) -> None:
+        self._configs.clear()
+        self._surveys.clear()
+
+    # -- a survey by id, for submissions ------------------------------------
+
+    def survey(self, engine: Engine, survey_id: int) -> RowMapping | None:
+        entry = self._surveys.get(survey_id)
+        if entry is not None and entry[0] >= self._clock():
+            return entry[1]
+        with db.read(engine) as conn:
+            row = surveys.find_survey(conn, survey_id=survey_id)
+        self._store(self._surveys, survey_id, (self._clock() + self.ttl, row))
+        return row
+
+    def _store(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(table) >= self.max_entries:
+            table.clear()  # crude but bounded; entries live a second anyway
+        table[key] = value
