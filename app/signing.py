@@ -17,6 +17,7 @@ LINK = "link"
 DISPLAY = "display"
 
 CHANNELS = ("widget", "link")
+EMBED_MEMO = 10_000
 
 
 class InvalidToken(Exception):
@@ -44,6 +45,9 @@ class Signer:
         self._link = URLSafeSerializer(ordered, salt=LINK)
         self._display = URLSafeTimedSerializer(ordered, salt=DISPLAY)
         self.display_max_age = display_max_age
+        # The same few embed keys arrive on every page view: a key verified once
+        # stays valid for the life of these secret keys.
+        self._embeds: dict[str, str] = {}
 
     def embed_key(self, public_id: str) -> str:
         return str(self._embed.dumps(public_id))
@@ -52,7 +56,13 @@ class Signer:
         return str(self._link.dumps(public_id))
 
     def survey_from_embed_key(self, key: str) -> str:
-        return _public_id(self._embed, key)
+        public_id = self._embeds.get(key)
+        if public_id is None:
+            public_id = _public_id(self._embed, key)  # raises for a forged key
+            if len(self._embeds) >= EMBED_MEMO:
+                self._embeds.clear()
+            self._embeds[key] = public_id
+        return public_id
 
     def survey_from_link_key(self, key: str) -> str:
         return _public_id(self._link, key)
