@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
+from app.db import Executor
 from app.models import UTCDateTime
 from app.models import account_table as account
 from app.models import tariff_table as tariff
@@ -192,14 +193,14 @@ _REJECT = text(
 )
 
 
-def consume(conn: Connection, account_id: int, period: str, now: datetime, survey_id: int) -> bool:
+def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_id: int) -> bool:
     """Count one survey if the budget in force allows it. Must run inside the
     write transaction that stores the response; False means roll back."""
     params = {"account_id": account_id, "period": period, "now": now, "survey_id": survey_id}
     return conn.execute(_CONSUME, params).first() is not None
 
 
-def record_rejection(conn: Connection, account_id: int, period: str) -> None:
+def record_rejection(conn: Executor, account_id: int, period: str) -> None:
     """Remember a submission the exhausted budget refused."""
     conn.execute(_REJECT, {"account_id": account_id, "period": period})
 

@@ -8,14 +8,20 @@ of this: its row locks and unique indexes give the same guarantees.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, Table, TextClause, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -52,6 +58,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         **kwargs,
     )
 
+    _WRITE_LOCKS[engine] = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN is ours to emit.
@@ -71,10 +79,26 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+# SQLite has one writer at a time. Threads of one process queue on this lock
+# rather than in SQLite's busy handler, which sleeps in growing steps and turns
+# contention into long tails; other processes still wait in busy_timeout.
+_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+
+
+@contextmanager
+def _one_writer(engine: Engine) -> Iterator[None]:
+    lock = _WRITE_LOCKS.get(engine)
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error."""
-    with engine.connect() as conn:
+    with _one_writer(engine), engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
@@ -92,3 +116,82 @@ def insert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+# -- the submission path ------------------------------------------------------
+# Counting a submission is three short statements in one transaction; through
+# SQLAlchemy's execution machinery they cost more than the database work
+# itself. ``counting`` runs them on the driver's own connection (still taken
+# from, and returned to, the engine's pool) with the statements' SQL compiled
+# once per placeholder style. Driver errors still surface as SQLAlchemy's
+# exceptions, so a locked or unreachable database is a 503 like everywhere else.
+
+_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Executor(Protocol):
+    """What the counting statements need: SQLAlchemy's Connection or ours."""
+
+    def execute(self, statement: TextClause, params: Mapping[str, Any], /) -> Any: ...
+
+
+class DriverResult:
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def first(self) -> tuple[Any, ...] | None:
+        row = self._cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    def scalar_one_or_none(self) -> Any:
+        row = self.first()
+        return row[0] if row is not None else None
+
+
+class DriverConnection:
+    """Executes ``text()`` statements with ``:name`` parameters on the driver."""
+
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
+        self._raw = raw
+        self._dialect = dialect
+        self._sqlite = dialect.name == "sqlite"
+
+    def execute(self, statement: TextClause, params: Mapping[str, Any]) -> DriverResult:
+        sql = _driver_sql(statement.text, self._sqlite)
+        values = {key: self._bind(value) for key, value in params.items()}
+        try:
+            return DriverResult(self._raw.execute(sql, values))
+        except self._dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error) from exc
+
+    def _bind(self, value: Any) -> Any:
+        # The form SQLAlchemy's DateTime keeps on SQLite: naive UTC text.
+        if self._sqlite and isinstance(value, datetime):
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(sql: str, sqlite_style: bool) -> str:
+    return sql if sqlite_style else _PYFORMAT.sub(r"%(\1)s", sql)
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[DriverConnection]:
+    """A write transaction on the driver's connection (BEGIN IMMEDIATE on SQLite)."""
+    with _one_writer(engine), engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a live pooled connection always has its driver's
+        sqlite = conn.dialect.name == "sqlite"
+        driver = DriverConnection(raw, conn.dialect)
+        if sqlite:
+            driver.execute(_BEGIN_IMMEDIATE, {})
+        try:
+            yield driver
+        except BaseException:
+            raw.rollback()
+            raise
+        raw.commit()
+
+
+_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")

@@ -323,7 +323,7 @@ def record_response(
     period = budget.period_of(now, zone)
     kind, account_id = survey["kind"], survey["account_id"]
     try:
-        with db.write(engine) as conn:
+        with db.counting(engine) as conn:
             if submission.score is not None:
                 segment = segment_of(kind, submission.score)
                 new_id = _insert_response(conn, survey, submission, segment, period, now)
@@ -333,7 +333,7 @@ def record_response(
                     return Recorded(new_id, submission.score, segment, True)
             return _replay(conn, submission)
     except BudgetExhausted:
-        with db.write(engine) as conn:
+        with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise
 
@@ -349,7 +349,7 @@ _ATTACH_COMMENT = text("UPDATE response SET comment = :comment WHERE id = :id")
 
 
 def _insert_response(
-    conn: Connection,
+    conn: db.Executor,
     survey: RowMapping,
     submission: Submission,
     segment: str,
@@ -373,17 +373,18 @@ def _insert_response(
     return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
 
 
-def _replay(conn: Connection, submission: Submission) -> Recorded:
+def _replay(conn: db.Executor, submission: Submission) -> Recorded:
     """The token was used before: same score returns the stored response, a
     comment attaches to it, a different score is a conflict."""
     stored = conn.execute(_STORED, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
-    if submission.score is not None and submission.score != stored.score:
+    stored_id, score, segment, comment = stored
+    if submission.score is not None and submission.score != score:
         raise TokenAlreadyUsed
-    if submission.comment and submission.comment != stored.comment:
-        conn.execute(_ATTACH_COMMENT, {"comment": submission.comment, "id": stored.id})
-    return Recorded(stored.id, stored.score, stored.segment, False)
+    if submission.comment and submission.comment != comment:
+        conn.execute(_ATTACH_COMMENT, {"comment": submission.comment, "id": stored_id})
+    return Recorded(stored_id, score, segment, False)
 
 
 # -- last contact ----------------------------------------------------------
