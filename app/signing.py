@@ -9,8 +9,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode
+from itsdangerous.serializer import Serializer
 
 EMBED = "embed"
 LINK = "link"
@@ -28,6 +31,24 @@ class ExpiredToken(Exception):
     """Genuine but older than DISPLAY_TOKEN_MAX_AGE."""
 
 
+class _DisplaySerializer(URLSafeTimedSerializer):
+    """Display tokens are signed on every widget view: keep one signer instead
+    of building one per token, and skip the zlib attempt, which a payload this
+    short never wins. Tokens read the same either way."""
+
+    def __init__(self, keys: list[str], salt: str) -> None:
+        super().__init__(keys, salt=salt)
+        self._signer = super().make_signer(salt)
+
+    def make_signer(self, salt: str | bytes | None = None) -> Any:
+        if salt is None or salt == self.salt:
+            return self._signer
+        return super().make_signer(salt)
+
+    def dump_payload(self, obj: Any) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 @dataclass(frozen=True)
 class Display:
     survey_id: int
@@ -43,7 +64,7 @@ class Signer:
         ordered = list(reversed(keys))
         self._embed = URLSafeSerializer(ordered, salt=EMBED)
         self._link = URLSafeSerializer(ordered, salt=LINK)
-        self._display = URLSafeTimedSerializer(ordered, salt=DISPLAY)
+        self._display = _DisplaySerializer(ordered, salt=DISPLAY)
         self.display_max_age = display_max_age
         # The same few embed keys arrive on every page view: a key verified once
         # stays valid for the life of these secret keys.
