@@ -53,8 +53,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-        pool_size=20,
-        max_overflow=20,
+        # As many as the thread pool has threads (anyio's default, 40), so
+        # connections are kept rather than opened and closed under load.
+        pool_size=40,
+        max_overflow=10,
         **kwargs,
     )
 
