@@ -75,3 +75,19 @@ def test_exhausted_budget_refuses_and_hides(client: TestClient, engine: Engine) 
     assert count_responses(engine) == 1
     hidden = client.get(f"/api/v1/widget/{shop.embed_key}").json()
     assert hidden == {"show": False, "reason": "budget_exhausted"}
+
+
+def test_last_contact_names_the_page_origin(client: TestClient, engine: Engine) -> None:
+    from sqlalchemy import text
+
+    from app import db
+
+    shop = seed(engine)
+    # A same-origin fetch carries no Origin header, only the Referer.
+    client.get(
+        f"/api/v1/widget/{shop.embed_key}",
+        headers={"referer": "https://shop.example/checkout/done?order=7"},
+    )
+    with db.read(engine) as conn:
+        origin = conn.execute(text("SELECT origin FROM contact")).scalar_one()
+    assert origin == "https://shop.example"

@@ -54,7 +54,9 @@ async def widget_config(request: Request) -> Response:
         raise _unknown_survey()
     origin = request.headers.get("origin")
     if ctx.contacts.due(survey["id"]):
-        await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, origin, "widget", now)
+        # Browsers leave Origin off same-origin GETs; the Referer still names the page.
+        seen_from = origin or _origin_of(request.headers.get("referer"))
+        await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, seen_from, "widget", now)
     if not survey["active"]:
         return _hide("inactive")
     if not surveys.origin_allowed(survey["allowed_origins"], origin):
@@ -211,6 +213,13 @@ def _validate(survey: RowMapping, data: dict[str, Any]) -> dict[str, Any]:
         "page_url": page_url or None,
         "locale": locale or None,
     }
+
+
+def _origin_of(url: str | None) -> str | None:
+    if not url or not _is_web_url(url):
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_web_url(value: Any) -> bool:
