@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -30,24 +32,19 @@ def running_server(
     log_dir: Path,
     port: int | None = None,
     timeout: float = 90.0,
+    command: list[str] | None = None,
 ) -> Iterator[str]:
-    """Start ``nps-beacon serve`` and yield its base URL once /healthz answers."""
+    """Start ``nps-beacon serve`` (or ``command`` followed by ``--port``) and
+    yield its base URL once /healthz answers."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{port}.log"
+    argv = command or [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
+            [*argv, "--port", str(port)],
+            cwd=ROOT,
             env={**os.environ, "LOG_LEVEL": "warning", **env},
             stdout=log,
             stderr=subprocess.STDOUT,

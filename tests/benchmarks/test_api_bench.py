@@ -24,11 +24,9 @@ import os
 import platform
 import re
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,7 +47,6 @@ from tests.servers import free_port, running_server
 pytestmark = [pytest.mark.benchmark]
 
 HERE = Path(__file__).parent
-ROOT = HERE.parents[1]
 LOAD_SCRIPT = HERE / "load.lua"
 DURATION = int(os.environ.get("BENCH_DURATION", "8"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
@@ -182,47 +179,13 @@ def _measure_project(
 @contextmanager
 def _uvicorn(target: str, env: Mapping[str, str], log_dir: Path) -> Iterator[str]:
     """One uvicorn worker with the options ``nps-beacon serve`` uses."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-        "--workers", "1", "--log-level", "warning", "--no-server-header", "--proxy-headers",
+        sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--workers", "1",
+        "--log-level", "warning", "--no-server-header", "--proxy-headers",
         "--forwarded-allow-ips", "127.0.0.1",
     ]  # fmt: skip
-    with (log_dir / f"{target.split(':')[0]}.log").open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_until_up(f"{base}/healthz", process)
-            yield base
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: server exited early")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url}: server did not come up in {timeout}s")
+    with running_server(env, log_dir=log_dir, command=command) as base:
+        yield base
 
 
 # -- load -------------------------------------------------------------------
