@@ -119,6 +119,12 @@ def test_broken_json_huge_bodies_and_wrong_media_types(client: TestClient, engin
         "invalid_json",
     )
     _problem(client.post("/api/v1/responses", json=[token, 9]), 400, "invalid_json")
+    nested = b"[" * 8000 + b"]" * 8000
+    _problem(
+        client.post("/api/v1/responses", content=nested, headers={"content-type": "text/plain"}),
+        400,
+        "invalid_json",
+    )
     huge = {"display_token": token, "score": 9, "comment": "x" * 17000}
     _problem(client.post("/api/v1/responses", json=huge), 413, "payload_too_large")
     _problem(

@@ -166,7 +166,7 @@ def _parse_json(request: Request, body: bytes) -> dict[str, Any]:
         raise Problem(415, "unsupported_media_type", "Send JSON as application/json or text/plain.")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 16 KiB
         raise Problem(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise Problem(400, "invalid_json", "The body must be a JSON object.")
