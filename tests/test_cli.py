@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,11 +30,24 @@ def _env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PUBLIC_URL", "https://feedback.example")
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
-    code = cli(list(args))
+def _run(capsys: pytest.CaptureFixture[str], command: str) -> Any:
+    """Run ``nps-beacon COMMAND`` (split like a shell would) and read its JSON."""
+    code = cli(shlex.split(command))
     captured = capsys.readouterr()
     assert code == 0, captured.err
     return json.loads(captured.out)
+
+
+def _refused(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    assert cli(shlex.split(command)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def _account(capsys: pytest.CaptureFixture[str]) -> int:
+    made = _run(capsys, "account create --name A --email a@b.de --password 'long enough pw'")
+    return int(made["account_id"])
 
 
 def test_account_and_survey_creation_print_json_that_works(
@@ -41,45 +55,20 @@ def test_account_and_survey_creation_print_json_that_works(
 ) -> None:
     account = _run(
         capsys,
-        "account",
-        "create",
-        "--name",
-        "Bakery",
-        "--email",
-        "Owner@Bakery.DE",
-        "--password",
-        "long enough secret",
-        "--tariff",
-        "basic",
+        "account create --name Bakery --email Owner@Bakery.DE --password 'long enough secret'"
+        " --tariff basic",
     )
     assert account["tariff"] == "basic"
+    account_id = account["account_id"]
     _run(
         capsys,
-        "admin",
-        "create",
-        "--account",
-        str(account["account_id"]),
-        "--email",
-        "second@bakery.de",
-        "--password",
-        "another long secret",
+        f"admin create --account {account_id} --email second@bakery.de"
+        " --password 'another long secret'",
     )
     survey = _run(
         capsys,
-        "survey",
-        "create",
-        "--account",
-        str(account["account_id"]),
-        "--kind",
-        "csat",
-        "--question",
-        "Wie war Ihr Einkauf?",
-        "--language",
-        "de",
-        "--origin",
-        "https://Bakery.de/",
-        "--origin",
-        "http://localhost:3000",
+        f"survey create --account {account_id} --kind csat --question 'Wie war Ihr Einkauf?'"
+        " --language de --origin https://Bakery.de/ --origin http://localhost:3000",
     )
     assert set(survey) == {"survey_id", "embed_key", "link_url", "snippet"}
     assert survey["link_url"].startswith("https://feedback.example/s/")
@@ -105,128 +94,55 @@ def test_account_and_survey_creation_print_json_that_works(
 
 
 def test_tariffs_can_be_listed_and_changed(capsys: pytest.CaptureFixture[str]) -> None:
-    codes = [row["code"] for row in _run(capsys, "tariff", "list")]
+    codes = [row["code"] for row in _run(capsys, "tariff list")]
     assert codes == ["free", "basic", "pro", "business"]
-    assert _run(capsys, "tariff", "set", "--code", "free", "--budget", "100") == {
+    assert _run(capsys, "tariff set --code free --budget 100") == {
         "code": "free",
         "name": "Free",
         "monthly_budget": 100,
     }
-    assert (
-        _run(capsys, "tariff", "set", "--code", "agency", "--name", "Agency", "--budget", "20000")[
-            "name"
-        ]
-        == "Agency"
-    )
-    budgets = {row["code"]: row["monthly_budget"] for row in _run(capsys, "tariff", "list")}
+    agency = _run(capsys, "tariff set --code agency --name Agency --budget 20000")
+    assert agency["name"] == "Agency"
+    budgets = {row["code"]: row["monthly_budget"] for row in _run(capsys, "tariff list")}
     assert budgets["free"] == 100
     assert budgets["agency"] == 20000
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("command", "message"),
     [
-        (
-            ["account", "create", "--name", "X", "--email", "nope", "--password", "long enough pw"],
-            "not an email address",
-        ),
-        (
-            ["account", "create", "--name", "X", "--email", "a@b.de", "--password", "short"],
-            "at least 10 characters",
-        ),
-        (
-            [
-                "account",
-                "create",
-                "--name",
-                "X",
-                "--email",
-                "a@b.de",
-                "--password",
-                "long enough pw",
-                "--tariff",
-                "gold",
-            ],
-            "unknown tariff",
-        ),
-        (
-            ["survey", "create", "--account", "42", "--kind", "nps", "--question", "Q"],
-            "no account with id 42",
-        ),
-        (["tariff", "set", "--code", "free", "--budget", "-1"], "0 or more"),
+        ("account create --name X --email nope --password 'long enough pw'",
+         "not an email address"),
+        ("account create --name X --email a@b.de --password short", "at least 10 characters"),
+        ("account create --name X --email a@b.de --password 'long enough pw' --tariff gold",
+         "unknown tariff"),
+        ("survey create --account 42 --kind nps --question Q", "no account with id 42"),
+        ("tariff set --code free --budget -1", "0 or more"),
     ],
-)
+)  # fmt: skip
 def test_bad_input_exits_2_with_one_clear_line(
-    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    capsys: pytest.CaptureFixture[str], command: str, message: str
 ) -> None:
-    assert cli(args) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert "Traceback" not in err
+    assert message in _refused(capsys, command)
 
 
 def test_a_second_admin_with_the_same_email_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    account = _run(
-        capsys,
-        "account",
-        "create",
-        "--name",
-        "A",
-        "--email",
-        "a@b.de",
-        "--password",
-        "long enough pw",
+    account_id = _account(capsys)
+    err = _refused(
+        capsys, f"admin create --account {account_id} --email A@B.de --password 'long enough pw'"
     )
-    assert (
-        cli(
-            [
-                "admin",
-                "create",
-                "--account",
-                str(account["account_id"]),
-                "--email",
-                "A@B.de",
-                "--password",
-                "long enough pw",
-            ]
-        )
-        == 2
-    )
-    assert "exists already" in capsys.readouterr().err
+    assert "exists already" in err
 
 
 def test_bad_origin_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    account = _run(
+    account_id = _account(capsys)
+    err = _refused(
         capsys,
-        "account",
-        "create",
-        "--name",
-        "A",
-        "--email",
-        "a@b.de",
-        "--password",
-        "long enough pw",
+        f"survey create --account {account_id} --kind nps --question Q --origin shop.example",
     )
-    assert (
-        cli(
-            [
-                "survey",
-                "create",
-                "--account",
-                str(account["account_id"]),
-                "--kind",
-                "nps",
-                "--question",
-                "Q",
-                "--origin",
-                "shop.example",
-            ]
-        )
-        == 2
-    )
-    assert "not an origin" in capsys.readouterr().err
+    assert "not an origin" in err
 
 
 def test_production_without_keys_refuses_to_serve(
@@ -234,8 +150,7 @@ def test_production_without_keys_refuses_to_serve(
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.delenv("SECRET_KEYS")
-    assert cli(["serve"]) == 2
-    assert "SECRET_KEYS" in capsys.readouterr().err
+    assert "SECRET_KEYS" in _refused(capsys, "serve")
 
 
 @pytest.mark.server
