@@ -115,6 +115,18 @@ def test_post_counts_once_and_shows_thanks(client: TestClient, engine: Engine) -
     assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
 
 
+def test_the_last_survey_counted_by_link_hides_the_widget_at_once(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine)
+    set_budget(engine, "free", 1)
+    assert client.get(f"/api/v1/widget/{shop.embed_key}").json()["show"] is True  # now cached
+    token = _open(client, shop.link_key)
+    assert _send(client, shop.link_key, token, 9).status_code == 303
+    hidden = client.get(f"/api/v1/widget/{shop.embed_key}").json()
+    assert hidden == {"show": False, "reason": "budget_exhausted"}
+
+
 def test_detractor_sees_its_own_follow_up(client: TestClient, engine: Engine) -> None:
     shop = seed(engine)
     sent = _send(client, shop.link_key, _open(client, shop.link_key), 3)

@@ -197,6 +197,9 @@ def _record_score(request: Request, fields: dict[str, str] | int) -> Response:
             409,
             link=(_thanks_url(visit, token), "back_to_thanks"),
         )
+    finally:
+        # Counted or refused: this worker's widget configs read the budget afresh.
+        visit.ctx.cache.forget_budget(visit.survey["account_id"])
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 
