@@ -274,3 +274,19 @@ def test_several_admins_of_one_account(
         page = client.get(f"/admin/surveys/{shop.survey_id}")
         assert page.status_code == 200
         assert email in page.text
+
+
+def test_oversized_forms_are_413_even_without_a_declared_length(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(100):
+            yield b"email=" + b"x" * 1024
+
+    answer = client.post(
+        "/admin/login",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert "content-length" not in answer.request.headers
+    assert answer.status_code == 413
+    big = client.post("/admin/login", data={"email": "x" * 70_000, "password": "p"})
+    assert big.status_code == 413

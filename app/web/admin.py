@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from sqlalchemy import RowMapping
 from starlette.concurrency import run_in_threadpool
@@ -169,11 +169,24 @@ def _check_post(request: Request, form: Form) -> None:
 
 
 async def _read_form(request: Request) -> Form:
+    """The urlencoded form, read with a cap that also holds for a chunked body
+    (which declares no length)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > FORM_LIMIT:
-        raise Problem(413, "payload_too_large", "The form is too large.")
-    data = await request.form(max_files=0, max_fields=200)
-    return {key: value for key, value in data.items() if isinstance(value, str)}
+        raise _form_too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > FORM_LIMIT:
+            raise _form_too_large()
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=200))
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "bad_form", "The form could not be read.") from None
+
+
+def _form_too_large() -> Problem:
+    return Problem(413, "payload_too_large", "The form is too large.")
 
 
 def _stamp(request: Request, password_hash: str) -> str:
