@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, RowMapping
 
 from app.cache import SurveyCache
 from app.settings import Settings
 from app.signing import Signer
-from app.surveys import ContactRecorder
+from app.surveys import ContactRecorder, Recorded, Submission, record_response
 
 Clock = Callable[[], datetime]
 
@@ -33,3 +33,13 @@ class Context:
     @property
     def zone(self) -> ZoneInfo:
         return self.settings.zone
+
+    def record_response(
+        self, survey: RowMapping, submission: Submission, now: datetime
+    ) -> Recorded:
+        """Count a submission under the budget rule. Counted, refused or
+        replayed, this worker's widget configs then read the budget afresh."""
+        try:
+            return record_response(self.engine, survey, submission, now, self.zone)
+        finally:
+            self.cache.forget_budget(survey["account_id"])

@@ -186,7 +186,7 @@ def _record_score(request: Request, fields: dict[str, str] | int) -> Response:
         return _survey_form(visit, token=token, error="score_missing", status=422)
     submission = surveys.Submission(display=display, score=score, locale=visit.lang)
     try:
-        surveys.record_response(visit.ctx.engine, visit.survey, submission, visit.now, visit.zone)
+        visit.ctx.record_response(visit.survey, submission, visit.now)
     except surveys.BudgetExhausted:
         return _message(visit, "closed_title", "refused_text", 402)
     except surveys.TokenAlreadyUsed:
@@ -197,9 +197,6 @@ def _record_score(request: Request, fields: dict[str, str] | int) -> Response:
             409,
             link=(_thanks_url(visit, token), "back_to_thanks"),
         )
-    finally:
-        # Counted or refused: this worker's widget configs read the budget afresh.
-        visit.ctx.cache.forget_budget(visit.survey["account_id"])
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 
@@ -225,7 +222,7 @@ def _record_comment(request: Request, fields: dict[str, str] | int) -> Response:
     # Without a score the submission only attaches the comment: it counts nothing.
     submission = surveys.Submission(display=display, score=None, comment=comment)
     try:
-        surveys.record_response(visit.ctx.engine, visit.survey, submission, visit.now, visit.zone)
+        visit.ctx.record_response(visit.survey, submission, visit.now)
     except surveys.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
     return RedirectResponse(_thanks_url(visit, token), status_code=303)

@@ -122,9 +122,8 @@ def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]
         raise Problem(410, "survey_inactive", "This survey is not collecting responses.")
     submission = surveys.Submission(display=display, **_validate(survey, data))
     try:
-        recorded = surveys.record_response(ctx.engine, survey, submission, ctx.clock(), ctx.zone)
+        recorded = ctx.record_response(survey, submission, ctx.clock())
     except surveys.BudgetExhausted:
-        ctx.cache.forget_budget(survey["account_id"])
         raise Problem(
             402, "budget_exhausted", "This survey is not collecting feedback right now."
         ) from None
@@ -134,8 +133,6 @@ def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]
         ) from None
     except surveys.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
-    if recorded.created:
-        ctx.cache.forget_budget(survey["account_id"])
     return JSONResponse(
         {"id": recorded.id, "segment": recorded.segment},
         status_code=201 if recorded.created else 200,
