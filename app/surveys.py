@@ -294,6 +294,10 @@ class ScoreRequired(Exception):
     """A comment arrived for a display that has no stored score yet."""
 
 
+class CommentAlreadyGiven(Exception):
+    """The display's response has a comment already; the first one stands."""
+
+
 @dataclass(frozen=True)
 class Submission:
     display: Display
@@ -345,7 +349,11 @@ _INSERT_RESPONSE = text(
     " ON CONFLICT (nonce) DO NOTHING RETURNING id"
 ).bindparams(bindparam("created_at", type_=UTCDateTime()))
 _STORED = text("SELECT id, score, segment, comment FROM response WHERE nonce = :nonce")
-_ATTACH_COMMENT = text("UPDATE response SET comment = :comment WHERE id = :id")
+# Guarded so that of two comments racing for one response, only the first lands.
+_ATTACH_COMMENT = text(
+    "UPDATE response SET comment = :comment WHERE id = :id AND comment IS NULL RETURNING id"
+)
+_STORED_COMMENT = text("SELECT comment FROM response WHERE id = :id")
 
 
 def _insert_response(
@@ -374,16 +382,24 @@ def _insert_response(
 
 
 def _replay(conn: db.Executor, submission: Submission) -> Recorded:
-    """The token was used before: same score returns the stored response, a
-    comment attaches to it, a different score is a conflict."""
+    """The token was used before: the same score returns the stored response,
+    a first comment attaches to it, and a different score or a different
+    comment than the one stored is a conflict."""
     stored = conn.execute(_STORED, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
     stored_id, score, segment, comment = stored
     if submission.score is not None and submission.score != score:
         raise TokenAlreadyUsed
-    if submission.comment and submission.comment != comment:
-        conn.execute(_ATTACH_COMMENT, {"comment": submission.comment, "id": stored_id})
+    wanted = submission.comment
+    if wanted and wanted != comment:
+        if comment is not None:
+            raise CommentAlreadyGiven
+        attached = conn.execute(_ATTACH_COMMENT, {"comment": wanted, "id": stored_id}).first()
+        # None: another request attached a comment first; only the same one is a replay.
+        lost = attached is None
+        if lost and conn.execute(_STORED_COMMENT, {"id": stored_id}).scalar_one_or_none() != wanted:
+            raise CommentAlreadyGiven
     return Recorded(stored_id, score, segment, False)
 
 

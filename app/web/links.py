@@ -73,6 +73,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "already_title": "You have already answered",
         "already_text": "Your first answer was kept.",
         "back_to_thanks": "Back to the thank-you page",
+        "commented_title": "You have already added a comment",
+        "commented_text": "Your first comment was kept. Thank you!",
     },
     "de": {
         "send": "Absenden",
@@ -104,6 +106,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "already_title": "Sie haben bereits geantwortet",
         "already_text": "Ihre erste Antwort bleibt gespeichert.",
         "back_to_thanks": "Zurück zur Dankesseite",
+        "commented_title": "Sie haben bereits einen Kommentar geschrieben",
+        "commented_text": "Ihr erster Kommentar bleibt gespeichert. Vielen Dank!",
     },
 }
 
@@ -225,6 +229,8 @@ def _record_comment(request: Request, fields: dict[str, str] | int) -> Response:
         visit.ctx.record_response(visit.survey, submission, visit.now)
     except surveys.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
+    except surveys.CommentAlreadyGiven:
+        return _message(visit, "commented_title", "commented_text", 409)
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 

@@ -106,8 +106,15 @@ async def submit_response(request: Request) -> Response:
             410, "token_expired", "This survey was shown too long ago; please load it again."
         ) from None
     except InvalidToken:
-        raise Problem(400, "invalid_token", "The display token is not valid.") from None
+        raise _invalid_token() from None
+    if display.channel != "widget":
+        # A link page's token answers on its page; each channel takes only its own.
+        raise _invalid_token()
     return await run_in_threadpool(_record, ctx, request.headers.get("origin"), display, data)
+
+
+def _invalid_token() -> Problem:
+    return Problem(400, "invalid_token", "The display token is not valid.")
 
 
 def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]) -> Response:
@@ -130,6 +137,12 @@ def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]
     except surveys.TokenAlreadyUsed:
         raise Problem(
             409, "token_already_used", "This display was already answered with another score."
+        ) from None
+    except surveys.CommentAlreadyGiven:
+        raise Problem(
+            409,
+            "comment_already_given",
+            "This answer has a comment already; the first one is kept.",
         ) from None
     except surveys.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
