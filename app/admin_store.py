@@ -3,8 +3,6 @@ to the account of the admin who asks, so one tenant never sees another's data.""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,29 +20,6 @@ class Admin:
     account_id: int
     email: str
     language: str | None
-    password_hash: str
-
-
-def find_admin(conn: Connection, admin_id: int) -> Admin | None:
-    row = conn.execute(
-        select(
-            admin_table.c.id,
-            admin_table.c.account_id,
-            admin_table.c.email,
-            admin_table.c.language,
-            admin_table.c.password_hash,
-        ).where(admin_table.c.id == admin_id)
-    ).first()
-    if row is None:
-        return None
-    return Admin(row.id, row.account_id, row.email, row.language, row.password_hash)
-
-
-def password_stamp(secret: str, password_hash: str) -> str:
-    """A short keyed digest of the stored hash, kept in the session: when the
-    password changes, every other session of that admin stops matching."""
-    digest = hmac.new(secret.encode(), password_hash.encode(), hashlib.sha256)
-    return digest.hexdigest()[:24]
 
 
 def set_language(conn: Connection, admin_id: int, language: str | None) -> None:

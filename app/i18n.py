@@ -238,6 +238,11 @@ EN: dict[str, Message] = {
     "account.password_hint": "At least {min} characters.",
     "account.repeat_password": "Repeat the new password",
     "account.change_password": "Change password",
+    "account.sessions": "Sessions",
+    "account.sessions_hint": "Ends your login on every device and in every browser, this one "
+    "included. Use it when a device was lost or someone else may have used your login.",
+    "account.logout_everywhere": "Log out everywhere",
+    "sessions.ended_everywhere": "You were logged out on every device.",
     "password.mismatch": "The two new passwords differ.",
     "password.too_short": "The new password needs at least {min} characters.",
     "password.wrong": "The current password is not correct.",
@@ -429,6 +434,12 @@ DE: dict[str, Message] = {
     "account.password_hint": "Mindestens {min} Zeichen.",
     "account.repeat_password": "Neues Passwort wiederholen",
     "account.change_password": "Passwort ändern",
+    "account.sessions": "Sitzungen",
+    "account.sessions_hint": "Beendet Ihre Anmeldung auf allen Geräten und in allen Browsern, "
+    "auch in diesem. Nutzen Sie das, wenn ein Gerät verloren ging oder jemand anderes Ihre "
+    "Anmeldung benutzt haben könnte.",
+    "account.logout_everywhere": "Überall abmelden",
+    "sessions.ended_everywhere": "Sie wurden auf allen Geräten abgemeldet.",
     "password.mismatch": "Die beiden neuen Passwörter stimmen nicht überein.",
     "password.too_short": "Das neue Passwort braucht mindestens {min} Zeichen.",
     "password.wrong": "Das aktuelle Passwort ist nicht korrekt.",

@@ -70,6 +70,20 @@ class AdminUser(SQLModel, table=True):
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
+class AdminSession(SQLModel, table=True):
+    """One login of an admin. The cookie carries a random secret; only its
+    SHA-256 is kept, so the table alone opens no session. Deleting the row
+    ends the session however many copies of the cookie exist."""
+
+    __tablename__ = "admin_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    admin_id: int = Field(foreign_key="admin_user.id", ondelete="CASCADE", index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when(nullable=False)
+    expires_at: datetime = _when(nullable=False, index=True)
+
+
 class Survey(SQLModel, table=True):
     """What is asked. ``texts`` maps a language to its question, end labels and
     per-segment follow-ups; missing texts fall back to the kind's defaults."""
@@ -174,6 +188,7 @@ class Contact(SQLModel, table=True):
 tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
 account_table: Table = Account.__table__  # type: ignore[attr-defined]
 admin_table: Table = AdminUser.__table__  # type: ignore[attr-defined]
+admin_session_table: Table = AdminSession.__table__  # type: ignore[attr-defined]
 survey_table: Table = Survey.__table__  # type: ignore[attr-defined]
 response_table: Table = Response.__table__  # type: ignore[attr-defined]
 usage_table: Table = Usage.__table__  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Helpers for the admin page tests: log in and send forms as a browser would."""
+"""Helpers for the admin page tests: log in and send forms as a browser would,
+through the ASGI client or over the network to a real server."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from starlette.testclient import TestClient
+import httpx
 
 PASSWORD = "correct horse battery"  # the password tests.conftest.seed gives an admin
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -18,7 +19,7 @@ def csrf_from(page: str) -> str:
     return html.unescape(match.group(1))
 
 
-def login(client: TestClient, email: str, password: str = PASSWORD) -> Any:
+def login(client: httpx.Client, email: str, password: str = PASSWORD) -> Any:
     token = csrf_from(client.get("/admin/login").text)
     return client.post(
         "/admin/login",
@@ -27,7 +28,7 @@ def login(client: TestClient, email: str, password: str = PASSWORD) -> Any:
     )
 
 
-def post_form(client: TestClient, page: str, action: str, data: dict[str, str]) -> Any:
+def post_form(client: httpx.Client, page: str, action: str, data: dict[str, str]) -> Any:
     """GET ``page`` for its CSRF token, then POST ``data`` to ``action``."""
     token = csrf_from(client.get(page).text)
     return client.post(action, data={**data, "csrf_token": token}, follow_redirects=False)

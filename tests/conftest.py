@@ -26,7 +26,16 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-TABLES = ("contact", "usage", "response", "survey", "admin_user", "account", "tariff")
+TABLES = (
+    "contact",
+    "usage",
+    "response",
+    "survey",
+    "admin_session",
+    "admin_user",
+    "account",
+    "tariff",
+)
 
 
 @pytest.fixture(scope="session")

@@ -448,6 +448,9 @@ def test_upgrade_now_and_downgrade_next_period(
     post_form(client, "/admin/tariff", "/admin/tariff", {"code": "free"})
 
     clock.now = datetime(2026, 6, 1, 0, 0, 1, tzinfo=UTC)
+    # Weeks later the session of 14 May has expired on the server.
+    assert client.get("/admin/tariff", follow_redirects=False).status_code == 303
+    login(client, EMAIL)
     assert _current_tariff(client).startswith("Free")
     assert 'id="pending"' not in client.get("/admin/tariff").text
     assert [submit(client, shop.embed_key, 9) for _ in range(3)] == [201, 201, 0]

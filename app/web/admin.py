@@ -1,10 +1,13 @@
 """The admin settings pages under /admin.
 
 Server-rendered pages behind an email + password login. The session cookie
-exists only under /admin; every form carries a CSRF token from the session,
-and every POST must come from this site (Origin / Sec-Fetch-Site). Every
-survey is looked up together with the logged-in account, so another
-account's survey id answers 404 like one that does not exist.
+exists only under /admin and carries the secret of a session row
+(app/admin_sessions.py), which every request checks: logout, "log out
+everywhere" and a password change end sessions on the server. Every form
+carries a CSRF token from the session, and every POST must come from this
+site (Origin / Sec-Fetch-Site). Every survey is looked up together with the
+logged-in account, so another account's survey id answers 404 like one that
+does not exist.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import itsdangerous
 from sqlalchemy import RowMapping
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -30,7 +34,18 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import accounts, admin_store, budget, charts, db, i18n, stats, survey_form, surveys
+from app import (
+    accounts,
+    admin_sessions,
+    admin_store,
+    budget,
+    charts,
+    db,
+    i18n,
+    stats,
+    survey_form,
+    surveys,
+)
 from app.admin_store import Admin
 from app.context import Context
 from app.settings import Settings
@@ -42,7 +57,7 @@ Handler = Callable[[Request, Admin, Form | None], Response]
 
 PREFIX = "/admin"
 SESSION_COOKIE = "nps_beacon_admin"
-SESSION_MAX_AGE = 12 * 3600
+SESSION_MAX_AGE = admin_sessions.MAX_AGE
 FORM_LIMIT = 64 * 1024
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -61,8 +76,8 @@ STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     session = Middleware(
-        SessionMiddleware,
-        secret_key=_derived_key(settings, "admin-session"),
+        RotatingSessionMiddleware,
+        secret_keys=_derived_keys(settings, "admin-session"),
         session_cookie=SESSION_COOKIE,
         max_age=SESSION_MAX_AGE,
         path=PREFIX,
@@ -74,6 +89,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login_limit(login_submit), methods=["POST"]),
         Route("/logout", admin_page(logout), methods=["POST"]),
+        Route("/logout-everywhere", admin_page(logout_everywhere), methods=["POST"]),
         Route("/dashboard", admin_page(dashboard), methods=["GET"]),
         Route("/surveys", admin_page(survey_list), methods=["GET"]),
         Route("/surveys/new", admin_page(survey_new), methods=["GET", "POST"]),
@@ -93,10 +109,24 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     ]
 
 
-def _derived_key(settings: Settings, purpose: str) -> str:
-    """One key per purpose from the first secret, so a value made for one
-    purpose is worthless for another."""
-    return hmac.new(settings.secret_keys[0].encode(), purpose.encode(), hashlib.sha256).hexdigest()
+def _derived_keys(settings: Settings, purpose: str) -> list[str]:
+    """One key per purpose from each secret, first key first, so a value made
+    for one purpose is worthless for another."""
+    return [
+        hmac.new(key.encode(), purpose.encode(), hashlib.sha256).hexdigest()
+        for key in settings.secret_keys
+    ]
+
+
+class RotatingSessionMiddleware(SessionMiddleware):
+    """Starlette's signed session cookie, signed with the key derived from the
+    first of SECRET_KEYS and verified with those of all of them: rotating the
+    keys keeps admins logged in for as long as their key is still listed."""
+
+    def __init__(self, app: ASGIApp, /, *, secret_keys: Sequence[str], **options: Any) -> None:
+        super().__init__(app, secret_key=secret_keys[0], **options)
+        # itsdangerous signs with the last key of the list and verifies with all.
+        self.signer = itsdangerous.TimestampSigner(list(reversed(secret_keys)))
 
 
 class AdminHeaders:
@@ -189,27 +219,22 @@ def _form_too_large() -> Problem:
     return Problem(413, "payload_too_large", "The form is too large.")
 
 
-def _stamp(request: Request, password_hash: str) -> str:
-    key = _derived_key(_ctx(request).settings, "admin-password-stamp")
-    return admin_store.password_stamp(key, password_hash)
+def _session_secret(request: Request) -> str | None:
+    secret = request.session.get("sid")
+    return secret if isinstance(secret, str) else None
 
 
 def _current_admin(request: Request) -> Admin | None:
-    """The admin of this session, if the session is still good: a changed
-    password ends every session that was opened with the old one."""
-    admin_id = request.session.get("admin_id")
-    if not isinstance(admin_id, int):
+    """The admin of this session, if its row is still there and has not
+    expired; a cookie whose session has ended is dropped from the browser."""
+    secret = _session_secret(request)
+    if secret is None:
         return None
-    with db.read(_ctx(request).engine) as conn:
-        admin = admin_store.find_admin(conn, admin_id)
-    stamp = request.session.get("stamp")
-    if (
-        admin is None
-        or not isinstance(stamp, str)
-        or not hmac.compare_digest(stamp, _stamp(request, admin.password_hash))
-    ):
+    ctx = _ctx(request)
+    with db.read(ctx.engine) as conn:
+        admin = admin_sessions.admin_of(conn, secret, ctx.clock())
+    if admin is None:
         request.session.clear()
-        return None
     return admin
 
 
@@ -329,7 +354,7 @@ def _now_period(request: Request) -> tuple[datetime, str]:
 
 
 def start(request: Request) -> Response:
-    logged_in = isinstance(request.session.get("admin_id"), int)
+    logged_in = _session_secret(request) is not None
     return _redirect(f"{PREFIX}/dashboard" if logged_in else f"{PREFIX}/login")
 
 
@@ -347,24 +372,39 @@ async def login_submit(request: Request) -> Response:
 
 def _login(request: Request, form: Form) -> Response:
     email, password = form.get("email", "")[:254], form.get("password", "")[:1024]
-    with db.write(_ctx(request).engine) as conn:
+    ctx = _ctx(request)
+    with db.write(ctx.engine) as conn:
         found = accounts.authenticate(conn, email, password) if email and password else None
-        admin = admin_store.find_admin(conn, found[0]) if found else None
-    if admin is None:
+        secret = None
+        if found is not None:
+            previous = _session_secret(request)
+            if previous is not None:
+                # Logging in again replaces this browser's session, not adds one.
+                admin_sessions.end_session(conn, previous)
+            secret = admin_sessions.open_session(conn, found[0], ctx.clock())
+    if secret is None:
         # One message whether the email is unknown or the password wrong.
         return _render(request, None, "login.html", status=400, email=email, error="login.failed")
     # A fresh session (and CSRF token) at login: nothing planted before carries over.
     request.session.clear()
-    request.session.update(
-        admin_id=admin.id,
-        stamp=_stamp(request, admin.password_hash),
-        csrf=secrets.token_urlsafe(32),
-    )
+    request.session.update(sid=secret, csrf=secrets.token_urlsafe(32))
     return _redirect(f"{PREFIX}/dashboard")
 
 
 def logout(request: Request, admin: Admin, form: Form | None) -> Response:
+    secret = _session_secret(request)
+    if secret is not None:
+        with db.write(_ctx(request).engine) as conn:
+            admin_sessions.end_session(conn, secret)
     request.session.clear()
+    return _redirect(f"{PREFIX}/login")
+
+
+def logout_everywhere(request: Request, admin: Admin, form: Form | None) -> Response:
+    with db.write(_ctx(request).engine) as conn:
+        admin_sessions.end_all(conn, admin.id)
+    request.session.clear()
+    _flash(request, "sessions.ended_everywhere")
     return _redirect(f"{PREFIX}/login")
 
 
@@ -676,14 +716,14 @@ def change_password(request: Request, admin: Admin, form: Form | None) -> Respon
         return _account_page(request, admin, error="password.mismatch", status=422)
     if len(new) < accounts.PASSWORD_MIN or len(new) > 1024:
         return _account_page(request, admin, error="password.too_short", status=422)
-    with db.write(_ctx(request).engine) as conn:
+    ctx = _ctx(request)
+    with db.write(ctx.engine) as conn:
         if accounts.authenticate(conn, admin.email, current[:1024]) is None:
             return _account_page(request, admin, error="password.wrong", status=422)
-        accounts.set_password(conn, admin.id, new)
-        changed = admin_store.find_admin(conn, admin.id)
-    assert changed is not None
-    # This session stays open; every other one ends with the old password.
-    request.session["stamp"] = _stamp(request, changed.password_hash)
+        secret = admin_sessions.change_password(conn, admin.id, new, ctx.clock())
+    # This browser stays logged in under a new secret; every other session,
+    # and any copy of this one's old cookie, has ended.
+    request.session["sid"] = secret
     _flash(request, "password.changed")
     return _redirect(f"{PREFIX}/account")
 
