@@ -56,6 +56,7 @@ PAGE_HEADERS = (
     (b"x-frame-options", b"DENY"),
 )
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+FIRST_PERIOD = "2000-01"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
@@ -301,9 +302,20 @@ def _render(
 
 
 def _period_param(request: Request, current: str) -> str:
+    """The ``period`` query parameter, within the months data can fall in: from
+    2000-01 (no older data) to the end of next year. Beyond those, day
+    arithmetic leaves the calendar (year 0 or 10000) and would end in a 500."""
     value = request.query_params.get("period", current)
     if not PERIOD.match(value):
         raise Problem(400, "invalid_period", "The period must look like 2026-05.")
+    # Both ends are YYYY-MM strings, so text comparison orders them as months.
+    last = f"{int(current[:4]) + 1:04d}-12"
+    if not FIRST_PERIOD <= value <= last:
+        raise Problem(
+            400,
+            "invalid_period",
+            f"There is no data for {value}. Choose a month from {FIRST_PERIOD} to {last}.",
+        )
     return value
 
 
