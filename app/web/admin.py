@@ -28,7 +28,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import accounts, admin_store, budget, charts, db, i18n, stats, survey_form, surveys
 from app.admin_store import Admin
@@ -44,17 +43,6 @@ PREFIX = "/admin"
 SESSION_COOKIE = "nps_beacon_admin"
 SESSION_MAX_AGE = 12 * 3600
 FORM_LIMIT = 64 * 1024
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-PAGE_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"cache-control", b"no-store"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-)
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 FIRST_PERIOD = "2000-01"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
@@ -90,7 +78,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     ]
     return [
         Route(PREFIX, lambda request: _redirect(f"{PREFIX}/", 307), methods=["GET"]),
-        Mount(PREFIX, routes=pages, middleware=[Middleware(AdminHeaders), session]),
+        Mount(PREFIX, routes=pages, middleware=[session]),
     ]
 
 
@@ -98,28 +86,6 @@ def _derived_key(settings: Settings, purpose: str) -> str:
     """One key per purpose from the first secret, so a value made for one
     purpose is worthless for another."""
     return hmac.new(settings.secret_keys[0].encode(), purpose.encode(), hashlib.sha256).hexdigest()
-
-
-class AdminHeaders:
-    """Security and caching headers on every answer under /admin, error pages
-    and redirects included."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name for name, _ in PAGE_HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message["headers"] = kept + list(PAGE_HEADERS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 # -- session, CSRF, the logged-in admin ------------------------------------
