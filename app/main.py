@@ -90,7 +90,11 @@ def build_app(
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),
     ]
-    app = Beacon(routes=routes, exception_handlers=errors.HANDLERS)
+    app = Beacon(
+        routes=routes,
+        exception_handlers=errors.HANDLERS,
+        middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
+    )
     app.state.ctx = ctx
     app.state.limiter = limiter
     app.state.widget = widget  # assets.Script | None: digest and SRI for the admin snippet
