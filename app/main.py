@@ -66,6 +66,12 @@ def build_app(
     def limit(rate: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return limiter.limit(rate)
 
+    # The API's submissions and a link's answer and comment count in one window
+    # per client: a window per endpoint would multiply the allowance.
+    submissions: Callable[[Callable[..., Any]], Callable[..., Any]] = limiter.shared_limit(
+        settings.rate_limit_responses, scope="submissions"
+    )
+
     api_cors = Middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -80,12 +86,10 @@ def build_app(
         *assets.routes(widget),
         Mount(
             "/api/v1",
-            routes=widget_api.routes(
-                limit(settings.rate_limit_widget), limit(settings.rate_limit_responses)
-            ),
+            routes=widget_api.routes(limit(settings.rate_limit_widget), submissions),
             middleware=[api_cors],
         ),
-        *links.routes(limit(settings.rate_limit_responses)),
+        *links.routes(submissions),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),

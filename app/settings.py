@@ -147,7 +147,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Limit per client address on the widget config endpoint.",
         _rate,
     ),
-    Setting("RATE_LIMIT_RESPONSES", "30/minute", "Limit per client address on submissions.", _rate),
+    Setting(
+        "RATE_LIMIT_RESPONSES",
+        "30/minute",
+        "Limit per client address on submissions: API responses, link answers and "
+        "link comments count in one window.",
+        _rate,
+    ),
     Setting(
         "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
     ),
@@ -155,7 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
         "FORWARDED_ALLOW_IPS",
         "127.0.0.1",
         "Comma-separated proxy addresses whose `X-Forwarded-For` is trusted "
-        "(handed to uvicorn); `*` trusts every peer.",
+        "(handed to uvicorn); `*` trusts every peer, empty none. The default trusts "
+        "loopback, right behind a proxy on the same host. When uvicorn faces clients "
+        "directly, set the proxy's address or leave it empty: anyone reaching the "
+        "server over loopback could otherwise pick their own address and rate-limit key.",
     ),
     Setting(
         "SESSION_HTTPS_ONLY",
