@@ -17,14 +17,14 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import settings as settings_module
 from app.context import Clock, Context
 from app.db import create_db_engine
 from app.settings import Settings
 from app.signing import Signer
-from app.web import admin, assets, demo, errors, health, links, widget_api
+from app.web import admin, assets, demo, errors, headers, health, links, widget_api
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -35,30 +35,13 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-class SecurityHeaders:
-    """Headers every answer carries; pages add their own CSP."""
+class Beacon(Starlette):
+    """Starlette with the security headers outside everything, even the
+    ServerErrorMiddleware that Starlette puts outside all user middleware:
+    so a 500 carries them like any other answer."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                names = {name.lower() for name, _ in headers}
-                for name, value in (
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
-                ):
-                    if name not in names:
-                        headers.append((name, value))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def build_middleware_stack(self) -> ASGIApp:
+        return headers.SecurityHeaders(super().build_middleware_stack())
 
 
 def build_app(
@@ -83,6 +66,12 @@ def build_app(
     def limit(rate: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return limiter.limit(rate)
 
+    # The API's submissions and a link's answer and comment count in one window
+    # per client: a window per endpoint would multiply the allowance.
+    submissions: Callable[[Callable[..., Any]], Callable[..., Any]] = limiter.shared_limit(
+        settings.rate_limit_responses, scope="submissions"
+    )
+
     api_cors = Middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -97,18 +86,18 @@ def build_app(
         *assets.routes(widget),
         Mount(
             "/api/v1",
-            routes=widget_api.routes(
-                limit(settings.rate_limit_widget), limit(settings.rate_limit_responses)
-            ),
+            routes=widget_api.routes(limit(settings.rate_limit_widget), submissions),
             middleware=[api_cors],
         ),
-        *links.routes(limit(settings.rate_limit_responses)),
+        *links.routes(submissions),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),
     ]
-    app = Starlette(
-        routes=routes, exception_handlers=errors.HANDLERS, middleware=[Middleware(SecurityHeaders)]
+    app = Beacon(
+        routes=routes,
+        exception_handlers=errors.HANDLERS,
+        middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
     )
     app.state.ctx = ctx
     app.state.limiter = limiter

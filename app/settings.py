@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 VAR_DIR = Path("var")
@@ -57,6 +58,19 @@ def _keys(value: str) -> tuple[str, ...]:
     return tuple(key.strip() for key in value.split(",") if key.strip())
 
 
+def _hosts(value: str) -> tuple[str, ...]:
+    """Host names (no scheme, no port); ``*`` for any and ``*.example.com``
+    for every subdomain, as Starlette's TrustedHostMiddleware matches them."""
+    hosts = tuple(host.strip().lower() for host in value.split(",") if host.strip())
+    for host in hosts:
+        name = host.removeprefix("*.")
+        ipv6 = name.startswith("[") and name.endswith("]")
+        port_or_url = any(c in name for c in "/@ ") or (":" in name and not ipv6)
+        if host != "*" and ("*" in name or port_or_url or not name):
+            raise SettingsError(f"expected host names like shop.example.com, got {host!r}")
+    return hosts
+
+
 def _rate(value: str) -> str:
     from limits import parse_many  # the parser slowapi itself uses
 
@@ -100,6 +114,15 @@ SETTINGS: tuple[Setting, ...] = (
         lambda v: v.rstrip("/"),
     ),
     Setting(
+        "ALLOWED_HOSTS",
+        "",
+        "Comma-separated host names accepted in the `Host` header besides `PUBLIC_URL`'s; "
+        "`*.example.com` for subdomains, `*` for any. Other hosts get a 400. Empty: only "
+        "`PUBLIC_URL`'s host in production, any host in development. `/healthz` answers "
+        "whatever the host, for load balancers that probe by address.",
+        _hosts,
+    ),
+    Setting(
         "BILLING_TIMEZONE",
         "UTC",
         "IANA time zone whose calendar months are the billing periods.",
@@ -124,7 +147,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Limit per client address on the widget config endpoint.",
         _rate,
     ),
-    Setting("RATE_LIMIT_RESPONSES", "30/minute", "Limit per client address on submissions.", _rate),
+    Setting(
+        "RATE_LIMIT_RESPONSES",
+        "30/minute",
+        "Limit per client address on submissions: API responses, link answers and "
+        "link comments count in one window.",
+        _rate,
+    ),
     Setting(
         "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
     ),
@@ -132,7 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
         "FORWARDED_ALLOW_IPS",
         "127.0.0.1",
         "Comma-separated proxy addresses whose `X-Forwarded-For` is trusted "
-        "(handed to uvicorn); `*` trusts every peer.",
+        "(handed to uvicorn); `*` trusts every peer, empty none. The default trusts "
+        "loopback, right behind a proxy on the same host. When uvicorn faces clients "
+        "directly, set the proxy's address or leave it empty: anyone reaching the "
+        "server over loopback could otherwise pick their own address and rate-limit key.",
     ),
     Setting(
         "SESSION_HTTPS_ONLY",
@@ -155,6 +187,7 @@ class Settings:
     database_url: str = ""
     secret_keys: tuple[str, ...] = ()
     public_url: str = "http://127.0.0.1:8000"
+    allowed_hosts: tuple[str, ...] = ()
     billing_timezone: str = "UTC"
     display_token_max_age: int = 86400
     rate_limit_enabled: bool = True
@@ -174,6 +207,15 @@ class Settings:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.billing_timezone)
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host header values to answer: PUBLIC_URL's host and ALLOWED_HOSTS,
+        or any host (``*``) in development while ALLOWED_HOSTS is unset."""
+        if "*" in self.allowed_hosts or not (self.allowed_hosts or self.production):
+            return ("*",)
+        public = (urlsplit(self.public_url).hostname or "").lower()
+        return tuple(dict.fromkeys(host for host in (public, *self.allowed_hosts) if host))
 
     @property
     def db_url(self) -> str:

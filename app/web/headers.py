@@ -1,0 +1,117 @@
+"""Security headers on every answer and the Host check, kept in this one place.
+
+``SecurityHeaders`` wraps the whole application, Starlette's
+ServerErrorMiddleware included (see ``app.main``), so 500s, the router's
+404/405s, static files, redirects and the Host check's 400 carry the headers
+as pages do. It also keeps the client's Host header out of redirects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
+
+from starlette.datastructures import URL
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ADMIN_PREFIX = "/admin"
+# Answers whatever the Host: load balancers probe by address or internal name.
+HEALTH_PATH = "/healthz"
+ADMIN_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+Headers = tuple[tuple[bytes, bytes], ...]
+
+# Everywhere, unless the answer brings its own value.
+DEFAULT_HEADERS: Headers = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+)
+# Under /admin these replace whatever the answer had: every admin answer,
+# error pages and redirects included, gets one strict policy and is never cached.
+ADMIN_HEADERS: Headers = (
+    (b"content-security-policy", ADMIN_CSP.encode()),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+def secured(headers: Iterable[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
+    """``headers`` with the security headers that ``path`` calls for."""
+    forced = ADMIN_HEADERS if is_admin_path(path) else ()
+    replaced = {name for name, _ in forced}
+    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+    present = {name.lower() for name, _ in kept} | replaced
+    return (
+        kept
+        + list(forced)
+        + [(name, value) for name, value in DEFAULT_HEADERS if name not in present]
+    )
+
+
+def relative_location(location: bytes, own_origin: tuple[str, str]) -> bytes:
+    """A redirect to this server as a path: Starlette builds the trailing-slash
+    redirect (and ``url_for``) from the request's Host header, which the client
+    chooses, so an absolute one could send a visitor to another site."""
+    parts = urlsplit(location.decode("latin-1"))
+    if (parts.scheme.lower(), parts.netloc.lower()) != own_origin:
+        return location
+    # One leading slash: "//host/..." would name another site again.
+    path = "/" + parts.path.lstrip("/")
+    query = f"?{parts.query}" if parts.query else ""
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{path}{query}{fragment}".encode("latin-1")
+
+
+def _own_origin(scope: Scope) -> tuple[str, str]:
+    """The scheme and host an absolute URL built from this request starts with."""
+    url = URL(scope=scope)
+    return url.scheme.lower(), url.netloc.lower()
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = secured(message.get("headers", ()), path)
+                if 300 <= message["status"] < 400:
+                    origin = _own_origin(scope)
+                    headers = [
+                        (name, relative_location(value, origin) if name == b"location" else value)
+                        for name, value in headers
+                    ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class HostCheck:
+    """Starlette's TrustedHostMiddleware (a plain 400 for a Host not listed),
+    except for the health check."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: Sequence[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts, www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == HEALTH_PATH:
+            await self.app(scope, receive, send)
+        else:
+            await self.checked(scope, receive, send)
