@@ -53,6 +53,11 @@ def create_account(conn: Connection, name: str, tariff_code: str = "free") -> in
     )
 
 
+def exists(conn: Connection, account_id: int) -> bool:
+    query = select(account_table.c.id).where(account_table.c.id == account_id)
+    return conn.execute(query).first() is not None
+
+
 def create_admin(conn: Connection, account_id: int, email: str, password: str) -> int:
     email = normalize_email(email)
     if (

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
 from app.db import Executor
+from app.db import insert as insert_for
 from app.models import UTCDateTime
 from app.models import account_table as account
 from app.models import tariff_table as tariff
@@ -77,6 +78,25 @@ def code_in_force(period: str) -> Case[Any]:
         ),
         else_=account.c.tariff_code,
     )
+
+
+def list_tariffs(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(select(tariff).order_by(tariff.c.monthly_budget, tariff.c.code))
+    return [dict(row) for row in rows.mappings()]
+
+
+def set_tariff(conn: Connection, code: str, budget: int, name: str | None) -> dict[str, Any]:
+    """Create the tariff or change its budget (and its name, when given)."""
+    statement = (
+        insert_for(conn, tariff)
+        .values(code=code, name=name or code.title(), monthly_budget=budget)
+        .on_conflict_do_update(
+            index_elements=[tariff.c.code],
+            set_={"monthly_budget": budget, **({"name": name} if name else {})},
+        )
+        .returning(*tariff.c)
+    )
+    return dict(conn.execute(statement).mappings().one())
 
 
 def limit_in_force(conn: Connection, account_id: int, period: str) -> int:

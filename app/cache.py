@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from sqlalchemy import Engine, RowMapping
+from sqlalchemy import Engine
 
 from app import db, surveys
+from app.surveys import Offer, Survey
 
 
 class Missing:
@@ -39,29 +40,29 @@ class SurveyCache:
         self._clock = clock
         self._ticks = itertools.count(1)  # next() is atomic: safe across threads
         self._forgotten: dict[int, int] = {}  # account id -> tick of its last change
-        self._configs: dict[tuple[str, str], tuple[float, int, RowMapping | None]] = {}
-        self._surveys: dict[int, tuple[float, RowMapping | None]] = {}
+        self._configs: dict[tuple[str, str], tuple[float, int, Offer | None]] = {}
+        self._surveys: dict[int, tuple[float, Survey | None]] = {}
 
     # -- the widget config: survey plus budget state -----------------------
 
-    def config(self, public_id: str, period: str) -> RowMapping | Missing | None:
-        """The cached row (or None for no such survey), or MISSING."""
+    def config(self, public_id: str, period: str) -> Offer | Missing | None:
+        """The cached offer (or None for no such survey), or MISSING."""
         entry = self._configs.get((public_id, period))
         if entry is None:
             return MISSING
-        expires, tick, row = entry
+        expires, tick, offer = entry
         if expires < self._clock():
             return MISSING
-        if row is not None and self._forgotten.get(row["account_id"], 0) > tick:
+        if offer is not None and self._forgotten.get(offer.survey.account_id, 0) > tick:
             return MISSING
-        return row
+        return offer
 
-    def load_config(self, engine: Engine, public_id: str, period: str) -> RowMapping | None:
+    def load_config(self, engine: Engine, public_id: str, period: str) -> Offer | None:
         tick = next(self._ticks)  # taken before reading, so a change during the read wins
         with db.read(engine) as conn:
-            row = surveys.find_survey_with_budget(conn, public_id, period)
-        self._store(self._configs, (public_id, period), (self._clock() + self.ttl, tick, row))
-        return row
+            offer = surveys.find_offer(conn, public_id, period)
+        self._store(self._configs, (public_id, period), (self._clock() + self.ttl, tick, offer))
+        return offer
 
     def forget_budget(self, account_id: int) -> None:
         """This account's usage changed: drop every copy of its budget state."""
@@ -73,14 +74,14 @@ class SurveyCache:
 
     # -- a survey by id, for submissions ------------------------------------
 
-    def survey(self, engine: Engine, survey_id: int) -> RowMapping | None:
+    def survey(self, engine: Engine, survey_id: int) -> Survey | None:
         entry = self._surveys.get(survey_id)
         if entry is not None and entry[0] >= self._clock():
             return entry[1]
         with db.read(engine) as conn:
-            row = surveys.find_survey(conn, survey_id=survey_id)
-        self._store(self._surveys, survey_id, (self._clock() + self.ttl, row))
-        return row
+            survey = surveys.find(conn, survey_id)
+        self._store(self._surveys, survey_id, (self._clock() + self.ttl, survey))
+        return survey
 
     def _store(self, table: dict[Any, Any], key: Any, value: Any) -> None:
         if len(table) >= self.max_entries:

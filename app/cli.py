@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from app import accounts, budget, db, migrations, surveys
+from app import accounts, budget, db, demo, migrations, scales, surveys, urls
 from app.db import create_db_engine
-from app.models import account_table, admin_table, survey_table, tariff_table
 from app.settings import Settings, SettingsError, from_env
 from app.signing import Signer
-
-DEMO_EMAIL = "demo@example.com"
-DEMO_ORIGINS = ("http://127.0.0.1:8000", "http://localhost:8000")
 
 
 class CommandError(Exception):
@@ -62,37 +57,20 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError("the demo is for development; unset ENVIRONMENT=production")
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)
-    password_file = settings.var_dir / "demo_password"
-    with db.write(engine) as conn:
-        admin = conn.execute(
-            select(admin_table.c.account_id).where(admin_table.c.email == DEMO_EMAIL)
-        ).first()
-        if admin is None:
-            password = secrets.token_urlsafe(12)
-            account_id = accounts.create_account(conn, "Demo Shop", "free")
-            accounts.create_admin(conn, account_id, DEMO_EMAIL, password)
-            surveys.create_survey(conn, account_id, name="Shop NPS", kind="nps", allowed_origins=[])
-            password_file.parent.mkdir(parents=True, exist_ok=True)
-            password_file.write_text(password)
-            password_file.chmod(0o600)
-        else:
-            account_id = admin.account_id
-        survey = conn.execute(
-            select(survey_table.c.public_id)
-            .where(survey_table.c.account_id == account_id)
-            .order_by(survey_table.c.id)
-        ).first()
+    seeded = demo.seed(engine, settings.var_dir)
     engine.dispose()
-    password = password_file.read_text().strip() if password_file.exists() else "(unchanged)"
-    signer = Signer(settings.secret_keys, settings.display_token_max_age)
+    link_url = snippet = ""
     base = f"http://{args.host}:{args.port}"
-    embed_key = signer.embed_key(survey.public_id) if survey else ""
+    if seeded.public_id is not None:
+        links = _urls(settings)
+        link_url = base + urls.link_path(links.signer.link_key(seeded.public_id))
+        snippet = links.snippet(seeded.public_id)
     print(
         "\nnps-beacon demo\n"
-        f"  admin:     {base}/admin  ({DEMO_EMAIL} / {password})\n"
+        f"  admin:     {base}/admin  ({demo.EMAIL} / {seeded.password or '(unchanged)'})\n"
         f"  demo shop: {base}/demo\n"
-        f"  link:      {base}/s/{signer.link_key(survey.public_id) if survey else ''}\n"
-        f"  snippet:   {surveys.snippet(settings.public_url, embed_key)}\n",
+        f"  link:      {link_url}\n"
+        f"  snippet:   {snippet}\n",
         file=sys.stderr,
         flush=True,
     )
@@ -100,38 +78,15 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_tariff_list(settings: Settings, args: argparse.Namespace) -> None:
-    engine = _engine(settings)
-    with db.read(engine) as conn:
-        rows = (
-            conn.execute(select(tariff_table).order_by(tariff_table.c.monthly_budget))
-            .mappings()
-            .all()
-        )
-    _print([dict(row) for row in rows])
+    with db.read(_engine(settings)) as conn:
+        _print(budget.list_tariffs(conn))
 
 
 def cmd_tariff_set(settings: Settings, args: argparse.Namespace) -> None:
     if args.budget < 0:
         raise CommandError("--budget must be 0 or more")
-    engine = _engine(settings)
-    table = tariff_table
-    values = {
-        "code": args.code,
-        "name": args.name or args.code.title(),
-        "monthly_budget": args.budget,
-    }
-    with db.write(engine) as conn:
-        statement = (
-            db.insert(conn, table)
-            .values(**values)
-            .on_conflict_do_update(
-                index_elements=[table.c.code],
-                set_={"monthly_budget": args.budget, **({"name": args.name} if args.name else {})},
-            )
-            .returning(*table.c)
-        )
-        row = conn.execute(statement).mappings().one()
-    _print(dict(row))
+    with db.write(_engine(settings)) as conn:
+        _print(budget.set_tariff(conn, args.code, args.budget, args.name))
 
 
 def cmd_account_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -182,10 +137,7 @@ def cmd_survey_create(settings: Settings, args: argparse.Namespace) -> None:
         }
     }
     with db.write(engine) as conn:
-        exists = conn.execute(
-            select(account_table.c.id).where(account_table.c.id == args.account)
-        ).first()
-        if exists is None:
+        if not accounts.exists(conn, args.account):
             raise CommandError(f"no account with id {args.account}")
         survey_id, public_id = surveys.create_survey(
             conn,
@@ -196,15 +148,20 @@ def cmd_survey_create(settings: Settings, args: argparse.Namespace) -> None:
             texts=texts,
             allowed_origins=args.origin,
         )
-    signer = Signer(settings.secret_keys, settings.display_token_max_age)
-    embed_key = signer.embed_key(public_id)
+    links = _urls(settings)
     _print(
         {
             "survey_id": survey_id,
-            "embed_key": embed_key,
-            "link_url": f"{settings.public_url}/s/{signer.link_key(public_id)}",
-            "snippet": surveys.snippet(settings.public_url, embed_key),
+            "embed_key": links.embed_key(public_id),
+            "link_url": links.link(public_id),
+            "snippet": links.snippet(public_id),
         }
+    )
+
+
+def _urls(settings: Settings) -> urls.Urls:
+    return urls.Urls(
+        settings.public_url, Signer(settings.secret_keys, settings.display_token_max_age)
     )
 
 
@@ -269,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     survey_create = survey.add_parser("create", help="create a survey")
     survey_create.add_argument("--account", type=int, required=True)
-    survey_create.add_argument("--kind", choices=surveys.KINDS, required=True)
+    survey_create.add_argument("--kind", choices=scales.KINDS, required=True)
     survey_create.add_argument("--question", required=True)
     survey_create.add_argument("--name")
     survey_create.add_argument("--low-label")

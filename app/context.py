@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, RowMapping
+from sqlalchemy import Engine
 
 from app.cache import SurveyCache
+from app.contacts import ContactRecorder
 from app.settings import Settings
 from app.signing import Signer
-from app.surveys import ContactRecorder, Recorded, Submission, record_response
+from app.urls import Urls
 
 Clock = Callable[[], datetime]
 
@@ -34,12 +35,6 @@ class Context:
     def zone(self) -> ZoneInfo:
         return self.settings.zone
 
-    def record_response(
-        self, survey: RowMapping, submission: Submission, now: datetime
-    ) -> Recorded:
-        """Count a submission under the budget rule. Counted, refused or
-        replayed, this worker's widget configs then read the budget afresh."""
-        try:
-            return record_response(self.engine, survey, submission, now, self.zone)
-        finally:
-            self.cache.forget_budget(survey["account_id"])
+    @property
+    def urls(self) -> Urls:
+        return Urls(self.settings.public_url, self.signer)

@@ -96,7 +96,7 @@ def build_app(
     ]
     app = Beacon(
         routes=routes,
-        exception_handlers=errors.HANDLERS,
+        exception_handlers={**errors.HANDLERS, **links.HANDLERS},
         middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
     )
     app.state.ctx = ctx

@@ -40,7 +40,7 @@ from app.models import (
     tariff_table,
     usage_table,
 )
-from app.surveys import segments
+from app.scales import segments
 
 response = response_table
 survey = survey_table

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import RowMapping
 
-from app import surveys
+from app import scales, survey_texts, surveys
 
 TEXT_KEYS = ("question", "low_label", "high_label")
 FOLLOW_SLOTS = 3  # one follow-up per segment, from the bottom of the scale up
@@ -45,7 +45,7 @@ def field_names() -> list[str]:
         "color",
         "position",
     ]
-    for language in surveys.LANGUAGES:
+    for language in survey_texts.LANGUAGES:
         names += [text_field(language, key) for key in TEXT_KEYS]
         names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
     return names
@@ -64,12 +64,7 @@ class SurveyForm:
 
 def score_ranges(kind: str) -> list[str]:
     """The scores of each segment of ``kind``, e.g. 0-6, 7-8 and 9-10 for nps (with en dashes)."""
-    low = surveys.SCALES[kind][0]
-    ranges = []
-    for _segment, top in surveys.SEGMENTS[kind]:
-        ranges.append(str(low) if low == top else f"{low}\u2013{top}")
-        low = top + 1
-    return ranges
+    return scales.scale(kind).ranges()
 
 
 def blank(kind: str = "nps") -> SurveyForm:
@@ -104,8 +99,8 @@ def from_survey(survey: RowMapping) -> SurveyForm:
         color=survey["color"],
         position=survey["position"],
     )
-    names = surveys.segments(survey["kind"])
-    for language in surveys.LANGUAGES:
+    names = scales.segments(survey["kind"])
+    for language in survey_texts.LANGUAGES:
         own = (survey["texts"] or {}).get(language) or {}
         for key in TEXT_KEYS:
             fields[text_field(language, key)] = own.get(key, "")
@@ -127,12 +122,12 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
     if kind is not None:
         fields["kind"] = kind
     chosen = fields["kind"]
-    if chosen not in surveys.KINDS:
+    if chosen not in scales.KINDS:
         form.errors["kind"] = ("error.choice", {})
         chosen = "nps"
     values: dict[str, Any] = {"kind": chosen}
     values["name"] = _name(form)
-    values["language"] = _choice(form, "language", (*surveys.LANGUAGES, "auto"))
+    values["language"] = _choice(form, "language", (*survey_texts.LANGUAGES, "auto"))
     values["texts"] = _texts(form, chosen)
     values["review_url"] = _review_url(form)
     values["review_audience"] = _choice(form, "review_audience", surveys.REVIEW_AUDIENCES)
@@ -149,7 +144,7 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
 
 
 def _name(form: SurveyForm) -> str:
-    name = surveys.clean_text(form.fields["name"])
+    name = survey_texts.clean_text(form.fields["name"])
     if not name:
         form.errors["name"] = ("error.required", {})
     elif len(name) > LIMITS["name"]:
@@ -165,7 +160,7 @@ def _choice(form: SurveyForm, name: str, allowed: tuple[str, ...]) -> str:
 
 
 def _short_text(form: SurveyForm, name: str, limit: int) -> str:
-    text = surveys.clean_text(form.fields[name])
+    text = survey_texts.clean_text(form.fields[name])
     if len(text) > limit:
         form.errors[name] = ("error.too_long", {"max": limit})
     return text
@@ -174,14 +169,14 @@ def _short_text(form: SurveyForm, name: str, limit: int) -> str:
 def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
     """Only what the admin wrote is stored; empty fields use the defaults."""
     texts: dict[str, Any] = {}
-    for language in surveys.LANGUAGES:
+    for language in survey_texts.LANGUAGES:
         entry: dict[str, Any] = {}
         for key in TEXT_KEYS:
             text = _short_text(form, text_field(language, key), LIMITS[key])
             if text:
                 entry[key] = text
         follow = {}
-        for slot, segment in enumerate(surveys.segments(kind)):
+        for slot, segment in enumerate(scales.segments(kind)):
             text = _short_text(form, follow_field(language, slot), LIMITS["follow"])
             if text:
                 follow[segment] = text

@@ -1,138 +1,151 @@
-"""Scales, segments, survey texts, and recording a response under the budget rule."""
+"""Surveys: the typed read model every path uses, the one decision whether a
+survey is collecting, and creating and finding surveys."""
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import JSON, Boolean, Connection, Engine, RowMapping, bindparam, insert, text
+from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text
 
-from app import budget, db
-from app.models import UTCDateTime, contact_table, survey_table
-from app.signing import Display
+from app import budget, scales
+from app.models import survey_table
+from app.scales import Scale
+from app.survey_texts import LANGUAGES
 
-KINDS = ("nps", "csat", "ces")
-LANGUAGES = ("en", "de")
-SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
-# (segment, highest score in it) from the bottom of each scale up.
-SEGMENTS: dict[str, tuple[tuple[str, int], ...]] = {
-    "nps": (("detractor", 6), ("passive", 8), ("promoter", 10)),
-    "csat": (("negative", 2), ("neutral", 3), ("positive", 5)),
-    "ces": (("high-effort", 3), ("neutral", 4), ("low-effort", 7)),
-}
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 REVIEW_AUDIENCES = ("all", "none")
-COMMENT_MAX = 2000
 
 
-def segment_of(kind: str, score: int) -> str:
-    low, high = SCALES[kind]
-    if not low <= score <= high:
-        raise ValueError(f"{kind} scores run from {low} to {high}")
-    return next(name for name, top in SEGMENTS[kind] if score <= top)
+@dataclass(frozen=True, slots=True)
+class Survey:
+    """One survey as it was read: what is asked, to whom, and how."""
+
+    id: int
+    account_id: int
+    public_id: str
+    name: str
+    kind: str
+    language: str
+    texts: Mapping[str, Any]
+    allowed_origins: tuple[str, ...]
+    active: bool
+    delay_ms: int
+    recontact_days: int
+    sample_rate: float
+    color: str
+    position: str
+    review_url: str | None
+    review_audience: str
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Survey:
+        return cls(
+            id=row["id"],
+            account_id=row["account_id"],
+            public_id=row["public_id"],
+            name=row["name"],
+            kind=row["kind"],
+            language=row["language"],
+            texts=row["texts"] or {},
+            allowed_origins=tuple(row["allowed_origins"] or ()),
+            active=bool(row["active"]),
+            delay_ms=row["delay_ms"],
+            recontact_days=row["recontact_days"],
+            sample_rate=row["sample_rate"],
+            color=row["color"],
+            position=row["position"],
+            review_url=row["review_url"],
+            review_audience=row["review_audience"],
+        )
+
+    @property
+    def scale(self) -> Scale:
+        return scales.scale(self.kind)
+
+    def allows(self, origin: str | None) -> bool:
+        """Empty means any origin; a request without Origin is server-to-server."""
+        if not self.allowed_origins or origin is None:
+            return True
+        wanted = origin.rstrip("/").lower()
+        return any(wanted == item.rstrip("/").lower() for item in self.allowed_origins)
 
 
-def segments(kind: str) -> tuple[str, ...]:
-    return tuple(name for name, _ in SEGMENTS[kind])
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A survey with its account's budget in a period, as a visitor meets it."""
+
+    survey: Survey
+    limit: int
+    used: int
+
+    def closing_reason(self, origin: str | None = None) -> str | None:
+        """Why a visitor from ``origin`` is not asked now (inactive,
+        origin_not_allowed, budget_exhausted), or None. Advisory: whether an
+        answer counts is decided by the guarded increment alone."""
+        if not self.survey.active:
+            return "inactive"
+        if not self.survey.allows(origin):
+            return "origin_not_allowed"
+        if self.used >= self.limit:
+            return "budget_exhausted"
+        return None
 
 
-_FOLLOW_UP = {
-    "en": {
-        "low": "We are sorry to hear that. What should we improve?",
-        "mid": "Thank you! What would make it even better?",
-        "high": "Thank you! What do you like most?",
-    },
-    "de": {
-        "low": "Das tut uns leid. Was sollten wir verbessern?",
-        "mid": "Danke! Was würde es noch besser machen?",
-        "high": "Danke! Was gefällt Ihnen am besten?",
-    },
-}
+# -- reading ---------------------------------------------------------------
 
-DEFAULT_TEXTS: dict[str, dict[str, dict[str, str]]] = {
-    "nps": {
-        "en": {
-            "question": "How likely are you to recommend us to a friend or colleague?",
-            "low_label": "Not at all likely",
-            "high_label": "Extremely likely",
-        },
-        "de": {
-            "question": "Wie wahrscheinlich ist es, dass Sie uns einem Freund oder "
-            "Kollegen empfehlen?",
-            "low_label": "Unwahrscheinlich",
-            "high_label": "Äußerst wahrscheinlich",
-        },
-    },
-    "csat": {
-        "en": {
-            "question": "How satisfied are you with your experience?",
-            "low_label": "Very dissatisfied",
-            "high_label": "Very satisfied",
-        },
-        "de": {
-            "question": "Wie zufrieden sind Sie mit Ihrem Erlebnis?",
-            "low_label": "Sehr unzufrieden",
-            "high_label": "Sehr zufrieden",
-        },
-    },
-    "ces": {
-        "en": {
-            "question": "How easy was it to get what you needed?",
-            "low_label": "Very difficult",
-            "high_label": "Very easy",
-        },
-        "de": {
-            "question": "Wie einfach war es, das Gewünschte zu erledigen?",
-            "low_label": "Sehr schwierig",
-            "high_label": "Sehr einfach",
-        },
-    },
-}
+SURVEY_COLUMNS = tuple(survey_table.c[name] for name in Survey.__dataclass_fields__)
+_SURVEY_SELECT = "SELECT " + ", ".join(f"s.{name}" for name in Survey.__dataclass_fields__)
+_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean}
+_BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
+    **_TYPES
+)
+_BY_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.id = :survey_id").columns(**_TYPES)
+# The whole work of the widget config read: the survey, the budget in force
+# and this period's usage, in one indexed query.
+_WITH_BUDGET = text(
+    f"{_SURVEY_SELECT}, {budget.limit_sql('s.account_id')} AS budget_limit,"
+    " (SELECT u.used FROM usage u WHERE u.account_id = s.account_id AND u.period = :period)"
+    " AS budget_used FROM survey s WHERE s.public_id = :public_id"
+).columns(**_TYPES)
 
 
-def texts_for(kind: str, texts: dict[str, Any], language: str) -> dict[str, Any]:
-    """The survey's texts in ``language``, each missing one taken from the defaults."""
-    own = texts.get(language) or {}
-    defaults = DEFAULT_TEXTS[kind][language]
-    follow = _FOLLOW_UP[language]
-    names = segments(kind)
-    default_follow = dict(zip(names, (follow["low"], follow["mid"], follow["high"]), strict=True))
-    own_follow = own.get("follow_up") or {}
-    return {
-        "question": own.get("question") or defaults["question"],
-        "low_label": own.get("low_label") or defaults["low_label"],
-        "high_label": own.get("high_label") or defaults["high_label"],
-        "follow_up": {name: own_follow.get(name) or default_follow[name] for name in names},
-    }
+def find(conn: Connection, survey_id: int) -> Survey | None:
+    row = conn.execute(_BY_ID, {"survey_id": survey_id}).mappings().first()
+    return Survey.from_row(row) if row is not None else None
 
 
-def choose_language(survey_language: str, wanted: str | None) -> str:
-    """The survey's fixed language, else the visitor's if supported, else English."""
-    if survey_language in LANGUAGES:
-        return survey_language
-    primary = (wanted or "").split("-")[0].lower()
-    return primary if primary in LANGUAGES else "en"
+def find_offer(conn: Connection, public_id: str, period: str) -> Offer | None:
+    """The survey with the budget in force for ``period`` and its use so far."""
+    row = conn.execute(_WITH_BUDGET, {"public_id": public_id, "period": period}).mappings().first()
+    if row is None:
+        return None
+    return Offer(Survey.from_row(row), row["budget_limit"] or 0, row["budget_used"] or 0)
 
 
-# Bidirectional overrides can disguise a comment when an admin reads it.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+def list_for_account(conn: Connection, account_id: int) -> list[Survey]:
+    query = (
+        select(*SURVEY_COLUMNS)
+        .where(survey_table.c.account_id == account_id)
+        .order_by(survey_table.c.active.desc(), survey_table.c.name, survey_table.c.id)
+    )
+    return [Survey.from_row(row) for row in conn.execute(query).mappings()]
 
 
-def clean_text(text: str) -> str:
-    """Drop control characters (keeping line breaks and tabs) and outer blanks."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(
-        ch
-        for ch in text
-        if ch in "\n\t" or (unicodedata.category(ch) != "Cc" and ch not in _BIDI_CONTROLS)
-    ).strip()
+def get_for_account(conn: Connection, account_id: int, survey_id: int) -> Survey | None:
+    """The survey only if it belongs to ``account_id``: another account's
+    survey looks the same as one that does not exist."""
+    query = select(*SURVEY_COLUMNS).where(
+        survey_table.c.id == survey_id, survey_table.c.account_id == account_id
+    )
+    row = conn.execute(query).mappings().first()
+    return Survey.from_row(row) if row is not None else None
+
+
+# -- writing ---------------------------------------------------------------
 
 
 def new_public_id() -> str:
@@ -177,8 +190,8 @@ def create_survey(
     **options: Any,
 ) -> tuple[int, str]:
     """Insert a survey; returns (id, public id)."""
-    if kind not in KINDS:
-        raise SurveyError(f"kind must be one of {', '.join(KINDS)}")
+    if kind not in scales.KINDS:
+        raise SurveyError(f"kind must be one of {', '.join(scales.KINDS)}")
     if language not in (*LANGUAGES, "auto"):
         raise SurveyError("language must be de, en or auto")
     clean_texts = {
@@ -200,243 +213,3 @@ def create_survey(
         .returning(survey_table.c.id)
     ).scalar_one()
     return int(survey_id), public_id
-
-
-def snippet(
-    public_url: str, embed_key: str, integrity: str | None = None, digest: str | None = None
-) -> str:
-    """The tag an owner pastes into their pages."""
-    if integrity and digest:
-        return (
-            f'<script src="{public_url}/widget.{digest}.js" data-survey="{embed_key}" '
-            f'integrity="{integrity}" crossorigin="anonymous" async></script>'
-        )
-    return f'<script src="{public_url}/widget.js" data-survey="{embed_key}" async></script>'
-
-
-# -- reading surveys -------------------------------------------------------
-
-# Core columns for the admin's own queries.
-SURVEY_COLUMNS = tuple(
-    survey_table.c[name]
-    for name in (
-        "id",
-        "account_id",
-        "public_id",
-        "name",
-        "kind",
-        "language",
-        "texts",
-        "allowed_origins",
-        "active",
-        "delay_ms",
-        "recontact_days",
-        "sample_rate",
-        "color",
-        "position",
-        "review_url",
-        "review_audience",
-    )
-)
-_SURVEY_SELECT = (
-    "SELECT s.id, s.account_id, s.public_id, s.name, s.kind, s.language, s.texts,"
-    " s.allowed_origins, s.active, s.delay_ms, s.recontact_days, s.sample_rate, s.color,"
-    " s.position, s.review_url, s.review_audience"
-)
-_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean}
-_BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
-    **_TYPES
-)
-_BY_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.id = :survey_id").columns(**_TYPES)
-# The whole work of the widget config read: the survey, the budget in force
-# and this period's usage, in one indexed query.
-_WITH_BUDGET = text(
-    f"{_SURVEY_SELECT}, {budget.limit_sql('s.account_id')} AS budget_limit,"
-    " (SELECT u.used FROM usage u WHERE u.account_id = s.account_id AND u.period = :period)"
-    " AS budget_used FROM survey s WHERE s.public_id = :public_id"
-).columns(**_TYPES)
-
-
-def find_survey(
-    conn: Connection, *, public_id: str | None = None, survey_id: int | None = None
-) -> RowMapping | None:
-    if public_id is not None:
-        return conn.execute(_BY_PUBLIC_ID, {"public_id": public_id}).mappings().first()
-    return conn.execute(_BY_ID, {"survey_id": survey_id}).mappings().first()
-
-
-def find_survey_with_budget(conn: Connection, public_id: str, period: str) -> RowMapping | None:
-    """The survey plus ``budget_limit`` and ``budget_used`` (None before the
-    period's first count) for ``period``."""
-    params = {"public_id": public_id, "period": period}
-    return conn.execute(_WITH_BUDGET, params).mappings().first()
-
-
-def origin_allowed(allowed: list[str], origin: str | None) -> bool:
-    """Empty means any origin; a request without Origin is server-to-server."""
-    if not allowed or origin is None:
-        return True
-    return origin.rstrip("/").lower() in {item.rstrip("/").lower() for item in allowed}
-
-
-# -- recording -------------------------------------------------------------
-
-
-class BudgetExhausted(Exception):
-    pass
-
-
-class TokenAlreadyUsed(Exception):
-    pass
-
-
-class ScoreRequired(Exception):
-    """A comment arrived for a display that has no stored score yet."""
-
-
-class CommentAlreadyGiven(Exception):
-    """The display's response has a comment already; the first one stands."""
-
-
-@dataclass(frozen=True)
-class Submission:
-    display: Display
-    score: int | None
-    comment: str | None = None
-    page_url: str | None = None
-    locale: str | None = None
-
-
-@dataclass(frozen=True)
-class Recorded:
-    id: int
-    score: int
-    segment: str
-    created: bool
-
-
-def record_response(
-    engine: Engine, survey: RowMapping, submission: Submission, now: datetime, zone: ZoneInfo
-) -> Recorded:
-    """Store a submission and count it, in one transaction.
-
-    The response row is inserted first, keyed by the token's nonce; then the
-    usage counter takes one guarded step. If the budget is exhausted the whole
-    transaction rolls back and the refusal is counted on its own.
-    """
-    period = budget.period_of(now, zone)
-    kind, account_id = survey["kind"], survey["account_id"]
-    try:
-        with db.counting(engine) as conn:
-            if submission.score is not None:
-                segment = segment_of(kind, submission.score)
-                new_id = _insert_response(conn, survey, submission, segment, period, now)
-                if new_id is not None:
-                    if not budget.consume(conn, account_id, period, now, survey["id"]):
-                        raise BudgetExhausted
-                    return Recorded(new_id, submission.score, segment, True)
-            return _replay(conn, submission)
-    except BudgetExhausted:
-        with db.counting(engine) as conn:
-            budget.record_rejection(conn, account_id, period)
-        raise
-
-
-_INSERT_RESPONSE = text(
-    "INSERT INTO response (nonce, account_id, survey_id, period, score, segment, comment,"
-    " channel, page_url, locale, created_at) VALUES (:nonce, :account_id, :survey_id, :period,"
-    " :score, :segment, :comment, :channel, :page_url, :locale, :created_at)"
-    " ON CONFLICT (nonce) DO NOTHING RETURNING id"
-).bindparams(bindparam("created_at", type_=UTCDateTime()))
-_STORED = text("SELECT id, score, segment, comment FROM response WHERE nonce = :nonce")
-# Guarded so that of two comments racing for one response, only the first lands.
-_ATTACH_COMMENT = text(
-    "UPDATE response SET comment = :comment WHERE id = :id AND comment IS NULL RETURNING id"
-)
-_STORED_COMMENT = text("SELECT comment FROM response WHERE id = :id")
-
-
-def _insert_response(
-    conn: db.Executor,
-    survey: RowMapping,
-    submission: Submission,
-    segment: str,
-    period: str,
-    now: datetime,
-) -> int | None:
-    """The new response's id, or None when this display's nonce is stored already."""
-    params = {
-        "nonce": submission.display.nonce,
-        "account_id": survey["account_id"],
-        "survey_id": survey["id"],
-        "period": period,
-        "score": submission.score,
-        "segment": segment,
-        "comment": submission.comment,
-        "channel": submission.display.channel,
-        "page_url": submission.page_url,
-        "locale": submission.locale,
-        "created_at": now,
-    }
-    return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
-
-
-def _replay(conn: db.Executor, submission: Submission) -> Recorded:
-    """The token was used before: the same score returns the stored response,
-    a first comment attaches to it, and a different score or a different
-    comment than the one stored is a conflict."""
-    stored = conn.execute(_STORED, {"nonce": submission.display.nonce}).first()
-    if stored is None:
-        raise ScoreRequired
-    stored_id, score, segment, comment = stored
-    if submission.score is not None and submission.score != score:
-        raise TokenAlreadyUsed
-    wanted = submission.comment
-    if wanted and wanted != comment:
-        if comment is not None:
-            raise CommentAlreadyGiven
-        attached = conn.execute(_ATTACH_COMMENT, {"comment": wanted, "id": stored_id}).first()
-        # None: another request attached a comment first; only the same one is a replay.
-        lost = attached is None
-        if lost and conn.execute(_STORED_COMMENT, {"id": stored_id}).scalar_one_or_none() != wanted:
-            raise CommentAlreadyGiven
-    return Recorded(stored_id, score, segment, False)
-
-
-# -- last contact ----------------------------------------------------------
-
-
-class ContactRecorder:
-    """Writes "last data sync" at most once per ``interval`` seconds per survey
-    and process, so the widget config GET stays a read on the hot path."""
-
-    def __init__(self, interval: float = 60.0) -> None:
-        self.interval = interval
-        self._last: dict[int, float] = {}
-        self._lock = threading.Lock()
-
-    def due(self, survey_id: int) -> bool:
-        moment = time.monotonic()
-        with self._lock:
-            last = self._last.get(survey_id)
-            if last is not None and moment - last < self.interval:
-                return False
-            self._last[survey_id] = moment
-            return True
-
-    def record(
-        self, engine: Engine, survey: RowMapping, origin: str | None, channel: str, now: datetime
-    ) -> None:
-        if self.due(survey["id"]):
-            self.write(engine, survey, origin, channel, now)
-
-    def write(
-        self, engine: Engine, survey: RowMapping, origin: str | None, channel: str, now: datetime
-    ) -> None:
-        values = {"seen_at": now, "origin": (origin or "")[:255] or None, "channel": channel}
-        with db.write(engine) as conn:
-            conn.execute(
-                db.insert(conn, contact_table)
-                .values(survey_id=survey["id"], account_id=survey["account_id"], **values)
-                .on_conflict_do_update(index_elements=[contact_table.c.survey_id], set_=values)
-            )

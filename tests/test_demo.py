@@ -5,10 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import cli, surveys
+from app import demo, urls
 from app.main import build_app
 from app.settings import Settings
-from app.web import demo
 from tests.conftest import Clock, seed
 
 
@@ -16,11 +15,11 @@ def test_demo_embeds_the_demo_surveys_widget(
     client: TestClient, engine: Engine, settings: Settings
 ) -> None:
     seed(engine)  # another account's survey comes first and must not be shown
-    shop = seed(engine, email=demo.DEMO_EMAIL)
+    shop = seed(engine, email=demo.EMAIL)
     seed(engine, email="owner@example.com")
     page = client.get("/demo")
     assert page.status_code == 200
-    assert surveys.snippet(settings.public_url, shop.embed_key) in page.text
+    assert urls.snippet(settings.public_url, shop.embed_key) in page.text
     assert page.text.count("<script") == 1
     assert f'href="/s/{shop.link_key}"' in page.text
     policy = page.headers["content-security-policy"]
@@ -37,7 +36,7 @@ def test_demo_is_off_without_a_demo_account(client: TestClient, engine: Engine) 
 
 
 def test_demo_is_off_in_production(settings: Settings, engine: Engine, clock: Clock) -> None:
-    seed(engine, email=demo.DEMO_EMAIL)
+    seed(engine, email=demo.EMAIL)
     production = settings.replace(environment="production")
     app = build_app(production, clock=clock, engine=engine)
     # Production answers only PUBLIC_URL's host.
@@ -45,7 +44,3 @@ def test_demo_is_off_in_production(settings: Settings, engine: Engine, clock: Cl
         page = client.get("/demo")
     assert page.status_code == 404
     assert "<script" not in page.text
-
-
-def test_demo_looks_for_the_account_the_demo_command_seeds() -> None:
-    assert demo.DEMO_EMAIL == cli.DEMO_EMAIL

@@ -89,12 +89,26 @@ def test_domain_modules_never_import_web_libraries() -> None:
         assert not bad, f"app/{name}.py imports {bad}"
 
 
-def test_web_modules_import_no_other_web_module_but_errors() -> None:
+# The shared web toolkit: the only web modules other web modules may import.
+TOOLKIT = {"app.web.errors", "app.web.http"}
+# SQL lives in the domain: web modules call it and import neither of these.
+DATA = {"app.db", "app.models"}
+DATA_STILL_IMPORTED_BY = {"admin.py", "health.py"}  # to be emptied
+
+
+def test_web_modules_import_no_other_web_module_but_the_toolkit() -> None:
     for path in (ROOT / "app" / "web").glob("*.py"):
         if path.name == "__init__.py":
             continue
-        others = {m for m in _imports(path) if m.startswith("app.web.") and m != "app.web.errors"}
+        others = {m for m in _imports(path) if m.startswith("app.web.") and m not in TOOLKIT}
         assert not others, f"{path.name} imports {others}"
+
+
+def test_web_modules_leave_sql_to_the_domain() -> None:
+    for path in (ROOT / "app" / "web").glob("*.py"):
+        if path.name in DATA_STILL_IMPORTED_BY:
+            continue
+        assert not _imports(path) & DATA, f"{path.name} imports the database layer"
 
 
 def test_nothing_imports_main() -> None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import db, stats, surveys
+from app import db, responses, scales, stats, surveys
 from app.models import response_table
 from app.signing import Signer
 from tests.conftest import SECRET, Seeded, seed, set_budget
@@ -37,14 +37,14 @@ def submit(
     comment: str | None = None,
     channel: str = "widget",
     zone: ZoneInfo = UTC_ZONE,
-) -> surveys.Recorded:
+) -> responses.Recorded:
     """One submission through the budget rule, as the API stores it."""
     with db.read(engine) as conn:
-        row = surveys.find_survey(conn, survey_id=survey_id)
-    assert row is not None
+        survey = surveys.find(conn, survey_id)
+    assert survey is not None
     display = SIGNER.read_display_token(SIGNER.display_token(survey_id, channel))
-    return surveys.record_response(
-        engine, row, surveys.Submission(display, score, comment), when, zone
+    return responses.record_response(
+        engine, survey, responses.Submission(display, score, comment), when, zone
     )
 
 
@@ -358,7 +358,7 @@ def _bulk(engine: Engine, shop: Seeded, count: int) -> None:
             "survey_id": shop.survey_id,
             "period": MAY,
             "score": n % 11,
-            "segment": surveys.segment_of("nps", n % 11),
+            "segment": scales.segment_of("nps", n % 11),
             "comment": f"=cmd {n}" if n % 3 == 0 else None,
             "channel": "widget",
             "created_at": start + timedelta(seconds=n),
@@ -401,7 +401,7 @@ def test_forecast_when_exhausted_counts_refusals_as_demand(engine: Engine) -> No
     for day in range(1, 6):
         submit(engine, shop.survey_id, 10, at(day))
     for _ in range(3):
-        with pytest.raises(surveys.BudgetExhausted):
+        with pytest.raises(responses.BudgetExhausted):
             submit(engine, shop.survey_id, 10, at(6))
     with db.read(engine) as conn:
         result = stats.forecast(conn, shop.account_id, MAY, at(11, 0), UTC_ZONE)
@@ -470,11 +470,11 @@ def test_list_periods_newest_first_with_refusal_only_periods(engine: Engine) -> 
     set_budget(engine, "free", 1)
     submit(engine, shop.survey_id, 9, at(30, month=3))
     submit(engine, shop.survey_id, 9, at(3))
-    with pytest.raises(surveys.BudgetExhausted):
+    with pytest.raises(responses.BudgetExhausted):
         submit(engine, shop.survey_id, 9, at(4))
     with db.write(engine) as conn:
         conn.execute(text("UPDATE tariff SET monthly_budget = 0 WHERE code = 'free'"))
-    with pytest.raises(surveys.BudgetExhausted):
+    with pytest.raises(responses.BudgetExhausted):
         submit(engine, shop.survey_id, 9, at(3, month=6))
     with db.read(engine) as conn:
         assert stats.list_periods(conn, shop.account_id) == ["2026-06", MAY, "2026-03"]

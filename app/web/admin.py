@@ -42,8 +42,10 @@ from app import (
     charts,
     db,
     i18n,
+    scales,
     stats,
     survey_form,
+    survey_texts,
     surveys,
 )
 from app.admin_store import Admin
@@ -454,7 +456,7 @@ def survey_list(request: Request, admin: Admin, form: Form | None) -> Response:
 def survey_new(request: Request, admin: Admin, form: Form | None) -> Response:
     if form is None:
         kind = request.query_params.get("kind", "nps")
-        blank = survey_form.blank(kind if kind in surveys.KINDS else "nps")
+        blank = survey_form.blank(kind if kind in scales.KINDS else "nps")
         return _survey_form_page(request, admin, blank, None)
     parsed = survey_form.parse(form)
     if not parsed.valid:
@@ -501,7 +503,7 @@ def _survey_form_page(
     status: int = 200,
 ) -> Response:
     kind = survey["kind"] if survey is not None else form.fields["kind"]
-    kind = kind if kind in surveys.KINDS else "nps"
+    kind = kind if kind in scales.KINDS else "nps"
     return _render(
         request,
         admin,
@@ -511,13 +513,13 @@ def _survey_form_page(
         form=form,
         survey=survey,
         kind=kind,
-        kinds=surveys.KINDS,
-        languages=surveys.LANGUAGES,
-        segments=surveys.segments(kind),
-        ranges={item: survey_form.score_ranges(item) for item in surveys.KINDS},
+        kinds=scales.KINDS,
+        languages=survey_texts.LANGUAGES,
+        segments=scales.segments(kind),
+        ranges={item: survey_form.score_ranges(item) for item in scales.KINDS},
         positions=surveys.POSITIONS,
         audiences=surveys.REVIEW_AUDIENCES,
-        defaults={lang: surveys.texts_for(kind, {}, lang) for lang in surveys.LANGUAGES},
+        defaults={lang: survey_texts.texts_for(kind, {}, lang) for lang in survey_texts.LANGUAGES},
         embed=_embed(request, survey) if survey is not None else None,
     )
 
@@ -530,18 +532,11 @@ class Embed:
 
 
 def _embed(request: Request, survey: RowMapping) -> Embed:
-    ctx = _ctx(request)
-    public_url = ctx.settings.public_url
-    embed_key = ctx.signer.embed_key(survey["public_id"])
+    links = _ctx(request).urls
+    public_id = survey["public_id"]
     widget = getattr(request.app.state, "widget", None)
-    sri = None
-    if widget is not None:
-        sri = surveys.snippet(public_url, embed_key, widget.integrity, widget.digest)
-    return Embed(
-        surveys.snippet(public_url, embed_key),
-        sri,
-        f"{public_url}/s/{ctx.signer.link_key(survey['public_id'])}",
-    )
+    sri = links.snippet(public_id, widget) if widget is not None else None
+    return Embed(links.snippet(public_id), sri, links.link(public_id))
 
 
 # -- results and export ----------------------------------------------------
@@ -557,7 +552,7 @@ def results(request: Request, admin: Admin, form: Form | None) -> Response:
         survey = _survey_or_404(conn, admin, survey_id)
         kind = survey["kind"]
         segment = request.query_params.get("segment") or None
-        if segment not in surveys.segments(kind):
+        if segment not in scales.segments(kind):
             segment = None
         summary = stats.survey_summary(conn, admin.account_id, survey_id, period)
         trend = stats.daily_trend(conn, admin.account_id, survey_id, period, ctx.zone)
@@ -585,7 +580,7 @@ def results(request: Request, admin: Admin, form: Form | None) -> Response:
         chart=charts.trend_chart(kind, trend),
         comments=comment_page,
         segment=segment,
-        segments=surveys.segments(kind),
+        segments=scales.segments(kind),
         page_url=page_url,
         export_url=f"{PREFIX}/surveys/{survey_id}/export.csv?{urlencode({'period': period})}",
     )

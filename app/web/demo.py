@@ -6,22 +6,18 @@ widget on a small made-up shop, so a fresh checkout shows the product working.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import db, surveys
+from app import demo, urls
 from app.context import Context
-from app.models import admin_table, survey_table
 from app.settings import Settings
+from app.web import http
 from app.web.errors import Problem
-
-# The admin the demo command creates (app/cli.py); a test keeps the two equal.
-DEMO_EMAIL = "demo@example.com"
 
 PRODUCTS = (
     ("beans", "House blend coffee, 500 g", "12.90"),
@@ -36,9 +32,9 @@ def routes(settings: Settings) -> list[BaseRoute]:
     return [Route("/demo", demo_shop, methods=["GET"])]
 
 
-def demo_shop(request: Request) -> Response:
+async def demo_shop(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    public_ids = _demo_surveys(ctx)
+    public_ids = await run_in_threadpool(demo.survey_ids, ctx.engine)
     if not public_ids:
         raise Problem(
             404, "no_demo", "There is no demo account; start the server with `nps-beacon demo`."
@@ -49,28 +45,14 @@ def demo_shop(request: Request) -> Response:
         request,
         "demo/shop.html",
         {
-            "snippet": surveys.snippet(public_url, ctx.signer.embed_key(public_id)),
-            "link_url": request.url_for(
-                "link_survey", link_key=ctx.signer.link_key(public_id)
-            ).path,
+            "snippet": ctx.urls.snippet(public_id),
+            "link_url": urls.link_path(ctx.signer.link_key(public_id)),
             "products": PRODUCTS,
-            "stylesheet": request.url_for("static", path="demo.css").path,
+            "stylesheet": http.asset_url("demo.css"),
         },
         headers={"Content-Security-Policy": _policy(public_url), "Cache-Control": "no-store"},
     )
     return response
-
-
-def _demo_surveys(ctx: Context) -> list[Any]:
-    with db.read(ctx.engine) as conn:
-        return list(
-            conn.execute(
-                select(survey_table.c.public_id)
-                .join(admin_table, admin_table.c.account_id == survey_table.c.account_id)
-                .where(admin_table.c.email == DEMO_EMAIL)
-                .order_by(survey_table.c.id)
-            ).scalars()
-        )
 
 
 def _policy(public_url: str) -> str:

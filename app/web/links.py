@@ -3,29 +3,29 @@
 A GET only shows the form (mail scanners follow links, so it never counts);
 the form's POST counts once through the same budget rule as the API, then
 redirects to a thank-you page where a comment can be attached for free.
+Every answer but the form and the thank-you page is a :class:`Notice`, a
+problem shown as a page in the visitor's language.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import urlencode, urlsplit
 
-from sqlalchemy import RowMapping, select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, db, surveys
+from app import budget, responses, survey_texts, urls
 from app.context import Context
-from app.models import response_table
 from app.signing import Display, ExpiredToken, InvalidToken
+from app.surveys import Offer, Survey
+from app.web import http
+from app.web.errors import Problem
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -40,8 +40,6 @@ PAGE_HEADERS = {
 }
 # A 2,000 character comment percent-encoded as UTF-8 stays well below this.
 FORM_LIMIT = 32 * 1024
-FORM_TYPE = "application/x-www-form-urlencoded"
-STYLESHEET = Path(__file__).resolve().parents[2] / "static" / "survey.css"
 
 TEXTS: dict[str, dict[str, str]] = {
     "en": {
@@ -120,118 +118,119 @@ def routes(submit_limit: Decorator | None = None) -> list[BaseRoute]:
     submissions, so a link is no unthrottled way to spend an account's budget."""
     limited = submit_limit or (lambda endpoint: endpoint)
     return [
-        Route("/s/{link_key}", show_survey, methods=["GET"], name="link_survey"),
+        Route("/s/{link_key}", show_survey, methods=["GET"]),
         Route("/s/{link_key}", limited(submit_score), methods=["POST"]),
-        Route("/s/{link_key}/thanks", show_thanks, methods=["GET"], name="link_thanks"),
-        Route(
-            "/s/{link_key}/comment", limited(submit_comment), methods=["POST"], name="link_comment"
-        ),
+        Route("/s/{link_key}/thanks", show_thanks, methods=["GET"]),
+        Route("/s/{link_key}/comment", limited(submit_comment), methods=["POST"]),
     ]
+
+
+class Notice(Problem):
+    """A link page's refusal or message, shown as a page in the visitor's
+    language (``on_notice``) rather than as problem+json."""
+
+    def __init__(
+        self, lang: str, status: int, title: str, text: str, *, link: tuple[str, str] | None = None
+    ) -> None:
+        super().__init__(status, title, TEXTS["en"][text])
+        self.lang, self.title, self.text, self.link = lang, title, text, link
+
+
+def on_notice(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Notice)
+    return _render(
+        request, "message.html", exc.lang, exc.status, title=exc.title, text=exc.text, link=exc.link
+    )
+
+
+HANDLERS: dict[Any, Any] = {Notice: on_notice}
 
 
 # -- handlers --------------------------------------------------------------
 
 
-def show_survey(request: Request) -> Response:
-    visit = _visit(request)
-    if isinstance(visit, Response):
-        return visit
-    closed = _closed_page(visit, "closed_text", 200)
-    if closed is not None:
-        return closed
-    wanted = _score(visit.survey, request.query_params.get("score"))
-    return _survey_form(visit, selected=wanted)
+async def show_survey(request: Request) -> Response:
+    visit = await _visit(request)
+    _refuse_if_closed(visit, "closed_text", 200)
+    return _survey_form(visit, selected=visit.survey.scale.parse(request.query_params.get("score")))
 
 
 async def submit_score(request: Request) -> Response:
-    fields = await _read_form(request)
-    return await run_in_threadpool(_record_score, request, fields)
+    visit = await _visit(request)
+    fields = await _read_form(visit)
+    return await run_in_threadpool(_record_score, visit, fields)
 
 
-def show_thanks(request: Request) -> Response:
-    visit = _visit(request)
-    if isinstance(visit, Response):
-        return visit
+async def show_thanks(request: Request) -> Response:
+    visit = await _visit(request)
     token = request.query_params.get("t", "")
     display = _own_display(visit, token)
-    if isinstance(display, Response):
-        return display
-    return _thanks_page(visit, token, display)
+    if display is None:
+        raise Notice(visit.lang, 200, "thanks_title", "comment_late")
+    return await run_in_threadpool(_thanks_page, visit, token, display)
 
 
 async def submit_comment(request: Request) -> Response:
-    fields = await _read_form(request)
-    return await run_in_threadpool(_record_comment, request, fields)
+    visit = await _visit(request)
+    fields = await _read_form(visit)
+    return await run_in_threadpool(_record_comment, visit, fields)
 
 
 # -- recording -------------------------------------------------------------
 
 
-def _record_score(request: Request, fields: dict[str, str] | int) -> Response:
-    visit = _visit(request)
-    if isinstance(visit, Response):
-        return visit
-    if isinstance(fields, int):
-        return _form_error(visit, fields)
+def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
+    survey = visit.survey
     if display is None:
         # Expired: the visitor answers again on a fresh form, their choice
         # kept, unless the survey stopped collecting in the meantime.
-        return _closed_page(visit, "closed_text", 410) or _survey_form(
-            visit, selected=_score(visit.survey, fields.get("score")), notice="expired", status=410
-        )
-    if isinstance(display, Response):
-        return display
-    if not visit.survey["active"]:
-        return _message(visit, "inactive_title", "inactive_text", 410)
-    score = _score(visit.survey, fields.get("score"))
+        _refuse_if_closed(visit, "closed_text", 410)
+        selected = survey.scale.parse(fields.get("score"))
+        return _survey_form(visit, selected=selected, notice="expired", status=410)
+    if not survey.active:
+        raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
+    score = survey.scale.parse(fields.get("score"))
     if score is None:
         return _survey_form(visit, token=token, error="score_missing", status=422)
-    submission = surveys.Submission(display=display, score=score, locale=visit.lang)
+    submission = responses.Submission(display=display, score=score, locale=visit.lang)
     try:
-        visit.ctx.record_response(visit.survey, submission, visit.now)
-    except surveys.BudgetExhausted:
-        return _message(visit, "closed_title", "refused_text", 402)
-    except surveys.TokenAlreadyUsed:
-        return _message(
-            visit,
-            "already_title",
-            "already_text",
-            409,
-            link=(_thanks_url(visit, token), "back_to_thanks"),
-        )
+        _count(visit, submission)
+    except responses.BudgetExhausted:
+        raise Notice(visit.lang, 402, "closed_title", "refused_text") from None
+    except responses.TokenAlreadyUsed:
+        back = (_thanks_url(visit, token), "back_to_thanks")
+        raise Notice(visit.lang, 409, "already_title", "already_text", link=back) from None
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 
-def _record_comment(request: Request, fields: dict[str, str] | int) -> Response:
-    visit = _visit(request)
-    if isinstance(visit, Response):
-        return visit
-    if isinstance(fields, int):
-        return _form_error(visit, fields)
+def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
     if display is None:
-        return _message(visit, "thanks_title", "comment_late", 410)
-    if isinstance(display, Response):
-        return display
-    if not visit.survey["active"]:
-        return _message(visit, "inactive_title", "inactive_text", 410)
-    comment = surveys.clean_text(fields.get("comment", ""))
+        raise Notice(visit.lang, 410, "thanks_title", "comment_late")
+    if not visit.survey.active:
+        raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
+    comment = survey_texts.clean_text(fields.get("comment", ""))
     if not comment:
         return _thanks_page(visit, token, display, error="comment_missing", status=422)
-    if len(comment) > surveys.COMMENT_MAX:
+    if len(comment) > responses.COMMENT_MAX:
         return _thanks_page(visit, token, display, error="comment_too_long", status=422)
     # Without a score the submission only attaches the comment: it counts nothing.
-    submission = surveys.Submission(display=display, score=None, comment=comment)
+    submission = responses.Submission(display=display, score=None, comment=comment)
     try:
-        visit.ctx.record_response(visit.survey, submission, visit.now)
-    except surveys.ScoreRequired:
+        _count(visit, submission)
+    except responses.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
-    except surveys.CommentAlreadyGiven:
-        return _message(visit, "commented_title", "commented_text", 409)
+    except responses.CommentAlreadyGiven:
+        raise Notice(visit.lang, 409, "commented_title", "commented_text") from None
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
+
+
+def _count(visit: Visit, submission: responses.Submission) -> responses.Recorded:
+    ctx = visit.ctx
+    return responses.record(ctx.engine, ctx.cache, visit.survey, submission, visit.now, ctx.zone)
 
 
 # -- the visit: survey, language, time -------------------------------------
@@ -242,122 +241,95 @@ class Visit:
     request: Request
     ctx: Context
     link_key: str
-    survey: RowMapping
+    offer: Offer
     lang: str
     now: datetime
 
     @property
-    def zone(self) -> ZoneInfo:
-        return self.ctx.zone
+    def survey(self) -> Survey:
+        return self.offer.survey
 
 
-def _visit(request: Request) -> Visit | Response:
-    """The survey behind the link key, or the readable not-found page."""
+async def _visit(request: Request) -> Visit:
+    """The survey behind the link key; a forged or unknown key is a readable 404."""
+    return await run_in_threadpool(_find_visit, request)
+
+
+def _find_visit(request: Request) -> Visit:
     ctx: Context = request.app.state.ctx
     link_key = request.path_params["link_key"]
     now = ctx.clock()
-    survey = None
+    wanted = http.negotiate(request.headers.get("accept-language"), survey_texts.LANGUAGES)
     try:
         public_id = ctx.signer.survey_from_link_key(link_key)
     except InvalidToken:
         public_id = None
+    offer = None
     if public_id is not None:
-        with db.read(ctx.engine) as conn:
-            survey = surveys.find_survey_with_budget(
-                conn, public_id, budget.period_of(now, ctx.zone)
-            )
-    if survey is None:
-        lang = surveys.choose_language("auto", preferred_language(request))
-        return _render(
-            request, "message.html", lang, 404, title="missing_title", text="missing_text"
-        )
-    lang = surveys.choose_language(survey["language"], preferred_language(request))
-    ctx.contacts.record(ctx.engine, survey, request.headers.get("origin"), "link", now)
-    return Visit(request, ctx, link_key, survey, lang, now)
+        offer = ctx.cache.load_config(ctx.engine, public_id, budget.period_of(now, ctx.zone))
+    if offer is None:
+        lang = survey_texts.choose_language("auto", wanted)
+        raise Notice(lang, 404, "missing_title", "missing_text")
+    visit = Visit(
+        request,
+        ctx,
+        link_key,
+        offer,
+        survey_texts.choose_language(offer.survey.language, wanted),
+        now,
+    )
+    ctx.contacts.record(ctx.engine, offer.survey, request.headers.get("origin"), "link", now)
+    return visit
 
 
-def preferred_language(request: Request) -> str | None:
-    """The supported language the visitor ranks highest in Accept-Language."""
-    best, best_q = None, 0.0
-    for part in request.headers.get("accept-language", "").split(","):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        name, _, value = params.strip().partition("=")
-        if name.strip() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                continue
-        primary = tag.split("-")[0].strip().lower()
-        if primary in surveys.LANGUAGES and quality > best_q:
-            best, best_q = primary, quality
-    return best
-
-
-def _own_display(visit: Visit, token: str) -> Display | Response | None:
-    """The token's display if it was handed out by this link survey; None when
-    it is genuine but expired; a 400 page for anything else."""
+def _own_display(visit: Visit, token: str) -> Display | None:
+    """The token's display if this link survey handed it out; None when it is
+    genuine but expired; a 400 page for anything else (another survey's, the
+    widget's, forged)."""
     try:
         display = visit.ctx.signer.read_display_token(token)
     except ExpiredToken:
         return None
     except InvalidToken:
-        return _bad_form(visit)
-    if display.survey_id != visit.survey["id"] or display.channel != "link":
-        return _bad_form(visit)
+        raise _bad_form(visit) from None
+    if display.survey_id != visit.survey.id or display.channel != "link":
+        raise _bad_form(visit)
     return display
 
 
-def _closing_reason(survey: RowMapping) -> str | None:
-    if not survey["active"]:
-        return "inactive"
-    limit, used = survey["budget_limit"], survey["budget_used"] or 0
-    if limit is None or used >= limit:
-        return "budget_exhausted"
-    return None
+def _refuse_if_closed(visit: Visit, text: str, status: int) -> None:
+    reason = visit.offer.closing_reason()
+    if reason == "inactive":
+        raise Notice(visit.lang, status, "inactive_title", "inactive_text")
+    if reason is not None:
+        raise Notice(visit.lang, status, "closed_title", text)
 
 
-def _score(survey: RowMapping, value: str | None) -> int | None:
-    """A whole number on the survey's scale, else None."""
-    text = (value or "").strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 2:
-        return None
-    low, high = surveys.SCALES[survey["kind"]]
-    number = int(text)
-    return number if low <= number <= high else None
-
-
-async def _read_form(request: Request) -> dict[str, str] | int:
-    """The urlencoded form a browser sends, size-capped; else the error status,
-    shown once the survey (and so the page's language) is known."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != FORM_TYPE:
-        return 415
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > FORM_LIMIT:
-        return 413
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > FORM_LIMIT:
-            return 413
+async def _read_form(visit: Visit) -> dict[str, str]:
+    """The browser's urlencoded form, size-capped; a refusal is shown in the
+    visitor's language with a way back to the survey."""
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=8)
-    except (UnicodeDecodeError, ValueError):
-        return 400
-    return dict(pairs)
+        return await http.read_form(visit.request, FORM_LIMIT, max_fields=8)
+    except Problem as problem:
+        text = "too_large_text" if problem.status == 413 else "bad_form_text"
+        back = (_survey_url(visit), "open_survey")
+        raise Notice(visit.lang, problem.status, "bad_form_title", text, link=back) from None
+
+
+def _bad_form(visit: Visit) -> Notice:
+    back = (_survey_url(visit), "open_survey")
+    return Notice(visit.lang, 400, "bad_form_title", "bad_form_text", link=back)
 
 
 # -- pages -----------------------------------------------------------------
 
 
 def _survey_url(visit: Visit) -> str:
-    return visit.request.url_for("link_survey", link_key=visit.link_key).path
+    return urls.link_path(visit.link_key)
 
 
 def _thanks_url(visit: Visit, token: str) -> str:
-    path = visit.request.url_for("link_thanks", link_key=visit.link_key).path
-    return f"{path}?{urlencode({'t': token})}"
+    return f"{urls.link_path(visit.link_key)}/thanks?{urlencode({'t': token})}"
 
 
 def _survey_form(
@@ -370,16 +342,15 @@ def _survey_form(
     status: int = 200,
 ) -> Response:
     survey = visit.survey
-    low, high = surveys.SCALES[survey["kind"]]
     return _render(
         visit.request,
         "survey.html",
         visit.lang,
         status,
         action=_survey_url(visit),
-        token=token or visit.ctx.signer.display_token(survey["id"], "link"),
-        texts=surveys.texts_for(survey["kind"], survey["texts"], visit.lang),
-        scores=list(range(low, high + 1)),
+        token=token or visit.ctx.signer.display_token(survey.id, "link"),
+        texts=survey_texts.texts_for(survey.kind, survey.texts, visit.lang),
+        scores=list(survey.scale.scores),
         selected=selected,
         notice=notice,
         error=error,
@@ -389,102 +360,46 @@ def _survey_form(
 def _thanks_page(
     visit: Visit,
     token: str,
-    display: Display | None,
+    display: Display,
     *,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
-    if display is None:
-        return _message(visit, "thanks_title", "comment_late", 200)
-    stored = _stored_response(visit, display)
+    stored = responses.stored_response(visit.ctx.engine, visit.survey, display)
     if stored is None:  # nothing answered with this token yet: back to the question
         return RedirectResponse(_survey_url(visit), status_code=303)
     survey = visit.survey
-    texts = surveys.texts_for(survey["kind"], survey["texts"], visit.lang)
+    texts = survey_texts.texts_for(survey.kind, survey.texts, visit.lang)
     return _render(
         visit.request,
         "thanks.html",
         visit.lang,
         status,
-        action=visit.request.url_for("link_comment", link_key=visit.link_key).path,
+        action=f"{_survey_url(visit)}/comment",
         token=token,
         follow_up=texts["follow_up"][stored.segment],
         commented=bool(stored.comment),
         error=error,
-        comment_max=surveys.COMMENT_MAX,
+        comment_max=responses.COMMENT_MAX,
         review_url=_review_url(survey),
     )
 
 
-def _stored_response(visit: Visit, display: Display) -> Any:
-    with db.read(visit.ctx.engine) as conn:
-        return conn.execute(
-            select(response_table.c.segment, response_table.c.comment).where(
-                response_table.c.nonce == display.nonce,
-                response_table.c.survey_id == visit.survey["id"],
-            )
-        ).first()
-
-
-def _review_url(survey: RowMapping) -> str | None:
+def _review_url(survey: Survey) -> str | None:
     """Offered to every respondent, never only to happy ones (review platforms
     forbid that gating); only web addresses become links."""
-    url = survey["review_url"]
-    if not url or survey["review_audience"] != "all":
+    url = survey.review_url
+    if not url or survey.review_audience != "all":
         return None
     return url if urlsplit(url).scheme in {"http", "https"} else None
-
-
-def _closed_page(visit: Visit, text: str, status: int) -> Response | None:
-    reason = _closing_reason(visit.survey)
-    if reason == "inactive":
-        return _message(visit, "inactive_title", "inactive_text", status)
-    if reason == "budget_exhausted":
-        return _message(visit, "closed_title", text, status)
-    return None
-
-
-def _form_error(visit: Visit, status: int) -> Response:
-    text = "too_large_text" if status == 413 else "bad_form_text"
-    return _message(visit, "bad_form_title", text, status, link=(_survey_url(visit), "open_survey"))
-
-
-def _bad_form(visit: Visit) -> Response:
-    return _message(
-        visit, "bad_form_title", "bad_form_text", 400, link=(_survey_url(visit), "open_survey")
-    )
-
-
-def _message(
-    visit: Visit, title: str, text: str, status: int, *, link: tuple[str, str] | None = None
-) -> Response:
-    return _render(
-        visit.request, "message.html", visit.lang, status, title=title, text=text, link=link
-    )
 
 
 def _render(request: Request, template: str, lang: str, status: int, **context: Any) -> Response:
     response: Response = request.app.state.templates.TemplateResponse(
         request,
         f"links/{template}",
-        {
-            "lang": lang,
-            "t": TEXTS[lang],
-            "stylesheet": f"{request.url_for('static', path='survey.css').path}?v={_version()}",
-            **context,
-        },
+        {"lang": lang, "t": TEXTS[lang], "stylesheet": http.asset_url("survey.css"), **context},
         status_code=status,
         headers=PAGE_HEADERS,
     )
     return response
-
-
-_VERSION: list[str] = []
-
-
-def _version() -> str:
-    """A content hash in the stylesheet's address, so a changed file is fetched anew."""
-    if not _VERSION:
-        body = STYLESHEET.read_bytes() if STYLESHEET.is_file() else b""
-        _VERSION.append(hashlib.sha256(body).hexdigest()[:10])
-    return _VERSION[0]

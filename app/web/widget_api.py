@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import RowMapping
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, surveys
+from app import budget, responses, survey_texts
 from app.cache import Missing
 from app.context import Context
-from app.signing import ExpiredToken, InvalidToken
+from app.signing import Display, ExpiredToken, InvalidToken
+from app.surveys import Survey
+from app.web import http
 from app.web.errors import Problem
 
 BODY_LIMIT = 16 * 1024
@@ -47,41 +47,37 @@ async def widget_config(request: Request) -> Response:
     now = ctx.clock()
     period = budget.period_of(now, ctx.zone)
     # A cache hit answers without a database read or a thread hop.
-    survey = ctx.cache.config(public_id, period)
-    if isinstance(survey, Missing):
-        survey = await run_in_threadpool(ctx.cache.load_config, ctx.engine, public_id, period)
-    if survey is None:
+    offer = ctx.cache.config(public_id, period)
+    if isinstance(offer, Missing):
+        offer = await run_in_threadpool(ctx.cache.load_config, ctx.engine, public_id, period)
+    if offer is None:
         raise _unknown_survey()
+    survey = offer.survey
     origin = request.headers.get("origin")
-    if ctx.contacts.due(survey["id"]):
+    if ctx.contacts.due(survey.id):
         # Browsers leave Origin off same-origin GETs; the Referer still names the page.
         seen_from = origin or _origin_of(request.headers.get("referer"))
         await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, seen_from, "widget", now)
-    if not survey["active"]:
-        return _hide("inactive")
-    if not surveys.origin_allowed(survey["allowed_origins"], origin):
-        return _hide("origin_not_allowed")
-    if survey["budget_used"] is not None and survey["budget_used"] >= survey["budget_limit"]:
-        return _hide("budget_exhausted")
-    if survey["budget_limit"] <= 0:
-        return _hide("budget_exhausted")
-    language = surveys.choose_language(survey["language"], request.query_params.get("lang"))
-    texts = surveys.texts_for(survey["kind"], survey["texts"], language)
+    reason = offer.closing_reason(origin)
+    if reason is not None:
+        return _hide(reason)
+    language = survey_texts.choose_language(survey.language, request.query_params.get("lang"))
+    texts = survey_texts.texts_for(survey.kind, survey.texts, language)
     return JSONResponse(
         {
             "show": True,
-            "display_token": ctx.signer.display_token(survey["id"], "widget"),
+            "display_token": ctx.signer.display_token(survey.id, "widget"),
             "survey": {
-                "kind": survey["kind"],
+                "kind": survey.kind,
                 "language": language,
                 **texts,
-                "color": survey["color"],
-                "position": survey["position"],
+                "color": survey.color,
+                "position": survey.position,
             },
             "rules": {
-                "delay_ms": survey["delay_ms"],
-                "recontact_days": survey["recontact_days"],
-                "sample_rate": survey["sample_rate"],
+                "delay_ms": survey.delay_ms,
+                "recontact_days": survey.recontact_days,
+                "sample_rate": survey.sample_rate,
             },
         },
         headers=NO_STORE,
@@ -94,8 +90,7 @@ def _unknown_survey() -> Problem:
 
 async def submit_response(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    body = await _read_body(request)
-    data = _parse_json(request, body)
+    data = await http.read_json(request, BODY_LIMIT)
     token = data.get("display_token")
     if not isinstance(token, str) or not token:
         raise _invalid([("display_token", "is required")])
@@ -117,70 +112,42 @@ def _invalid_token() -> Problem:
     return Problem(400, "invalid_token", "The display token is not valid.")
 
 
-def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]) -> Response:
+def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, Any]) -> Response:
     survey = ctx.cache.survey(ctx.engine, display.survey_id)
     if survey is None:
         raise _unknown_survey()
-    if not surveys.origin_allowed(survey["allowed_origins"], origin):
+    if not survey.allows(origin):
         raise Problem(
             403, "origin_not_allowed", "This survey does not accept answers from this site."
         )
-    if not survey["active"]:
+    if not survey.active:
         raise Problem(410, "survey_inactive", "This survey is not collecting responses.")
-    submission = surveys.Submission(display=display, **_validate(survey, data))
+    submission = responses.Submission(display=display, **_validate(survey, data))
     try:
-        recorded = ctx.record_response(survey, submission, ctx.clock())
-    except surveys.BudgetExhausted:
+        recorded = responses.record(
+            ctx.engine, ctx.cache, survey, submission, ctx.clock(), ctx.zone
+        )
+    except responses.BudgetExhausted:
         raise Problem(
             402, "budget_exhausted", "This survey is not collecting feedback right now."
         ) from None
-    except surveys.TokenAlreadyUsed:
+    except responses.TokenAlreadyUsed:
         raise Problem(
             409, "token_already_used", "This display was already answered with another score."
         ) from None
-    except surveys.CommentAlreadyGiven:
+    except responses.CommentAlreadyGiven:
         raise Problem(
             409,
             "comment_already_given",
             "This answer has a comment already; the first one is kept.",
         ) from None
-    except surveys.ScoreRequired:
+    except responses.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
     return JSONResponse(
         {"id": recorded.id, "segment": recorded.segment},
         status_code=201 if recorded.created else 200,
         headers=NO_STORE,
     )
-
-
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT:
-        raise _too_large()
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > BODY_LIMIT:
-            raise _too_large()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large() -> Problem:
-    return Problem(413, "payload_too_large", f"The body is larger than {BODY_LIMIT} bytes.")
-
-
-def _parse_json(request: Request, body: bytes) -> dict[str, Any]:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media not in {"application/json", "text/plain", ""}:
-        raise Problem(415, "unsupported_media_type", "Send JSON as application/json or text/plain.")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting fits in 16 KiB
-        raise Problem(400, "invalid_json", "The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise Problem(400, "invalid_json", "The body must be a JSON object.")
-    return data
 
 
 def _invalid(errors: list[tuple[str, str]]) -> Problem:
@@ -192,11 +159,11 @@ def _invalid(errors: list[tuple[str, str]]) -> Problem:
     )
 
 
-def _validate(survey: RowMapping, data: dict[str, Any]) -> dict[str, Any]:
+def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
     score = data.get("score")
     if score is not None:
-        low, high = surveys.SCALES[survey["kind"]]
+        low, high = survey.scale.low, survey.scale.high
         if not isinstance(score, int) or isinstance(score, bool):
             errors.append(("score", "must be a whole number"))
         elif not low <= score <= high:
@@ -206,9 +173,9 @@ def _validate(survey: RowMapping, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(comment, str):
             errors.append(("comment", "must be text"))
         else:
-            comment = surveys.clean_text(comment) or None
-            if comment and len(comment) > surveys.COMMENT_MAX:
-                errors.append(("comment", f"must be at most {surveys.COMMENT_MAX} characters"))
+            comment = survey_texts.clean_text(comment) or None
+            if comment and len(comment) > responses.COMMENT_MAX:
+                errors.append(("comment", f"must be at most {responses.COMMENT_MAX} characters"))
     page_url = data.get("page_url")
     if page_url is not None and not _is_web_url(page_url):
         errors.append(("page_url", "must be an http or https address"))

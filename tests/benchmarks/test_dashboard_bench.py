@@ -36,7 +36,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
-from app import db, stats, surveys
+from app import db, scales, stats, surveys
 from tests.conftest import Clock, seed
 
 pytestmark = [pytest.mark.benchmark]
@@ -96,8 +96,8 @@ class Seeder:
     def rows(
         self, account_id: int, survey_id: int, kind: str, periods: list[str], count: int
     ) -> Iterator[tuple[object, ...]]:
-        low, high = surveys.SCALES[kind]
-        segment = {score: surveys.segment_of(kind, score) for score in range(low, high + 1)}
+        low, high = scales.scale(kind).low, scales.scale(kind).high
+        segment = {score: scales.segment_of(kind, score) for score in range(low, high + 1)}
         spans = [self._span(period) for period in periods]
         draw = self.random.random
         # SQLite keeps UTC as text in the format SQLAlchemy writes.

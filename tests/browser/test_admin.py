@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, insert
 
-from app import db, surveys
+from app import db, scales
 from app.models import response_table, usage_table
 from app.signing import Signer
 from tests.browser.conftest import run_axe, screenshot
@@ -135,7 +135,7 @@ def test_screenshots_with_data(
                     "survey_id": shop.survey_id,
                     "period": period,
                     "score": score,
-                    "segment": surveys.segment_of("nps", score),
+                    "segment": scales.segment_of("nps", score),
                     "comment": comment,
                     "channel": "widget",
                     "created_at": datetime(

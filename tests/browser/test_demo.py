@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app.web import demo
+from app import demo
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed
 
@@ -26,7 +26,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 def test_demo_shop_shows_the_widget(
     live_server: Callable[..., str], engine: Engine, page: Any
 ) -> None:
-    seed(engine, email=demo.DEMO_EMAIL)
+    seed(engine, email=demo.EMAIL)
     base = live_server()
     errors: list[str] = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, surveys
+from app import db, urls
 from app.web import assets
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed, set_budget
@@ -361,7 +361,7 @@ def test_hashed_script_with_subresource_integrity(
     survey = seed(engine)
     script = assets.widget_script()
     assert script is not None
-    tag = surveys.snippet(server, survey.embed_key, script.integrity, script.digest)
+    tag = urls.snippet(server, survey.embed_key, script)
     origin = shop(tag, csp=strict_csp(server))
     seen = watch(page)
 

@@ -1,0 +1,58 @@
+"""The demo account that `nps-beacon demo` seeds and the /demo shop page shows."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from app import accounts, db, surveys
+from app.models import admin_table, survey_table
+
+EMAIL = "demo@example.com"
+
+
+@dataclass(frozen=True)
+class Demo:
+    account_id: int
+    public_id: str | None  # the demo survey, unless the owner deleted it
+    password: str | None  # only known where it was written when seeded
+
+
+def seed(engine: Engine, var_dir: Path) -> Demo:
+    """Create the demo account, its admin and an NPS survey, unless they exist;
+    the admin's generated password is kept in ``var_dir/demo_password``."""
+    password_file = var_dir / "demo_password"
+    with db.write(engine) as conn:
+        account_id = conn.execute(
+            select(admin_table.c.account_id).where(admin_table.c.email == EMAIL)
+        ).scalar_one_or_none()
+        if account_id is None:
+            password = secrets.token_urlsafe(12)
+            account_id = accounts.create_account(conn, "Demo Shop", "free")
+            accounts.create_admin(conn, account_id, EMAIL, password)
+            surveys.create_survey(conn, account_id, name="Shop NPS", kind="nps")
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+    public_ids = survey_ids(engine)
+    return Demo(
+        account_id,
+        public_ids[0] if public_ids else None,
+        password_file.read_text().strip() if password_file.exists() else None,
+    )
+
+
+def survey_ids(engine: Engine) -> list[str]:
+    """The public ids of the demo account's surveys, oldest first."""
+    with db.read(engine) as conn:
+        return list(
+            conn.execute(
+                select(survey_table.c.public_id)
+                .join(admin_table, admin_table.c.account_id == survey_table.c.account_id)
+                .where(admin_table.c.email == EMAIL)
+                .order_by(survey_table.c.id)
+            ).scalars()
+        )

@@ -1,0 +1,59 @@
+"""Every address the service hands out, built in one place: link surveys,
+the embed snippet, admin pages. Public addresses start from PUBLIC_URL,
+never from a request's Host header."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlencode
+
+from app.signing import Signer
+
+ADMIN = "/admin"
+
+
+def admin(path: str = "", **query: str | int) -> str:
+    """An admin page's path: ``admin("surveys/3/results", period="2026-05")``."""
+    address = f"{ADMIN}/{path.lstrip('/')}" if path else f"{ADMIN}/"
+    return f"{address}?{urlencode(query)}" if query else address
+
+
+def link_path(link_key: str) -> str:
+    return f"/s/{link_key}"
+
+
+class Script(Protocol):
+    """The built widget's content hash (in its immutable name) and SRI value."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def integrity(self) -> str: ...
+
+
+def snippet(public_url: str, embed_key: str, script: Script | None = None) -> str:
+    """The tag an owner pastes into their pages; with ``script``, the
+    immutable content-hashed file with its integrity value."""
+    if script is not None:
+        return (
+            f'<script src="{public_url}/widget.{script.digest}.js" data-survey="{embed_key}" '
+            f'integrity="{script.integrity}" crossorigin="anonymous" async></script>'
+        )
+    return f'<script src="{public_url}/widget.js" data-survey="{embed_key}" async></script>'
+
+
+@dataclass(frozen=True)
+class Urls:
+    public_url: str
+    signer: Signer
+
+    def link(self, public_id: str) -> str:
+        return f"{self.public_url}{link_path(self.signer.link_key(public_id))}"
+
+    def embed_key(self, public_id: str) -> str:
+        return self.signer.embed_key(public_id)
+
+    def snippet(self, public_id: str, script: Script | None = None) -> str:
+        return snippet(self.public_url, self.embed_key(public_id), script)
