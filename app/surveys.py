@@ -43,24 +43,13 @@ class Survey:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
-        return cls(
-            id=row["id"],
-            account_id=row["account_id"],
-            public_id=row["public_id"],
-            name=row["name"],
-            kind=row["kind"],
-            language=row["language"],
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        values.update(
             texts=row["texts"] or {},
             allowed_origins=tuple(row["allowed_origins"] or ()),
             active=bool(row["active"]),
-            delay_ms=row["delay_ms"],
-            recontact_days=row["recontact_days"],
-            sample_rate=row["sample_rate"],
-            color=row["color"],
-            position=row["position"],
-            review_url=row["review_url"],
-            review_audience=row["review_audience"],
         )
+        return cls(**values)
 
     @property
     def scale(self) -> Scale:
