@@ -21,7 +21,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Dialect, Engine, Table, TextClause, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -125,8 +125,9 @@ def insert(conn: Connection, table: Table) -> Any:
 # SQLAlchemy's execution machinery they cost more than the database work
 # itself. ``counting`` runs them on the driver's own connection (still taken
 # from, and returned to, the engine's pool) with the statements' SQL compiled
-# once per placeholder style. Driver errors still surface as SQLAlchemy's
-# exceptions, so a locked or unreachable database is a 503 like everywhere else.
+# once per placeholder style. Driver errors, the commit's included, still
+# surface as SQLAlchemy's exceptions, so a locked, full or unreachable database
+# is a 503 like everywhere else, and the transaction is rolled back.
 
 _PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -164,7 +165,26 @@ class DriverConnection:
         try:
             return DriverResult(self._raw.execute(sql, values))
         except self._dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error) from exc
+            raise self._translated(exc, sql, values) from exc
+
+    def commit(self) -> None:
+        # A commit does I/O of its own (SQLite writes its log, PostgreSQL runs
+        # deferred triggers): its failure is a database error like any other.
+        try:
+            self._raw.commit()
+        except self._dialect.loaded_dbapi.Error as exc:
+            raise self._translated(exc, "COMMIT", {}) from exc
+
+    def rollback(self) -> bool:
+        """Roll back; False when even that failed and the connection is suspect."""
+        try:
+            self._raw.rollback()
+        except self._dialect.loaded_dbapi.Error:
+            return False
+        return True
+
+    def _translated(self, exc: Exception, sql: str, values: Mapping[str, Any]) -> StatementError:
+        return DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error)
 
     def _bind(self, value: Any) -> Any:
         # The form SQLAlchemy's DateTime keeps on SQLite: naive UTC text.
@@ -184,16 +204,16 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
     with _one_writer(engine), engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None  # a live pooled connection always has its driver's
-        sqlite = conn.dialect.name == "sqlite"
         driver = DriverConnection(raw, conn.dialect)
-        if sqlite:
-            driver.execute(_BEGIN_IMMEDIATE, {})
         try:
+            if conn.dialect.name == "sqlite":
+                driver.execute(_BEGIN_IMMEDIATE, {})
             yield driver
+            driver.commit()
         except BaseException:
-            raw.rollback()
+            if not driver.rollback():
+                conn.invalidate()  # the pool must not hand this connection out again
             raise
-        raw.commit()
 
 
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
