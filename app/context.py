@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, RowMapping
 
+from app import db, migrations
 from app.cache import SurveyCache
 from app.settings import Settings
 from app.signing import Signer
@@ -29,6 +30,7 @@ class Context:
     clock: Clock
     contacts: ContactRecorder = field(default_factory=ContactRecorder)
     cache: SurveyCache = field(default_factory=SurveyCache)
+    schema_head: str = field(default_factory=migrations.head)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -43,3 +45,11 @@ class Context:
             return record_response(self.engine, survey, submission, now, self.zone)
         finally:
             self.cache.forget_budget(survey["account_id"])
+
+    def database_state(self) -> str:
+        """ "ok" when the database is at the newest migration, "not_migrated"
+        when it is not (a new, restored or foreign file). A database that
+        cannot be reached raises SQLAlchemy's DBAPIError."""
+        if db.schema_revisions(self.engine) == {self.schema_head}:
+            return "ok"
+        return "not_migrated"

@@ -4,11 +4,18 @@ SQLite runs in WAL mode with a busy timeout, and write transactions begin
 ``IMMEDIATE`` so two writers queue on the lock instead of one of them failing
 with "database is locked" when it upgrades a read lock. PostgreSQL needs none
 of this: its row locks and unique indexes give the same guarantees.
+
+Only the migrations create a SQLite file. Every other engine opens an existing
+one, and its pool drops connections whose file is no longer the one at the
+path (moved, replaced) or that failed in a way only a new connection can mend,
+so the service recovers without a restart once the file is back.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -16,12 +23,24 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Engine, Table, TextClause, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    TextClause,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -34,10 +53,12 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
+    """The engine for ``url``. Only ``create=True`` (the migrations) may create
+    a SQLite file; every other engine opens an existing database or fails."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, create=create, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
     kwargs.setdefault("pool_pre_ping", True)
@@ -46,12 +67,21 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
+    parsed = make_url(url)
+    path = None
+    if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        path = Path(parsed.database).absolute()
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # A file missing at run time is an outage to report, not a new,
+            # empty database to answer "no such table" from until a restart.
+            parsed = parsed.set(database=f"file:{quote(str(path))}").update_query_dict(
+                {"mode": "rw", "uri": "true"}
+            )
     engine = create_engine(
-        url,
+        parsed,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         # As many as the thread pool has threads (anyio's default, 40), so
         # connections are kept rather than opened and closed under load.
@@ -63,7 +93,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     _WRITE_LOCKS[engine] = threading.Lock()
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # Take transaction control away from the driver so BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -72,6 +102,25 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if path is not None:
+            record.info[_OPENED_FILE] = _file_identity(path)
+
+    if path is not None:
+        file_path = path
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+            # A connection stays on the file it opened after that file was moved
+            # or replaced: it would read and write the wrong database. One stat()
+            # per checkout notices; the pool then opens a connection afresh.
+            opened = record.info.get(_OPENED_FILE)
+            if opened is None or opened != _file_identity(file_path):
+                raise DisconnectionError("the database file at the path is not the one opened")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if _connection_unusable(context.original_exception):
+            context.is_disconnect = True  # the pool drops its connections, not the process
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -79,6 +128,45 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+_OPENED_FILE = "nps_beacon_file"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+# What SQLite says when a connection's file is gone, unwritable, or not the
+# migrated database (a stray empty file): retrying on the same connection
+# cannot help, a new connection may.
+_SQLITE_UNUSABLE = (
+    "disk i/o error",
+    "unable to open database file",
+    "no such table",
+    "attempt to write a readonly database",
+    "database disk image is malformed",
+    "file is not a database",
+)
+
+
+def _connection_unusable(error: BaseException | None) -> bool:
+    if not isinstance(error, sqlite3.Error):
+        return False
+    message = str(error).lower()
+    return any(words in message for words in _SQLITE_UNUSABLE)
+
+
+def schema_revisions(engine: Engine) -> set[str]:
+    """The revisions Alembic recorded in the database; none if it never ran."""
+    with read(engine) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return set()
+        return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
 
 # SQLite has one writer at a time. Threads of one process queue on this lock
@@ -210,8 +298,9 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
                 driver.execute(_BEGIN_IMMEDIATE, {})
             yield driver
             driver.commit()
-        except BaseException:
-            if not driver.rollback():
+        except BaseException as exc:
+            failed = exc.orig if isinstance(exc, DBAPIError) else None
+            if not driver.rollback() or _connection_unusable(failed):
                 conn.invalidate()  # the pool must not hand this connection out again
             raise
 

@@ -3,8 +3,10 @@ with Retry-After, nothing half-stored, and the service recovers by itself."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from starlette.testclient import TestClient
 
 from app import db
 from app.settings import Settings
@@ -114,3 +117,111 @@ def test_a_failed_commit_is_a_503_and_stores_nothing(
         assert http.get("/healthz").status_code == 200
     assert count_responses(engine) == 1
     assert usage_row(engine, shop.account_id, _period()) == (1, 0)
+
+
+# -- the database file moved away and back ------------------------------------
+
+
+async def _gather(base: str, requests: list[tuple[str, str, Any]]) -> list[httpx.Response]:
+    """Send the requests at once, so that the server needs several connections."""
+    limits = httpx.Limits(max_connections=len(requests), max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+        return list(
+            await asyncio.gather(
+                *(http.request(method, url, json=body) for method, url, body in requests)
+            )
+        )
+
+
+def _run(coroutine: Any) -> Any:
+    """asyncio.run in a thread of its own (Playwright may own this one's loop)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _round(shop: Any, tokens: list[str]) -> list[tuple[str, str, Any]]:
+    """Submissions, a widget config, health, and enough link pages at once that
+    the server must open connections beyond those in its pool."""
+    return [
+        *(("POST", "/api/v1/responses", {"display_token": t, "score": 7}) for t in tokens),
+        ("GET", f"/api/v1/widget/{shop.embed_key}", None),
+        ("GET", "/healthz", None),
+        *[("GET", f"/s/{shop.link_key}", None)] * 24,
+    ]
+
+
+def test_a_database_file_moved_away_and_back_recovers_without_restart(
+    live_server: Any, engine: Engine, settings: Settings, tmp_path: Path
+) -> None:
+    path = _sqlite_path(settings)
+    if path is None:
+        pytest.skip("moving a database file is SQLite's failure")
+    shop = seed(engine)
+    base = live_server()
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tokens = [_token(http, shop.embed_key) for _ in range(17)]
+        first = http.post("/api/v1/responses", json={"display_token": tokens[0], "score": 7})
+        assert first.status_code == 201, first.text
+    engine.dispose()  # the test's own connections stay out of it
+    away = tmp_path / "away"
+    away.mkdir()
+    files = [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+    for file in files:
+        if file.exists():
+            file.rename(away / file.name)
+
+    try:
+        answers = _run(_gather(base, _round(shop, tokens[1:9])))
+        statuses = [answer.status_code for answer in answers]
+        posts, (config, health), links = answers[:8], answers[8:10], answers[10:]
+        for answer in posts:
+            _unavailable(answer)
+        # A cached widget config may still answer within its second.
+        assert config.status_code in {200, 503}, statuses
+        assert health.status_code == 503, statuses
+        assert health.json()["status"] == "error"
+        assert {link.status_code for link in links} == {503}, statuses
+        assert not path.exists(), "the server created a new, empty database at the path"
+    finally:
+        for file in files:
+            if (away / file.name).exists():
+                (away / file.name).rename(file)
+
+    for batch in (tokens[9:13], tokens[13:17]):
+        answers = _run(_gather(base, _round(shop, batch)))
+        statuses = [answer.status_code for answer in answers]
+        assert statuses == [201] * 4 + [200] * 26, statuses
+        assert answers[4].json()["show"] is True
+        assert answers[5].json() == {"status": "ok", "database": "ok"}
+    assert count_responses(engine) == 9
+    assert usage_row(engine, shop.account_id, _period()) == (9, 0)
+
+
+def test_healthz_is_503_until_the_database_is_at_the_latest_migration(
+    client: TestClient, engine: Engine
+) -> None:
+    with db.read(engine) as conn:
+        head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}
+    try:
+        with db.write(engine) as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        behind = client.get("/healthz")
+        assert behind.status_code == 503
+        assert behind.headers["cache-control"] == "no-store"
+        assert behind.json() == {"status": "error", "database": "not_migrated"}
+        with db.write(engine) as conn:
+            conn.execute(text("DELETE FROM alembic_version"))
+        assert client.get("/healthz").json()["database"] == "not_migrated"
+        with db.write(engine) as conn:
+            conn.execute(text("ALTER TABLE alembic_version RENAME TO alembic_version_gone"))
+        try:
+            assert client.get("/healthz").json()["database"] == "not_migrated"
+        finally:
+            with db.write(engine) as conn:
+                conn.execute(text("ALTER TABLE alembic_version_gone RENAME TO alembic_version"))
+    finally:
+        with db.write(engine) as conn:
+            conn.execute(text("DELETE FROM alembic_version"))
+            conn.execute(text("INSERT INTO alembic_version VALUES (:head)"), {"head": head})
+    assert client.get("/healthz").status_code == 200

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 HERE = Path(__file__).parent
 
@@ -24,3 +26,11 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 def downgrade(url: str, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
+
+
+@lru_cache(maxsize=1)
+def head() -> str:
+    """The newest revision under versions/, read once per process."""
+    revision = ScriptDirectory(str(HERE)).get_current_head()
+    assert revision is not None, "app/migrations/versions holds one line of revisions"
+    return revision

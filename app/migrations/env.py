@@ -35,7 +35,7 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_db_engine(_url())
+    engine = create_db_engine(_url(), create=True)  # the one place a database is created
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()
