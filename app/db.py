@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -39,10 +40,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, StatementError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, StatementError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Seconds a writer waits for SQLite's write lock, first behind the other
+# threads of its process, then in busy_timeout behind other processes. A
+# request gives up soon and answers 503 with Retry-After: a lock held by a
+# backup or a stuck process must not pile up waiting requests. Commands an
+# operator runs (migrate, tariff, account, ...) are patient.
+REQUEST_WRITE_WAIT = 2.0
+COMMAND_WRITE_WAIT = 30.0
+
+
+class WriteTimeout(OperationalError):
+    """The database's write lock stayed taken longer than this writer may wait.
+    An OperationalError, so that handlers answer it like any unavailable
+    database: 503 with Retry-After."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(None, None, TimeoutError(f"write lock not free after {waited:g}s"))
 
 
 def normalize_url(url: str) -> str:
@@ -53,12 +69,15 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine:
+def create_db_engine(
+    url: str, *, create: bool = False, write_wait: float = REQUEST_WRITE_WAIT, **kwargs: Any
+) -> Engine:
     """The engine for ``url``. Only ``create=True`` (the migrations) may create
-    a SQLite file; every other engine opens an existing database or fails."""
+    a SQLite file; every other engine opens an existing database or fails.
+    ``write_wait`` bounds how long a SQLite writer waits for the lock."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, create=create, **kwargs)
+        return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
     kwargs.setdefault("pool_pre_ping", True)
@@ -67,7 +86,7 @@ def create_db_engine(url: str, *, create: bool = False, **kwargs: Any) -> Engine
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     path = None
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
@@ -82,7 +101,8 @@ def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
             )
     engine = create_engine(
         parsed,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        # The driver's timeout is SQLite's busy_timeout.
+        connect_args={"check_same_thread": False, "timeout": write_wait},
         # As many as the thread pool has threads (anyio's default, 40), so
         # connections are kept rather than opened and closed under load.
         pool_size=40,
@@ -90,7 +110,7 @@ def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
         **kwargs,
     )
 
-    _WRITE_LOCKS[engine] = threading.Lock()
+    _WRITERS[engine] = _Writers(threading.Lock(), write_wait)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -99,7 +119,6 @@ def _sqlite_engine(url: str, *, create: bool, **kwargs: Any) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
         if path is not None:
@@ -171,18 +190,29 @@ def schema_revisions(engine: Engine) -> set[str]:
 
 # SQLite has one writer at a time. Threads of one process queue on this lock
 # rather than in SQLite's busy handler, which sleeps in growing steps and turns
-# contention into long tails; other processes still wait in busy_timeout.
-_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+# contention into long tails; other processes still wait in busy_timeout. Each
+# of the two waits ends after the engine's write_wait.
+@dataclass(frozen=True)
+class _Writers:
+    lock: threading.Lock
+    wait: float
+
+
+_WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
 
 
 @contextmanager
 def _one_writer(engine: Engine) -> Iterator[None]:
-    lock = _WRITE_LOCKS.get(engine)
-    if lock is None:
+    writers = _WRITERS.get(engine)
+    if writers is None:
         yield
         return
-    with lock:
+    if not writers.lock.acquire(timeout=writers.wait):
+        raise WriteTimeout(writers.wait)
+    try:
         yield
+    finally:
+        writers.lock.release()
 
 
 @contextmanager

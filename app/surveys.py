@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, Boolean, Connection, Engine, RowMapping, bindparam, insert, text
+from sqlalchemy.exc import OperationalError
 
 from app import budget, db
 from app.models import UTCDateTime, contact_table, survey_table
@@ -30,6 +32,8 @@ SEGMENTS: dict[str, tuple[tuple[str, int], ...]] = {
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 REVIEW_AUDIENCES = ("all", "none")
 COMMENT_MAX = 2000
+
+log = logging.getLogger("nps_beacon")
 
 
 def segment_of(kind: str, score: int) -> str:
@@ -418,9 +422,14 @@ class ContactRecorder:
         self, engine: Engine, survey: RowMapping, origin: str | None, channel: str, now: datetime
     ) -> None:
         values = {"seen_at": now, "origin": (origin or "")[:255] or None, "channel": channel}
-        with db.write(engine) as conn:
-            conn.execute(
-                db.insert(conn, contact_table)
-                .values(survey_id=survey["id"], account_id=survey["account_id"], **values)
-                .on_conflict_do_update(index_elements=[contact_table.c.survey_id], set_=values)
-            )
+        try:
+            with db.write(engine) as conn:
+                conn.execute(
+                    db.insert(conn, contact_table)
+                    .values(survey_id=survey["id"], account_id=survey["account_id"], **values)
+                    .on_conflict_do_update(index_elements=[contact_table.c.survey_id], set_=values)
+                )
+        except OperationalError as exc:
+            # Bookkeeping: a busy or unavailable database must not fail the page
+            # view that happened to be due; the next one after the interval writes.
+            log.warning("last contact not recorded: %s", type(exc).__name__)

@@ -4,6 +4,9 @@ with Retry-After, nothing half-stored, and the service recovers by itself."""
 from __future__ import annotations
 
 import asyncio
+import html
+import re
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +23,8 @@ from starlette.testclient import TestClient
 
 from app import db
 from app.settings import Settings
-from tests.conftest import count_responses, seed, usage_row
+from tests.admin_helpers import PASSWORD, csrf_from
+from tests.conftest import count_responses, seed, set_budget, usage_row
 
 pytestmark = pytest.mark.server
 
@@ -225,3 +229,101 @@ def test_healthz_is_503_until_the_database_is_at_the_latest_migration(
             conn.execute(text("DELETE FROM alembic_version"))
             conn.execute(text("INSERT INTO alembic_version VALUES (:head)"), {"head": head})
     assert client.get("/healthz").status_code == 200
+
+
+# -- a write lock held by another process ---------------------------------------
+
+CAP = 20.0  # seconds: only keeps a broken server from hanging the test
+OWNER = "owner@shop.example"
+
+
+async def _under_a_held_lock(
+    base: str, shop: Any, path: Path, engine: Engine, tokens: list[str]
+) -> dict[str, Any]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=CAP) as http:
+        login_csrf = csrf_from((await http.get("/admin/login")).text)
+        link_token = _link_token((await http.get(f"/s/{shop.link_key}")).text)
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")  # what a backup, a CLI command or a stuck worker does
+        try:
+            submissions = [
+                asyncio.create_task(
+                    http.post("/api/v1/responses", json={"display_token": t, "score": 9})
+                )
+                for t in tokens[:45]
+            ]
+            await asyncio.sleep(0.5)  # let them reach the server before the reads
+            reads = await asyncio.gather(
+                http.get("/healthz"),
+                http.get(f"/api/v1/widget/{shop.embed_key}"),
+                http.get(f"/s/{shop.link_key}"),
+                http.get("/admin/login"),
+            )
+            unanswered_after_reads = sum(not task.done() for task in submissions)
+            writes = await asyncio.gather(
+                http.post(
+                    "/admin/login",
+                    data={"email": OWNER, "password": PASSWORD, "csrf_token": login_csrf},
+                ),
+                http.post(f"/s/{shop.link_key}", data={"display_token": link_token, "score": "9"}),
+            )
+            answers = await asyncio.gather(*submissions)
+            stored = (count_responses(engine), usage_row(engine, shop.account_id, _period()))
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        after = await asyncio.gather(
+            *(
+                http.post("/api/v1/responses", json={"display_token": t, "score": 9})
+                for t in tokens[45:]
+            )
+        )
+    return {
+        "reads": reads,
+        "unanswered_after_reads": unanswered_after_reads,
+        "writes": writes,
+        "answers": answers,
+        "stored_while_locked": stored,
+        "after": after,
+    }
+
+
+def _link_token(page: str) -> str:
+    found = re.search(r'name="display_token" value="([^"]+)"', page)
+    assert found, "the link page has no display token"
+    return html.unescape(found.group(1))
+
+
+def test_a_held_write_lock_bounds_the_wait_and_never_stalls_reads(
+    live_server: Any, engine: Engine, settings: Settings
+) -> None:
+    path = _sqlite_path(settings)
+    if path is None:
+        pytest.skip("SQLite's single write lock; PostgreSQL locks rows")
+    shop = seed(engine, email=OWNER)
+    set_budget(engine, "free", 1000)
+    base = live_server()
+    with httpx.Client(base_url=base, timeout=30) as http:
+        tokens = [_token(http, shop.embed_key) for _ in range(50)]
+
+    seen = _run(_under_a_held_lock(base, shop, path, engine, tokens))
+
+    health, config, link, login_page = seen["reads"]
+    assert health.json() == {"status": "ok", "database": "ok"}
+    assert config.status_code == 200 and config.json()["show"] is True
+    assert link.status_code == 200
+    assert login_page.status_code == 200
+    # The reads answered while submissions were still waiting for the lock.
+    assert seen["unanswered_after_reads"] > 0
+    # An admin's write and a link survey's form give up in bounded time too.
+    for answer in seen["writes"]:
+        assert answer.status_code == 503, answer.text
+        assert int(answer.headers["retry-after"]) > 0
+    for answer in seen["answers"]:
+        _unavailable(answer)
+    assert seen["stored_while_locked"] == (0, (0, 0))
+
+    assert [answer.status_code for answer in seen["after"]] == [201] * 5
+    assert count_responses(engine) == 5
+    assert usage_row(engine, shop.account_id, _period()) == (5, 0)

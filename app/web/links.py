@@ -17,7 +17,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import RowMapping, select
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -141,7 +140,8 @@ def show_survey(request: Request) -> Response:
 
 async def submit_score(request: Request) -> Response:
     fields = await _read_form(request)
-    return await run_in_threadpool(_record_score, request, fields)
+    ctx: Context = request.app.state.ctx
+    return await ctx.writes.run(_record_score, request, fields)
 
 
 def show_thanks(request: Request) -> Response:
@@ -157,7 +157,8 @@ def show_thanks(request: Request) -> Response:
 
 async def submit_comment(request: Request) -> Response:
     fields = await _read_form(request)
-    return await run_in_threadpool(_record_comment, request, fields)
+    ctx: Context = request.app.state.ctx
+    return await ctx.writes.run(_record_comment, request, fields)
 
 
 # -- recording -------------------------------------------------------------

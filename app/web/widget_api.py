@@ -107,7 +107,7 @@ async def submit_response(request: Request) -> Response:
         ) from None
     except InvalidToken:
         raise Problem(400, "invalid_token", "The display token is not valid.") from None
-    return await run_in_threadpool(_record, ctx, request.headers.get("origin"), display, data)
+    return await ctx.writes.run(_record, ctx, request.headers.get("origin"), display, data)
 
 
 def _record(ctx: Context, origin: str | None, display: Any, data: dict[str, Any]) -> Response:
