@@ -26,7 +26,8 @@ def _print(data: Any) -> None:
 
 
 def _engine(settings: Settings) -> Engine:
-    return create_db_engine(settings.db_url)
+    # An operator's command may wait out a busy server's writes.
+    return create_db_engine(settings.db_url, write_wait=db.COMMAND_WRITE_WAIT)
 
 
 # -- commands ---------------------------------------------------------------

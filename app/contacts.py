@@ -3,15 +3,19 @@ sync" before an account's first record."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from app import db
 from app.models import contact_table
 from app.surveys import Survey
+
+log = logging.getLogger("nps_beacon")
 
 
 class ContactRecorder:
@@ -42,9 +46,14 @@ class ContactRecorder:
         self, engine: Engine, survey: Survey, origin: str | None, channel: str, now: datetime
     ) -> None:
         values = {"seen_at": now, "origin": (origin or "")[:255] or None, "channel": channel}
-        with db.write(engine) as conn:
-            conn.execute(
-                db.insert(conn, contact_table)
-                .values(survey_id=survey.id, account_id=survey.account_id, **values)
-                .on_conflict_do_update(index_elements=[contact_table.c.survey_id], set_=values)
-            )
+        try:
+            with db.write(engine) as conn:
+                conn.execute(
+                    db.insert(conn, contact_table)
+                    .values(survey_id=survey.id, account_id=survey.account_id, **values)
+                    .on_conflict_do_update(index_elements=[contact_table.c.survey_id], set_=values)
+                )
+        except OperationalError as exc:
+            # Bookkeeping: a busy or unavailable database must not fail the page
+            # view that happened to be due; the next one after the interval writes.
+            log.warning("last contact not recorded: %s", type(exc).__name__)

@@ -1,4 +1,6 @@
-"""What request handlers share: settings, the engine, the signer and the clock.
+"""What request handlers share: settings, the engine, the signer, the clock,
+and the per-process helpers built on them. Dependencies only: behaviour
+lives in the domain modules.
 
 Built once by ``main.build_app`` and kept on ``app.state.ctx``; a plain object
 so that handlers stay typed and tests can inject a clock.
@@ -18,6 +20,7 @@ from app.contacts import ContactRecorder
 from app.settings import Settings
 from app.signing import Signer
 from app.urls import Urls
+from app.write_queue import WriteQueue
 
 Clock = Callable[[], datetime]
 
@@ -30,6 +33,7 @@ class Context:
     clock: Clock
     contacts: ContactRecorder = field(default_factory=ContactRecorder)
     cache: SurveyCache = field(default_factory=SurveyCache)
+    writes: WriteQueue = field(default_factory=WriteQueue)
 
     @property
     def zone(self) -> ZoneInfo:

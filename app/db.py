@@ -4,26 +4,61 @@ SQLite runs in WAL mode with a busy timeout, and write transactions begin
 ``IMMEDIATE`` so two writers queue on the lock instead of one of them failing
 with "database is locked" when it upgrades a read lock. PostgreSQL needs none
 of this: its row locks and unique indexes give the same guarantees.
+
+Only the migrations create a SQLite file. Every other engine opens an existing
+one, and its pool drops connections whose file is no longer the one at the
+path (moved, replaced) or that failed in a way only a new connection can mend,
+so the service recovers without a restart once the file is back.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Dialect, Engine, Table, TextClause, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Table,
+    TextClause,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, StatementError
+from sqlalchemy.pool import ConnectionPoolEntry
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Seconds a writer waits for SQLite's write lock, first behind the other
+# threads of its process, then in busy_timeout behind other processes. A
+# request gives up soon and answers 503 with Retry-After: a lock held by a
+# backup or a stuck process must not pile up waiting requests. Commands an
+# operator runs (migrate, tariff, account, ...) are patient.
+REQUEST_WRITE_WAIT = 2.0
+COMMAND_WRITE_WAIT = 30.0
+
+
+class WriteTimeout(OperationalError):
+    """The database's write lock stayed taken longer than this writer may wait.
+    An OperationalError, so that handlers answer it like any unavailable
+    database: 503 with Retry-After."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(None, None, TimeoutError(f"write lock not free after {waited:g}s"))
 
 
 def normalize_url(url: str) -> str:
@@ -34,10 +69,15 @@ def normalize_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
+def create_db_engine(
+    url: str, *, create: bool = False, write_wait: float = REQUEST_WRITE_WAIT, **kwargs: Any
+) -> Engine:
+    """The engine for ``url``. Only ``create=True`` (the migrations) may create
+    a SQLite file; every other engine opens an existing database or fails.
+    ``write_wait`` bounds how long a SQLite writer waits for the lock."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
     kwargs.setdefault("pool_pre_ping", True)
@@ -46,13 +86,23 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) -> Engine:
+    parsed = make_url(url)
+    path = None
+    if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        path = Path(parsed.database).absolute()
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            # A file missing at run time is an outage to report, not a new,
+            # empty database to answer "no such table" from until a restart.
+            parsed = parsed.set(database=f"file:{quote(str(path))}").update_query_dict(
+                {"mode": "rw", "uri": "true"}
+            )
     engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        parsed,
+        # The driver's timeout is SQLite's busy_timeout.
+        connect_args={"check_same_thread": False, "timeout": write_wait},
         # As many as the thread pool has threads (anyio's default, 40), so
         # connections are kept rather than opened and closed under load.
         pool_size=40,
@@ -60,18 +110,36 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         **kwargs,
     )
 
-    _WRITE_LOCKS[engine] = threading.Lock()
+    _WRITERS[engine] = _Writers(threading.Lock(), write_wait)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         # Take transaction control away from the driver so BEGIN is ours to emit.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        if path is not None:
+            record.info[_OPENED_FILE] = _file_identity(path)
+
+    if path is not None:
+        file_path = path
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+            # A connection stays on the file it opened after that file was moved
+            # or replaced: it would read and write the wrong database. One stat()
+            # per checkout notices; the pool then opens a connection afresh.
+            opened = record.info.get(_OPENED_FILE)
+            if opened is None or opened != _file_identity(file_path):
+                raise DisconnectionError("the database file at the path is not the one opened")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if _connection_unusable(context.original_exception):
+            context.is_disconnect = True  # the pool drops its connections, not the process
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -81,20 +149,70 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+_OPENED_FILE = "nps_beacon_file"
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+# What SQLite says when a connection's file is gone, unwritable, or not the
+# migrated database (a stray empty file): retrying on the same connection
+# cannot help, a new connection may.
+_SQLITE_UNUSABLE = (
+    "disk i/o error",
+    "unable to open database file",
+    "no such table",
+    "attempt to write a readonly database",
+    "database disk image is malformed",
+    "file is not a database",
+)
+
+
+def _connection_unusable(error: BaseException | None) -> bool:
+    if not isinstance(error, sqlite3.Error):
+        return False
+    message = str(error).lower()
+    return any(words in message for words in _SQLITE_UNUSABLE)
+
+
+def schema_revisions(engine: Engine) -> set[str]:
+    """The revisions Alembic recorded in the database; none if it never ran."""
+    with read(engine) as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return set()
+        return set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
 # SQLite has one writer at a time. Threads of one process queue on this lock
 # rather than in SQLite's busy handler, which sleeps in growing steps and turns
-# contention into long tails; other processes still wait in busy_timeout.
-_WRITE_LOCKS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()
+# contention into long tails; other processes still wait in busy_timeout. Each
+# of the two waits ends after the engine's write_wait.
+@dataclass(frozen=True)
+class _Writers:
+    lock: threading.Lock
+    wait: float
+
+
+_WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
 
 
 @contextmanager
 def _one_writer(engine: Engine) -> Iterator[None]:
-    lock = _WRITE_LOCKS.get(engine)
-    if lock is None:
+    writers = _WRITERS.get(engine)
+    if writers is None:
         yield
         return
-    with lock:
+    if not writers.lock.acquire(timeout=writers.wait):
+        raise WriteTimeout(writers.wait)
+    try:
         yield
+    finally:
+        writers.lock.release()
 
 
 @contextmanager
@@ -125,8 +243,9 @@ def insert(conn: Connection, table: Table) -> Any:
 # SQLAlchemy's execution machinery they cost more than the database work
 # itself. ``counting`` runs them on the driver's own connection (still taken
 # from, and returned to, the engine's pool) with the statements' SQL compiled
-# once per placeholder style. Driver errors still surface as SQLAlchemy's
-# exceptions, so a locked or unreachable database is a 503 like everywhere else.
+# once per placeholder style. Driver errors, the commit's included, still
+# surface as SQLAlchemy's exceptions, so a locked, full or unreachable database
+# is a 503 like everywhere else, and the transaction is rolled back.
 
 _PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -164,7 +283,26 @@ class DriverConnection:
         try:
             return DriverResult(self._raw.execute(sql, values))
         except self._dialect.loaded_dbapi.Error as exc:
-            raise DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error) from exc
+            raise self._translated(exc, sql, values) from exc
+
+    def commit(self) -> None:
+        # A commit does I/O of its own (SQLite writes its log, PostgreSQL runs
+        # deferred triggers): its failure is a database error like any other.
+        try:
+            self._raw.commit()
+        except self._dialect.loaded_dbapi.Error as exc:
+            raise self._translated(exc, "COMMIT", {}) from exc
+
+    def rollback(self) -> bool:
+        """Roll back; False when even that failed and the connection is suspect."""
+        try:
+            self._raw.rollback()
+        except self._dialect.loaded_dbapi.Error:
+            return False
+        return True
+
+    def _translated(self, exc: Exception, sql: str, values: Mapping[str, Any]) -> StatementError:
+        return DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error)
 
     def _bind(self, value: Any) -> Any:
         # The form SQLAlchemy's DateTime keeps on SQLite: naive UTC text.
@@ -184,16 +322,17 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
     with _one_writer(engine), engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None  # a live pooled connection always has its driver's
-        sqlite = conn.dialect.name == "sqlite"
         driver = DriverConnection(raw, conn.dialect)
-        if sqlite:
-            driver.execute(_BEGIN_IMMEDIATE, {})
         try:
+            if conn.dialect.name == "sqlite":
+                driver.execute(_BEGIN_IMMEDIATE, {})
             yield driver
-        except BaseException:
-            raw.rollback()
+            driver.commit()
+        except BaseException as exc:
+            failed = exc.orig if isinstance(exc, DBAPIError) else None
+            if not driver.rollback() or _connection_unusable(failed):
+                conn.invalidate()  # the pool must not hand this connection out again
             raise
-        raw.commit()
 
 
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")

@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 from app import models  # noqa: F401  (registers the tables on the metadata)
-from app.db import create_db_engine
+from app.db import COMMAND_WRITE_WAIT, create_db_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -35,7 +35,8 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = create_db_engine(_url())
+    # The one place a database is created; it waits out a busy server's writes.
+    engine = create_db_engine(_url(), create=True, write_wait=COMMAND_WRITE_WAIT)
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

@@ -158,7 +158,7 @@ async def show_survey(request: Request) -> Response:
 async def submit_score(request: Request) -> Response:
     visit = await _visit(request)
     fields = await _read_form(visit)
-    return await run_in_threadpool(_record_score, visit, fields)
+    return await visit.ctx.writes.run(_record_score, visit, fields)
 
 
 async def show_thanks(request: Request) -> Response:
@@ -173,7 +173,7 @@ async def show_thanks(request: Request) -> Response:
 async def submit_comment(request: Request) -> Response:
     visit = await _visit(request)
     fields = await _read_form(visit)
-    return await run_in_threadpool(_record_comment, visit, fields)
+    return await visit.ctx.writes.run(_record_comment, visit, fields)
 
 
 # -- recording -------------------------------------------------------------

@@ -105,7 +105,7 @@ async def submit_response(request: Request) -> Response:
     if display.channel != "widget":
         # A link page's token answers on its page; each channel takes only its own.
         raise _invalid_token()
-    return await run_in_threadpool(_record, ctx, request.headers.get("origin"), display, data)
+    return await ctx.writes.run(_record, ctx, request.headers.get("origin"), display, data)
 
 
 def _invalid_token() -> Problem:
