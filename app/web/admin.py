@@ -40,6 +40,7 @@ from app import (
     admin_store,
     budget,
     charts,
+    csv_export,
     db,
     i18n,
     stats,
@@ -400,7 +401,7 @@ def dashboard(request: Request, admin: Admin, form: Form | None) -> Response:
         tariffs = {item.code: item for item in admin_store.list_tariffs(conn)}
         contact = stats.last_contact(conn, account)
         accepted = stats.last_accepted(conn, account, period)
-        forecast = stats.forecast(conn, account, period, now, ctx.zone)
+        forecast = budget.forecast(conn, account, period, now, ctx.zone)
         nps = stats.account_nps(conn, account, period)
         has_surveys = bool(admin_store.list_surveys(conn, account))
     return _render(
@@ -597,8 +598,8 @@ def export(request: Request, admin: Admin, form: Form | None) -> Response:
     _now, current = _now_period(request)
     period = _period_param(request, current)
     try:
-        chunks = stats.export_csv(ctx.engine, admin.account_id, survey_id, period)
-    except stats.NotFound:
+        chunks = csv_export.export_csv(ctx.engine, admin.account_id, survey_id, period)
+    except csv_export.NotFound:
         raise Problem(404, "not_found", "There is no such survey in your account.") from None
     filename = f"survey-{survey_id}-{period}.csv"
     return StreamingResponse(
