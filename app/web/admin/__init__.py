@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
 from app.settings import Settings
-from app.web.admin import account, auth, dashboard, results, surveys, tariff
+from app.web.admin import account, auth, csrf, dashboard, results, surveys, tariff
 from app.web.admin.auth import admin_form, admin_page
 from app.web.admin.render import PREFIX, redirect
 
@@ -26,8 +27,13 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     def get(path: str, endpoint: Callable[..., Any]) -> Route:
         return Route(path, endpoint, methods=["GET"])
 
+    # Every route that takes a form has the CSRF check in front of it. On the
+    # routes rather than the mount, so that a POST to a page without forms
+    # stays a 405.
+    checked = Middleware(csrf.CSRFMiddleware, origins=[settings.public_url])
+
     def post(path: str, endpoint: Callable[..., Any]) -> Route:
-        return Route(path, endpoint, methods=["POST"])
+        return Route(path, endpoint, methods=["POST"], middleware=[checked])
 
     survey = "/surveys/{survey_id:int}"
     pages = [

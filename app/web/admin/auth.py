@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Any
 
 import itsdangerous
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -25,16 +24,14 @@ from starlette.types import ASGIApp
 from app import admin_sessions
 from app.admin_store import Admin
 from app.settings import Settings
-from app.web import http
 from app.web.admin import csrf
 from app.web.admin.render import PREFIX, ctx, flash, redirect, render
 
 SESSION_COOKIE = "nps_beacon_admin"
-FORM_LIMIT = 64 * 1024
 
 Page = Callable[[Request, Admin], Response]
 FormPage = Callable[[Request, Admin, csrf.Form], Response]
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Response]
 
 
 def session_middleware(settings: Settings) -> Middleware:
@@ -87,42 +84,30 @@ def current_admin(request: Request) -> Admin | None:
     return admin
 
 
-def _as_admin(request: Request, handler: Callable[[Admin], Response]) -> Response:
-    admin = current_admin(request)
-    if admin is None:
-        return redirect(f"{PREFIX}/login")
-    return handler(admin)
+# Plain functions, which Starlette runs in the thread pool (database, argon2).
 
 
 def admin_page(handler: Page) -> Endpoint:
-    """A page for a logged-in admin, run in the thread pool (database, argon2)."""
+    """A page for a logged-in admin; others are sent to the login."""
 
     @wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        return await run_in_threadpool(_as_admin, request, lambda admin: handler(request, admin))
+    def endpoint(request: Request) -> Response:
+        admin = current_admin(request)
+        return handler(request, admin) if admin else redirect(f"{PREFIX}/login")
 
     return endpoint
 
 
 def admin_form(handler: FormPage) -> Endpoint:
-    """A form a logged-in admin sends; it passes the site and CSRF checks first."""
+    """A form a logged-in admin sends, which ``csrf.CSRFMiddleware`` checked."""
 
     @wraps(handler)
-    async def endpoint(request: Request) -> Response:
-        form = await checked_form(request)
-        return await run_in_threadpool(
-            _as_admin, request, lambda admin: handler(request, admin, form)
-        )
+    def endpoint(request: Request) -> Response:
+        form = csrf.checked_form(request)
+        admin = current_admin(request)
+        return handler(request, admin, form) if admin else redirect(f"{PREFIX}/login")
 
     return endpoint
-
-
-async def checked_form(request: Request) -> csrf.Form:
-    public = csrf.origin_of(ctx(request).settings.public_url)
-    form = await http.read_form(request, FORM_LIMIT)
-    csrf.check_site(request.scope, [public])
-    csrf.check_token(request.session, form)
-    return form
 
 
 # -- login and logout ------------------------------------------------------
@@ -139,12 +124,8 @@ def login_form(request: Request) -> Response:
     return render(request, None, "login.html", email="", error=None)
 
 
-async def login_submit(request: Request) -> Response:
-    form = await checked_form(request)
-    return await run_in_threadpool(_log_in, request, form)
-
-
-def _log_in(request: Request, form: csrf.Form) -> Response:
+def login_submit(request: Request) -> Response:
+    form = csrf.checked_form(request)
     email, password = form.get("email", "")[:254], form.get("password", "")[:1024]
     context = ctx(request)
     secret = admin_sessions.log_in(
