@@ -22,7 +22,7 @@ from app.web.errors import Problem
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 FORM_TYPE = "application/x-www-form-urlencoded"
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 # No data is older than this month.
 FIRST_PERIOD = "2000-01"
 
@@ -109,7 +109,7 @@ def period_param(request: Request, current: str, name: str = "period") -> str:
     after ``current``. Beyond those, day arithmetic leaves the calendar (year
     0 or 10000) and would end in a 500; a readable 400 says what to choose."""
     value = request.query_params.get(name, current)
-    if not PERIOD.match(value):
+    if not PERIOD.fullmatch(value):
         raise Problem(400, "invalid_period", "The period must look like 2026-05.")
     # Both ends are YYYY-MM strings, so text comparison orders them as months.
     last = f"{int(current[:4]) + 1:04d}-12"

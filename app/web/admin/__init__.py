@@ -37,13 +37,18 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
 
     survey = "/surveys/{survey_id:int}"
     pages = [
+        # logging in and out
         get("/", auth.start),
         get("/login", auth.login_form),
         post("/login", login_limit(auth.login_submit)),
         post("/logout", admin_form(auth.logout)),
         post("/logout-everywhere", admin_form(auth.logout_everywhere)),
+        # the pages the navigation links to
         get("/dashboard", admin_page(dashboard.dashboard)),
         get("/surveys", admin_page(surveys.survey_list)),
+        get("/tariff", admin_page(tariff.tariff_page)),
+        get("/account", admin_page(account.account_page)),
+        # one survey: its settings, then its results
         get("/surveys/new", admin_page(surveys.new_survey_form)),
         post("/surveys/new", admin_form(surveys.create_survey)),
         get(survey, admin_page(surveys.edit_survey_form)),
@@ -51,10 +56,9 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post(f"{survey}/active", admin_form(surveys.set_active)),
         get(f"{survey}/results", admin_page(results.results)),
         get(f"{survey}/export.csv", admin_page(results.export)),
-        get("/tariff", admin_page(tariff.tariff_page)),
+        # changes to the tariff and to the admin's own account
         post("/tariff", admin_form(tariff.change_tariff)),
         post("/tariff/cancel", admin_form(tariff.cancel_downgrade)),
-        get("/account", admin_page(account.account_page)),
         post("/account/password", admin_form(account.change_password)),
         post("/account/language", admin_form(account.change_language)),
     ]
