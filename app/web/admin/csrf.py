@@ -33,6 +33,9 @@ SAFE_SITES = {"same-origin", "none"}  # "none": typed in or bookmarked
 
 
 class CSRFMiddleware:
+    """Refuses a form from another site or without the session's token (403),
+    or larger than ``limit`` (413); lets safe methods through untouched."""
+
     def __init__(self, app: ASGIApp, *, origins: Iterable[str], limit: int = FORM_LIMIT) -> None:
         self.app = app
         self.origins = {origin_of(origin) for origin in origins}
