@@ -12,9 +12,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
-from app import accounts
+from app import accounts, db
 from app.admin_store import Admin
 from app.models import admin_session_table, admin_table
 
@@ -26,7 +26,22 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def open_session(conn: Connection, admin_id: int, now: datetime) -> str:
+def log_in(
+    engine: Engine, email: str, password: str, now: datetime, *, replacing: str | None = None
+) -> str | None:
+    """A new session for the admin with these credentials, or None. The
+    session ``replacing`` names (this browser's earlier one) ends with it:
+    logging in again replaces a session rather than adding one."""
+    with db.write(engine) as conn:
+        found = accounts.authenticate(conn, email, password) if email and password else None
+        if found is None:
+            return None
+        if replacing is not None:
+            _end_session(conn, replacing)
+        return _open_session(conn, found[0], now)
+
+
+def _open_session(conn: Connection, admin_id: int, now: datetime) -> str:
     """A new session for the admin; returns the secret for the cookie.
     Expired rows of every admin are dropped on the way, which keeps the
     table as small as the number of live sessions."""
@@ -43,47 +58,64 @@ def open_session(conn: Connection, admin_id: int, now: datetime) -> str:
     return secret
 
 
-def admin_of(conn: Connection, secret: str, now: datetime) -> Admin | None:
+def admin_of(engine: Engine, secret: str, now: datetime) -> Admin | None:
     """The admin whose live session has this secret, in one query."""
-    row = conn.execute(
-        select(
-            admin_table.c.id,
-            admin_table.c.account_id,
-            admin_table.c.email,
-            admin_table.c.language,
-        )
-        .join(admin_session_table, admin_session_table.c.admin_id == admin_table.c.id)
-        .where(
-            admin_session_table.c.token_hash == _digest(secret),
-            admin_session_table.c.expires_at > now,
-        )
-    ).first()
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(
+                admin_table.c.id,
+                admin_table.c.account_id,
+                admin_table.c.email,
+                admin_table.c.language,
+            )
+            .join(admin_session_table, admin_session_table.c.admin_id == admin_table.c.id)
+            .where(
+                admin_session_table.c.token_hash == _digest(secret),
+                admin_session_table.c.expires_at > now,
+            )
+        ).first()
     if row is None:
         return None
     return Admin(row.id, row.account_id, row.email, row.language)
 
 
-def end_session(conn: Connection, secret: str) -> None:
+def end_session(engine: Engine, secret: str) -> None:
+    with db.write(engine) as conn:
+        _end_session(conn, secret)
+
+
+def _end_session(conn: Connection, secret: str) -> None:
     conn.execute(
         delete(admin_session_table).where(admin_session_table.c.token_hash == _digest(secret))
     )
 
 
-def end_all(conn: Connection, admin_id: int) -> int:
+def end_all(engine: Engine, admin_id: int) -> int:
     """End every session of one admin, on every device; returns how many."""
+    with db.write(engine) as conn:
+        return _end_all(conn, admin_id)
+
+
+def _end_all(conn: Connection, admin_id: int) -> int:
     result = conn.execute(
         delete(admin_session_table).where(admin_session_table.c.admin_id == admin_id)
     )
     return int(result.rowcount)
 
 
-def change_password(conn: Connection, admin_id: int, password: str, now: datetime) -> str:
-    """Set a new password and end every session of the admin, the asking one
-    included; returns the secret of a fresh session for the asking browser,
-    so that a copy of its old cookie is worthless too."""
-    accounts.set_password(conn, admin_id, password)
-    end_all(conn, admin_id)
-    return open_session(conn, admin_id, now)
+def change_password(
+    engine: Engine, admin: Admin, current: str, new: str, now: datetime
+) -> str | None:
+    """Set a new password if ``current`` is the admin's password (else None)
+    and end every session of the admin, the asking one included; returns the
+    secret of a fresh session for the asking browser, so that a copy of its
+    old cookie is worthless too."""
+    with db.write(engine) as conn:
+        if accounts.authenticate(conn, admin.email, current) is None:
+            return None
+        accounts.set_password(conn, admin.id, new)
+        _end_all(conn, admin.id)
+        return _open_session(conn, admin.id, now)
 
 
 def prune(conn: Connection, now: datetime) -> int:

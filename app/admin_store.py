@@ -1,15 +1,19 @@
-"""Queries behind the admin pages. Every read and write of a survey is scoped
-to the account of the admin who asks, so one tenant never sees another's data."""
+"""What the admin pages read and write, one transaction per call. Every read
+and write of a survey is scoped to the account of the admin who asks, so one
+tenant never sees another's data."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, Engine, select, update
 
-from app import surveys
+from app import budget, db, stats, surveys
 from app.models import admin_table, survey_table, tariff_table
+from app.surveys import Survey
 
 ADMIN_LANGUAGES = ("en", "de")
 
@@ -22,10 +26,16 @@ class Admin:
     language: str | None
 
 
-def set_language(conn: Connection, admin_id: int, language: str | None) -> None:
+def set_language(engine: Engine, admin_id: int, language: str | None) -> None:
     if language is not None and language not in ADMIN_LANGUAGES:
         raise ValueError(f"unsupported language {language!r}")
-    conn.execute(update(admin_table).where(admin_table.c.id == admin_id).values(language=language))
+    with db.write(engine) as conn:
+        conn.execute(
+            update(admin_table).where(admin_table.c.id == admin_id).values(language=language)
+        )
+
+
+# -- tariffs ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class Tariff:
     budget: int
 
 
-def list_tariffs(conn: Connection) -> list[Tariff]:
+def _tariffs(conn: Connection) -> list[Tariff]:
     rows = conn.execute(
         select(tariff_table.c.code, tariff_table.c.name, tariff_table.c.monthly_budget).order_by(
             tariff_table.c.monthly_budget, tariff_table.c.code
@@ -44,49 +54,174 @@ def list_tariffs(conn: Connection) -> list[Tariff]:
     return [Tariff(row.code, row.name, row.monthly_budget) for row in rows]
 
 
+@dataclass(frozen=True)
+class TariffPage:
+    period: str
+    state: budget.TariffState
+    current: Tariff | None
+    pending: Tariff | None
+    usage: budget.UsageState
+    tariffs: list[Tariff]
+
+
+def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
+    with db.read(engine) as conn:
+        state = budget.tariff_state(conn, account_id, period)
+        usage = budget.usage_state(conn, account_id, period)
+        tariffs = _tariffs(conn)
+    by_code = {item.code: item for item in tariffs}
+    return TariffPage(
+        period,
+        state,
+        by_code.get(state.code),
+        by_code.get(state.pending_code or ""),
+        usage,
+        tariffs,
+    )
+
+
+@dataclass(frozen=True)
+class TariffChange:
+    name: str
+    before: budget.TariffState
+    after: budget.TariffState
+
+
+def change_tariff(engine: Engine, account_id: int, code: str, period: str) -> TariffChange:
+    """Upgrade at once or schedule a downgrade (see ``budget.change_tariff``);
+    raises ``budget.UnknownTariff``."""
+    with db.write(engine) as conn:
+        before = budget.tariff_state(conn, account_id, period)
+        after = budget.change_tariff(conn, account_id, code, period)
+        names = {item.code: item.name for item in _tariffs(conn)}
+    return TariffChange(names.get(code, code), before, after)
+
+
+def cancel_pending(engine: Engine, account_id: int) -> None:
+    with db.write(engine) as conn:
+        budget.cancel_pending(conn, account_id)
+
+
+# -- dashboard -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    period: str
+    usage: budget.UsageState
+    tariff: Tariff | None
+    resets_at: datetime
+    contact: stats.LastContact | None
+    accepted: stats.LastAccepted | None
+    forecast: budget.Forecast
+    suggested: Tariff | None
+    nps: stats.Summary
+    has_surveys: bool
+
+
+def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
+    """The account's month at a glance, read in one transaction."""
+    period = budget.period_of(now, zone)
+    with db.read(engine) as conn:
+        usage = budget.usage_state(conn, account_id, period)
+        tariff = budget.tariff_state(conn, account_id, period)
+        tariffs = {item.code: item for item in _tariffs(conn)}
+        contact = stats.last_contact(conn, account_id)
+        accepted = stats.last_accepted(conn, account_id, period)
+        forecast = budget.forecast(conn, account_id, period, now, zone)
+        nps = stats.account_nps(conn, account_id, period)
+        has_surveys = bool(surveys.list_for_account(conn, account_id))
+    return Dashboard(
+        period,
+        usage,
+        tariffs.get(tariff.code),
+        budget.period_start(budget.next_period(period), zone),
+        contact,
+        accepted,
+        forecast,
+        tariffs.get(forecast.suggested_tariff or ""),
+        nps,
+        has_surveys,
+    )
+
+
 # -- surveys ---------------------------------------------------------------
 
 
-def list_surveys(conn: Connection, account_id: int) -> list[RowMapping]:
-    query = (
-        select(*surveys.SURVEY_COLUMNS)
-        .where(survey_table.c.account_id == account_id)
-        .order_by(survey_table.c.active.desc(), survey_table.c.name, survey_table.c.id)
-    )
-    return list(conn.execute(query).mappings())
+def list_surveys(engine: Engine, account_id: int) -> list[Survey]:
+    with db.read(engine) as conn:
+        return surveys.list_for_account(conn, account_id)
 
 
-def get_survey(conn: Connection, account_id: int, survey_id: int) -> RowMapping | None:
+def get_survey(engine: Engine, account_id: int, survey_id: int) -> Survey | None:
     """The survey only if it belongs to ``account_id``; None looks the same
     as a survey that does not exist at all."""
-    query = select(*surveys.SURVEY_COLUMNS).where(
-        survey_table.c.id == survey_id, survey_table.c.account_id == account_id
-    )
-    return conn.execute(query).mappings().first()
+    with db.read(engine) as conn:
+        return surveys.get_for_account(conn, account_id, survey_id)
 
 
-def create_survey(conn: Connection, account_id: int, values: dict[str, Any]) -> int:
-    survey_id, _public_id = surveys.create_survey(conn, account_id, **values)
+def create_survey(engine: Engine, account_id: int, values: dict[str, Any]) -> int:
+    with db.write(engine) as conn:
+        survey_id, _public_id = surveys.create_survey(conn, account_id, **values)
     return survey_id
 
 
-def update_survey(
-    conn: Connection, account_id: int, survey_id: int, values: dict[str, Any]
-) -> bool:
+def update_survey(engine: Engine, account_id: int, survey_id: int, values: dict[str, Any]) -> bool:
     """Save edited settings; the kind never changes once answers may exist."""
     values = {key: value for key, value in values.items() if key != "kind"}
-    result = conn.execute(
-        update(survey_table)
-        .where(survey_table.c.id == survey_id, survey_table.c.account_id == account_id)
-        .values(**values)
-    )
+    return _update_survey(engine, account_id, survey_id, values)
+
+
+def set_active(engine: Engine, account_id: int, survey_id: int, active: bool) -> bool:
+    return _update_survey(engine, account_id, survey_id, {"active": active})
+
+
+def _update_survey(engine: Engine, account_id: int, survey_id: int, values: dict[str, Any]) -> bool:
+    """True when the account's survey was there to change."""
+    with db.write(engine) as conn:
+        result = conn.execute(
+            update(survey_table)
+            .where(survey_table.c.id == survey_id, survey_table.c.account_id == account_id)
+            .values(**values)
+        )
     return result.rowcount == 1
 
 
-def set_active(conn: Connection, account_id: int, survey_id: int, active: bool) -> bool:
-    result = conn.execute(
-        update(survey_table)
-        .where(survey_table.c.id == survey_id, survey_table.c.account_id == account_id)
-        .values(active=active)
-    )
-    return result.rowcount == 1
+# -- results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Results:
+    survey: Survey
+    segment: str | None
+    summary: stats.Summary
+    trend: list[stats.Day]
+    comments: stats.CommentPage
+    periods: list[str]
+
+
+def results(
+    engine: Engine,
+    account_id: int,
+    survey_id: int,
+    period: str,
+    *,
+    segment: str | None,
+    page: int,
+    zone: ZoneInfo,
+) -> Results | None:
+    """A survey's figures of one month and one page of its comments (of one
+    segment, if it is one of the survey's kind); None for a survey that is
+    not the account's."""
+    with db.read(engine) as conn:
+        survey = surveys.get_for_account(conn, account_id, survey_id)
+        if survey is None:
+            return None
+        segment = segment if segment in survey.scale.segments else None
+        summary = stats.survey_summary(conn, account_id, survey_id, period)
+        trend = stats.daily_trend(conn, account_id, survey_id, period, zone)
+        comments = stats.comments(conn, account_id, survey_id, period, segment, page)
+        periods = stats.list_periods(conn, account_id)
+    if summary is None:  # pragma: no cover - the survey was found above
+        return None
+    return Results(survey, segment, summary, trend, comments, periods)

@@ -1,4 +1,5 @@
-"""The budget rule: periods, the tariff in force, and counting a submission.
+"""The budget rule: periods, the tariff in force, counting a submission, and
+the forecast of when the budget runs out.
 
 A submission is counted by one guarded upsert of ``usage(account, period)``
 inside the transaction that stores the response, so the count and the stored
@@ -7,8 +8,9 @@ rows can never disagree, whatever the number of workers or hosts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -249,3 +251,64 @@ def usage_state(conn: Connection, account_id: int, period: str) -> UsageState:
     return UsageState(
         period, row.used, row.rejected, limit, row.last_accepted_at, row.last_accepted_survey_id
     )
+
+
+# -- forecast --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Forecast:
+    runs_out_on: date | None
+    suggested_tariff: str | None
+
+
+def forecast(
+    conn: Connection, account_id: int, period: str, now: datetime, zone: ZoneInfo
+) -> Forecast:
+    """When the budget runs out at the current pace, and the tariff that fits.
+
+    The pace is the demand so far (counted plus refused submissions) over the
+    elapsed part of the period. ``runs_out_on`` is None when the budget lasts
+    the period; ``suggested_tariff`` is None when the current one fits, else
+    the smallest tariff whose budget covers the projected month (the largest
+    one if none does).
+    """
+    state = usage_state(conn, account_id, period)
+    start = period_start(period, zone)
+    end = period_start(next_period(period), zone)
+    elapsed = (min(max(now, start), end) - start).total_seconds()
+    demand = state.used + state.rejected
+    if demand == 0 or elapsed <= 0:
+        return Forecast(None, None)
+    rate = demand / elapsed  # submissions per second
+    projected = demand * (end - start).total_seconds() / elapsed
+    return Forecast(
+        _runs_out_on(state, rate, now, end, zone),
+        _fitting_tariff(conn, projected, state.limit),
+    )
+
+
+def _runs_out_on(
+    state: UsageState, rate: float, now: datetime, end: datetime, zone: ZoneInfo
+) -> date | None:
+    if state.remaining <= 0:
+        moment = state.last_accepted_at or now
+        return moment.astimezone(zone).date()
+    moment = now + timedelta(seconds=state.remaining / rate)
+    return moment.astimezone(zone).date() if moment < end else None
+
+
+def _fitting_tariff(conn: Connection, projected: float, limit: int) -> str | None:
+    if projected <= limit:
+        return None
+    needed = math.ceil(projected)
+    tariffs = conn.execute(
+        select(tariff.c.code, tariff.c.monthly_budget).order_by(
+            tariff.c.monthly_budget, tariff.c.code
+        )
+    ).all()
+    bigger = [row for row in tariffs if row.monthly_budget > limit]
+    if not bigger:
+        return None
+    fitting = [row for row in bigger if row.monthly_budget >= needed]
+    return str((fitting[0] if fitting else bigger[-1]).code)

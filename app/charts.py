@@ -1,4 +1,5 @@
-"""Geometry for the daily trend chart, drawn as SVG by the results template.
+"""Geometry for the daily trend chart and the bar of segment shares, drawn as
+SVG by the admin templates.
 
 Everything is worked out here as plain numbers, so the template only places
 elements (no inline styles: the page's CSP forbids them) and a test can check
@@ -8,7 +9,7 @@ the figures without a browser.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -152,3 +153,23 @@ def _value_label(kind: str, value: float) -> str:
     if kind == "nps":
         return f"{value:+.0f}" if value else "0"
     return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Share:
+    segment: str
+    count: int
+    percent: int
+    x: float
+    width: float
+
+
+def split_bar(segments: Mapping[str, int]) -> list[Share]:
+    """Each segment's share as a whole percent and as a part of a 100-unit bar."""
+    total = sum(segments.values())
+    shares, x = [], 0.0
+    for segment, count in segments.items():
+        width = 100 * count / total if total else 0.0
+        shares.append(Share(segment, count, round(width), round(x, 3), round(width, 3)))
+        x += width
+    return shares

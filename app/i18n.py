@@ -497,24 +497,6 @@ def translator(language: str) -> Callable[..., str]:
     return lookup
 
 
-def negotiate(accept_language: str | None) -> str:
-    """The supported language ranked highest in an Accept-Language header."""
-    best, best_quality = DEFAULT, 0.0
-    for part in (accept_language or "").split(","):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        name, _, value = params.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                quality = float(value)
-            except ValueError:
-                continue
-        primary = tag.split("-")[0].strip().lower()
-        if primary in LANGUAGES and quality > best_quality:
-            best, best_quality = primary, quality
-    return best
-
-
 class Formatter:
     """Numbers, dates and times as people of ``language`` write them, times
     in the billing time zone."""

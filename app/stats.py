@@ -1,5 +1,6 @@
 """Figures for the admin pages: NPS/CSAT/CES summaries, daily trends, comments,
-the CSV export, the budget forecast, and the last contact and feedback.
+and the last contact and feedback. (The CSV export is in ``csv_export``, the
+budget forecast in ``budget``.)
 
 Every function takes the account id and puts it into every query, so a survey
 id of another account yields nothing. All figures are SQL aggregates over the
@@ -10,10 +11,8 @@ follows the rows of one survey and period, not the size of the table.
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,50 +21,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     Select,
     and_,
     case,
-    event,
     func,
     literal,
     select,
 )
 
-from app import budget
-from app.models import (
-    contact_table,
-    response_table,
-    survey_table,
-    tariff_table,
-    usage_table,
-)
+from app.models import contact_table, response_table, survey_table, usage_table
 from app.scales import segments
 
 response = response_table
 survey = survey_table
 
 PER_PAGE = 25
-EXPORT_BATCH = 1_000
-# Spreadsheets run a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-EXPORT_COLUMNS = (
-    "id",
-    "created_at",
-    "survey",
-    "kind",
-    "period",
-    "score",
-    "segment",
-    "comment",
-    "channel",
-    "page_url",
-    "locale",
-)
-
-
-class NotFound(LookupError):
-    """The survey does not exist or belongs to another account."""
 
 
 # -- results ---------------------------------------------------------------
@@ -123,7 +93,9 @@ def nps_of(promoters: int, detractors: int, total: int) -> int | None:
     return rounded if points >= 0 else -rounded
 
 
-def _scope(account_id: int, survey_ids: Sequence[int] | int, period: str) -> ColumnElement[bool]:
+def response_scope(
+    account_id: int, survey_ids: Sequence[int] | int, period: str
+) -> ColumnElement[bool]:
     """The WHERE that leads ``ix_response_stats``: account, survey(s), period."""
     by_survey = (
         response.c.survey_id == survey_ids
@@ -168,7 +140,7 @@ def survey_summary(
     kind = survey_kind(conn, account_id, survey_id)
     if kind is None:
         return None
-    return _summarize(conn, kind, _scope(account_id, survey_id, period))
+    return _summarize(conn, kind, response_scope(account_id, survey_id, period))
 
 
 def account_nps(conn: Connection, account_id: int, period: str) -> Summary:
@@ -176,7 +148,7 @@ def account_nps(conn: Connection, account_id: int, period: str) -> Summary:
     ids = _nps_survey_ids(conn, account_id)
     if not ids:
         return Summary("nps", 0, dict.fromkeys(segments("nps"), 0))
-    return _summarize(conn, "nps", _scope(account_id, ids, period))
+    return _summarize(conn, "nps", response_scope(account_id, ids, period))
 
 
 def _nps_survey_ids(conn: Connection, account_id: int) -> list[int]:
@@ -270,7 +242,7 @@ def trend_query(
             promoter.label("promoters"),
             detractor.label("detractors"),
         )
-        .where(_scope(account_id, survey_id, period))
+        .where(response_scope(account_id, survey_id, period))
         .group_by(bucket)
     )
 
@@ -303,11 +275,11 @@ def _day(kind: str, day: date, n: int, total: int, promoters: int, detractors: i
     return Day(day, n, total / n)
 
 
-def _commented(
+def commented(
     account_id: int, survey_id: int, period: str, segment: str | None
 ) -> ColumnElement[bool]:
     # ``comment IS NOT NULL`` must appear as such for the partial indexes to apply.
-    where = and_(_scope(account_id, survey_id, period), response.c.comment.is_not(None))
+    where = and_(response_scope(account_id, survey_id, period), response.c.comment.is_not(None))
     return where if segment is None else and_(where, response.c.segment == segment)
 
 
@@ -342,7 +314,7 @@ def comments(
     Both the count and the page read a partial index that holds only the
     commented responses, ordered by time."""
     per_page = max(1, per_page)
-    where = _commented(account_id, survey_id, period, segment)
+    where = commented(account_id, survey_id, period, segment)
     total = int(conn.execute(select(func.count()).select_from(response).where(where)).scalar_one())
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
@@ -354,97 +326,7 @@ def comments(
     return CommentPage(items, page, pages, total)
 
 
-# -- export ----------------------------------------------------------------
-
-
-def neutralize(value: object) -> str:
-    """A cell as text that a spreadsheet shows instead of evaluating."""
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
-    """Rows whose free-text cells went through ``neutralize`` already."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> Iterator[str]:
-    """The survey's responses of ``period`` as CSV text chunks, oldest first.
-
-    Raises NotFound at once (before any chunk) for another account's survey,
-    so the caller can answer 404. The rows come through a server-side cursor
-    in batches: memory stays flat however many responses there are.
-    """
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(survey.c.name, survey.c.kind).where(
-                survey.c.id == survey_id, survey.c.account_id == account_id
-            )
-        ).first()
-    if row is None:
-        raise NotFound(survey_id)
-    name = neutralize(row.name)
-    return _export_rows(engine, account_id, survey_id, period, name, str(row.kind))
-
-
-def _export_rows(
-    engine: Engine, account_id: int, survey_id: int, period: str, name: str, kind: str
-) -> Iterator[str]:
-    yield "\ufeff" + _csv_lines([EXPORT_COLUMNS])
-    query = _export_query(account_id, survey_id, period)
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=EXPORT_BATCH).execute(query)
-        for batch in result.partitions():
-            yield _csv_lines(
-                (
-                    r.id,
-                    r.created_at.isoformat(),
-                    name,
-                    kind,
-                    r.period,
-                    r.score,
-                    r.segment,
-                    # Only the free-text cells can start a formula: the
-                    # others are numbers, timestamps and fixed words.
-                    neutralize(r.comment),
-                    r.channel,
-                    neutralize(r.page_url),
-                    neutralize(r.locale),
-                )
-                for r in batch
-            )
-
-
-def _export_query(account_id: int, survey_id: int, period: str) -> Select[Any]:
-    return (
-        select(
-            response.c.id,
-            response.c.created_at,
-            response.c.period,
-            response.c.score,
-            response.c.segment,
-            response.c.comment,
-            response.c.channel,
-            response.c.page_url,
-            response.c.locale,
-        )
-        .where(_scope(account_id, survey_id, period))
-        .order_by(response.c.created_at, response.c.id)
-    )
-
-
 # -- dashboard -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Forecast:
-    runs_out_on: date | None
-    suggested_tariff: str | None
 
 
 @dataclass(frozen=True)
@@ -459,58 +341,6 @@ class LastContact:
 class LastAccepted:
     at: datetime
     survey_name: str
-
-
-def forecast(
-    conn: Connection, account_id: int, period: str, now: datetime, zone: ZoneInfo
-) -> Forecast:
-    """When the budget runs out at the current pace, and the tariff that fits.
-
-    The pace is the demand so far (counted plus refused submissions) over the
-    elapsed part of the period. ``runs_out_on`` is None when the budget lasts
-    the period; ``suggested_tariff`` is None when the current one fits, else
-    the smallest tariff whose budget covers the projected month (the largest
-    one if none does).
-    """
-    state = budget.usage_state(conn, account_id, period)
-    start = budget.period_start(period, zone)
-    end = budget.period_start(budget.next_period(period), zone)
-    elapsed = (min(max(now, start), end) - start).total_seconds()
-    demand = state.used + state.rejected
-    if demand == 0 or elapsed <= 0:
-        return Forecast(None, None)
-    rate = demand / elapsed  # submissions per second
-    projected = demand * (end - start).total_seconds() / elapsed
-    return Forecast(
-        _runs_out_on(state, rate, now, end, zone),
-        _fitting_tariff(conn, projected, state.limit),
-    )
-
-
-def _runs_out_on(
-    state: budget.UsageState, rate: float, now: datetime, end: datetime, zone: ZoneInfo
-) -> date | None:
-    if state.remaining <= 0:
-        moment = state.last_accepted_at or now
-        return moment.astimezone(zone).date()
-    moment = now + timedelta(seconds=state.remaining / rate)
-    return moment.astimezone(zone).date() if moment < end else None
-
-
-def _fitting_tariff(conn: Connection, projected: float, limit: int) -> str | None:
-    if projected <= limit:
-        return None
-    needed = math.ceil(projected)
-    tariffs = conn.execute(
-        select(tariff_table.c.code, tariff_table.c.monthly_budget).order_by(
-            tariff_table.c.monthly_budget, tariff_table.c.code
-        )
-    ).all()
-    bigger = [row for row in tariffs if row.monthly_budget > limit]
-    if not bigger:
-        return None
-    fitting = [row for row in bigger if row.monthly_budget >= needed]
-    return str((fitting[0] if fitting else bigger[-1]).code)
 
 
 def last_contact(conn: Connection, account_id: int) -> LastContact | None:
@@ -566,49 +396,3 @@ def list_periods(conn: Connection, account_id: int) -> list[str]:
             .order_by(usage_table.c.period.desc())
         ).scalars()
     ]
-
-
-# -- query plans -----------------------------------------------------------
-
-
-def explain(
-    conn: Connection, account_id: int, survey_id: int, period: str, zone: ZoneInfo
-) -> dict[str, str]:
-    """The database's plan for each main query, to check they use the indexes."""
-    queries: dict[str, Any] = {
-        "summary": summary_query(_scope(account_id, survey_id, period)),
-        "account_nps": summary_query(_scope(account_id, [survey_id], period)),
-        "daily_trend": trend_query(
-            account_id,
-            survey_id,
-            period,
-            day_buckets(conn.dialect.name, period_days(period), zone).key,
-        ),
-        "comments": comments_query(_commented(account_id, survey_id, period, None), 1, PER_PAGE),
-        "comments_by_segment": comments_query(
-            _commented(account_id, survey_id, period, "promoter"), 1, PER_PAGE
-        ),
-        "comments_count": select(func.count())
-        .select_from(response)
-        .where(_commented(account_id, survey_id, period, None)),
-        "export": _export_query(account_id, survey_id, period),
-    }
-    return {name: _plan(conn, query) for name, query in queries.items()}
-
-
-def _plan(conn: Connection, query: Any) -> str:
-    prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
-
-    def explained(*args: Any) -> tuple[str, Any]:
-        statement, parameters = args[2], args[3]
-        return prefix + statement, parameters
-
-    # The statement is compiled and bound as usual; only its text gets the prefix.
-    event.listen(conn, "before_cursor_execute", explained, retval=True)
-    try:
-        cursor = conn.execute(query).cursor
-        assert cursor is not None
-        rows = cursor.fetchall()
-    finally:
-        event.remove(conn, "before_cursor_execute", explained)
-    return "\n".join(" ".join(str(cell) for cell in row) for row in rows)

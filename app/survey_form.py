@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import RowMapping
-
 from app import scales, survey_texts, surveys
+from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
 FOLLOW_SLOTS = 3  # one follow-up per segment, from the bottom of the scale up
@@ -83,25 +82,25 @@ def blank(kind: str = "nps") -> SurveyForm:
     return SurveyForm(fields)
 
 
-def from_survey(survey: RowMapping) -> SurveyForm:
+def from_survey(survey: Survey) -> SurveyForm:
     """The form as it shows a stored survey."""
     fields = dict.fromkeys(field_names(), "")
     fields.update(
-        name=survey["name"],
-        kind=survey["kind"],
-        language=survey["language"],
-        review_url=survey["review_url"] or "",
-        review_audience=survey["review_audience"],
-        origins="\n".join(survey["allowed_origins"] or []),
-        recontact_days=str(survey["recontact_days"]),
-        sample_percent=_number_text(survey["sample_rate"] * 100),
-        delay_seconds=_number_text(survey["delay_ms"] / 1000),
-        color=survey["color"],
-        position=survey["position"],
+        name=survey.name,
+        kind=survey.kind,
+        language=survey.language,
+        review_url=survey.review_url or "",
+        review_audience=survey.review_audience,
+        origins="\n".join(survey.allowed_origins),
+        recontact_days=str(survey.recontact_days),
+        sample_percent=_number_text(survey.sample_rate * 100),
+        delay_seconds=_number_text(survey.delay_ms / 1000),
+        color=survey.color,
+        position=survey.position,
     )
-    names = scales.segments(survey["kind"])
+    names = scales.segments(survey.kind)
     for language in survey_texts.LANGUAGES:
-        own = (survey["texts"] or {}).get(language) or {}
+        own = survey.texts.get(language) or {}
         for key in TEXT_KEYS:
             fields[text_field(language, key)] = own.get(key, "")
         follow = own.get("follow_up") or {}

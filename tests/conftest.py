@@ -3,13 +3,15 @@ TEST_DATABASE_URL is set), an app with an injectable clock, and seed helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, text
@@ -22,6 +24,7 @@ from app.main import build_app
 from app.settings import Settings
 from app.signing import Signer
 
+T = TypeVar("T")
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
@@ -184,6 +187,13 @@ def usage_row(engine: Engine, account_id: int, period: str) -> tuple[int, int]:
 def count_responses(engine: Engine) -> int:
     with db.read(engine) as conn:
         return int(conn.execute(text("SELECT count(*) FROM response")).scalar_one())
+
+
+def run_async(awaitable: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end on a loop of its own, in a thread: the
+    browser tests' Playwright keeps an event loop running on the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, awaitable).result()
 
 
 def require(condition: bool, reason: str) -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, text
 from starlette.routing import Mount
 from starlette.testclient import TestClient
@@ -476,6 +477,31 @@ def test_upgrade_now_and_downgrade_next_period(
     assert text_of(client.get("/admin/dashboard").text, "remaining") == "0"
     unknown = post_form(client, "/admin/tariff", "/admin/tariff", {"code": "platinum"})
     assert unknown.status_code == 400
+
+
+def test_only_changes_to_surveys_or_the_tariff_drop_the_widget_configs(
+    client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    app: Any = client.app
+    drops: list[str] = []
+    monkeypatch.setattr(app.state.ctx.cache, "clear", lambda: drops.append("drop"))
+    survey = f"/admin/surveys/{shop.survey_id}"
+    forms = [
+        ("/admin/account", "/admin/account/language", {"language": "de"}, False),
+        ("/admin/account", "/admin/account/password", {"current_password": "wrong"}, False),
+        ("/admin/surveys/new", "/admin/surveys/new", _survey_form(), True),
+        (survey, survey, _survey_form(name="Renamed"), True),
+        (survey, f"{survey}/active", {"active": "0"}, True),
+        ("/admin/tariff", "/admin/tariff", {"code": "pro"}, True),
+        ("/admin/tariff", "/admin/tariff/cancel", {}, True),
+    ]
+    for page, action, data, drops_configs in forms:
+        answer = post_form(client, page, action, data)
+        assert answer.status_code in {303, 422}, action
+        assert len(drops) == drops_configs, action
+        drops.clear()
 
 
 # -- language --------------------------------------------------------------

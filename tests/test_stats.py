@@ -1,5 +1,6 @@
-"""The admin figures (app/stats.py) against hand-computed values, on responses
-stored through the real submission path."""
+"""The admin figures (app/stats.py, app/csv_export.py, the forecast in
+app/budget.py) against hand-computed values, on responses stored through the
+real submission path."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import db, responses, scales, stats, surveys
+from app import budget, csv_export, db, query_plans, responses, scales, stats, surveys
 from app.models import response_table
 from app.signing import Signer
 from tests.conftest import SECRET, Seeded, seed, set_budget
@@ -304,10 +305,10 @@ def test_csv_has_bom_header_and_neutralised_formula_cells(engine: Engine) -> Non
         submit(engine, shop.survey_id, 9, at(7, 9, minute), comment=comment)
     submit(engine, shop.survey_id, 0, at(7, 10))
 
-    chunks = list(stats.export_csv(engine, shop.account_id, shop.survey_id, MAY))
+    chunks = list(csv_export.export_csv(engine, shop.account_id, shop.survey_id, MAY))
     rows = _parse(chunks)
-    assert rows[0] == list(stats.EXPORT_COLUMNS)
-    comments_column = [row[stats.EXPORT_COLUMNS.index("comment")] for row in rows[1:]]
+    assert rows[0] == list(csv_export.COLUMNS)
+    comments_column = [row[csv_export.COLUMNS.index("comment")] for row in rows[1:]]
     assert comments_column == [
         '\'=HYPERLINK("http://evil")',
         "'+1+2",
@@ -325,24 +326,24 @@ def test_csv_has_bom_header_and_neutralised_formula_cells(engine: Engine) -> Non
 
 def test_neutralize_covers_every_formula_start() -> None:
     for start in ("=", "+", "-", "@", "\t", "\r"):
-        assert stats.neutralize(f"{start}x") == f"'{start}x"
-    assert stats.neutralize("x=1") == "x=1"
-    assert stats.neutralize(None) == ""
-    assert stats.neutralize(7) == "7"
+        assert csv_export.neutralize(f"{start}x") == f"'{start}x"
+    assert csv_export.neutralize("x=1") == "x=1"
+    assert csv_export.neutralize(None) == ""
+    assert csv_export.neutralize(7) == "7"
 
 
 def test_csv_streams_in_batches(engine: Engine) -> None:
     shop = seed(engine, tariff="basic")
-    count = 2 * stats.EXPORT_BATCH + 500
+    count = 2 * csv_export.BATCH + 500
     _bulk(engine, shop, count)
-    chunks = stats.export_csv(engine, shop.account_id, shop.survey_id, MAY)
+    chunks = csv_export.export_csv(engine, shop.account_id, shop.survey_id, MAY)
     header = next(chunks)
     assert header.startswith("\ufeffid,created_at")
     batches = list(chunks)
     assert len(batches) == 3
     assert [chunk.count("\r\n") for chunk in batches] == [
-        stats.EXPORT_BATCH,
-        stats.EXPORT_BATCH,
+        csv_export.BATCH,
+        csv_export.BATCH,
         500,
     ]
     assert len(_parse([header, *batches])) == count + 1
@@ -377,9 +378,9 @@ def test_forecast_projects_the_pace_to_a_date_and_a_tariff(engine: Engine) -> No
     for n in range(20):  # 20 in the first 10 days: 2 a day
         submit(engine, shop.survey_id, 9, at(1) + timedelta(hours=12 * n))
     with db.read(engine) as conn:
-        result = stats.forecast(conn, shop.account_id, MAY, at(11, 0), UTC_ZONE)
+        result = budget.forecast(conn, shop.account_id, MAY, at(11, 0), UTC_ZONE)
     # 30 left at 2 a day: 15 days after 11 May; 20 * 31 / 10 = 62 a month > 50.
-    assert result == stats.Forecast(date(2026, 5, 26), "basic")
+    assert result == budget.Forecast(date(2026, 5, 26), "basic")
 
 
 def test_forecast_for_a_slow_pace_and_an_idle_account(engine: Engine) -> None:
@@ -387,10 +388,10 @@ def test_forecast_for_a_slow_pace_and_an_idle_account(engine: Engine) -> None:
     idle = seed(engine)
     submit(engine, shop.survey_id, 9, at(2))
     with db.read(engine) as conn:
-        assert stats.forecast(conn, shop.account_id, MAY, at(11), UTC_ZONE) == stats.Forecast(
+        assert budget.forecast(conn, shop.account_id, MAY, at(11), UTC_ZONE) == budget.Forecast(
             None, None
         )
-        assert stats.forecast(conn, idle.account_id, MAY, at(11), UTC_ZONE) == stats.Forecast(
+        assert budget.forecast(conn, idle.account_id, MAY, at(11), UTC_ZONE) == budget.Forecast(
             None, None
         )
 
@@ -404,9 +405,9 @@ def test_forecast_when_exhausted_counts_refusals_as_demand(engine: Engine) -> No
         with pytest.raises(responses.BudgetExhausted):
             submit(engine, shop.survey_id, 10, at(6))
     with db.read(engine) as conn:
-        result = stats.forecast(conn, shop.account_id, MAY, at(11, 0), UTC_ZONE)
+        result = budget.forecast(conn, shop.account_id, MAY, at(11, 0), UTC_ZONE)
     # Ran out with the fifth on 5 May; 8 wanted in 10 days is 24.8 a month: basic fits.
-    assert result == stats.Forecast(date(2026, 5, 5), "basic")
+    assert result == budget.Forecast(date(2026, 5, 5), "basic")
 
 
 def test_forecast_suggests_the_largest_tariff_when_none_fits(engine: Engine) -> None:
@@ -417,9 +418,9 @@ def test_forecast_suggests_the_largest_tariff_when_none_fits(engine: Engine) -> 
     for n in range(12):
         submit(engine, shop.survey_id, 10, at(1) + timedelta(hours=n))
     with db.read(engine) as conn:
-        result = stats.forecast(conn, shop.account_id, MAY, at(2, 0), UTC_ZONE)
+        result = budget.forecast(conn, shop.account_id, MAY, at(2, 0), UTC_ZONE)
     # 12 a day: 38 left last until 5 May 04:00; 372 a month outgrow every tariff.
-    assert result == stats.Forecast(date(2026, 5, 5), "business")
+    assert result == budget.Forecast(date(2026, 5, 5), "business")
 
 
 def test_forecast_without_suggestion_when_the_tariff_fits(engine: Engine) -> None:
@@ -427,9 +428,9 @@ def test_forecast_without_suggestion_when_the_tariff_fits(engine: Engine) -> Non
     for n in range(12):
         submit(engine, shop.survey_id, 10, at(1) + timedelta(hours=n))
     with db.read(engine) as conn:
-        result = stats.forecast(conn, shop.account_id, MAY, at(2, 0), UTC_ZONE)
+        result = budget.forecast(conn, shop.account_id, MAY, at(2, 0), UTC_ZONE)
     # 372 a month fit into 500: the budget lasts, nothing to suggest.
-    assert result == stats.Forecast(None, None)
+    assert result == budget.Forecast(None, None)
 
 
 def test_last_contact_and_last_accepted(client: TestClient, engine: Engine, clock: object) -> None:
@@ -496,11 +497,11 @@ def test_another_accounts_survey_yields_nothing(engine: Engine) -> None:
         assert stats.account_nps(conn, mine, MAY).responses == 0
         assert stats.last_accepted(conn, mine, MAY) is None
         assert stats.list_periods(conn, mine) == []
-        assert stats.forecast(conn, mine, MAY, at(20), UTC_ZONE) == stats.Forecast(None, None)
-    with pytest.raises(stats.NotFound):
-        stats.export_csv(engine, mine, theirs, MAY)
-    with pytest.raises(stats.NotFound):
-        stats.export_csv(engine, owner.account_id, 10_000, MAY)
+        assert budget.forecast(conn, mine, MAY, at(20), UTC_ZONE) == budget.Forecast(None, None)
+    with pytest.raises(csv_export.NotFound):
+        csv_export.export_csv(engine, mine, theirs, MAY)
+    with pytest.raises(csv_export.NotFound):
+        csv_export.export_csv(engine, owner.account_id, 10_000, MAY)
 
 
 # -- index use -------------------------------------------------------------
@@ -513,7 +514,7 @@ def test_figures_read_the_stats_and_comment_indexes(engine: Engine) -> None:
     with engine.connect() as conn, conn.begin():
         if conn.dialect.name == "postgresql":
             conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plans = stats.explain(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
+        plans = query_plans.explain(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
     assert "ix_response_stats" in plans["summary"]
     assert "ix_response_stats" in plans["daily_trend"]
     assert "ix_response_comments" in plans["comments"]

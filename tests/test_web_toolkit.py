@@ -4,8 +4,7 @@ middleware that wraps the whole application."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from starlette.requests import Request
 from app.web import http
 from app.web.errors import Problem
 from app.web.headers import SecurityHeaders
+from tests.conftest import run_async
 
 Message = dict[str, Any]
 
@@ -43,8 +43,8 @@ def _request(
     return Request(scope, receive), read
 
 
-def _run(awaitable: Awaitable[Any]) -> Any:
-    return asyncio.run(awaitable)  # type: ignore[arg-type]
+def _run(awaitable: Coroutine[Any, Any, Any]) -> Any:
+    return run_async(awaitable)
 
 
 def test_body_within_the_cap_is_read_whole() -> None:
@@ -167,7 +167,7 @@ def _through_headers(inner: Callable[..., Awaitable[None]], path: str, host: str
         "headers": [(b"host", host.encode())],
         "server": ("127.0.0.1", 8000),
     }
-    asyncio.run(SecurityHeaders(inner)(scope, receive, send))
+    run_async(SecurityHeaders(inner)(scope, receive, send))
     return {k.decode(): v.decode() for k, v in sent[0]["headers"]}
 
 

@@ -1,6 +1,6 @@
 """What every web module needs from a request: a size-capped body, forms and
-JSON read from it, the visitor's language, query parameters, and addresses of
-static files that change when the file does.
+JSON read from it, the visitor's language, query parameters (a page number, a
+billing month), and addresses of static files that change when the file does.
 
 The readers raise :class:`Problem`, which ``errors`` renders as problem+json
 for the API and as a page for people.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from app.web.errors import Problem
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 FORM_TYPE = "application/x-www-form-urlencoded"
+PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+# No data is older than this month.
+FIRST_PERIOD = "2000-01"
 
 
 def too_large(limit: int) -> Problem:
@@ -97,6 +101,25 @@ def page_number(request: Request) -> int:
     """``?page=N`` as a positive number; anything else is the first page."""
     value = request.query_params.get("page", "1")
     return int(value) if value.isdigit() and 0 < len(value) < 7 and int(value) > 0 else 1
+
+
+def period_param(request: Request, current: str, name: str = "period") -> str:
+    """A billing month (``YYYY-MM``) from the query, ``current`` when absent,
+    within the months data can fall in: from 2000-01 to the end of the year
+    after ``current``. Beyond those, day arithmetic leaves the calendar (year
+    0 or 10000) and would end in a 500; a readable 400 says what to choose."""
+    value = request.query_params.get(name, current)
+    if not PERIOD.fullmatch(value):
+        raise Problem(400, "invalid_period", "The period must look like 2026-05.")
+    # Both ends are YYYY-MM strings, so text comparison orders them as months.
+    last = f"{int(current[:4]) + 1:04d}-12"
+    if not FIRST_PERIOD <= value <= last:
+        raise Problem(
+            400,
+            "invalid_period",
+            f"There is no data for {value}. Choose a month from {FIRST_PERIOD} to {last}.",
+        )
+    return value
 
 
 @cache

@@ -36,7 +36,7 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
-from app import db, scales, stats, surveys
+from app import budget, csv_export, db, query_plans, scales, stats, surveys
 from tests.conftest import Clock, seed
 
 pytestmark = [pytest.mark.benchmark]
@@ -307,7 +307,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
     figures["fn dashboard (forecast, last*, account_nps)"] = timed(
         functions(
             lambda c: (
-                stats.forecast(c, account, CURRENT, now, ZONE),
+                budget.forecast(c, account, CURRENT, now, ZONE),
                 stats.last_contact(c, account),
                 stats.last_accepted(c, account, CURRENT),
                 stats.account_nps(c, account, CURRENT),
@@ -325,7 +325,9 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
         )
     )
     figures["fn export csv (whole period)"] = timed(
-        lambda: sum(len(chunk) for chunk in stats.export_csv(engine, account, survey, CURRENT)),
+        lambda: sum(
+            len(chunk) for chunk in csv_export.export_csv(engine, account, survey, CURRENT)
+        ),
         REPEAT // 3,
     )
     return figures
@@ -333,7 +335,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
 
 def show_plans(engine: Engine, target: Target) -> None:
     with db.read(engine) as conn:
-        plans = stats.explain(conn, target.account_id, target.nps_id, CURRENT, ZONE)
+        plans = query_plans.explain(conn, target.account_id, target.nps_id, CURRENT, ZONE)
     for name, plan in plans.items():
         print(f"\n  plan {name}:")
         for line in plan.splitlines():

@@ -1,0 +1,68 @@
+"""The admin settings pages under /admin: one route table.
+
+Server-rendered pages behind an email + password login (``auth``). Every form
+carries a CSRF token from the session, and every POST must come from this
+site (``csrf``). Every survey is looked up together with the logged-in
+account, so another account's survey id answers 404 like one that does not
+exist. The pages live in modules named after what they show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount, Route
+
+from app.settings import Settings
+from app.web.admin import account, auth, csrf, dashboard, results, surveys, tariff
+from app.web.admin.auth import admin_form, admin_page
+from app.web.admin.render import PREFIX, redirect
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
+    def get(path: str, endpoint: Callable[..., Any]) -> Route:
+        return Route(path, endpoint, methods=["GET"])
+
+    # Every route that takes a form has the CSRF check in front of it. On the
+    # routes rather than the mount, so that a POST to a page without forms
+    # stays a 405.
+    checked = Middleware(csrf.CSRFMiddleware, origins=[settings.public_url])
+
+    def post(path: str, endpoint: Callable[..., Any]) -> Route:
+        return Route(path, endpoint, methods=["POST"], middleware=[checked])
+
+    survey = "/surveys/{survey_id:int}"
+    pages = [
+        # logging in and out
+        get("/", auth.start),
+        get("/login", auth.login_form),
+        post("/login", login_limit(auth.login_submit)),
+        post("/logout", admin_form(auth.logout)),
+        post("/logout-everywhere", admin_form(auth.logout_everywhere)),
+        # the pages the navigation links to
+        get("/dashboard", admin_page(dashboard.dashboard)),
+        get("/surveys", admin_page(surveys.survey_list)),
+        get("/tariff", admin_page(tariff.tariff_page)),
+        get("/account", admin_page(account.account_page)),
+        # one survey: its settings, then its results
+        get("/surveys/new", admin_page(surveys.new_survey_form)),
+        post("/surveys/new", admin_form(surveys.create_survey)),
+        get(survey, admin_page(surveys.edit_survey_form)),
+        post(survey, admin_form(surveys.save_survey)),
+        post(f"{survey}/active", admin_form(surveys.set_active)),
+        get(f"{survey}/results", admin_page(results.results)),
+        get(f"{survey}/export.csv", admin_page(results.export)),
+        # changes to the tariff and to the admin's own account
+        post("/tariff", admin_form(tariff.change_tariff)),
+        post("/tariff/cancel", admin_form(tariff.cancel_downgrade)),
+        post("/account/password", admin_form(account.change_password)),
+        post("/account/language", admin_form(account.change_language)),
+    ]
+    return [
+        Route(PREFIX, lambda request: redirect(f"{PREFIX}/", 307), methods=["GET"]),
+        Mount(PREFIX, routes=pages, middleware=[auth.session_middleware(settings)]),
+    ]

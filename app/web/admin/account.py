@@ -1,0 +1,61 @@
+"""The admin's own account: the password and the language of the pages."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import accounts, admin_sessions, admin_store, i18n
+from app.admin_store import Admin
+from app.web.admin.csrf import Form
+from app.web.admin.render import PREFIX, ctx, flash, redirect, render
+from app.web.errors import Problem
+
+PASSWORD_MAX = 1024
+
+
+def account_page(request: Request, admin: Admin) -> Response:
+    return _page(request, admin)
+
+
+def _page(
+    request: Request, admin: Admin, *, error: str | None = None, status: int = 200
+) -> Response:
+    return render(
+        request,
+        admin,
+        "account.html",
+        status=status,
+        nav="account",
+        error=error,
+        languages=i18n.LANGUAGES,
+        password_min=accounts.PASSWORD_MIN,
+    )
+
+
+def change_password(request: Request, admin: Admin, form: Form) -> Response:
+    current, new = form.get("current_password", ""), form.get("new_password", "")
+    if new != form.get("repeat_password", ""):
+        return _page(request, admin, error="password.mismatch", status=422)
+    if len(new) < accounts.PASSWORD_MIN or len(new) > PASSWORD_MAX:
+        return _page(request, admin, error="password.too_short", status=422)
+    context = ctx(request)
+    secret = admin_sessions.change_password(
+        context.engine, admin, current[:PASSWORD_MAX], new, context.clock()
+    )
+    if secret is None:
+        return _page(request, admin, error="password.wrong", status=422)
+    # This browser stays logged in under a new secret; every other session,
+    # and any copy of this one's old cookie, has ended.
+    request.session["sid"] = secret
+    flash(request, "password.changed")
+    return redirect(f"{PREFIX}/account")
+
+
+def change_language(request: Request, admin: Admin, form: Form) -> Response:
+    language = form.get("language", "")
+    if language not in (*i18n.LANGUAGES, ""):
+        raise Problem(400, "invalid_language", "Unsupported language.")
+    admin_store.set_language(ctx(request).engine, admin.id, language or None)
+    flash(request, "language.saved")
+    return redirect(f"{PREFIX}/account")

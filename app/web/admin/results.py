@@ -1,0 +1,71 @@
+"""A survey's results of one month (figures, daily trend, comments) and
+their CSV export."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app import admin_store, charts, csv_export
+from app.admin_store import Admin
+from app.web import http
+from app.web.admin.render import PREFIX, ctx, current_period, no_such_survey, render
+
+
+def results(request: Request, admin: Admin) -> Response:
+    context = ctx(request)
+    survey_id = int(request.path_params["survey_id"])
+    current = current_period(request)
+    period = http.period_param(request, current)
+    found = admin_store.results(
+        context.engine,
+        admin.account_id,
+        survey_id,
+        period,
+        segment=request.query_params.get("segment") or None,
+        page=http.page_number(request),
+        zone=context.zone,
+    )
+    if found is None:
+        raise no_such_survey()
+    kind, segment = found.survey.kind, found.segment
+
+    def page_url(number: int) -> str:
+        query = {"period": period, "page": number, **({"segment": segment} if segment else {})}
+        return f"?{urlencode(query)}"
+
+    return render(
+        request,
+        admin,
+        "results.html",
+        nav="surveys",
+        survey=found.survey,
+        kind=kind,
+        period=period,
+        periods=sorted({*found.periods, current, period}, reverse=True),
+        summary=found.summary,
+        split=charts.split_bar(found.summary.segments),
+        chart=charts.trend_chart(kind, found.trend),
+        comments=found.comments,
+        segment=segment,
+        segments=found.survey.scale.segments,
+        page_url=page_url,
+        export_url=f"{PREFIX}/surveys/{survey_id}/export.csv?{urlencode({'period': period})}",
+    )
+
+
+def export(request: Request, admin: Admin) -> Response:
+    survey_id = int(request.path_params["survey_id"])
+    period = http.period_param(request, current_period(request))
+    try:
+        chunks = csv_export.export_csv(ctx(request).engine, admin.account_id, survey_id, period)
+    except csv_export.NotFound:
+        raise no_such_survey() from None
+    filename = f"survey-{survey_id}-{period}.csv"
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,129 @@
+"""The account's surveys: the list, the form to create or edit one (with the
+snippet and link to use it), and switching one on or off."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import admin_store, scales, survey_form, survey_texts, surveys
+from app.admin_store import Admin
+from app.surveys import Survey
+from app.web.admin.csrf import Form
+from app.web.admin.render import (
+    PREFIX,
+    ctx,
+    flash,
+    forget_widget_configs,
+    no_such_survey,
+    redirect,
+    render,
+)
+
+
+def survey_list(request: Request, admin: Admin) -> Response:
+    rows = admin_store.list_surveys(ctx(request).engine, admin.account_id)
+    return render(request, admin, "surveys.html", nav="surveys", surveys=rows)
+
+
+def new_survey_form(request: Request, admin: Admin) -> Response:
+    kind = request.query_params.get("kind", "nps")
+    blank = survey_form.blank(kind if kind in scales.KINDS else "nps")
+    return _form_page(request, admin, blank, None)
+
+
+def create_survey(request: Request, admin: Admin, form: Form) -> Response:
+    parsed = survey_form.parse(form)
+    if not parsed.valid:
+        return _form_page(request, admin, parsed, None, status=422)
+    survey_id = admin_store.create_survey(ctx(request).engine, admin.account_id, parsed.values)
+    forget_widget_configs(request)
+    flash(request, "survey.created")
+    return redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def _survey_id(request: Request) -> int:
+    return int(request.path_params["survey_id"])
+
+
+def _survey(request: Request, admin: Admin) -> Survey:
+    survey = admin_store.get_survey(ctx(request).engine, admin.account_id, _survey_id(request))
+    if survey is None:
+        raise no_such_survey()
+    return survey
+
+
+def edit_survey_form(request: Request, admin: Admin) -> Response:
+    survey = _survey(request, admin)
+    return _form_page(request, admin, survey_form.from_survey(survey), survey)
+
+
+def save_survey(request: Request, admin: Admin, form: Form) -> Response:
+    survey = _survey(request, admin)
+    parsed = survey_form.parse(form, kind=survey.kind)
+    if not parsed.valid:
+        return _form_page(request, admin, parsed, survey, status=422)
+    survey_id = _survey_id(request)
+    if not admin_store.update_survey(
+        ctx(request).engine, admin.account_id, survey_id, parsed.values
+    ):
+        raise no_such_survey()
+    forget_widget_configs(request)
+    flash(request, "survey.saved")
+    return redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def set_active(request: Request, admin: Admin, form: Form) -> Response:
+    survey_id = _survey_id(request)
+    active = form.get("active") == "1"
+    if not admin_store.set_active(ctx(request).engine, admin.account_id, survey_id, active):
+        raise no_such_survey()
+    forget_widget_configs(request)
+    flash(request, "survey.activated" if active else "survey.deactivated")
+    return redirect(f"{PREFIX}/surveys/{survey_id}")
+
+
+def _form_page(
+    request: Request,
+    admin: Admin,
+    form: survey_form.SurveyForm,
+    survey: Survey | None,
+    *,
+    status: int = 200,
+) -> Response:
+    kind = survey.kind if survey is not None else form.fields["kind"]
+    kind = kind if kind in scales.KINDS else "nps"
+    return render(
+        request,
+        admin,
+        "survey_form.html",
+        status=status,
+        nav="surveys",
+        form=form,
+        survey=survey,
+        kind=kind,
+        kinds=scales.KINDS,
+        languages=survey_texts.LANGUAGES,
+        segments=scales.segments(kind),
+        ranges={item: survey_form.score_ranges(item) for item in scales.KINDS},
+        positions=surveys.POSITIONS,
+        audiences=surveys.REVIEW_AUDIENCES,
+        defaults={lang: survey_texts.texts_for(kind, {}, lang) for lang in survey_texts.LANGUAGES},
+        embed=_embed(request, survey) if survey is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Embed:
+    snippet: str
+    sri_snippet: str | None
+    link_url: str
+
+
+def _embed(request: Request, survey: Survey) -> Embed:
+    links = ctx(request).urls
+    widget = getattr(request.app.state, "widget", None)
+    sri = links.snippet(survey.public_id, widget) if widget is not None else None
+    return Embed(links.snippet(survey.public_id), sri, links.link(survey.public_id))

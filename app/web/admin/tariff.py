@@ -1,0 +1,53 @@
+"""The tariff page: the tariff in force, a downgrade waiting for next month,
+and changing either."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app import admin_store, budget
+from app.admin_store import Admin
+from app.web.admin.csrf import Form
+from app.web.admin.render import (
+    PREFIX,
+    ctx,
+    current_period,
+    flash,
+    forget_widget_configs,
+    formatter,
+    redirect,
+    render,
+)
+from app.web.errors import Problem
+
+
+def tariff_page(request: Request, admin: Admin) -> Response:
+    page = admin_store.tariff_page(ctx(request).engine, admin.account_id, current_period(request))
+    return render(request, admin, "tariff.html", nav="tariff", **vars(page))
+
+
+def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
+    code = form.get("code", "")
+    engine = ctx(request).engine
+    try:
+        change = admin_store.change_tariff(engine, admin.account_id, code, current_period(request))
+    except budget.UnknownTariff:
+        raise Problem(400, "unknown_tariff", "There is no such tariff.") from None
+    forget_widget_configs(request)
+    after = change.after
+    if after.pending_code == code and after.pending_from:
+        period = formatter(request, admin).period(after.pending_from)
+        flash(request, "tariff.downgrade_scheduled", tariff=change.name, period=period)
+    elif after.code != change.before.code:
+        flash(request, "tariff.upgraded", tariff=change.name)
+    else:
+        flash(request, "tariff.unchanged", tariff=change.name)
+    return redirect(f"{PREFIX}/tariff")
+
+
+def cancel_downgrade(request: Request, admin: Admin, form: Form) -> Response:
+    admin_store.cancel_pending(ctx(request).engine, admin.account_id)
+    forget_widget_configs(request)
+    flash(request, "tariff.cancelled")
+    return redirect(f"{PREFIX}/tariff")
