@@ -11,11 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from app import budget, db, stats, surveys
+from app import budget, db, i18n, stats, surveys
 from app.models import admin_table, survey_table, tariff_table
 from app.surveys import Survey
-
-ADMIN_LANGUAGES = ("en", "de")
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class Admin:
 
 
 def set_language(engine: Engine, admin_id: int, language: str | None) -> None:
-    if language is not None and language not in ADMIN_LANGUAGES:
+    if language is not None and language not in i18n.LANGUAGES:
         raise ValueError(f"unsupported language {language!r}")
     with db.write(engine) as conn:
         conn.execute(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app import accounts, budget, db, demo, migrations, scales, surveys, urls
+from app import accounts, budget, db, demo, i18n, migrations, scales, surveys, urls
 from app.db import create_db_engine
 from app.settings import Settings, SettingsError, from_env
 from app.signing import Signer
@@ -235,7 +235,7 @@ def _parser() -> argparse.ArgumentParser:
     survey_create.add_argument(
         "--origin", action="append", default=[], help="allowed origin (repeatable); none means any"
     )
-    survey_create.add_argument("--language", choices=surveys.LANGUAGES)
+    survey_create.add_argument("--language", choices=i18n.LANGUAGES)
     survey_create.set_defaults(run=cmd_survey_create)
     return parser
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import scales, survey_texts, surveys
+from app import i18n, scales, survey_texts, surveys
 from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
@@ -44,7 +44,7 @@ def field_names() -> list[str]:
         "color",
         "position",
     ]
-    for language in survey_texts.LANGUAGES:
+    for language in i18n.LANGUAGES:
         names += [text_field(language, key) for key in TEXT_KEYS]
         names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
     return names
@@ -99,7 +99,7 @@ def from_survey(survey: Survey) -> SurveyForm:
         position=survey.position,
     )
     names = scales.segments(survey.kind)
-    for language in survey_texts.LANGUAGES:
+    for language in i18n.LANGUAGES:
         own = survey.texts.get(language) or {}
         for key in TEXT_KEYS:
             fields[text_field(language, key)] = own.get(key, "")
@@ -126,7 +126,7 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
         chosen = "nps"
     values: dict[str, Any] = {"kind": chosen}
     values["name"] = _name(form)
-    values["language"] = _choice(form, "language", (*survey_texts.LANGUAGES, "auto"))
+    values["language"] = _choice(form, "language", (*i18n.LANGUAGES, "auto"))
     values["texts"] = _texts(form, chosen)
     values["review_url"] = _review_url(form)
     values["review_audience"] = _choice(form, "review_audience", surveys.REVIEW_AUDIENCES)
@@ -168,7 +168,7 @@ def _short_text(form: SurveyForm, name: str, limit: int) -> str:
 def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
     """Only what the admin wrote is stored; empty fields use the defaults."""
     texts: dict[str, Any] = {}
-    for language in survey_texts.LANGUAGES:
+    for language in i18n.LANGUAGES:
         entry: dict[str, Any] = {}
         for key in TEXT_KEYS:
             text = _short_text(form, text_field(language, key), LIMITS[key])

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text
 
 from app import budget, scales
+from app.i18n import LANGUAGES
 from app.models import survey_table
 from app.scales import Scale
-from app.survey_texts import LANGUAGES
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 REVIEW_AUDIENCES = ("all", "none")

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, responses, survey_texts, urls
+from app import budget, i18n, responses, survey_texts, urls
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import Offer, Survey
@@ -40,75 +40,6 @@ PAGE_HEADERS = {
 }
 # A 2,000 character comment percent-encoded as UTF-8 stays well below this.
 FORM_LIMIT = 32 * 1024
-
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "send": "Send",
-        "score_missing": "Please choose a score.",
-        "expired": "This page was open for a long time, so your answer was not sent yet. "
-        "Please choose your answer again and send it.",
-        "thanks_title": "Thank you for your feedback!",
-        "comment_hint": "Optional. Please do not include personal details.",
-        "send_comment": "Send comment",
-        "comment_saved": "Your comment was added. Thank you!",
-        "comment_missing": "Please write a comment before sending it.",
-        "comment_too_long": "Please keep your comment to at most {limit} characters.",
-        "comment_late": "The time for adding a comment has passed.",
-        "review_intro": "Would you share your experience with others?",
-        "review_link": "Write a review",
-        "closed_title": "This survey is not collecting responses right now",
-        "closed_text": "Thank you for stopping by. Please try again another time.",
-        "refused_text": "Your answer was not recorded. Thank you for taking the time.",
-        "inactive_title": "This survey has ended",
-        "inactive_text": "It no longer collects responses. Thank you for stopping by.",
-        "missing_title": "Survey not found",
-        "missing_text": "This survey link is not valid. Please check that you opened "
-        "the whole address.",
-        "bad_form_title": "This form cannot be sent",
-        "bad_form_text": "It does not belong to this survey or was changed on the way.",
-        "open_survey": "Open the survey",
-        "too_large_text": "What you sent is too long.",
-        "already_title": "You have already answered",
-        "already_text": "Your first answer was kept.",
-        "back_to_thanks": "Back to the thank-you page",
-        "commented_title": "You have already added a comment",
-        "commented_text": "Your first comment was kept. Thank you!",
-    },
-    "de": {
-        "send": "Absenden",
-        "score_missing": "Bitte wählen Sie einen Wert.",
-        "expired": "Diese Seite war lange geöffnet, deshalb wurde Ihre Antwort noch nicht "
-        "gesendet. Bitte wählen Sie Ihre Antwort erneut und senden Sie sie ab.",
-        "thanks_title": "Vielen Dank für Ihr Feedback!",
-        "comment_hint": "Freiwillig. Bitte geben Sie keine persönlichen Daten an.",
-        "send_comment": "Kommentar senden",
-        "comment_saved": "Ihr Kommentar wurde hinzugefügt. Vielen Dank!",
-        "comment_missing": "Bitte schreiben Sie einen Kommentar, bevor Sie ihn senden.",
-        "comment_too_long": "Bitte schreiben Sie höchstens {limit} Zeichen.",
-        "comment_late": "Die Zeit für einen Kommentar ist abgelaufen.",
-        "review_intro": "Möchten Sie Ihre Erfahrung mit anderen teilen?",
-        "review_link": "Bewertung schreiben",
-        "closed_title": "Diese Umfrage nimmt gerade keine Antworten an",
-        "closed_text": "Danke für Ihren Besuch. Bitte versuchen Sie es ein andermal.",
-        "refused_text": "Ihre Antwort wurde nicht gespeichert. Danke, dass Sie sich die "
-        "Zeit genommen haben.",
-        "inactive_title": "Diese Umfrage ist beendet",
-        "inactive_text": "Sie nimmt keine Antworten mehr an. Danke für Ihren Besuch.",
-        "missing_title": "Umfrage nicht gefunden",
-        "missing_text": "Dieser Umfragelink ist ungültig. Bitte prüfen Sie, ob Sie die "
-        "vollständige Adresse geöffnet haben.",
-        "bad_form_title": "Dieses Formular kann nicht gesendet werden",
-        "bad_form_text": "Es gehört nicht zu dieser Umfrage oder wurde unterwegs verändert.",
-        "open_survey": "Zur Umfrage",
-        "too_large_text": "Ihre Eingabe ist zu lang.",
-        "already_title": "Sie haben bereits geantwortet",
-        "already_text": "Ihre erste Antwort bleibt gespeichert.",
-        "back_to_thanks": "Zurück zur Dankesseite",
-        "commented_title": "Sie haben bereits einen Kommentar geschrieben",
-        "commented_text": "Ihr erster Kommentar bleibt gespeichert. Vielen Dank!",
-    },
-}
-
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -132,7 +63,7 @@ class Notice(Problem):
     def __init__(
         self, lang: str, status: int, title: str, text: str, *, link: tuple[str, str] | None = None
     ) -> None:
-        super().__init__(status, title, TEXTS["en"][text])
+        super().__init__(status, title, i18n.translate("en", f"link.{text}"))
         self.lang, self.title, self.text, self.link = lang, title, text, link
 
 
@@ -259,7 +190,7 @@ def _find_visit(request: Request) -> Visit:
     ctx: Context = request.app.state.ctx
     link_key = request.path_params["link_key"]
     now = ctx.clock()
-    wanted = http.negotiate(request.headers.get("accept-language"), survey_texts.LANGUAGES)
+    wanted = http.negotiate(request.headers.get("accept-language"), i18n.LANGUAGES)
     try:
         public_id = ctx.signer.survey_from_link_key(link_key)
     except InvalidToken:
@@ -398,7 +329,12 @@ def _render(request: Request, template: str, lang: str, status: int, **context: 
     response: Response = request.app.state.templates.TemplateResponse(
         request,
         f"links/{template}",
-        {"lang": lang, "t": TEXTS[lang], "stylesheet": http.asset_url("survey.css"), **context},
+        {
+            "lang": lang,
+            "t": i18n.section(lang, "link."),
+            "stylesheet": http.asset_url("survey.css"),
+            **context,
+        },
         status_code=status,
         headers=PAGE_HEADERS,
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, scales, survey_form, survey_texts, surveys
+from app import admin_store, i18n, scales, survey_form, survey_texts, surveys
 from app.admin_store import Admin
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -105,12 +105,12 @@ def _form_page(
         survey=survey,
         kind=kind,
         kinds=scales.KINDS,
-        languages=survey_texts.LANGUAGES,
+        languages=i18n.LANGUAGES,
         segments=scales.segments(kind),
         ranges={item: survey_form.score_ranges(item) for item in scales.KINDS},
         positions=surveys.POSITIONS,
         audiences=surveys.REVIEW_AUDIENCES,
-        defaults={lang: survey_texts.texts_for(kind, {}, lang) for lang in survey_texts.LANGUAGES},
+        defaults={lang: survey_texts.texts_for(kind, {}, lang) for lang in i18n.LANGUAGES},
         embed=_embed(request, survey) if survey is not None else None,
     )
 
