@@ -1,6 +1,5 @@
-# ruff: noqa: RUF001, E501  (typographic dashes; one message a line)
-"""Every word the server shows in German: the admin pages, the link
-survey pages (``link.``), survey defaults (``survey.``) and month names."""
+# ruff: noqa: RUF001, E501
+"""Die Texte des Servers auf Deutsch, Schlüssel für Schlüssel wie in ``en.py``."""
 
 from __future__ import annotations
 
