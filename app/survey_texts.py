@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from app.i18n import LANGUAGES, translate
@@ -14,17 +15,31 @@ from app.scales import segments
 def texts_for(kind: str, texts: Mapping[str, Any], language: str) -> dict[str, Any]:
     """The survey's texts in ``language``, each missing one taken from the defaults."""
     own = texts.get(language) or {}
+    defaults = _defaults(kind, language)
     own_follow = own.get("follow_up") or {}
+    return {
+        "question": own.get("question") or defaults["question"],
+        "low_label": own.get("low_label") or defaults["low_label"],
+        "high_label": own.get("high_label") or defaults["high_label"],
+        "follow_up": {
+            name: own_follow.get(name) or text for name, text in defaults["follow_up"].items()
+        },
+    }
+
+
+@cache
+def _defaults(kind: str, language: str) -> dict[str, Any]:
+    """A kind's default texts from the catalogue, looked up once: the widget
+    config asks for them on every view."""
     # The follow-ups run from the bottom of the scale up: low, middle, high.
-    follow = zip(segments(kind), ("low", "mid", "high"), strict=True)
+    bands = zip(segments(kind), ("low", "mid", "high"), strict=True)
     return {
         **{
-            key: own.get(key) or translate(language, f"survey.{kind}.{key}")
+            key: translate(language, f"survey.{kind}.{key}")
             for key in ("question", "low_label", "high_label")
         },
         "follow_up": {
-            name: own_follow.get(name) or translate(language, f"survey.follow_up.{band}")
-            for name, band in follow
+            name: translate(language, f"survey.follow_up.{band}") for name, band in bands
         },
     }
 

@@ -40,21 +40,24 @@ ADMIN_HEADERS: Headers = (
 )
 
 
+_ADMIN_NAMES = frozenset(name for name, _ in ADMIN_HEADERS)
+
+
 def is_admin_path(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
 def secured(headers: Iterable[tuple[bytes, bytes]], path: str) -> list[tuple[bytes, bytes]]:
     """``headers`` with the security headers that ``path`` calls for."""
-    forced = ADMIN_HEADERS if is_admin_path(path) else ()
-    replaced = {name for name, _ in forced}
-    kept = [(name, value) for name, value in headers if name.lower() not in replaced]
-    present = {name.lower() for name, _ in kept} | replaced
-    return (
-        kept
-        + list(forced)
-        + [(name, value) for name, value in DEFAULT_HEADERS if name not in present]
-    )
+    if is_admin_path(path):
+        replaced = _ADMIN_NAMES
+        kept = [(name, value) for name, value in headers if name.lower() not in replaced]
+        return kept + list(ADMIN_HEADERS)
+    # Every answer passes here: the common case stays a scan and an append.
+    kept = list(headers)
+    present = {name.lower() for name, _ in kept}
+    kept.extend((name, value) for name, value in DEFAULT_HEADERS if name not in present)
+    return kept
 
 
 def relative_location(location: bytes, own_origin: tuple[str, str]) -> bytes:
