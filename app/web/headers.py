@@ -15,7 +15,9 @@ from starlette.datastructures import URL
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-ADMIN_PREFIX = "/admin"
+from app import urls
+
+ADMIN_PREFIX = urls.ADMIN
 # Answers whatever the Host: load balancers probe by address or internal name.
 HEALTH_PATH = "/healthz"
 ADMIN_CSP = (

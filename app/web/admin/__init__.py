@@ -15,10 +15,11 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 
+from app import urls
 from app.settings import Settings
 from app.web.admin import account, auth, csrf, dashboard, results, surveys, tariff
 from app.web.admin.auth import admin_form, admin_page
-from app.web.admin.render import PREFIX, redirect
+from app.web.admin.render import redirect
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -63,6 +64,6 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post("/account/language", admin_form(account.change_language)),
     ]
     return [
-        Route(PREFIX, lambda request: redirect(f"{PREFIX}/", 307), methods=["GET"]),
-        Mount(PREFIX, routes=pages, middleware=[auth.session_middleware(settings)]),
+        Route(urls.ADMIN, lambda request: redirect(urls.admin(), 307), methods=["GET"]),
+        Mount(urls.ADMIN, routes=pages, middleware=[auth.session_middleware(settings)]),
     ]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, admin_sessions, admin_store, i18n
+from app import accounts, admin_sessions, admin_store, i18n, urls
 from app.admin_store import Admin
 from app.web.admin.csrf import Form
-from app.web.admin.render import PREFIX, ctx, flash, redirect, render
+from app.web.admin.render import ctx, flash, redirect, render
 from app.web.errors import Problem
 
 PASSWORD_MAX = 1024
@@ -49,7 +49,7 @@ def change_password(request: Request, admin: Admin, form: Form) -> Response:
     # and any copy of this one's old cookie, has ended.
     request.session["sid"] = secret
     flash(request, "password.changed")
-    return redirect(f"{PREFIX}/account")
+    return redirect(urls.admin("account"))
 
 
 def change_language(request: Request, admin: Admin, form: Form) -> Response:
@@ -58,4 +58,4 @@ def change_language(request: Request, admin: Admin, form: Form) -> Response:
         raise Problem(400, "invalid_language", "Unsupported language.")
     admin_store.set_language(ctx(request).engine, admin.id, language or None)
     flash(request, "language.saved")
-    return redirect(f"{PREFIX}/account")
+    return redirect(urls.admin("account"))

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from app import admin_sessions
+from app import admin_sessions, urls
 from app.admin_store import Admin
 from app.settings import Settings
 from app.web.admin import csrf
-from app.web.admin.render import PREFIX, ctx, flash, redirect, render
+from app.web.admin.render import ctx, flash, redirect, render
 
 SESSION_COOKIE = "nps_beacon_admin"
 
@@ -40,7 +40,7 @@ def session_middleware(settings: Settings) -> Middleware:
         secret_keys=derived_keys(settings, "admin-session"),
         session_cookie=SESSION_COOKIE,
         max_age=admin_sessions.MAX_AGE,
-        path=PREFIX,
+        path=urls.ADMIN,
         same_site="lax",
         https_only=settings.session_https_only,
     )
@@ -93,7 +93,7 @@ def admin_page(handler: Page) -> Endpoint:
     @wraps(handler)
     def endpoint(request: Request) -> Response:
         admin = current_admin(request)
-        return handler(request, admin) if admin else redirect(f"{PREFIX}/login")
+        return handler(request, admin) if admin else redirect(urls.admin("login"))
 
     return endpoint
 
@@ -105,7 +105,7 @@ def admin_form(handler: FormPage) -> Endpoint:
     def endpoint(request: Request) -> Response:
         form = csrf.checked_form(request)
         admin = current_admin(request)
-        return handler(request, admin, form) if admin else redirect(f"{PREFIX}/login")
+        return handler(request, admin, form) if admin else redirect(urls.admin("login"))
 
     return endpoint
 
@@ -115,12 +115,12 @@ def admin_form(handler: FormPage) -> Endpoint:
 
 def start(request: Request) -> Response:
     logged_in = session_secret(request) is not None
-    return redirect(f"{PREFIX}/dashboard" if logged_in else f"{PREFIX}/login")
+    return redirect(urls.admin("dashboard") if logged_in else urls.admin("login"))
 
 
 def login_form(request: Request) -> Response:
     if current_admin(request) is not None:
-        return redirect(f"{PREFIX}/dashboard")
+        return redirect(urls.admin("dashboard"))
     return render(request, None, "login.html", email="", error=None)
 
 
@@ -137,7 +137,7 @@ def login_submit(request: Request) -> Response:
     # A fresh session (and CSRF token) at login: nothing planted before carries over.
     request.session.clear()
     request.session.update({"sid": secret, csrf.SESSION_KEY: csrf.new_token()})
-    return redirect(f"{PREFIX}/dashboard")
+    return redirect(urls.admin("dashboard"))
 
 
 def logout(request: Request, admin: Admin, form: csrf.Form) -> Response:
@@ -145,11 +145,11 @@ def logout(request: Request, admin: Admin, form: csrf.Form) -> Response:
     if secret is not None:
         admin_sessions.end_session(ctx(request).engine, secret)
     request.session.clear()
-    return redirect(f"{PREFIX}/login")
+    return redirect(urls.admin("login"))
 
 
 def logout_everywhere(request: Request, admin: Admin, form: csrf.Form) -> Response:
     admin_sessions.end_all(ctx(request).engine, admin.id)
     request.session.clear()
     flash(request, "sessions.ended_everywhere")
-    return redirect(f"{PREFIX}/login")
+    return redirect(urls.admin("login"))

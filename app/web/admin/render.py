@@ -15,8 +15,6 @@ from app.web import http
 from app.web.admin import csrf
 from app.web.errors import Problem
 
-PREFIX = "/admin"
-
 
 def ctx(request: Request) -> Context:
     context: Context = request.app.state.ctx

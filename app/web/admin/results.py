@@ -8,10 +8,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import admin_store, charts, csv_export
+from app import admin_store, charts, csv_export, urls
 from app.admin_store import Admin
 from app.web import http
-from app.web.admin.render import PREFIX, ctx, current_period, no_such_survey, render
+from app.web.admin.render import ctx, current_period, no_such_survey, render
 
 
 def results(request: Request, admin: Admin) -> Response:
@@ -52,7 +52,7 @@ def results(request: Request, admin: Admin) -> Response:
         segment=segment,
         segments=found.survey.scale.segments,
         page_url=page_url,
-        export_url=f"{PREFIX}/surveys/{survey_id}/export.csv?{urlencode({'period': period})}",
+        export_url=urls.admin(f"surveys/{survey_id}/export.csv", period=period),
     )
 
 

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, scales, survey_form, survey_texts, surveys
+from app import admin_store, i18n, scales, survey_form, survey_texts, surveys, urls
 from app.admin_store import Admin
 from app.surveys import Survey
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
-    PREFIX,
     ctx,
     flash,
     forget_widget_configs,
@@ -41,7 +40,7 @@ def create_survey(request: Request, admin: Admin, form: Form) -> Response:
     survey_id = admin_store.create_survey(ctx(request).engine, admin.account_id, parsed.values)
     forget_widget_configs(request)
     flash(request, "survey.created")
-    return redirect(f"{PREFIX}/surveys/{survey_id}")
+    return redirect(urls.admin(f"surveys/{survey_id}"))
 
 
 def _survey_id(request: Request) -> int:
@@ -72,7 +71,7 @@ def save_survey(request: Request, admin: Admin, form: Form) -> Response:
         raise no_such_survey()
     forget_widget_configs(request)
     flash(request, "survey.saved")
-    return redirect(f"{PREFIX}/surveys/{survey_id}")
+    return redirect(urls.admin(f"surveys/{survey_id}"))
 
 
 def set_active(request: Request, admin: Admin, form: Form) -> Response:
@@ -82,7 +81,7 @@ def set_active(request: Request, admin: Admin, form: Form) -> Response:
         raise no_such_survey()
     forget_widget_configs(request)
     flash(request, "survey.activated" if active else "survey.deactivated")
-    return redirect(f"{PREFIX}/surveys/{survey_id}")
+    return redirect(urls.admin(f"surveys/{survey_id}"))
 
 
 def _form_page(

@@ -6,11 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, budget
+from app import admin_store, budget, urls
 from app.admin_store import Admin
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
-    PREFIX,
     ctx,
     current_period,
     flash,
@@ -43,11 +42,11 @@ def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
         flash(request, "tariff.upgraded", tariff=change.name)
     else:
         flash(request, "tariff.unchanged", tariff=change.name)
-    return redirect(f"{PREFIX}/tariff")
+    return redirect(urls.admin("tariff"))
 
 
 def cancel_downgrade(request: Request, admin: Admin, form: Form) -> Response:
     admin_store.cancel_pending(ctx(request).engine, admin.account_id)
     forget_widget_configs(request)
     flash(request, "tariff.cancelled")
-    return redirect(f"{PREFIX}/tariff")
+    return redirect(urls.admin("tariff"))
