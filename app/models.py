@@ -163,6 +163,27 @@ class Response(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
+class TestResponse(SQLModel, table=True):
+    """An answer given through a survey's test key. Kept apart from
+    ``response`` so that no figure, trend or export can ever include it, and
+    never counted against the budget."""
+
+    __tablename__ = "test_response"
+    __table_args__ = (Index("ix_test_response_survey_created", "survey_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    nonce: str = Field(max_length=32, unique=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    survey_id: int = Field(foreign_key="survey.id")
+    score: int
+    segment: str = Field(max_length=16)
+    comment: str | None = Field(default=None, max_length=2000)
+    channel: str = Field(max_length=8)
+    page_url: str | None = Field(default=None, max_length=2048)
+    locale: str | None = Field(default=None, max_length=35)
+    created_at: datetime = _when(nullable=False)
+
+
 class Usage(SQLModel, table=True):
     """Counted and refused submissions of one account in one period."""
 
@@ -191,5 +212,6 @@ admin_table: Table = AdminUser.__table__  # type: ignore[attr-defined]
 admin_session_table: Table = AdminSession.__table__  # type: ignore[attr-defined]
 survey_table: Table = Survey.__table__  # type: ignore[attr-defined]
 response_table: Table = Response.__table__  # type: ignore[attr-defined]
+test_response_table: Table = SQLModel.metadata.tables["test_response"]
 usage_table: Table = Usage.__table__  # type: ignore[attr-defined]
 contact_table: Table = Contact.__table__  # type: ignore[attr-defined]

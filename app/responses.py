@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Engine, TextClause, bindparam, text
 
 from app import budget, db
 from app.cache import SurveyCache
@@ -73,8 +73,12 @@ def record_response(
 
     The response row is inserted first, keyed by the token's nonce; then the
     usage counter takes one guarded step. If the budget is exhausted the whole
-    transaction rolls back and the refusal is counted on its own.
+    transaction rolls back and the refusal is counted on its own. A test
+    token's answer is stored apart and counts nothing, whatever the budget.
     """
+    if submission.display.test:
+        with db.counting(engine) as conn:
+            return _record_test(conn, survey, submission, now)
     period = budget.period_of(now, zone)
     account_id = survey.account_id
     try:
@@ -86,25 +90,81 @@ def record_response(
                     if not budget.consume(conn, account_id, period, now, survey.id):
                         raise BudgetExhausted
                     return Recorded(new_id, submission.score, segment, True)
-            return _replay(conn, submission)
+            return _replay(conn, ANSWERS, submission)
     except BudgetExhausted:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise
 
 
+def _record_test(
+    conn: db.Executor, survey: Survey, submission: Submission, now: datetime
+) -> Recorded:
+    if submission.score is not None:
+        segment = survey.scale.segment_of(submission.score)
+        params = _values(survey, submission, segment, now)
+        new_id = conn.execute(_INSERT_TEST, params).scalar_one_or_none()
+        if new_id is not None:
+            return Recorded(new_id, submission.score, segment, True)
+    return _replay(conn, TESTS, submission)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """The statements that read a stored answer back, for one table."""
+
+    stored: TextClause
+    attach_comment: TextClause
+    stored_comment: TextClause
+    by_survey: TextClause
+
+    @classmethod
+    def named(cls, table: str) -> _Table:
+        return cls(
+            text(f"SELECT id, score, segment, comment FROM {table} WHERE nonce = :nonce"),
+            # Guarded so that of two comments racing for one response, only the first lands.
+            text(
+                f"UPDATE {table} SET comment = :comment WHERE id = :id AND comment IS NULL"
+                " RETURNING id"
+            ),
+            text(f"SELECT comment FROM {table} WHERE id = :id"),
+            text(
+                f"SELECT segment, comment FROM {table}"
+                " WHERE nonce = :nonce AND survey_id = :survey_id"
+            ),
+        )
+
+
+ANSWERS = _Table.named("response")
+TESTS = _Table.named("test_response")
+
+_COLUMNS = "nonce, account_id, survey_id, score, segment, comment, channel, page_url, locale"
+_PARAMS = ", ".join(f":{name}" for name in _COLUMNS.split(", "))
 _INSERT_RESPONSE = text(
-    "INSERT INTO response (nonce, account_id, survey_id, period, score, segment, comment,"
-    " channel, page_url, locale, created_at) VALUES (:nonce, :account_id, :survey_id, :period,"
-    " :score, :segment, :comment, :channel, :page_url, :locale, :created_at)"
+    f"INSERT INTO response ({_COLUMNS}, period, created_at) VALUES ({_PARAMS}, :period,"
+    " :created_at) ON CONFLICT (nonce) DO NOTHING RETURNING id"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+_INSERT_TEST = text(
+    f"INSERT INTO test_response ({_COLUMNS}, created_at) VALUES ({_PARAMS}, :created_at)"
     " ON CONFLICT (nonce) DO NOTHING RETURNING id"
 ).bindparams(bindparam("created_at", type_=UTCDateTime()))
-_STORED = text("SELECT id, score, segment, comment FROM response WHERE nonce = :nonce")
-# Guarded so that of two comments racing for one response, only the first lands.
-_ATTACH_COMMENT = text(
-    "UPDATE response SET comment = :comment WHERE id = :id AND comment IS NULL RETURNING id"
-)
-_STORED_COMMENT = text("SELECT comment FROM response WHERE id = :id")
+
+
+def _values(
+    survey: Survey, submission: Submission, segment: str, now: datetime
+) -> dict[str, object]:
+    return {
+        "nonce": submission.display.nonce,
+        "account_id": survey.account_id,
+        "survey_id": survey.id,
+        "score": submission.score,
+        "segment": segment,
+        "comment": submission.comment,
+        "channel": submission.display.channel,
+        "page_url": submission.page_url,
+        "locale": submission.locale,
+        "created_at": now,
+    }
 
 
 def _insert_response(
@@ -116,27 +176,15 @@ def _insert_response(
     now: datetime,
 ) -> int | None:
     """The new response's id, or None when this display's nonce is stored already."""
-    params = {
-        "nonce": submission.display.nonce,
-        "account_id": survey.account_id,
-        "survey_id": survey.id,
-        "period": period,
-        "score": submission.score,
-        "segment": segment,
-        "comment": submission.comment,
-        "channel": submission.display.channel,
-        "page_url": submission.page_url,
-        "locale": submission.locale,
-        "created_at": now,
-    }
+    params = {**_values(survey, submission, segment, now), "period": period}
     return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
 
 
-def _replay(conn: db.Executor, submission: Submission) -> Recorded:
+def _replay(conn: db.Executor, table: _Table, submission: Submission) -> Recorded:
     """The token was used before: the same score returns the stored response,
     a first comment attaches to it, and a different score or a different
     comment than the one stored is a conflict."""
-    stored = conn.execute(_STORED, {"nonce": submission.display.nonce}).first()
+    stored = conn.execute(table.stored, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
     stored_id, score, segment, comment = stored
@@ -146,12 +194,19 @@ def _replay(conn: db.Executor, submission: Submission) -> Recorded:
     if wanted and wanted != comment:
         if comment is not None:
             raise CommentAlreadyGiven
-        attached = conn.execute(_ATTACH_COMMENT, {"comment": wanted, "id": stored_id}).first()
+        attached = conn.execute(table.attach_comment, {"comment": wanted, "id": stored_id}).first()
         # None: another request attached a comment first; only the same one is a replay.
         lost = attached is None
-        if lost and conn.execute(_STORED_COMMENT, {"id": stored_id}).scalar_one_or_none() != wanted:
+        if lost and _comment_of(conn, table, stored_id) != wanted:
             raise CommentAlreadyGiven
     return Recorded(stored_id, score, segment, False)
+
+
+def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | None:
+    comment: str | None = conn.execute(
+        table.stored_comment, {"id": response_id}
+    ).scalar_one_or_none()
+    return comment
 
 
 @dataclass(frozen=True)
@@ -160,15 +215,11 @@ class Stored:
     comment: str | None
 
 
-_STORED_BY_SURVEY = text(
-    "SELECT segment, comment FROM response WHERE nonce = :nonce AND survey_id = :survey_id"
-)
-
-
 def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored | None:
     """The answer given with ``display`` to ``survey``, if any."""
     with db.read(engine) as conn:
+        table = TESTS if display.test else ANSWERS
         row = conn.execute(
-            _STORED_BY_SURVEY, {"nonce": display.nonce, "survey_id": survey.id}
+            table.by_survey, {"nonce": display.nonce, "survey_id": survey.id}
         ).first()
     return Stored(row.segment, row.comment) if row is not None else None

@@ -2,6 +2,8 @@
 
 Each purpose has its own salt, so a value signed for one purpose never verifies
 as another. ``SECRET_KEYS`` rotate: the first key signs, every key verifies.
+The owner's test keys have salts of their own: a visitor who knows a survey's
+key cannot make its test key, whose answers skip the budget.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from itsdangerous.serializer import Serializer
 
 EMBED = "embed"
 LINK = "link"
+TEST_EMBED = "embed-test"
+TEST_LINK = "link-test"
 DISPLAY = "display"
 
 CHANNELS = ("widget", "link")
@@ -50,10 +54,19 @@ class _DisplaySerializer(URLSafeTimedSerializer):
 
 
 @dataclass(frozen=True)
+class SurveyKey:
+    """What an embed or link key names: a survey, and whether it is its test key."""
+
+    public_id: str
+    test: bool = False
+
+
+@dataclass(frozen=True)
 class Display:
     survey_id: int
     nonce: str
     channel: str
+    test: bool = False
 
 
 class Signer:
@@ -64,11 +77,13 @@ class Signer:
         ordered = list(reversed(keys))
         self._embed = URLSafeSerializer(ordered, salt=EMBED)
         self._link = URLSafeSerializer(ordered, salt=LINK)
+        self._test_embed = URLSafeSerializer(ordered, salt=TEST_EMBED)
+        self._test_link = URLSafeSerializer(ordered, salt=TEST_LINK)
         self._display = _DisplaySerializer(ordered, salt=DISPLAY)
         self.display_max_age = display_max_age
         # The same few embed keys arrive on every page view: a key verified once
         # stays valid for the life of these secret keys.
-        self._embeds: dict[str, str] = {}
+        self._embeds: dict[str, SurveyKey] = {}
 
     def embed_key(self, public_id: str) -> str:
         return str(self._embed.dumps(public_id))
@@ -76,21 +91,43 @@ class Signer:
     def link_key(self, public_id: str) -> str:
         return str(self._link.dumps(public_id))
 
+    def test_embed_key(self, public_id: str) -> str:
+        return str(self._test_embed.dumps(public_id))
+
+    def test_link_key(self, public_id: str) -> str:
+        return str(self._test_link.dumps(public_id))
+
     def survey_from_embed_key(self, key: str) -> str:
-        public_id = self._embeds.get(key)
-        if public_id is None:
-            public_id = _public_id(self._embed, key)  # raises for a forged key
+        """The survey of a visitor's embed key; a test key is refused here."""
+        found = self.read_embed_key(key)
+        if found.test:
+            raise InvalidToken
+        return found.public_id
+
+    def read_embed_key(self, key: str) -> SurveyKey:
+        """The survey of an embed key or of its test key."""
+        found = self._embeds.get(key)
+        if found is None:
+            found = _survey_key(self._embed, self._test_embed, key)  # raises for a forged key
             if len(self._embeds) >= EMBED_MEMO:
                 self._embeds.clear()
-            self._embeds[key] = public_id
-        return public_id
+            self._embeds[key] = found
+        return found
 
     def survey_from_link_key(self, key: str) -> str:
         return _public_id(self._link, key)
 
-    def display_token(self, survey_id: int, channel: str) -> str:
+    def read_link_key(self, key: str) -> SurveyKey:
+        """The survey of a link key or of its test key."""
+        return _survey_key(self._link, self._test_link, key)
+
+    def display_token(self, survey_id: int, channel: str, *, test: bool = False) -> str:
         nonce = secrets.token_urlsafe(16)
-        return str(self._display.dumps([survey_id, nonce, CHANNELS.index(channel)]))
+        payload: list[int | str] = [survey_id, nonce, CHANNELS.index(channel)]
+        if test:
+            # Inside the signature: a visitor's token can never become a test one.
+            payload.append(1)
+        return str(self._display.dumps(payload))
 
     def read_display_token(self, token: str) -> Display:
         try:
@@ -102,7 +139,18 @@ class Signer:
         match payload:
             case [int(survey_id), str(nonce), int(channel)] if 0 <= channel < len(CHANNELS):
                 return Display(survey_id, nonce, CHANNELS[channel])
+            case [int(survey_id), str(nonce), int(channel), 1] if 0 <= channel < len(CHANNELS):
+                return Display(survey_id, nonce, CHANNELS[channel], test=True)
         raise InvalidToken
+
+
+def _survey_key(
+    serializer: URLSafeSerializer, test_serializer: URLSafeSerializer, key: str
+) -> SurveyKey:
+    try:
+        return SurveyKey(_public_id(serializer, key))
+    except InvalidToken:
+        return SurveyKey(_public_id(test_serializer, key), test=True)
 
 
 def _public_id(serializer: URLSafeSerializer, key: str) -> str:

@@ -340,7 +340,7 @@ class LastContact:
 @dataclass(frozen=True)
 class LastAccepted:
     at: datetime
-    survey_name: str
+    survey_name: str | None  # None once that survey was deleted
 
 
 def last_contact(conn: Connection, account_id: int) -> LastContact | None:
@@ -365,12 +365,14 @@ def last_contact(conn: Connection, account_id: int) -> LastContact | None:
 def last_accepted(conn: Connection, account_id: int, period: str) -> LastAccepted | None:
     """The last counted feedback up to and including ``period`` (so it still
     shows on the first day of a month)."""
+    of_account = and_(
+        survey.c.id == usage_table.c.last_accepted_survey_id, survey.c.account_id == account_id
+    )
     row = conn.execute(
         select(usage_table.c.last_accepted_at, survey.c.name)
-        .join(survey, survey.c.id == usage_table.c.last_accepted_survey_id)
+        .select_from(usage_table.outerjoin(survey, of_account))
         .where(
             usage_table.c.account_id == account_id,
-            survey.c.account_id == account_id,
             usage_table.c.period <= period,
             usage_table.c.last_accepted_at.is_not(None),
         )

@@ -71,15 +71,16 @@ class Offer:
     limit: int
     used: int
 
-    def closing_reason(self, origin: str | None = None) -> str | None:
+    def closing_reason(self, origin: str | None = None, *, test: bool = False) -> str | None:
         """Why a visitor from ``origin`` is not asked now (inactive,
         origin_not_allowed, budget_exhausted), or None. Advisory: whether an
-        answer counts is decided by the guarded increment alone."""
+        answer counts is decided by the guarded increment alone. The owner's
+        test is asked whatever the budget: its answers never count."""
         if not self.survey.active:
             return "inactive"
         if not self.survey.allows(origin):
             return "origin_not_allowed"
-        if self.used >= self.limit:
+        if not test and self.used >= self.limit:
             return "budget_exhausted"
         return None
 

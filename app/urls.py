@@ -57,3 +57,10 @@ class Urls:
 
     def snippet(self, public_id: str, script: Script | None = None) -> str:
         return snippet(self.public_url, self.embed_key(public_id), script)
+
+    def test_link(self, public_id: str) -> str:
+        return f"{self.public_url}{link_path(self.signer.test_link_key(public_id))}"
+
+    def test_snippet(self, public_id: str) -> str:
+        """Always the plain script, so a test runs the widget being served now."""
+        return snippet(self.public_url, self.signer.test_embed_key(public_id))

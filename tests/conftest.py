@@ -32,6 +32,7 @@ BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
     "contact",
     "usage",
+    "test_response",
     "response",
     "survey",
     "admin_session",

@@ -44,6 +44,19 @@ def submit(
     return client.post("/api/v1/responses", json=body, headers=headers).status_code
 
 
+def answer_once(client: TestClient, embed_key: str, score: int, comment: str) -> int:
+    """Show the widget and answer it with a comment; the stored response's id."""
+    token = client.get(f"/api/v1/widget/{embed_key}").json()["display_token"]
+    body = {"display_token": token, "score": score, "comment": comment}
+    answer = client.post("/api/v1/responses", json=body)
+    assert answer.status_code == 201
+    return int(answer.json()["id"])
+
+
+def trial_key(public_id: str) -> str:
+    return Signer((SECRET,), 3600).test_embed_key(public_id)
+
+
 def add_survey(engine: Engine, account_id: int, kind: str, name: str) -> tuple[int, str]:
     with db.write(engine) as conn:
         survey_id, public_id = surveys.create_survey(conn, account_id, name=name, kind=kind)
@@ -122,6 +135,12 @@ ID_ROUTES = {
     ("POST", "/surveys/{survey_id:int}/active"),
     ("GET", "/surveys/{survey_id:int}/results"),
     ("GET", "/surveys/{survey_id:int}/export.csv"),
+    ("GET", "/surveys/{survey_id:int}/delete"),
+    ("POST", "/surveys/{survey_id:int}/delete"),
+    ("GET", "/surveys/{survey_id:int}/test-answers"),
+    ("POST", "/surveys/{survey_id:int}/test-answers/delete"),
+    ("GET", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
+    ("POST", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
 }
 
 
@@ -142,13 +161,18 @@ def _admin_id_routes(client: TestClient) -> set[tuple[str, str]]:
 
 
 def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine: Engine) -> None:
-    seed(engine, email=EMAIL)
+    own = seed(engine, email=EMAIL)
     other = seed(engine, email="other@competitor.example")
+    theirs = answer_once(client, other.embed_key, 10, comment="theirs")
+    their_test = answer_once(client, trial_key(other.public_id), 3, comment="a test")
     # The list below must name every admin route that takes an id.
     assert _admin_id_routes(client) == ID_ROUTES
     login(client, EMAIL)
     token = csrf_from(client.get("/admin/surveys").text)
     base = f"/admin/surveys/{other.survey_id}"
+    their_response = f"{base}/responses/{theirs}/delete"
+    # Their response under this account's survey id is no more found.
+    crossed = f"/admin/surveys/{own.survey_id}/responses/{theirs}/delete"
     answers = {
         "edit form": client.get(base),
         "save": client.post(
@@ -163,17 +187,30 @@ def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine:
         "deactivate": client.post(f"{base}/active", data={"csrf_token": token, "active": "0"}),
         "results": client.get(f"{base}/results"),
         "export": client.get(f"{base}/export.csv"),
+        "confirm deletion": client.get(f"{base}/delete"),
+        "delete": client.post(f"{base}/delete", data={"csrf_token": token}),
+        "test answers": client.get(f"{base}/test-answers"),
+        "clear test answers": client.post(
+            f"{base}/test-answers/delete", data={"csrf_token": token}
+        ),
     }
     for name, answer in answers.items():
         assert answer.status_code == 404, name
         assert "There is no such survey in your account." in answer.text, name
+    for path in (their_response, crossed):
+        for answer in (client.get(path), client.post(path, data={"csrf_token": token})):
+            assert answer.status_code == 404, path
+            assert "There is no such response in your account." in answer.text
+    with db.read(engine) as conn:
+        kept = conn.execute(text("SELECT id FROM response")).scalars().all()
+        kept_tests = conn.execute(text("SELECT id FROM test_response")).scalars().all()
+    assert (kept, kept_tests) == ([theirs], [their_test])
     # A survey id that exists nowhere looks exactly the same.
     assert client.get("/admin/surveys/987654").status_code == 404
     row = survey_row(engine, other.survey_id)
     assert (row["name"], bool(row["active"])) == ("Survey", True)
     assert f"/admin/surveys/{other.survey_id}" not in client.get("/admin/surveys").text
     # The other account's answers count on neither this dashboard nor its budget.
-    assert submit(client, other.embed_key, 10, comment="theirs") == 201
     dashboard = client.get("/admin/dashboard").text
     assert text_of(dashboard, "remaining") == "50"
     assert text_of(dashboard, "last-accepted") == "No feedback accepted yet."

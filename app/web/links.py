@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from app import budget, i18n, responses, survey_texts, urls
 from app.context import Context
-from app.signing import Display, ExpiredToken, InvalidToken
+from app.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import Offer, Survey
 from app.web import http
 from app.web.errors import Problem
@@ -175,6 +175,7 @@ class Visit:
     offer: Offer
     lang: str
     now: datetime
+    test: bool = False
 
     @property
     def survey(self) -> Survey:
@@ -192,13 +193,13 @@ def _find_visit(request: Request) -> Visit:
     now = ctx.clock()
     wanted = http.negotiate(request.headers.get("accept-language"), i18n.LANGUAGES)
     try:
-        public_id = ctx.signer.survey_from_link_key(link_key)
+        key: SurveyKey | None = ctx.signer.read_link_key(link_key)
     except InvalidToken:
-        public_id = None
+        key = None
     offer = None
-    if public_id is not None:
-        offer = ctx.cache.load_config(ctx.engine, public_id, budget.period_of(now, ctx.zone))
-    if offer is None:
+    if key is not None:
+        offer = ctx.cache.load_config(ctx.engine, key.public_id, budget.period_of(now, ctx.zone))
+    if key is None or offer is None:
         lang = survey_texts.choose_language("auto", wanted)
         raise Notice(lang, 404, "missing_title", "missing_text")
     visit = Visit(
@@ -208,6 +209,7 @@ def _find_visit(request: Request) -> Visit:
         offer,
         survey_texts.choose_language(offer.survey.language, wanted),
         now,
+        key.test,
     )
     ctx.contacts.record(ctx.engine, offer.survey, request.headers.get("origin"), "link", now)
     return visit
@@ -223,13 +225,14 @@ def _own_display(visit: Visit, token: str) -> Display | None:
         return None
     except InvalidToken:
         raise _bad_form(visit) from None
-    if display.survey_id != visit.survey.id or display.channel != "link":
+    wrong_survey = display.survey_id != visit.survey.id or display.test != visit.test
+    if wrong_survey or display.channel != "link":
         raise _bad_form(visit)
     return display
 
 
 def _refuse_if_closed(visit: Visit, text: str, status: int) -> None:
-    reason = visit.offer.closing_reason()
+    reason = visit.offer.closing_reason(test=visit.test)
     if reason == "inactive":
         raise Notice(visit.lang, status, "inactive_title", "inactive_text")
     if reason is not None:
@@ -279,7 +282,8 @@ def _survey_form(
         visit.lang,
         status,
         action=_survey_url(visit),
-        token=token or visit.ctx.signer.display_token(survey.id, "link"),
+        token=token or visit.ctx.signer.display_token(survey.id, "link", test=visit.test),
+        test=visit.test,
         texts=survey_texts.texts_for(survey.kind, survey.texts, visit.lang),
         scores=list(survey.scale.scores),
         selected=selected,
@@ -313,6 +317,7 @@ def _thanks_page(
         error=error,
         comment_max=responses.COMMENT_MAX,
         review_url=_review_url(survey),
+        test=visit.test,
     )
 
 

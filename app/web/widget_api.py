@@ -41,15 +41,15 @@ def _hide(reason: str) -> JSONResponse:
 async def widget_config(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     try:
-        public_id = ctx.signer.survey_from_embed_key(request.path_params["embed_key"])
+        key = ctx.signer.read_embed_key(request.path_params["embed_key"])
     except InvalidToken:
         raise _unknown_survey() from None
     now = ctx.clock()
     period = budget.period_of(now, ctx.zone)
     # A cache hit answers without a database read or a thread hop.
-    offer = ctx.cache.config(public_id, period)
+    offer = ctx.cache.config(key.public_id, period)
     if isinstance(offer, Missing):
-        offer = await run_in_threadpool(ctx.cache.load_config, ctx.engine, public_id, period)
+        offer = await run_in_threadpool(ctx.cache.load_config, ctx.engine, key.public_id, period)
     if offer is None:
         raise _unknown_survey()
     survey = offer.survey
@@ -58,7 +58,7 @@ async def widget_config(request: Request) -> Response:
         # Browsers leave Origin off same-origin GETs; the Referer still names the page.
         seen_from = origin or _origin_of(request.headers.get("referer"))
         await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, seen_from, "widget", now)
-    reason = offer.closing_reason(origin)
+    reason = offer.closing_reason(origin, test=key.test)
     if reason is not None:
         return _hide(reason)
     language = survey_texts.choose_language(survey.language, request.query_params.get("lang"))
@@ -66,7 +66,7 @@ async def widget_config(request: Request) -> Response:
     return JSONResponse(
         {
             "show": True,
-            "display_token": ctx.signer.display_token(survey.id, "widget"),
+            "display_token": ctx.signer.display_token(survey.id, "widget", test=key.test),
             "survey": {
                 "kind": survey.kind,
                 "language": language,
@@ -74,14 +74,22 @@ async def widget_config(request: Request) -> Response:
                 "color": survey.color,
                 "position": survey.position,
             },
-            "rules": {
-                "delay_ms": survey.delay_ms,
-                "recontact_days": survey.recontact_days,
-                "sample_rate": survey.sample_rate,
-            },
+            "rules": TEST_RULES if key.test else _rules(survey),
         },
         headers=NO_STORE,
     )
+
+
+# The owner testing their page is asked on every view, at once.
+TEST_RULES = {"delay_ms": 0, "recontact_days": 0, "sample_rate": 1.0, "test": True}
+
+
+def _rules(survey: Survey) -> dict[str, Any]:
+    return {
+        "delay_ms": survey.delay_ms,
+        "recontact_days": survey.recontact_days,
+        "sample_rate": survey.sample_rate,
+    }
 
 
 def _unknown_survey() -> Problem:

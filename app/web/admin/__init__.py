@@ -17,7 +17,17 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from app import urls
 from app.settings import Settings
-from app.web.admin import account, auth, csrf, dashboard, results, surveys, tariff
+from app.web.admin import (
+    account,
+    auth,
+    csrf,
+    dashboard,
+    deletions,
+    owner_tests,
+    results,
+    surveys,
+    tariff,
+)
 from app.web.admin.auth import admin_form, admin_page
 from app.web.admin.render import redirect
 
@@ -37,6 +47,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         return Route(path, endpoint, methods=["POST"], middleware=[checked])
 
     survey = "/surveys/{survey_id:int}"
+    response = f"{survey}/responses/{{response_id:int}}"
     pages = [
         # logging in and out
         get("/", auth.start),
@@ -55,8 +66,15 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get(survey, admin_page(surveys.edit_survey_form)),
         post(survey, admin_form(surveys.save_survey)),
         post(f"{survey}/active", admin_form(surveys.set_active)),
+        get(f"{survey}/delete", admin_page(deletions.confirm_delete_survey)),
+        post(f"{survey}/delete", admin_form(deletions.delete_survey)),
         get(f"{survey}/results", admin_page(results.results)),
         get(f"{survey}/export.csv", admin_page(results.export)),
+        get(f"{response}/delete", admin_page(deletions.confirm_delete_response)),
+        post(f"{response}/delete", admin_form(deletions.delete_response)),
+        # answers given through the survey's test key
+        get(f"{survey}/test-answers", admin_page(owner_tests.test_answers)),
+        post(f"{survey}/test-answers/delete", admin_form(owner_tests.clear_test_answers)),
         # changes to the tariff and to the admin's own account
         post("/tariff", admin_form(tariff.change_tariff)),
         post("/tariff/cancel", admin_form(tariff.cancel_downgrade)),

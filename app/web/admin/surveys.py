@@ -119,10 +119,18 @@ class Embed:
     snippet: str
     sri_snippet: str | None
     link_url: str
+    test_snippet: str
+    test_link_url: str
 
 
 def _embed(request: Request, survey: Survey) -> Embed:
     links = ctx(request).urls
     widget = getattr(request.app.state, "widget", None)
     sri = links.snippet(survey.public_id, widget) if widget is not None else None
-    return Embed(links.snippet(survey.public_id), sri, links.link(survey.public_id))
+    return Embed(
+        links.snippet(survey.public_id),
+        sri,
+        links.link(survey.public_id),
+        links.test_snippet(survey.public_id),
+        links.test_link(survey.public_id),
+    )

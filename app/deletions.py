@@ -1,0 +1,125 @@
+"""Deleting what an owner no longer wants: one response, or a survey with
+everything that hangs on it. Every call is scoped to one account.
+
+Nothing here touches ``usage``'s counts: an answer that was counted stays
+counted, so deleting never gives budget back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, delete, func, select, update
+
+from app import db, surveys
+from app.models import (
+    contact_table,
+    response_table,
+    survey_table,
+    test_response_table,
+    usage_table,
+)
+from app.surveys import Survey
+
+response = response_table
+
+
+# -- one response ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    survey: Survey
+    id: int
+    created_at: datetime
+    score: int
+    segment: str
+    comment: str | None
+    channel: str
+    period: str
+
+
+def find_response(
+    engine: Engine, account_id: int, survey_id: int, response_id: int
+) -> StoredResponse | None:
+    """The response only if it belongs to the account's survey."""
+    with db.read(engine) as conn:
+        survey = surveys.get_for_account(conn, account_id, survey_id)
+        if survey is None:
+            return None
+        row = conn.execute(
+            select(
+                response.c.id,
+                response.c.created_at,
+                response.c.score,
+                response.c.segment,
+                response.c.comment,
+                response.c.channel,
+                response.c.period,
+            ).where(
+                response.c.id == response_id,
+                response.c.survey_id == survey_id,
+                response.c.account_id == account_id,
+            )
+        ).first()
+    return StoredResponse(survey, *row) if row is not None else None
+
+
+def delete_response(engine: Engine, account_id: int, survey_id: int, response_id: int) -> bool:
+    """True when the account's response was there to delete."""
+    with db.write(engine) as conn:
+        result = conn.execute(
+            delete(response).where(
+                response.c.id == response_id,
+                response.c.survey_id == survey_id,
+                response.c.account_id == account_id,
+            )
+        )
+    return result.rowcount == 1
+
+
+# -- a survey ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyContents:
+    survey: Survey
+    responses: int
+    tests: int
+
+
+def survey_contents(engine: Engine, account_id: int, survey_id: int) -> SurveyContents | None:
+    """What deleting the account's survey would remove."""
+    with db.read(engine) as conn:
+        survey = surveys.get_for_account(conn, account_id, survey_id)
+        if survey is None:
+            return None
+        counts = [
+            conn.execute(
+                select(func.count()).select_from(table).where(table.c.survey_id == survey_id)
+            ).scalar_one()
+            for table in (response, test_response_table)
+        ]
+    return SurveyContents(survey, int(counts[0]), int(counts[1]))
+
+
+def delete_survey(engine: Engine, account_id: int, survey_id: int) -> bool:
+    """Delete the account's survey, its responses, test answers and last
+    contact, in one transaction; True when it was there to delete."""
+    with db.write(engine) as conn:
+        if surveys.get_for_account(conn, account_id, survey_id) is None:
+            return False
+        # The month's counts stay; only the pointer to the survey goes.
+        conn.execute(
+            update(usage_table)
+            .where(
+                usage_table.c.account_id == account_id,
+                usage_table.c.last_accepted_survey_id == survey_id,
+            )
+            .values(last_accepted_survey_id=None)
+        )
+        for table in (response, test_response_table, contact_table):
+            conn.execute(delete(table).where(table.c.survey_id == survey_id))
+        conn.execute(delete(survey_table).where(survey_table.c.id == survey_id))
+    return True
