@@ -546,3 +546,63 @@ def test_screenshots_desktop_and_narrow(
     card = page.locator("nps-beacon section").bounding_box()
     assert card["x"] >= 0 and card["x"] + card["width"] <= 375
     screenshot(page, "widget-375-de")
+
+
+# -- the owner's test snippet ----------------------------------------------------------
+
+
+def test_owner_tests_the_widget_twice_and_nothing_counts(
+    page: Any, engine: Engine, live_server: Any, shop: Any
+) -> None:
+    server = live_server()
+    survey = seed(engine, email="owner@shop.example", kind="csat", recontact_days=90)
+    page.set_viewport_size({"width": 1200, "height": 900})
+    page.goto(f"{server}/admin/login")
+    page.get_by_label("Email").fill("owner@shop.example")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{server}/admin/dashboard")
+    page.goto(f"{server}/admin/surveys/{survey.survey_id}")
+    test_snippet = page.locator("#test-snippet").inner_text()
+    assert page.get_by_role("heading", name="Try it yourself (for testing only)").is_visible()
+    assert run_axe(page) == []
+    page.locator("#test-heading").scroll_into_view_if_needed()
+    screenshot(page, "admin-survey-test-snippet")
+    test_key = test_snippet.split('data-survey="')[1].split('"')[0]
+    assert test_key != survey.embed_key
+
+    origin = shop(test_snippet, csp=strict_csp(server))
+    seen = watch(page)
+    # First view: answered by mouse, with a comment.
+    page.goto(origin)
+    page.locator(RADIOS).nth(4).click()
+    page.locator("nps-beacon textarea").fill("Testing the checkout")
+    page.locator("nps-beacon .send").click()
+    page.locator("nps-beacon [role=status]", has_text="Thank you for your feedback!").wait_for()
+    # Second view in the same browser: asked again at once, answered by keyboard.
+    page.goto(origin)
+    page.locator("nps-beacon fieldset").wait_for()
+    assert tab_to_scale(page) == "1"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    page.locator("nps-beacon textarea").wait_for()
+    # A test leaves nothing in the browser that would keep the real widget away.
+    assert page.evaluate(f"localStorage.getItem('npsBeacon:{test_key}')") is None
+
+    with db.read(engine) as conn:
+        tests = conn.execute(text("SELECT score, comment FROM test_response ORDER BY id")).all()
+    assert [tuple(row) for row in tests] == [(5, "Testing the checkout"), (2, None)]
+    assert count_responses(engine) == 0
+    assert used(engine, survey.account_id) == (0, 0)
+    assert seen.violations(page) == []
+    assert seen.console_errors == []
+
+    page.goto(f"{server}/admin/surveys/{survey.survey_id}/results")
+    page.get_by_role("link", name="Test answers").click()
+    assert page.locator("#test-answers tbody tr").count() == 2
+    assert run_axe(page) == []
+    screenshot(page, "admin-test-answers")
+    page.get_by_role("button", name="Delete test answers").click()
+    page.get_by_text("2 test answers were deleted.").wait_for()
+    with db.read(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM test_response")).scalar_one() == 0
