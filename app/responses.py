@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, TextClause, bindparam, text
+from sqlalchemy.exc import IntegrityError
 
 from app import budget, db
 from app.cache import SurveyCache
@@ -23,6 +24,10 @@ class BudgetExhausted(Exception):
 
 class TokenAlreadyUsed(Exception):
     pass
+
+
+class SurveyGone(Exception):
+    """The survey was deleted while the visitor was answering it."""
 
 
 class ScoreRequired(Exception):
@@ -62,6 +67,10 @@ def record(
     this worker's widget configs then read the account's budget afresh."""
     try:
         return record_response(engine, survey, submission, now, zone)
+    except IntegrityError:
+        # The nonce's conflict is handled in SQL, so this is a foreign key: the
+        # survey was deleted after this worker's cached copy of it was read.
+        raise SurveyGone from None
     finally:
         cache.forget_budget(survey.account_id)
 

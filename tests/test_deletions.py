@@ -9,7 +9,7 @@ import re
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
+from app import db, deletions
 from app.signing import Signer
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import SECRET, count_responses, seed, usage_row
@@ -126,3 +126,18 @@ def test_the_delete_buttons_need_the_csrf_token(client: TestClient, engine: Engi
     assert _rows(engine, "survey", shop.survey_id) == 1
     assert count_responses(engine) == 1
     assert re.search(r"stays", client.get(f"{base}/results?period={PERIOD}").text)
+
+
+def test_an_answer_racing_the_deletion_of_its_survey_is_a_404(
+    client: TestClient, engine: Engine
+) -> None:
+    """A worker's cached copy of a survey may outlive the survey by a second:
+    an answer arriving then is refused as for an unknown survey, never a 500."""
+    shop = seed(engine)
+    _answer(client, shop.embed_key, 9, "first")  # this worker now holds the survey
+    token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
+    assert deletions.delete_survey(engine, shop.account_id, shop.survey_id)
+    late = client.post("/api/v1/responses", json={"display_token": token, "score": 3})
+    assert late.status_code == 404
+    assert late.json()["code"] == "unknown_survey"
+    assert count_responses(engine) == 0

@@ -161,7 +161,12 @@ def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
 
 def _count(visit: Visit, submission: responses.Submission) -> responses.Recorded:
     ctx = visit.ctx
-    return responses.record(ctx.engine, ctx.cache, visit.survey, submission, visit.now, ctx.zone)
+    try:
+        return responses.record(
+            ctx.engine, ctx.cache, visit.survey, submission, visit.now, ctx.zone
+        )
+    except responses.SurveyGone:
+        raise Notice(visit.lang, 404, "missing_title", "missing_text") from None
 
 
 # -- the visit: survey, language, time -------------------------------------

@@ -149,6 +149,8 @@ def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, 
             "comment_already_given",
             "This answer has a comment already; the first one is kept.",
         ) from None
+    except responses.SurveyGone:
+        raise _unknown_survey() from None
     except responses.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
     return JSONResponse(
