@@ -55,6 +55,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get(survey, admin_page(surveys.edit_survey_form)),
         post(survey, admin_form(surveys.save_survey)),
         post(f"{survey}/active", admin_form(surveys.set_active)),
+        post(f"{survey}/allowed-origins", admin_form(surveys.allow_origin)),
         get(f"{survey}/results", admin_page(results.results)),
         get(f"{survey}/export.csv", admin_page(results.export)),
         # changes to the tariff and to the admin's own account
