@@ -74,6 +74,7 @@ def test_refusal_is_kept_apart_from_the_last_data_sync(
         "(last at 14 May 2026, 12:00 UTC): this origin is not allowed."
     ]
     assert 'name="origin" value="http://127.0.0.1:8090"' in page
+    assert f'href="/admin/help/widget?survey={shop.survey_id}#origins"' in page
 
     # A healthy contact within the same minute is still recorded, and shown.
     assert config(client, shop.embed_key, ALLOWED)["show"] is True

@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from app import urls
 from app.settings import Settings
-from app.web.admin import account, auth, csrf, dashboard, results, surveys, tariff
+from app.web.admin import account, auth, csrf, dashboard, help, results, surveys, tariff
 from app.web.admin.auth import admin_form, admin_page
 from app.web.admin.render import redirect
 
@@ -49,6 +49,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/surveys", admin_page(surveys.survey_list)),
         get("/tariff", admin_page(tariff.tariff_page)),
         get("/account", admin_page(account.account_page)),
+        get("/help/widget", admin_page(help.widget_help)),
         # one survey: its settings, then its results
         get("/surveys/new", admin_page(surveys.new_survey_form)),
         post("/surveys/new", admin_form(surveys.create_survey)),
