@@ -245,3 +245,18 @@ def test_german_dashboard_warning(client: TestClient, engine: Engine) -> None:
         "(zuletzt am 14. Mai 2026, 12:00 UTC): Diese Herkunft ist nicht erlaubt."
     ]
     assert "Diese Herkunft erlauben" in page
+
+
+def test_a_full_list_sends_the_owner_to_the_survey_form(client: TestClient, engine: Engine) -> None:
+    full = [f"https://shop{number}.example" for number in range(50)]
+    shop = seed(engine, origins=full, email=EMAIL)
+    login(client, EMAIL)
+    answer = post_form(
+        client,
+        "/admin/dashboard",
+        f"/admin/surveys/{shop.survey_id}/allowed-origins",
+        {"origin": REFUSED},
+    )
+    assert answer.headers["location"] == f"/admin/surveys/{shop.survey_id}"
+    assert "could not be allowed" in client.get(answer.headers["location"]).text
+    assert allowed_origins(engine, shop.survey_id) == full
