@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from app import budget, db, i18n, stats, surveys
+from app import budget, contacts, db, i18n, stats, survey_form, surveys
 from app.models import admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
@@ -115,6 +115,7 @@ class Dashboard:
     suggested: Tariff | None
     nps: stats.Summary
     has_surveys: bool
+    refusals: list[contacts.Refusal]
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -128,7 +129,8 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         accepted = stats.last_accepted(conn, account_id, period)
         forecast = budget.forecast(conn, account_id, period, now, zone)
         nps = stats.account_nps(conn, account_id, period)
-        has_surveys = bool(surveys.list_for_account(conn, account_id))
+        listed = {survey.id: survey for survey in surveys.list_for_account(conn, account_id)}
+        refusals = contacts.refusals(conn, account_id, now)
     return Dashboard(
         period,
         usage,
@@ -139,7 +141,15 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         forecast,
         tariffs.get(forecast.suggested_tariff or ""),
         nps,
-        has_surveys,
+        bool(listed),
+        # Only what still holds: an origin allowed since, or a survey switched
+        # off since (which allowing would not bring back), warns no more.
+        [
+            refusal
+            for refusal in refusals
+            if listed[refusal.survey_id].active
+            and not listed[refusal.survey_id].allows(refusal.origin)
+        ],
     )
 
 
@@ -168,6 +178,12 @@ def update_survey(engine: Engine, account_id: int, survey_id: int, values: dict[
     """Save edited settings; the kind never changes once answers may exist."""
     values = {key: value for key, value in values.items() if key != "kind"}
     return _update_survey(engine, account_id, survey_id, values)
+
+
+def allow_origin(engine: Engine, account_id: int, survey_id: int, origin: str) -> Survey | None:
+    """Allow ``origin`` for the account's survey (see ``surveys.allow_origin``)."""
+    with db.write(engine) as conn:
+        return surveys.allow_origin(conn, account_id, survey_id, origin, survey_form.MAX_ORIGINS)
 
 
 def set_active(engine: Engine, account_id: int, survey_id: int, active: bool) -> bool:

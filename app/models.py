@@ -205,6 +205,18 @@ class Contact(SQLModel, table=True):
     channel: str = Field(max_length=8)
 
 
+class RefusedOrigin(SQLModel, table=True):
+    """The latest origin a survey's widget was refused on for not being
+    allowed: kept apart from ``contact``, which records only healthy contacts."""
+
+    __tablename__ = "refused_origin"
+
+    survey_id: int = Field(foreign_key="survey.id", primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    origin: str = Field(max_length=255)
+    refused_at: datetime = _when(nullable=False)
+
+
 # Core handles for the hot paths, which skip the ORM.
 tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
 account_table: Table = Account.__table__  # type: ignore[attr-defined]
@@ -215,3 +227,4 @@ response_table: Table = Response.__table__  # type: ignore[attr-defined]
 test_response_table: Table = SQLModel.metadata.tables["test_response"]
 usage_table: Table = Usage.__table__  # type: ignore[attr-defined]
 contact_table: Table = Contact.__table__  # type: ignore[attr-defined]
+refused_origin_table: Table = SQLModel.metadata.tables[RefusedOrigin.__tablename__]

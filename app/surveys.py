@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text
+from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
 from app import budget, scales
 from app.i18n import LANGUAGES
@@ -203,3 +203,36 @@ def create_survey(
         .returning(survey_table.c.id)
     ).scalar_one()
     return int(survey_id), public_id
+
+
+def allow_origin(
+    conn: Connection, account_id: int, survey_id: int, origin: str, limit: int
+) -> Survey | None:
+    """Add ``origin`` to the allowed origins of the account's survey, which
+    is returned as it was before; None when the account has no such survey.
+    A survey that already allows the origin (or every origin) is left as it
+    is. Raises ``SurveyError`` for a value that is not an origin, or when the
+    survey lists ``limit`` origins already."""
+    wanted = normalize_origin(origin)
+    row = (
+        conn.execute(
+            select(*SURVEY_COLUMNS)
+            .where(survey_table.c.id == survey_id, survey_table.c.account_id == account_id)
+            .with_for_update()  # a concurrent save of the form must not lose this one
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    survey = Survey.from_row(row)
+    if survey.allows(wanted):
+        return survey
+    if len(survey.allowed_origins) >= limit:
+        raise SurveyError(f"at most {limit} origins")
+    conn.execute(
+        update(survey_table)
+        .where(survey_table.c.id == survey_id, survey_table.c.account_id == account_id)
+        .values(allowed_origins=[*survey.allowed_origins, wanted])
+    )
+    return survey

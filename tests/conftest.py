@@ -30,6 +30,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
+    "refused_origin",
     "contact",
     "usage",
     "test_response",

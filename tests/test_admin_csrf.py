@@ -192,6 +192,6 @@ def test_every_admin_route_that_takes_a_form_is_behind_the_check() -> None:
     mount = next(route for route in table if isinstance(route, Mount))
     routes = [route for route in mount.routes if isinstance(route, Route)]
     forms = [route for route in routes if "POST" in (route.methods or ())]
-    assert len(forms) == 10
+    assert len(forms) >= 10  # login, logout, surveys, tariff, account, ...
     for route in routes:
         assert isinstance(route.app, CSRFMiddleware) == (route in forms), route.path

@@ -133,6 +133,7 @@ ID_ROUTES = {
     ("GET", "/surveys/{survey_id:int}"),
     ("POST", "/surveys/{survey_id:int}"),
     ("POST", "/surveys/{survey_id:int}/active"),
+    ("POST", "/surveys/{survey_id:int}/allowed-origins"),
     ("GET", "/surveys/{survey_id:int}/results"),
     ("GET", "/surveys/{survey_id:int}/export.csv"),
     ("GET", "/surveys/{survey_id:int}/delete"),
@@ -185,6 +186,9 @@ def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine:
             },
         ),
         "deactivate": client.post(f"{base}/active", data={"csrf_token": token, "active": "0"}),
+        "allow origin": client.post(
+            f"{base}/allowed-origins", data={"csrf_token": token, "origin": "https://x.example"}
+        ),
         "results": client.get(f"{base}/results"),
         "export": client.get(f"{base}/export.csv"),
         "confirm deletion": client.get(f"{base}/delete"),

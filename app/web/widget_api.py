@@ -54,11 +54,15 @@ async def widget_config(request: Request) -> Response:
         raise _unknown_survey()
     survey = offer.survey
     origin = request.headers.get("origin")
-    if ctx.contacts.due(survey.id):
+    reason = offer.closing_reason(origin, test=key.test)
+    if reason == "origin_not_allowed" and origin is not None:
+        # Not a healthy contact: kept apart, so the dashboard can warn instead.
+        if ctx.contacts.due(survey.id, refused=True):
+            await run_in_threadpool(ctx.contacts.write_refusal, ctx.engine, survey, origin, now)
+    elif ctx.contacts.due(survey.id):
         # Browsers leave Origin off same-origin GETs; the Referer still names the page.
         seen_from = origin or _origin_of(request.headers.get("referer"))
         await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, seen_from, "widget", now)
-    reason = offer.closing_reason(origin, test=key.test)
     if reason is not None:
         return _hide(reason)
     language = survey_texts.choose_language(survey.language, request.query_params.get("lang"))

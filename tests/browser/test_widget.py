@@ -115,6 +115,7 @@ class Watched:
     console_errors: list[str]
     page_errors: list[str]
     posts: list[str]
+    warnings: list[str] = field(default_factory=list)
 
     def only_network_logs(self) -> bool:
         """Chromium itself logs a failed or non-2xx load; the widget logs nothing."""
@@ -133,6 +134,10 @@ def watch(page: Any) -> Watched:
     page.on(
         "console",
         lambda message: message.type == "error" and watched.console_errors.append(message.text),
+    )
+    page.on(
+        "console",
+        lambda message: message.type == "warning" and watched.warnings.append(message.text),
     )
     page.on("pageerror", lambda error: watched.page_errors.append(str(error)))
     page.on(
@@ -390,6 +395,9 @@ def test_exhausted_budget_hides_the_widget(
     assert config == {"show": False, "reason": "budget_exhausted"}
     # Even an explicit request to show it is declined.
     assert page.evaluate("window.npsBeacon.show()") is False
+    assert seen.warnings == [
+        f"nps-beacon: not shown on {origin}: this month's survey budget is used up"
+    ]
     assert page.locator(WIDGET).count() == 0
     assert count_responses(engine) == 0
     assert used(engine, survey.account_id) == (0, 0)
@@ -412,6 +420,54 @@ def test_foreign_origin_gets_no_widget(
     assert count_responses(engine) == 0
     assert seen.console_errors == []
     assert seen.page_errors == []
+
+
+def test_refused_origin_is_explained_once_in_the_console(
+    page: Any, engine: Engine, live_server: Any, shop: Any
+) -> None:
+    """The owner's usual mistake: the survey allows localhost, the page is
+    opened as 127.0.0.1. The widget stays away and says why, as a warning."""
+    server = live_server()
+    origin = shop()
+    localhost = origin.replace("127.0.0.1", "localhost")
+    refused = seed(engine, origins=[localhost])
+    shop(snippet(server, refused.embed_key), csp=strict_csp(server))
+    seen = watch(page)
+
+    assert open_config(page, origin)["reason"] == "origin_not_allowed"
+    assert page.evaluate("window.npsBeacon.show()") is False
+    assert page.evaluate("window.npsBeacon.show()") is False  # asking again says nothing more
+    assert seen.warnings == [
+        f"nps-beacon: this survey does not accept answers from {origin} "
+        "(allowed origins are set in the survey's settings)"
+    ]
+    assert page.locator(WIDGET).count() == 0
+    assert seen.console_errors == []
+    assert seen.page_errors == []
+    assert seen.violations(page) == []
+
+    # The same page on an origin the survey allows: the card, and no warning.
+    allowed = seed(engine, origins=[origin])
+    shop(snippet(server, allowed.embed_key), csp=strict_csp(server))
+    seen.warnings.clear()
+    page.goto(origin)
+    page.locator("nps-beacon fieldset").wait_for()
+    assert seen.warnings == []
+    assert seen.console_errors == []
+
+
+def test_inactive_survey_is_explained_in_the_console(
+    page: Any, engine: Engine, live_server: Any, shop: Any
+) -> None:
+    server = live_server()
+    survey = seed(engine, active=False)
+    origin = shop(snippet(server, survey.embed_key), csp=strict_csp(server))
+    seen = watch(page)
+
+    assert open_config(page, origin) == {"show": False, "reason": "inactive"}
+    assert page.evaluate("window.npsBeacon.show()") is False
+    assert seen.warnings == [f"nps-beacon: not shown on {origin}: the survey is switched off"]
+    assert seen.console_errors == []
 
 
 def test_zero_sample_rate_never_asks(

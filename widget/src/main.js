@@ -6,6 +6,7 @@ import { loadConfig } from './api.js';
 import { open } from './card.js';
 import { asks } from './rules.js';
 import { findTag, pageLanguage } from './tag.js';
+import { explain } from './why.js';
 
 function start() {
   const tag = findTag();
@@ -15,7 +16,7 @@ function start() {
   );
   // Resolves to the config when this visitor is to be asked, else null; never rejects.
   const ready = loadConfig(url)
-    .then((config) => (asks(config, tag.key, Date.now()) ? config : null))
+    .then((config) => (explain(config), asks(config, tag.key, Date.now()) ? config : null))
     .catch(() => null);
   let shown;
   // Resolves to whether the card is open; asking twice opens one card.

@@ -23,6 +23,7 @@ from app.web.admin import (
     csrf,
     dashboard,
     deletions,
+    help,
     owner_tests,
     results,
     surveys,
@@ -60,6 +61,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/surveys", admin_page(surveys.survey_list)),
         get("/tariff", admin_page(tariff.tariff_page)),
         get("/account", admin_page(account.account_page)),
+        get("/help/widget", admin_page(help.widget_help)),
         # one survey: its settings, then its results
         get("/surveys/new", admin_page(surveys.new_survey_form)),
         post("/surveys/new", admin_form(surveys.create_survey)),
@@ -68,6 +70,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post(f"{survey}/active", admin_form(surveys.set_active)),
         get(f"{survey}/delete", admin_page(deletions.confirm_delete_survey)),
         post(f"{survey}/delete", admin_form(deletions.delete_survey)),
+        post(f"{survey}/allowed-origins", admin_form(surveys.allow_origin)),
         get(f"{survey}/results", admin_page(results.results)),
         get(f"{survey}/export.csv", admin_page(results.export)),
         get(f"{response}/delete", admin_page(deletions.confirm_delete_response)),

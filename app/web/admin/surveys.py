@@ -1,5 +1,6 @@
 """The account's surveys: the list, the form to create or edit one (with the
-snippet and link to use it), and switching one on or off."""
+snippet and link to use it), switching one on or off, and allowing an origin
+its widget was refused on."""
 
 from __future__ import annotations
 
@@ -82,6 +83,25 @@ def set_active(request: Request, admin: Admin, form: Form) -> Response:
     forget_widget_configs(request)
     flash(request, "survey.activated" if active else "survey.deactivated")
     return redirect(urls.admin(f"surveys/{survey_id}"))
+
+
+def allow_origin(request: Request, admin: Admin, form: Form) -> Response:
+    """The dashboard's "Allow this origin": the origin a widget was refused
+    on joins the survey's allowed origins."""
+    survey = _survey(request, admin)
+    origin = form.get("origin", "")
+    try:
+        allowed = admin_store.allow_origin(ctx(request).engine, admin.account_id, survey.id, origin)
+    except surveys.SurveyError:
+        # A value no refusal leaves (the dashboard offers only real origins)
+        # or a full list: the survey's form is where origins are edited.
+        flash(request, "origin.not_added", value=origin[:80])
+        return redirect(urls.admin(f"surveys/{survey.id}"))
+    if allowed is None:
+        raise no_such_survey()
+    forget_widget_configs(request)
+    flash(request, "origin.allowed", origin=surveys.normalize_origin(origin), survey=survey.name)
+    return redirect(urls.admin("dashboard"))
 
 
 def _form_page(
