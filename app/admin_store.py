@@ -104,6 +104,25 @@ def cancel_pending(engine: Engine, account_id: int) -> None:
 
 
 @dataclass(frozen=True)
+class Onboarding:
+    """A new account's first steps, each read from what happened: a survey
+    exists, one of its widgets or links contacted the server, an answer came."""
+
+    first_survey_id: int | None
+    contacted: bool
+    answered_survey_id: int | None
+
+    @property
+    def steps_done(self) -> int:
+        steps = (self.first_survey_id, self.contacted, self.answered_survey_id)
+        return sum(1 for step in steps if step)
+
+    @property
+    def done(self) -> bool:
+        return self.steps_done == 3
+
+
+@dataclass(frozen=True)
 class Dashboard:
     period: str
     usage: budget.UsageState
@@ -115,6 +134,7 @@ class Dashboard:
     suggested: Tariff | None
     nps: stats.Summary
     has_surveys: bool
+    onboarding: Onboarding
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -128,7 +148,9 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         accepted = stats.last_accepted(conn, account_id, period)
         forecast = budget.forecast(conn, account_id, period, now, zone)
         nps = stats.account_nps(conn, account_id, period)
-        has_surveys = bool(surveys.list_for_account(conn, account_id))
+        listed = surveys.list_for_account(conn, account_id)
+        answered = stats.first_answered_survey(conn, account_id)
+    onboarding = Onboarding(listed[0].id if listed else None, contact is not None, answered)
     return Dashboard(
         period,
         usage,
@@ -139,16 +161,27 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         forecast,
         tariffs.get(forecast.suggested_tariff or ""),
         nps,
-        has_surveys,
+        bool(listed),
+        onboarding,
     )
 
 
 # -- surveys ---------------------------------------------------------------
 
 
-def list_surveys(engine: Engine, account_id: int) -> list[Survey]:
+@dataclass(frozen=True)
+class ListedSurvey:
+    survey: Survey
+    answers: stats.AnswerCounts
+
+
+def survey_overview(engine: Engine, account_id: int, period: str) -> list[ListedSurvey]:
+    """The account's surveys with their answers in ``period`` and in all."""
     with db.read(engine) as conn:
-        return surveys.list_for_account(conn, account_id)
+        listed = surveys.list_for_account(conn, account_id)
+        counts = stats.answer_counts(conn, account_id, period)
+    none = stats.AnswerCounts(0, 0)
+    return [ListedSurvey(survey, counts.get(survey.id, none)) for survey in listed]
 
 
 def get_survey(engine: Engine, account_id: int, survey_id: int) -> Survey | None:

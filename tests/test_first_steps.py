@@ -1,0 +1,110 @@
+"""What a new owner meets in the first minutes, through the ASGI client: the
+dashboard's checklist ticked from real data, the survey list's snippets and
+answer counts."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from app import accounts, db
+from app.signing import Signer
+from tests.admin_helpers import PASSWORD, login, post_form, text_of
+from tests.conftest import SECRET, Clock, seed
+from tests.test_admin_pages import _survey_form, submit
+
+EMAIL = "new@owner.example"
+
+
+def new_account(engine: Engine, name: str = "Demo Shop") -> int:
+    """An account with its admin and no survey yet, as `account create` leaves it."""
+    with db.write(engine) as conn:
+        account_id = accounts.create_account(conn, name, "free")
+        accounts.create_admin(conn, account_id, EMAIL, PASSWORD)
+    return account_id
+
+
+def step_state(page: str, name: str) -> str:
+    match = re.search(rf'<li id="step-{name}" class="(\w+)"', page)
+    assert match, f"no step {name}"
+    return match.group(1)
+
+
+def test_checklist_ticks_each_step_from_real_data_then_goes(
+    client: TestClient, engine: Engine
+) -> None:
+    new_account(engine)
+    login(client, EMAIL)
+    page = client.get("/admin/dashboard").text
+    assert text_of(page, "onboarding-heading") == "Get started"
+    assert text_of(page, "onboarding-progress") == "0 of 3 steps done"
+    assert [step_state(page, name) for name in ("survey", "snippet", "answer")] == [
+        "todo",
+        "todo",
+        "todo",
+    ]
+    assert '<a href="/admin/surveys/new">New survey</a>' in page
+
+    created = post_form(
+        client,
+        "/admin/surveys/new",
+        "/admin/surveys/new",
+        _survey_form(name="Homepage", kind="nps", origins=""),
+    )
+    assert created.status_code == 303
+    survey_page = created.headers["location"]
+    page = client.get("/admin/dashboard").text
+    assert text_of(page, "onboarding-progress") == "1 of 3 steps done"
+    assert step_state(page, "survey") == "done"
+    assert step_state(page, "snippet") == "todo"
+    # The next step links to the survey's page, where its snippet and link are.
+    assert f'<a href="{survey_page}">Get the snippet and the link</a>' in page
+
+    snippet = html.unescape(text_of(client.get(survey_page).text, "snippet"))
+    embed_key = re.search(r'data-survey="([^"]+)"', snippet).group(1)  # type: ignore[union-attr]
+    assert client.get(f"/api/v1/widget/{embed_key}").json()["show"] is True
+    page = client.get("/admin/dashboard").text
+    assert text_of(page, "onboarding-progress") == "2 of 3 steps done"
+    assert step_state(page, "snippet") == "done"
+    assert step_state(page, "answer") == "todo"
+
+    assert submit(client, embed_key, 9) == 201
+    page = client.get("/admin/dashboard").text
+    assert 'id="onboarding"' not in page
+    assert text_of(page, "remaining") == "49"
+
+
+def test_checklist_in_german(client: TestClient, engine: Engine) -> None:
+    new_account(engine)
+    login(client, EMAIL)
+    page = client.get("/admin/dashboard", headers={"Accept-Language": "de"}).text
+    assert text_of(page, "onboarding-heading") == "Erste Schritte"
+    assert text_of(page, "onboarding-progress") == "0 von 3 Schritten erledigt"
+
+
+def test_survey_list_has_snippets_and_answer_counts(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    clock.now = datetime(2026, 4, 20, 10, 0, tzinfo=UTC)
+    assert submit(client, shop.embed_key, 9) == 201
+    clock.now = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+    assert submit(client, shop.embed_key, 3) == 201
+    assert submit(client, shop.embed_key, 10) == 201
+
+    page = client.get("/admin/surveys").text
+    assert "Answers in May 2026" in page
+    assert text_of(page, f"answers-period-{shop.survey_id}") == "2"
+    assert text_of(page, f"answers-total-{shop.survey_id}") == "3"
+    snippet = html.unescape(text_of(page, f"snippet-{shop.survey_id}"))
+    embed_key = Signer((SECRET,), 3600).embed_key(shop.public_id)
+    assert snippet == (
+        f'<script src="http://127.0.0.1:8000/widget.js" data-survey="{embed_key}" async></script>'
+    )
+    # The copy button names its snippet, and admin.js reveals it.
+    assert f'data-copy="snippet-{shop.survey_id}"' in page
