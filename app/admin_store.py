@@ -5,7 +5,7 @@ tenant never sees another's data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,6 +95,40 @@ def change_tariff(engine: Engine, account_id: int, code: str, period: str) -> Ta
     return TariffChange(names.get(code, code), before, after)
 
 
+@dataclass(frozen=True)
+class TariffPreview:
+    """What the confirmation page says before a tariff changes: from which
+    day the chosen tariff's budget applies, and what it replaces."""
+
+    current: Tariff
+    chosen: Tariff
+    at_once: bool
+    starts: date
+    dropped: Tariff | None  # a scheduled downgrade that an upgrade drops
+
+    @property
+    def unchanged(self) -> bool:
+        return self.chosen.code == self.current.code
+
+
+def tariff_preview(
+    engine: Engine, account_id: int, code: str, period: str, zone: ZoneInfo
+) -> TariffPreview:
+    """Raises ``budget.UnknownTariff``."""
+    with db.read(engine) as conn:
+        plan = budget.plan_change(conn, account_id, code, period)
+        by_code = {item.code: item for item in _tariffs(conn)}
+    current = plan.current
+    pending = by_code.get(current.pending_code or "")
+    return TariffPreview(
+        by_code.get(current.code, Tariff(current.code, current.code, current.budget)),
+        by_code[code],
+        plan.at_once,
+        budget.period_start(plan.applies_from, zone).date(),
+        pending if plan.at_once and pending is not None and pending.code != code else None,
+    )
+
+
 def cancel_pending(engine: Engine, account_id: int) -> None:
     with db.write(engine) as conn:
         budget.cancel_pending(conn, account_id)
@@ -135,6 +169,8 @@ class Dashboard:
     nps: stats.Summary
     has_surveys: bool
     onboarding: Onboarding
+    pending: Tariff | None  # a downgrade waiting for its month
+    pending_starts: date | None
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -163,6 +199,8 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         nps,
         bool(listed),
         onboarding,
+        tariffs.get(tariff.pending_code or ""),
+        budget.period_start(tariff.pending_from, zone).date() if tariff.pending_from else None,
     )
 
 

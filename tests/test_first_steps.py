@@ -108,3 +108,58 @@ def test_survey_list_has_snippets_and_answer_counts(
     )
     # The copy button names its snippet, and admin.js reveals it.
     assert f'data-copy="snippet-{shop.survey_id}"' in page
+
+
+# -- tariff changes ask first ----------------------------------------------
+
+
+def test_tariff_change_asks_for_confirmation_then_applies(
+    client: TestClient, engine: Engine
+) -> None:
+    seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    tariffs = client.get("/admin/tariff").text
+    # One click only opens the confirmation: no form on the list changes anything.
+    assert 'action="/admin/tariff"' not in tariffs
+    assert 'href="/admin/tariff/confirm?code=pro"' in tariffs
+
+    ask = client.get("/admin/tariff/confirm?code=pro")
+    assert ask.status_code == 200
+    assert text_of(ask.text, "change-heading") == (
+        "Upgrade to Pro now: 5,000 counted answers a month from today"
+    )
+    assert text_of(ask.text, "change-detail") == (
+        "This month's budget grows from 50 to 5,000 at once; answers counted so far stay counted."
+    )
+    assert text_of(client.get("/admin/tariff").text, "current-tariff").startswith("Free")
+    applied = post_form(client, "/admin/tariff/confirm?code=pro", "/admin/tariff", {"code": "pro"})
+    assert applied.status_code == 303
+    assert text_of(client.get("/admin/tariff").text, "current-tariff").startswith("Pro")
+
+    ask = client.get("/admin/tariff/confirm?code=basic").text
+    assert text_of(ask, "change-heading") == (
+        "Downgrade to Basic from 1 June 2026: this month keeps Pro's budget"
+    )
+    assert "Downgrade to Basic from 1 June 2026</button>" in ask
+    assert 'id="pending-change"' not in client.get("/admin/dashboard").text
+    post_form(client, "/admin/tariff/confirm?code=basic", "/admin/tariff", {"code": "basic"})
+    dashboard = client.get("/admin/dashboard").text
+    assert text_of(dashboard, "pending-change") == (
+        "Your tariff changes to Basic on 1 June 2026 (500 counted answers a month). "
+        "Cancel the change on the tariff page"
+    )
+    assert '<a href="/admin/tariff#pending">' in dashboard
+    german = client.get("/admin/dashboard", headers={"Accept-Language": "de"}).text
+    assert text_of(german, "pending-change").startswith(
+        "Ihr Tarif wechselt am 1. Juni 2026 zu Basic (500 gezählte Antworten im Monat)."
+    )
+
+    # An upgrade drops the scheduled downgrade, and says so first.
+    ask = client.get("/admin/tariff/confirm?code=business").text
+    assert text_of(ask, "change-dropped") == (
+        "The change to Basic scheduled for next month is dropped."
+    )
+    already = client.get("/admin/tariff/confirm?code=pro").text
+    assert text_of(already, "change-heading") == "You are already on Pro."
+    assert 'action="/admin/tariff"' not in already
+    assert client.get("/admin/tariff/confirm?code=platinum").status_code == 400

@@ -73,3 +73,47 @@ def test_survey_list_copies_a_snippet(
     assert run_axe(page) == []
     screenshot(page, "survey-list")
     assert csp_errors == []
+
+
+def test_tariff_change_is_confirmed_on_a_page_of_its_own(
+    live_server: Any, page: Any, csp_errors: list[str], engine: Engine
+) -> None:
+    seed(engine, email=EMAIL, tariff="pro")
+    base = live_server()
+    page.set_viewport_size({"width": 1100, "height": 800})
+    _log_in(page, base)
+    page.get_by_role("link", name="Tariff", exact=True).click()
+    page.get_by_role("link", name=re.compile(r"^Downgrade next month\W+Basic$")).click()
+    page.wait_for_url(f"{base}/admin/tariff/confirm?code=basic")
+    heading = page.locator("#change-heading").inner_text()
+    assert re.fullmatch(
+        r"Downgrade to Basic from 1 \w+ \d{4}: this month keeps Pro's budget", heading
+    ), heading
+    _assert_no_violations(page, "tariff confirmation")
+    screenshot(page, "tariff-confirm-downgrade")
+    # Going back changes nothing.
+    page.get_by_role("link", name="Back to the tariffs").click()
+    assert page.locator("#pending").count() == 0
+
+    page.get_by_role("link", name=re.compile(r"^Downgrade next month\W+Basic$")).click()
+    page.get_by_role("button", name=re.compile("^Downgrade to Basic from")).click()
+    page.wait_for_url(f"{base}/admin/tariff")
+    assert page.locator("#pending").is_visible()
+    page.get_by_role("link", name="Dashboard").click()
+    pending = page.locator("#pending-change")
+    assert pending.inner_text().startswith("Your tariff changes to Basic on 1 ")
+    _assert_no_violations(page, "dashboard with a pending downgrade")
+    screenshot(page, "dashboard-pending-downgrade")
+    pending.get_by_role("link").click()
+    page.wait_for_url(f"{base}/admin/tariff#pending")
+    page.get_by_role("button", name="Keep the current tariff").click()
+    assert page.locator("#pending").count() == 0
+
+    page.get_by_role("link", name=re.compile(r"^Upgrade now\W+Business$")).click()
+    assert page.locator("#change-heading").inner_text() == (
+        "Upgrade to Business now: 50,000 counted answers a month from today"
+    )
+    screenshot(page, "tariff-confirm-upgrade")
+    page.get_by_role("button", name="Upgrade to Business now").click()
+    assert page.locator("#current-tariff").inner_text().startswith("Business")
+    assert csp_errors == []
