@@ -163,3 +163,33 @@ def test_tariff_change_asks_for_confirmation_then_applies(
     assert text_of(already, "change-heading") == "You are already on Pro."
     assert 'action="/admin/tariff"' not in already
     assert client.get("/admin/tariff/confirm?code=platinum").status_code == 400
+
+
+# -- the budget's unit is the counted answer -------------------------------
+
+
+def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
+    client: TestClient, engine: Engine
+) -> None:
+    seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    page = client.get("/admin/dashboard").text
+    budget_card = page[page.index('id="budget-heading"') : page.index('id="sync-heading"')]
+    assert "of 50 answers left this month" in budget_card
+    assert text_of(page, "budget-used") == "0 of 50 counted answers used · tariff Free"
+    assert "survey" not in budget_card.lower()
+
+    tariffs = client.get("/admin/tariff").text
+    assert text_of(tariffs, "current-tariff") == "Free · 50 counted answers a month"
+    assert '<th scope="col" class="num">Counted answers a month</th>' in tariffs
+    assert "a survey = one counted answer (and, later, one e-mail sent)" in text_of(
+        tariffs, "tariff-unit"
+    )
+
+    german = {"Accept-Language": "de"}
+    page = client.get("/admin/dashboard", headers=german).text
+    assert "von 50 Antworten in diesem Monat übrig" in page
+    assert text_of(page, "budget-used") == "0 von 50 gezählten Antworten verbraucht · Tarif Free"
+    tariffs = client.get("/admin/tariff", headers=german).text
+    assert text_of(tariffs, "current-tariff") == "Free · 50 gezählte Antworten im Monat"
+    assert "eine Umfrage = eine gezählte Antwort" in text_of(tariffs, "tariff-unit")
