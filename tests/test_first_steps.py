@@ -193,3 +193,62 @@ def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
     tariffs = client.get("/admin/tariff", headers=german).text
     assert text_of(tariffs, "current-tariff") == "Free · 50 gezählte Antworten im Monat"
     assert "eine Umfrage = eine gezählte Antwort" in text_of(tariffs, "tariff-unit")
+
+
+# -- error pages speak the visitor's language and lead back ----------------
+
+
+def test_error_pages_in_the_visitors_language_with_a_way_back(client: TestClient) -> None:
+    german = client.get("/nothing-here", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert german.status_code == 404
+    assert '<html lang="de">' in german.text
+    assert "<h1>Seite nicht gefunden</h1>" in german.text
+    assert text_of(german.text, "error-text") == "Unter dieser Adresse gibt es nichts."
+    assert '<a id="error-back" href="/">Zur Startseite</a>' in german.text
+
+    english = client.get("/nothing-here", headers={"Accept-Language": "fr, en;q=0.5"})
+    assert "<h1>Page not found</h1>" in english.text
+    assert text_of(english.text, "error-text") == "There is nothing at this address."
+    assert '<a id="error-back" href="/">Back to the start page</a>' in english.text
+    # The API keeps answering problem+json.
+    assert client.get("/api/v1/nothing-here").json()["code"] == "not_found"
+
+    # Under /admin the way back is the admin's start, in the browser's language
+    # before login.
+    admin = client.get("/admin/nothing-here", headers={"Accept-Language": "de"})
+    assert admin.status_code == 404
+    assert '<a id="error-back" href="/admin/">Zurück zur Übersicht</a>' in admin.text
+
+
+def test_admin_error_pages_follow_the_admins_own_language(
+    client: TestClient, engine: Engine
+) -> None:
+    seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    post_form(client, "/admin/account", "/admin/account/language", {"language": "de"})
+    english_browser = {"Accept-Language": "en"}
+    client.get("/admin/dashboard", headers=english_browser)
+    for path, text in (
+        ("/admin/nothing-here", "Unter dieser Adresse gibt es nichts."),
+        ("/admin/surveys/987654", "Diese Umfrage gibt es in Ihrem Konto nicht."),
+    ):
+        page = client.get(path, headers=english_browser)
+        assert page.status_code == 404
+        assert '<html lang="de">' in page.text, path
+        assert text_of(page.text, "error-text") == text, path
+        assert '<a id="error-back" href="/admin/">Zurück zur Übersicht</a>' in page.text
+    # Back to "as in my browser": the browser's language again.
+    post_form(client, "/admin/account", "/admin/account/language", {"language": ""})
+    client.get("/admin/dashboard")
+    page = client.get("/admin/nothing-here", headers=english_browser)
+    assert text_of(page.text, "error-text") == "There is nothing at this address."
+    assert '<a id="error-back" href="/admin/">Back to the dashboard</a>' in page.text
+
+
+def test_german_admin_uses_one_word_for_origins(client: TestClient, engine: Engine) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    client.get(f"/api/v1/widget/{shop.embed_key}", headers={"Origin": "https://shop.example"})
+    german = {"Accept-Language": "de"}
+    assert "Origin: <span" in client.get("/admin/dashboard", headers=german).text
+    assert "Erlaubte Origins" in client.get(f"/admin/surveys/{shop.survey_id}", headers=german).text
