@@ -4,7 +4,9 @@ answer counts."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 from datetime import UTC, datetime
 
@@ -15,7 +17,7 @@ from app import accounts, db
 from app.signing import Signer
 from tests.admin_helpers import PASSWORD, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
-from tests.test_admin_pages import _survey_form, submit
+from tests.test_admin_pages import _survey_form, add_survey, submit
 
 EMAIL = "new@owner.example"
 
@@ -252,3 +254,48 @@ def test_german_admin_uses_one_word_for_origins(client: TestClient, engine: Engi
     german = {"Accept-Language": "de"}
     assert "Origin: <span" in client.get("/admin/dashboard", headers=german).text
     assert "Erlaubte Origins" in client.get(f"/admin/surveys/{shop.survey_id}", headers=german).text
+
+
+# -- the CSV export covers a range of months -------------------------------
+
+
+def test_csv_export_of_a_range_of_months_named_after_the_survey(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine, email=EMAIL, tariff="basic")
+    survey_id, embed_key = add_survey(engine, shop.account_id, "nps", "Käufer-Umfrage: Checkout!")
+    for month, score in ((3, 9), (4, 3), (5, 10)):
+        clock.now = datetime(2026, month, 10, 12, 0, tzinfo=UTC)
+        assert submit(client, embed_key, score) == 201
+    login(client, EMAIL)
+    page = client.get(f"/admin/surveys/{survey_id}/results").text
+    assert f'action="/admin/surveys/{survey_id}/export.csv"' in page
+    assert '<select id="export-from" name="from">' in page
+    assert '<select id="export-to" name="to">' in page
+    assert "At most 24 months at once." in page
+
+    base = f"/admin/surveys/{survey_id}/export.csv"
+    spring = client.get(base, params={"from": "2026-03", "to": "2026-04"})
+    assert spring.status_code == 200
+    disposition = spring.headers["content-disposition"]
+    assert disposition == 'attachment; filename="kaufer-umfrage-checkout-2026-03-to-2026-04.csv"'
+    rows = list(csv.DictReader(io.StringIO(spring.content.decode("utf-8-sig"))))
+    assert [(row["period"], row["score"]) for row in rows] == [("2026-03", "9"), ("2026-04", "3")]
+    may = client.get(base, params={"from": "2026-05", "to": "2026-05"})
+    assert may.headers["content-disposition"].endswith(
+        'filename="kaufer-umfrage-checkout-2026-05.csv"'
+    )
+    # Two years at most, in order.
+    assert client.get(base, params={"from": "2024-06", "to": "2026-05"}).status_code == 200
+    too_long = client.get(base, params={"from": "2024-05", "to": "2026-05"})
+    assert too_long.status_code == 400
+    assert "An export covers at most 24 months." in too_long.text
+    backwards = client.get(base, params={"from": "2026-05", "to": "2026-03"})
+    assert backwards.status_code == 400
+    assert "The first month must not come after the last." in backwards.text
+    # A survey whose name has no letters is named by its id.
+    other_id, _key = add_survey(engine, shop.account_id, "csat", "???")
+    plain = client.get(f"/admin/surveys/{other_id}/export.csv", params={"period": "2026-05"})
+    assert plain.headers["content-disposition"].endswith(
+        f'filename="survey-{other_id}-2026-05.csv"'
+    )
