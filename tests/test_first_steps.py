@@ -7,13 +7,17 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import re
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app import accounts, db
+from app.cli import main as cli
+from app.settings import Settings
 from app.signing import Signer
 from tests.admin_helpers import PASSWORD, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
@@ -299,3 +303,41 @@ def test_csv_export_of_a_range_of_months_named_after_the_survey(
     assert plain.headers["content-disposition"].endswith(
         f'filename="survey-{other_id}-2026-05.csv"'
     )
+
+
+# -- an operator resets a password -----------------------------------------
+
+
+def test_cli_password_reset_ends_every_session(
+    client: TestClient,
+    engine: Engine,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SECRET_KEYS", settings.secret_keys[0])
+    seed(engine, email=EMAIL)
+    assert login(client, EMAIL).status_code == 303
+    assert client.get("/admin/dashboard", follow_redirects=False).status_code == 200
+
+    assert cli(["admin", "password", "--email", EMAIL.upper()]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["sessions_ended"] == 1
+    assert len(made["password"]) >= 16
+    # The browser that was logged in is out, the old password no longer works.
+    assert client.get("/admin/dashboard", follow_redirects=False).headers["location"] == (
+        "/admin/login"
+    )
+    assert login(client, EMAIL).status_code == 400
+    assert login(client, EMAIL, made["password"]).status_code == 303
+
+    assert cli(["admin", "password", "--email", EMAIL, "--password", "chosen by the operator"]) == 0
+    given = json.loads(capsys.readouterr().out)
+    assert given == {"admin_id": made["admin_id"], "sessions_ended": 1}
+    assert login(client, EMAIL, "chosen by the operator").status_code == 303
+
+    assert cli(["admin", "password", "--email", "nobody@shop.example"]) == 2
+    assert "no admin with the email nobody@shop.example" in capsys.readouterr().err
+    assert cli(["admin", "password", "--email", EMAIL, "--password", "short"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
