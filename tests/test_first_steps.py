@@ -341,3 +341,45 @@ def test_cli_password_reset_ends_every_session(
     assert "no admin with the email nobody@shop.example" in capsys.readouterr().err
     assert cli(["admin", "password", "--email", EMAIL, "--password", "short"]) == 2
     assert "at least 10 characters" in capsys.readouterr().err
+
+
+# -- the link pages: who asks, and one thanks ------------------------------
+
+
+def _main(page: str) -> str:
+    return page[page.index("<main") : page.index("</main>")]
+
+
+def test_link_page_names_the_site_and_the_thank_you_page_thanks_once(
+    client: TestClient, engine: Engine
+) -> None:
+    account_id = new_account(engine, "Demo Shop")
+    _survey_id, embed_key = add_survey(engine, account_id, "nps", "Homepage")
+    public_id = Signer((SECRET,), 3600).survey_from_embed_key(embed_key)
+    link = f"/s/{Signer((SECRET,), 3600).link_key(public_id)}"
+
+    form = client.get(link, headers={"Accept-Language": "en"})
+    assert text_of(form.text, "asker") == "Demo Shop asks:"
+    assert "<title>How likely are you to recommend us" in form.text
+    assert "· Demo Shop</title>" in form.text
+    token = re.search(r'name="display_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+    thanks = client.post(link, data={"display_token": token, "score": "10"})
+    assert thanks.status_code == 200
+    main = _main(thanks.text)
+    assert main.count("Thank") == 1
+    assert "<h1>Thank you for your feedback!</h1>" in main
+    assert '<label for="comment">What do you like most?</label>' in main
+    commented = client.post(f"{link}/comment", data={"display_token": token, "comment": "Fast."})
+    main = _main(commented.text)
+    assert main.count("Thank") == 1
+    assert "Your comment was added." in main
+
+    german = client.get(link, headers={"Accept-Language": "de"})
+    assert text_of(german.text, "asker") == "Demo Shop fragt:"
+    token = re.search(r'name="display_token" value="([^"]+)"', german.text).group(1)  # type: ignore[union-attr]
+    danke = client.post(
+        link, data={"display_token": token, "score": "7"}, headers={"Accept-Language": "de"}
+    )
+    main = _main(danke.text)
+    assert main.count("Dank") == 1
+    assert '<label for="comment">Was würde es noch besser machen?</label>' in main
