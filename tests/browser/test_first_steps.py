@@ -117,3 +117,21 @@ def test_tariff_change_is_confirmed_on_a_page_of_its_own(
     page.get_by_role("button", name="Upgrade to Business now").click()
     assert page.locator("#current-tariff").inner_text().startswith("Business")
     assert csp_errors == []
+
+
+def test_german_404_page_leads_back(live_server: Any, browser: Any) -> None:
+    base = live_server()
+    context = browser.new_context(locale="de-DE", viewport={"width": 900, "height": 500})
+    try:
+        tab = context.new_page()
+        answer = tab.goto(f"{base}/gibt-es-nicht")
+        assert answer.status == 404
+        assert tab.get_by_role("heading", level=1).inner_text() == "Seite nicht gefunden"
+        assert tab.locator("#error-text").inner_text() == "Unter dieser Adresse gibt es nichts."
+        assert run_axe(tab) == []
+        screenshot(tab, "error-404-de")
+        tab.goto(f"{base}/admin/gibt-es-nicht")
+        tab.get_by_role("link", name="Zurück zur Übersicht").click()
+        tab.wait_for_url(f"{base}/admin/login")
+    finally:
+        context.close()
