@@ -118,6 +118,21 @@ def change_password(
         return _open_session(conn, admin.id, now)
 
 
+def reset_password(engine: Engine, email: str, password: str) -> tuple[int, int]:
+    """The operator's reset for an admin who cannot log in: a new password,
+    and every session of that admin ended, since whoever knew the old one may
+    still be logged in. Returns (admin id, sessions ended); raises
+    ``accounts.AccountError`` for an unknown email or a short password."""
+    with db.write(engine) as conn:
+        admin_id = conn.execute(
+            select(admin_table.c.id).where(admin_table.c.email == email.strip().lower())
+        ).scalar_one_or_none()
+        if admin_id is None:
+            raise accounts.AccountError(f"no admin with the email {email.strip()}")
+        accounts.set_password(conn, admin_id, password)
+        return int(admin_id), _end_all(conn, admin_id)
+
+
 def prune(conn: Connection, now: datetime) -> int:
     result = conn.execute(
         delete(admin_session_table).where(admin_session_table.c.expires_at <= now)

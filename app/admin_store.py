@@ -5,7 +5,7 @@ tenant never sees another's data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -95,12 +95,65 @@ def change_tariff(engine: Engine, account_id: int, code: str, period: str) -> Ta
     return TariffChange(names.get(code, code), before, after)
 
 
+@dataclass(frozen=True)
+class TariffPreview:
+    """What the confirmation page says before a tariff changes: from which
+    day the chosen tariff's budget applies, and what it replaces."""
+
+    current: Tariff
+    chosen: Tariff
+    at_once: bool
+    starts: date
+    dropped: Tariff | None  # a scheduled downgrade that an upgrade drops
+
+    @property
+    def unchanged(self) -> bool:
+        return self.chosen.code == self.current.code
+
+
+def tariff_preview(
+    engine: Engine, account_id: int, code: str, period: str, zone: ZoneInfo
+) -> TariffPreview:
+    """Raises ``budget.UnknownTariff``."""
+    with db.read(engine) as conn:
+        plan = budget.plan_change(conn, account_id, code, period)
+        by_code = {item.code: item for item in _tariffs(conn)}
+    current = plan.current
+    pending = by_code.get(current.pending_code or "")
+    return TariffPreview(
+        by_code.get(current.code, Tariff(current.code, current.code, current.budget)),
+        by_code[code],
+        plan.at_once,
+        budget.period_start(plan.applies_from, zone).date(),
+        pending if plan.at_once and pending is not None and pending.code != code else None,
+    )
+
+
 def cancel_pending(engine: Engine, account_id: int) -> None:
     with db.write(engine) as conn:
         budget.cancel_pending(conn, account_id)
 
 
 # -- dashboard -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Onboarding:
+    """A new account's first steps, each read from what happened: a survey
+    exists, one of its widgets or links contacted the server, an answer came."""
+
+    first_survey_id: int | None
+    contacted: bool
+    answered_survey_id: int | None
+
+    @property
+    def steps_done(self) -> int:
+        steps = (self.first_survey_id, self.contacted, self.answered_survey_id)
+        return sum(1 for step in steps if step)
+
+    @property
+    def done(self) -> bool:
+        return self.steps_done == 3
 
 
 @dataclass(frozen=True)
@@ -116,6 +169,9 @@ class Dashboard:
     nps: stats.Summary
     has_surveys: bool
     refusals: list[contacts.Refusal]
+    onboarding: Onboarding
+    pending: Tariff | None  # a downgrade waiting for its month
+    pending_starts: date | None
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -131,6 +187,9 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         nps = stats.account_nps(conn, account_id, period)
         listed = {survey.id: survey for survey in surveys.list_for_account(conn, account_id)}
         refusals = contacts.refusals(conn, account_id, now)
+        answered = stats.first_answered_survey(conn, account_id)
+    first = next(iter(listed), None)
+    onboarding = Onboarding(first, contact is not None, answered)
     return Dashboard(
         period,
         usage,
@@ -150,15 +209,28 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
             if listed[refusal.survey_id].active
             and not listed[refusal.survey_id].allows(refusal.origin)
         ],
+        onboarding,
+        tariffs.get(tariff.pending_code or ""),
+        budget.period_start(tariff.pending_from, zone).date() if tariff.pending_from else None,
     )
 
 
 # -- surveys ---------------------------------------------------------------
 
 
-def list_surveys(engine: Engine, account_id: int) -> list[Survey]:
+@dataclass(frozen=True)
+class ListedSurvey:
+    survey: Survey
+    answers: stats.AnswerCounts
+
+
+def survey_overview(engine: Engine, account_id: int, period: str) -> list[ListedSurvey]:
+    """The account's surveys with their answers in ``period`` and in all."""
     with db.read(engine) as conn:
-        return surveys.list_for_account(conn, account_id)
+        listed = surveys.list_for_account(conn, account_id)
+        counts = stats.answer_counts(conn, account_id, period)
+    none = stats.AnswerCounts(0, 0)
+    return [ListedSurvey(survey, counts.get(survey.id, none)) for survey in listed]
 
 
 def get_survey(engine: Engine, account_id: int, survey_id: int) -> Survey | None:

@@ -152,20 +152,44 @@ def _settle(conn: Connection, account_id: int, period: str) -> None:
     )
 
 
-def change_tariff(conn: Connection, account_id: int, code: str, period: str) -> TariffState:
-    """Upgrades (a budget at least as big) apply at once and drop any pending
-    downgrade; downgrades wait for the next period."""
+@dataclass(frozen=True)
+class TariffPlan:
+    """What choosing a tariff in ``period`` would do: the tariff in force, the
+    chosen one, and the period from which the chosen one's budget applies."""
+
+    period: str
+    current: TariffState
+    code: str
+    budget: int
+    applies_from: str
+
+    @property
+    def at_once(self) -> bool:
+        return self.applies_from == self.period
+
+
+def plan_change(conn: Connection, account_id: int, code: str, period: str) -> TariffPlan:
+    """The rule, read without writing: upgrades (a budget at least as big) and
+    the current tariff itself apply at once, downgrades from the next period."""
     budget = conn.execute(
         select(tariff.c.monthly_budget).where(tariff.c.code == code)
     ).scalar_one_or_none()
     if budget is None:
         raise UnknownTariff(code)
-    _settle(conn, account_id, period)
     current = tariff_state(conn, account_id, period)
-    if code == current.code or budget >= current.budget:
+    at_once = code == current.code or budget >= current.budget
+    return TariffPlan(period, current, code, budget, period if at_once else next_period(period))
+
+
+def change_tariff(conn: Connection, account_id: int, code: str, period: str) -> TariffState:
+    """Apply ``plan_change``: at once (dropping any pending downgrade), or as
+    a downgrade waiting for the next period."""
+    _settle(conn, account_id, period)
+    plan = plan_change(conn, account_id, code, period)
+    if plan.at_once:
         values = {"tariff_code": code, "pending_tariff_code": None, "pending_from": None}
     else:
-        values = {"pending_tariff_code": code, "pending_from": next_period(period)}
+        values = {"pending_tariff_code": code, "pending_from": plan.applies_from}
     conn.execute(update(account).where(account.c.id == account_id).values(**values))
     return tariff_state(conn, account_id, period)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -11,10 +12,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app import accounts, budget, db, demo, i18n, migrations, scales, surveys, urls
+from app import accounts, admin_sessions, budget, db, demo, i18n, migrations, scales, surveys, urls
 from app.db import create_db_engine
 from app.settings import Settings, SettingsError, from_env
 from app.signing import Signer
+
+# A made-up password: 16 characters of base64url, 96 bits.
+PASSWORD_BYTES = 12
 
 
 class CommandError(Exception):
@@ -128,6 +132,16 @@ def cmd_admin_create(settings: Settings, args: argparse.Namespace) -> None:
     _print({"account_id": args.account, "admin_id": admin_id})
 
 
+def cmd_admin_password(settings: Settings, args: argparse.Namespace) -> None:
+    """Set a new password (made up when none is given) and log the admin out everywhere."""
+    password = args.password or secrets.token_urlsafe(PASSWORD_BYTES)
+    admin_id, ended = admin_sessions.reset_password(_engine(settings), args.email, password)
+    result: dict[str, Any] = {"admin_id": admin_id, "sessions_ended": ended}
+    if not args.password:
+        result["password"] = password
+    _print(result)
+
+
 def cmd_survey_create(settings: Settings, args: argparse.Namespace) -> None:
     engine = _engine(settings)
     texts = {
@@ -221,6 +235,14 @@ def _parser() -> argparse.ArgumentParser:
     admin_create.add_argument("--email", required=True)
     admin_create.add_argument("--password", required=True)
     admin_create.set_defaults(run=cmd_admin_create)
+    admin_password = admin.add_parser(
+        "password", help="set an admin's password and end all of their sessions"
+    )
+    admin_password.add_argument("--email", required=True)
+    admin_password.add_argument(
+        "--password", help="the new password; made up and printed if absent"
+    )
+    admin_password.set_defaults(run=cmd_admin_password)
 
     survey = commands.add_parser("survey", help="manage surveys").add_subparsers(
         dest="action", required=True, metavar="action"

@@ -1,4 +1,4 @@
-"""The CSV export of one survey's responses in one period.
+"""The CSV export of one survey's responses in a range of months.
 
 Spreadsheets open the file directly, so free text that could start a formula
 is neutralised, and a BOM makes them read it as UTF-8.
@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, and_, select
 
 from app.models import response_table as response
 from app.models import survey_table as survey
@@ -36,8 +39,46 @@ COLUMNS = (
 )
 
 
+# The longest export, in months: a year's comparison with the year before.
+MAX_MONTHS = 24
+
+
 class NotFound(LookupError):
     """The survey does not exist or belongs to another account."""
+
+
+class BadRange(ValueError):
+    """Months an export cannot cover; the text is for people."""
+
+
+def months_between(first: str, last: str) -> int:
+    """How many billing months ``first`` to ``last`` (``YYYY-MM``) span, both included."""
+    (y1, m1), (y2, m2) = ((int(part) for part in period.split("-")) for period in (first, last))
+    return (y2 - y1) * 12 + (m2 - m1) + 1
+
+
+def check_range(first: str, last: str) -> None:
+    if first > last:
+        raise BadRange("The first month must not come after the last.")
+    if months_between(first, last) > MAX_MONTHS:
+        raise BadRange(f"An export covers at most {MAX_MONTHS} months.")
+
+
+def slug(name: str) -> str:
+    """A survey's name as a file name part: ``Käufer-Umfrage 2026!`` -> ``kaufer-umfrage-2026``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:60].strip("-")
+
+
+def filename(name: str, survey_id: int, first: str, last: str) -> str:
+    months = first if first == last else f"{first}-to-{last}"
+    return f"{slug(name) or f'survey-{survey_id}'}-{months}.csv"
+
+
+@dataclass(frozen=True)
+class Export:
+    filename: str
+    chunks: Iterator[str]
 
 
 def neutralize(value: object) -> str:
@@ -57,12 +98,20 @@ def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
 
 
 def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> Iterator[str]:
-    """The survey's responses of ``period`` as CSV text chunks, oldest first.
+    """One month's export as CSV text chunks (see ``export``)."""
+    return export(engine, account_id, survey_id, period, period).chunks
 
-    Raises NotFound at once (before any chunk) for another account's survey,
-    so the caller can answer 404. The rows come through a server-side cursor
-    in batches: memory stays flat however many responses there are.
+
+def export(engine: Engine, account_id: int, survey_id: int, first: str, last: str) -> Export:
+    """The survey's responses from month ``first`` to ``last`` as CSV text
+    chunks, oldest first, with a file name that says which survey and months.
+
+    Raises BadRange or NotFound at once (before any chunk) for too many months
+    or another account's survey, so the caller can answer 400 or 404. The rows
+    come through a server-side cursor in batches: memory stays flat however
+    many responses there are.
     """
+    check_range(first, last)
     with engine.connect() as conn:
         row = conn.execute(
             select(survey.c.name, survey.c.kind).where(
@@ -72,14 +121,20 @@ def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> 
     if row is None:
         raise NotFound(survey_id)
     name = neutralize(row.name)
-    return _export_rows(engine, account_id, survey_id, period, name, str(row.kind))
+    chunks = _export_rows(engine, account_id, survey_id, (first, last), name, str(row.kind))
+    return Export(filename(str(row.name), survey_id, first, last), chunks)
 
 
 def _export_rows(
-    engine: Engine, account_id: int, survey_id: int, period: str, name: str, kind: str
+    engine: Engine,
+    account_id: int,
+    survey_id: int,
+    months: tuple[str, str],
+    name: str,
+    kind: str,
 ) -> Iterator[str]:
     yield "\ufeff" + _csv_lines([COLUMNS])
-    query = export_query(account_id, survey_id, period)
+    query = export_query(account_id, survey_id, *months)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
         for batch in result.partitions():
@@ -103,7 +158,19 @@ def _export_rows(
             )
 
 
-def export_query(account_id: int, survey_id: int, period: str) -> Select[Any]:
+def export_query(
+    account_id: int, survey_id: int, period: str, last: str | None = None
+) -> Select[Any]:
+    """The rows of months ``period`` to ``last`` (just ``period`` without it)."""
+    where = (
+        response_scope(account_id, survey_id, period)
+        if last is None or last == period
+        else and_(
+            response.c.account_id == account_id,
+            response.c.survey_id == survey_id,
+            response.c.period.between(period, last),
+        )
+    )
     return (
         select(
             response.c.id,
@@ -116,6 +183,6 @@ def export_query(account_id: int, survey_id: int, period: str) -> Select[Any]:
             response.c.page_url,
             response.c.locale,
         )
-        .where(response_scope(account_id, survey_id, period))
+        .where(where)
         .order_by(response.c.created_at, response.c.id)
     )

@@ -384,6 +384,36 @@ def last_accepted(conn: Connection, account_id: int, period: str) -> LastAccepte
     return LastAccepted(row.last_accepted_at, row.name)
 
 
+def first_answered_survey(conn: Connection, account_id: int) -> int | None:
+    """The survey of the account's first stored answer, or None before any:
+    the onboarding's last step. Leads ``ix_response_account_created``."""
+    survey_id = conn.execute(
+        select(response.c.survey_id)
+        .where(response.c.account_id == account_id)
+        .order_by(response.c.created_at, response.c.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    return None if survey_id is None else int(survey_id)
+
+
+@dataclass(frozen=True)
+class AnswerCounts:
+    this_period: int
+    total: int
+
+
+def answer_counts(conn: Connection, account_id: int, period: str) -> dict[int, AnswerCounts]:
+    """Per survey of the account: its answers in ``period`` and of all time,
+    in one pass over ``ix_response_stats``. Surveys without any are absent."""
+    in_period = func.sum(case((response.c.period == period, 1), else_=0))
+    rows = conn.execute(
+        select(response.c.survey_id, in_period.label("in_period"), func.count().label("n"))
+        .where(response.c.account_id == account_id)
+        .group_by(response.c.survey_id)
+    )
+    return {int(row.survey_id): AnswerCounts(int(row.in_period), int(row.n)) for row in rows}
+
+
 def list_periods(conn: Connection, account_id: int) -> list[str]:
     """Periods with usage or responses, newest first.
 

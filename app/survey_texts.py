@@ -12,10 +12,14 @@ from app.i18n import LANGUAGES, translate
 from app.scales import segments
 
 
-def texts_for(kind: str, texts: Mapping[str, Any], language: str) -> dict[str, Any]:
-    """The survey's texts in ``language``, each missing one taken from the defaults."""
+def texts_for(
+    kind: str, texts: Mapping[str, Any], language: str, *, thanked: bool = False
+) -> dict[str, Any]:
+    """The survey's texts in ``language``, each missing one taken from the
+    defaults; ``thanked`` picks default follow-ups for a page that has thanked
+    the visitor already."""
     own = texts.get(language) or {}
-    defaults = _defaults(kind, language)
+    defaults = _defaults(kind, language, thanked)
     own_follow = own.get("follow_up") or {}
     return {
         "question": own.get("question") or defaults["question"],
@@ -28,18 +32,19 @@ def texts_for(kind: str, texts: Mapping[str, Any], language: str) -> dict[str, A
 
 
 @cache
-def _defaults(kind: str, language: str) -> dict[str, Any]:
+def _defaults(kind: str, language: str, thanked: bool = False) -> dict[str, Any]:
     """A kind's default texts from the catalogue, looked up once: the widget
     config asks for them on every view."""
     # The follow-ups run from the bottom of the scale up: low, middle, high.
     bands = zip(segments(kind), ("low", "mid", "high"), strict=True)
+    after = ".after_thanks" if thanked else ""
     return {
         **{
             key: translate(language, f"survey.{kind}.{key}")
             for key in ("question", "low_label", "high_label")
         },
         "follow_up": {
-            name: translate(language, f"survey.follow_up.{band}") for name, band in bands
+            name: translate(language, f"survey.follow_up.{band}{after}") for name, band in bands
         },
     }
 

@@ -70,6 +70,7 @@ class Offer:
     survey: Survey
     limit: int
     used: int
+    account_name: str = ""  # whom the link page names as asking
 
     def closing_reason(self, origin: str | None = None, *, test: bool = False) -> str | None:
         """Why a visitor from ``origin`` is not asked now (inactive,
@@ -99,7 +100,8 @@ _BY_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.id = :survey_id").columns
 _WITH_BUDGET = text(
     f"{_SURVEY_SELECT}, {budget.limit_sql('s.account_id')} AS budget_limit,"
     " (SELECT u.used FROM usage u WHERE u.account_id = s.account_id AND u.period = :period)"
-    " AS budget_used FROM survey s WHERE s.public_id = :public_id"
+    " AS budget_used, (SELECT a.name FROM account a WHERE a.id = s.account_id) AS account_name"
+    " FROM survey s WHERE s.public_id = :public_id"
 ).columns(**_TYPES)
 
 
@@ -109,11 +111,17 @@ def find(conn: Connection, survey_id: int) -> Survey | None:
 
 
 def find_offer(conn: Connection, public_id: str, period: str) -> Offer | None:
-    """The survey with the budget in force for ``period`` and its use so far."""
+    """The survey with the budget in force for ``period``, its use so far and
+    the account's name."""
     row = conn.execute(_WITH_BUDGET, {"public_id": public_id, "period": period}).mappings().first()
     if row is None:
         return None
-    return Offer(Survey.from_row(row), row["budget_limit"] or 0, row["budget_used"] or 0)
+    return Offer(
+        Survey.from_row(row),
+        row["budget_limit"] or 0,
+        row["budget_used"] or 0,
+        row["account_name"] or "",
+    )
 
 
 def list_for_account(conn: Connection, account_id: int) -> list[Survey]:

@@ -94,7 +94,7 @@ def test_dashboard_figures_after_real_submissions(
     page = client.get("/admin/dashboard").text
     assert text_of(page, "remaining") == "1"
     assert 'value="3"' in page and 'max="4"' in page  # the meter: used / limit
-    assert "3 of 4 used" in page
+    assert "3 of 4 counted answers used" in page
     assert "The budget resets on 1 June 2026, 00:00 UTC." in page
     assert text_of(page, "last-accepted") == "12 May 2026, 16:05 UTC"
     assert "Survey “Survey”" in page
@@ -123,7 +123,7 @@ def test_dashboard_figures_after_real_submissions(
     assert text_of(page, "last-accepted") == "14 May 2026, 12:00 UTC"
     # Exhausted on 14 May; 5 wanted in 13.5 days is about 11 a month: Basic fits.
     assert text_of(page, "forecast") == "At the current pace the budget runs out on 14 May 2026."
-    assert "A tariff that would fit: Basic (500 a month)." in page
+    assert "A tariff that would fit: Basic (500 counted answers a month)." in page
     assert usage_row(engine, shop.account_id, "2026-05") == (4, 1)
 
 
@@ -459,8 +459,8 @@ def test_csv_export_neutralises_formulas_and_starts_with_bom(
     # Comments are shown as text, never as markup.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script>alert" not in page
-    export_url = html.unescape(re.search(r'href="([^"]*export\.csv[^"]*)"', page).group(1))  # type: ignore[union-attr]
-    answer = client.get(export_url)
+    export_url = html.unescape(re.search(r'action="([^"]*export\.csv)"', page).group(1))  # type: ignore[union-attr]
+    answer = client.get(export_url, params={"from": "2026-05", "to": "2026-05"})
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "text/csv; charset=utf-8"
     assert answer.headers["content-disposition"].startswith("attachment;")
@@ -565,7 +565,7 @@ def test_german_ui_from_browser_or_setting(client: TestClient, engine: Engine) -
     assert '<html lang="de">' in page
     assert "Verbleibendes Budget" in page
     assert "Das Budget wird am 1. Juni 2026, 00:00 UTC erneuert." in page
-    assert "1 von 50 verbraucht" in page
+    assert "1 von 50 gezählten Antworten verbraucht" in page
     english = client.get("/admin/dashboard", headers={"Accept-Language": "en-GB"}).text
     assert "Remaining budget" in english
 

@@ -36,6 +36,13 @@ def translate(language: str, key: str, /, **params: Any) -> str:
     return message.format(**params) if params else message
 
 
+def lookup(language: str, key: str) -> str | None:
+    """The plain message for ``key`` in ``language`` itself, without falling
+    back to English: None when that catalogue has none."""
+    message = CATALOGS.get(language, {}).get(key)
+    return message if isinstance(message, str) else None
+
+
 def translator(language: str) -> Callable[..., str]:
     def lookup(key: str, /, **params: Any) -> str:
         return translate(language, key, **params)

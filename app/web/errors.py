@@ -14,6 +14,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from app import i18n, urls
+
 log = logging.getLogger("nps_beacon")
 
 PROBLEM_TYPE = "urn:nps-beacon:problem:"
@@ -60,16 +62,62 @@ def wants_json(request: Request) -> bool:
     return "text/html" not in accept and "json" in accept
 
 
+def _under_admin(path: str) -> bool:
+    return path == urls.ADMIN or path.startswith(urls.ADMIN + "/")
+
+
+def page_language(request: Request) -> str:
+    """Under /admin the admin's own language (the admin pages keep it in the
+    session), else the one the browser asks for."""
+    if _under_admin(request.url.path):
+        session = request.scope.get("session")
+        chosen = session.get("lang") if isinstance(session, dict) else None
+        if chosen in i18n.LANGUAGES:
+            return str(chosen)
+    # Imported here: ``http`` imports this module for Problem.
+    from app.web import http
+
+    accept = request.headers.get("accept-language")
+    return http.negotiate(accept, i18n.LANGUAGES) or i18n.DEFAULT
+
+
+def page_words(language: str, status: int, code: str, detail: str) -> tuple[str, str]:
+    """A page's title (the catalogue's words for the status) and text. The
+    problem's detail is English and may name specifics (a month, a limit), so
+    English pages show it; other languages take the catalogue's words for the
+    code, or a general request to go back and try again."""
+    title = i18n.lookup(language, f"problem.status.{status}") or i18n.translate(
+        language, "problem.status.other"
+    )
+    if language == "en":
+        return title, detail
+    return title, i18n.lookup(language, f"problem.{code}") or i18n.translate(
+        language, "problem.other"
+    )
+
+
 def page(
-    request: Request, status: int, title: str, message: str, headers: dict[str, str] | None = None
+    request: Request, status: int, code: str, detail: str, headers: dict[str, str] | None = None
 ) -> Response:
+    language = page_language(request)
+    title, text = page_words(language, status, code, detail)
     templates = getattr(request.app.state, "templates", None)
     if templates is None:
         return HTMLResponse(f"<h1>{title}</h1>", status_code=status, headers=headers)
+    path = request.url.path
+    if _under_admin(path):
+        back: tuple[str, str] | None = (urls.admin(), "problem.back_admin")
+    else:
+        back = ("/", "problem.back_home") if path != "/" else None
     return templates.TemplateResponse(
         request,
         "error.html",
-        {"title": title, "message": message},
+        {
+            "lang": language,
+            "title": title,
+            "message": text,
+            "back": back and (back[0], i18n.translate(language, back[1])),
+        },
         status_code=status,
         headers=headers,
     )
@@ -85,7 +133,7 @@ def _respond(
 ) -> Response:
     if wants_json(request):
         return problem(status, code, detail, headers=headers, **extra)
-    return page(request, status, HTTPStatus(status).phrase, detail, headers)
+    return page(request, status, code, detail, headers)
 
 
 async def on_problem(request: Request, exc: Exception) -> Response:

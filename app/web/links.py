@@ -291,6 +291,7 @@ def _survey_form(
         test=visit.test,
         texts=survey_texts.texts_for(survey.kind, survey.texts, visit.lang),
         scores=list(survey.scale.scores),
+        account_name=visit.offer.account_name,
         selected=selected,
         notice=notice,
         error=error,
@@ -309,7 +310,8 @@ def _thanks_page(
     if stored is None:  # nothing answered with this token yet: back to the question
         return RedirectResponse(_survey_url(visit), status_code=303)
     survey = visit.survey
-    texts = survey_texts.texts_for(survey.kind, survey.texts, visit.lang)
+    # The page's heading thanks; the follow-up question need not thank again.
+    texts = survey_texts.texts_for(survey.kind, survey.texts, visit.lang, thanked=True)
     return _render(
         visit.request,
         "thanks.html",

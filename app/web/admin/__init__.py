@@ -60,6 +60,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/dashboard", admin_page(dashboard.dashboard)),
         get("/surveys", admin_page(surveys.survey_list)),
         get("/tariff", admin_page(tariff.tariff_page)),
+        get("/tariff/confirm", admin_page(tariff.confirm_page)),
         get("/account", admin_page(account.account_page)),
         get("/help/widget", admin_page(help.widget_help)),
         # one survey: its settings, then its results

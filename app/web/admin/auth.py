@@ -81,6 +81,9 @@ def current_admin(request: Request) -> Admin | None:
     admin = admin_sessions.admin_of(context.engine, secret, context.clock())
     if admin is None:
         request.session.clear()
+    else:
+        # Error pages have no admin at hand: they read the language here.
+        request.session["lang"] = admin.language or ""
     return admin
 
 

@@ -32,7 +32,7 @@ def current_period(request: Request) -> str:
 
 def no_such_survey() -> Problem:
     # Another account's survey answers exactly like one that does not exist.
-    return Problem(404, "not_found", "There is no such survey in your account.")
+    return Problem(404, "no_such_survey", "There is no such survey in your account.")
 
 
 def forget_widget_configs(request: Request) -> None:

@@ -12,6 +12,7 @@ from app import admin_store, charts, csv_export, urls
 from app.admin_store import Admin
 from app.web import http
 from app.web.admin.render import ctx, current_period, no_such_survey, render
+from app.web.errors import Problem
 
 
 def results(request: Request, admin: Admin) -> Response:
@@ -52,20 +53,27 @@ def results(request: Request, admin: Admin) -> Response:
         segment=segment,
         segments=found.survey.scale.segments,
         page_url=page_url,
-        export_url=urls.admin(f"surveys/{survey_id}/export.csv", period=period),
+        export_action=urls.admin(f"surveys/{survey_id}/export.csv"),
+        export_months=csv_export.MAX_MONTHS,
     )
 
 
 def export(request: Request, admin: Admin) -> Response:
+    """The months ``from`` to ``to``; ``period`` (one month) as before."""
     survey_id = int(request.path_params["survey_id"])
-    period = http.period_param(request, current_period(request))
+    current = current_period(request)
+    period = http.period_param(request, current)
+    query = request.query_params
+    first = http.period_param(request, current, "from") if "from" in query else period
+    last = http.period_param(request, current, "to") if "to" in query else period
     try:
-        chunks = csv_export.export_csv(ctx(request).engine, admin.account_id, survey_id, period)
+        found = csv_export.export(ctx(request).engine, admin.account_id, survey_id, first, last)
+    except csv_export.BadRange as exc:
+        raise Problem(400, "invalid_range", str(exc)) from None
     except csv_export.NotFound:
         raise no_such_survey() from None
-    filename = f"survey-{survey_id}-{period}.csv"
     return StreamingResponse(
-        chunks,
+        found.chunks,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": f'attachment; filename="{found.filename}"'},
     )

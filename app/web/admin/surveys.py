@@ -15,6 +15,7 @@ from app.surveys import Survey
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,
+    current_period,
     flash,
     forget_widget_configs,
     no_such_survey,
@@ -24,8 +25,13 @@ from app.web.admin.render import (
 
 
 def survey_list(request: Request, admin: Admin) -> Response:
-    rows = admin_store.list_surveys(ctx(request).engine, admin.account_id)
-    return render(request, admin, "surveys.html", nav="surveys", surveys=rows)
+    context = ctx(request)
+    period = current_period(request)
+    rows = admin_store.survey_overview(context.engine, admin.account_id, period)
+    snippets = {row.survey.id: context.urls.snippet(row.survey.public_id) for row in rows}
+    return render(
+        request, admin, "surveys.html", nav="surveys", rows=rows, snippets=snippets, period=period
+    )
 
 
 def new_survey_form(request: Request, admin: Admin) -> Response:

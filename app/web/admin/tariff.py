@@ -26,13 +26,31 @@ def tariff_page(request: Request, admin: Admin) -> Response:
     return render(request, admin, "tariff.html", nav="tariff", **vars(page))
 
 
+def confirm_page(request: Request, admin: Admin) -> Response:
+    """What a change would do and from when, before the POST applies it; a
+    page of its own so that it works without JavaScript."""
+    context = ctx(request)
+    code = request.query_params.get("code", "")
+    try:
+        preview = admin_store.tariff_preview(
+            context.engine, admin.account_id, code, current_period(request), context.zone
+        )
+    except budget.UnknownTariff:
+        raise _unknown() from None
+    return render(request, admin, "tariff_confirm.html", nav="tariff", preview=preview)
+
+
+def _unknown() -> Problem:
+    return Problem(400, "unknown_tariff", "There is no such tariff.")
+
+
 def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
     code = form.get("code", "")
     engine = ctx(request).engine
     try:
         change = admin_store.change_tariff(engine, admin.account_id, code, current_period(request))
     except budget.UnknownTariff:
-        raise Problem(400, "unknown_tariff", "There is no such tariff.") from None
+        raise _unknown() from None
     forget_widget_configs(request)
     after = change.after
     if after.pending_code == code and after.pending_from:
