@@ -274,7 +274,7 @@ def _origin(value: str) -> tuple[str, Error | None]:
         scheme = "http" if host in LOCAL_HOSTS else "https"
         suggestion = _join(scheme, host, port)
         return "", ("error.origin_scheme", {"value": shown, "suggestion": suggestion})
-    if parts.scheme not in {"http", "https"}:
+    if parts.scheme not in {"http", "https"} or not (HOST.match(host) or ":" in host):
         return "", ("error.origin", {"value": shown})
     origin = _join(parts.scheme, host, port)
     if parts.path not in {"", "/"} or parts.query or parts.fragment:

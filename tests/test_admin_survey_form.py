@@ -215,6 +215,7 @@ def test_the_summary_comes_first_and_links_to_described_fields(owner: TestClient
         ),
         ("ftp://files.example", "Not an origin like https://shop.example: ftp://files.example"),
         ("shop", "Not an origin like https://shop.example: shop"),
+        ("https://shop example", "Not an origin like https://shop.example: https://shop example"),
     ],
 )
 def test_origin_errors_suggest_the_fix(owner: TestClient, line: str, message: str) -> None:
