@@ -1,6 +1,7 @@
 """The survey settings form: raw fields in, validated column values or
-per-field errors out. Errors are message keys (see app.i18n) with parameters,
-so the page can say what is wrong in the admin's language."""
+per-field errors out. Errors and warnings are message keys (see app.i18n)
+with parameters, so the page can say what is wrong in the admin's language
+and, where the fix is plain, what was probably meant."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ FOLLOW_SLOTS = 3  # one follow-up per segment, from the bottom of the scale up
 LIMITS = {"name": 200, "question": 300, "low_label": 80, "high_label": 80, "follow": 300}
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ORIGINS = 50
+# Plain http is what a site on the owner's own machine uses.
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+# Past this many characters a question covers most of a phone's screen.
+LONG_QUESTION = 140
+# Characters per line of the widget's question (17 px, semibold) in its card
+# on a 375 px wide phone: 351 px card, less padding and the close button.
+PHONE_LINE = 30
 
 Error = tuple[str, dict[str, Any]]
 
@@ -59,6 +68,38 @@ class SurveyForm:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    @property
+    def warnings(self) -> dict[str, Error]:
+        """Advice that does not stop saving: long questions, per field."""
+        found: dict[str, Error] = {}
+        for language in i18n.LANGUAGES:
+            name = text_field(language, "question")
+            text = one_line(self.fields.get(name, ""))
+            if len(text) > LONG_QUESTION:
+                found[name] = ("form.long_question", {"lines": phone_lines(text)})
+        return found
+
+
+def one_line(text: str) -> str:
+    """A survey text as the widget shows it: line breaks and runs of blanks
+    collapse to one space there anyway."""
+    return " ".join(survey_texts.clean_text(text).split())
+
+
+def phone_lines(text: str) -> int:
+    """About how many lines ``text`` takes as the widget's question on a
+    375 px wide phone, wrapped word by word."""
+    lines, used = 1, 0
+    for word in text.split():
+        for start in range(0, len(word), PHONE_LINE):
+            piece = len(word[start : start + PHONE_LINE])
+            wanted = piece if used == 0 else used + 1 + piece
+            if wanted <= PHONE_LINE:
+                used = wanted
+            else:
+                lines, used = lines + 1, piece
+    return lines
 
 
 def score_ranges(kind: str) -> list[str]:
@@ -147,7 +188,7 @@ def _name(form: SurveyForm) -> str:
     if not name:
         form.errors["name"] = ("error.required", {})
     elif len(name) > LIMITS["name"]:
-        form.errors["name"] = ("error.too_long", {"max": LIMITS["name"]})
+        form.errors["name"] = ("error.too_long", {"max": LIMITS["name"], "count": len(name)})
     return name
 
 
@@ -159,9 +200,11 @@ def _choice(form: SurveyForm, name: str, allowed: tuple[str, ...]) -> str:
 
 
 def _short_text(form: SurveyForm, name: str, limit: int) -> str:
-    text = survey_texts.clean_text(form.fields[name])
+    # Never cut: the admin sees how long it is and what the limit is, and
+    # the page keeps the whole text to shorten.
+    text = one_line(form.fields[name])
     if len(text) > limit:
-        form.errors[name] = ("error.too_long", {"max": limit})
+        form.errors[name] = ("error.too_long", {"max": limit, "count": len(text)})
     return text
 
 
@@ -201,16 +244,52 @@ def _origins(form: SurveyForm) -> list[str]:
     for line in form.fields["origins"].splitlines():
         if not line.strip():
             continue
-        try:
-            origin = surveys.normalize_origin(line)
-        except (surveys.SurveyError, ValueError):
-            form.errors["origins"] = ("error.origin", {"value": line.strip()[:80]})
+        origin, error = _origin(line.strip())
+        if error is not None:
+            form.errors["origins"] = error
             return []
         if origin not in origins:
             origins.append(origin)
     if len(origins) > MAX_ORIGINS:
         form.errors["origins"] = ("error.too_many", {"max": MAX_ORIGINS})
     return origins
+
+
+def _origin(value: str) -> tuple[str, Error | None]:
+    """``value`` as an origin, or why it is none with the likely fix: a bare
+    host gets a scheme, a page address loses its path (a lone slash is fine)."""
+    shown = value[:80]
+    # Without a scheme, urlsplit reads "localhost:8090" as scheme and path.
+    bare = "://" not in value
+    try:
+        parts = urlsplit(f"//{value}" if bare else value)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "", ("error.origin", {"value": shown})
+    if not host or parts.username is not None or parts.password is not None:
+        return "", ("error.origin", {"value": shown})
+    if bare:
+        if not _plausible_host(host):
+            return "", ("error.origin", {"value": shown})
+        scheme = "http" if host in LOCAL_HOSTS else "https"
+        suggestion = _join(scheme, host, port)
+        return "", ("error.origin_scheme", {"value": shown, "suggestion": suggestion})
+    if parts.scheme not in {"http", "https"} or not (HOST.match(host) or ":" in host):
+        return "", ("error.origin", {"value": shown})
+    origin = _join(parts.scheme, host, port)
+    if parts.path not in {"", "/"} or parts.query or parts.fragment:
+        return "", ("error.origin_path", {"value": shown, "suggestion": origin})
+    return origin, None
+
+
+def _plausible_host(host: str) -> bool:
+    # A lone word is more likely a slip than a host; names need a dot.
+    return host in LOCAL_HOSTS or ("." in host and HOST.match(host) is not None)
+
+
+def _join(scheme: str, host: str, port: int | None) -> str:
+    shown_host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown_host}{f':{port}' if port else ''}"
 
 
 def _number(form: SurveyForm, name: str, low: float, high: float) -> float | None:

@@ -1,5 +1,8 @@
-// Copy buttons on the admin pages: the only script there. Buttons stay
-// hidden without JavaScript; the text can always be selected by hand.
+// The admin pages' only script, progressive enhancement throughout: copy
+// buttons (hidden without JavaScript; the text can be selected by hand), and
+// on the survey form the error summary's focus, the kind's live texts,
+// character counters and the long-question warning (the server checks and
+// says the same after sending).
 (function () {
   "use strict";
 
@@ -48,10 +51,122 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () {
-    var buttons = document.querySelectorAll("button[data-copy]");
-    for (var i = 0; i < buttons.length; i += 1) {
-      setUp(buttons[i]);
+  function each(selector, callback) {
+    var found = document.querySelectorAll(selector);
+    for (var i = 0; i < found.length; i += 1) {
+      callback(found[i]);
     }
+  }
+
+  function fill(template, values) {
+    return template.replace(/\{(\w+)\}/g, function (whole, name) {
+      return name in values ? String(values[name]) : whole;
+    });
+  }
+
+  // After a failed submit the summary is read first; its links move the
+  // focus to the field and show the field's label above it.
+  function setUpSummary(summary) {
+    summary.focus();
+    each("#form-errors a[href^='#']", function (link) {
+      link.addEventListener("click", function (event) {
+        var field = document.getElementById(link.getAttribute("href").slice(1));
+        if (!field) return;
+        event.preventDefault();
+        var label = document.querySelector("label[for='" + field.id + "']");
+        (label || field).scrollIntoView({ block: "start" });
+        field.focus({ preventScroll: true });
+      });
+    });
+  }
+
+  // The kind was chosen on the step before; here the list may change it,
+  // and the placeholders and follow-up labels follow.
+  function setUpKind(select) {
+    function show(kind) {
+      each("[data-placeholder-" + kind + "]", function (field) {
+        field.placeholder = field.getAttribute("data-placeholder-" + kind);
+      });
+      each("[data-text-" + kind + "]", function (element) {
+        element.textContent = element.getAttribute("data-text-" + kind);
+      });
+    }
+    each("[data-kind-static]", function (element) {
+      if (element.tagName === "INPUT") {
+        element.disabled = true;
+      } else {
+        element.hidden = true;
+      }
+    });
+    select.hidden = false;
+    select.disabled = false;
+    select.addEventListener("change", function () {
+      show(select.value);
+    });
+    show(select.value);
+  }
+
+  // Screen readers hear the count once typing pauses, not at every key.
+  var ANNOUNCE_AFTER_MS = 800;
+
+  function setUpCounter(field) {
+    var limit = Number(field.getAttribute("data-limit"));
+    var counter = document.getElementById(field.id + "-count");
+    var status = document.getElementById(field.id + "-status");
+    var longAfter = Number(field.getAttribute("data-long-after")) || 0;
+    var warning = document.getElementById(field.id + "-long");
+    var preview = document.getElementById(field.id + "-preview");
+    var timer = null;
+    if (!counter) return;
+
+    function lines(text) {
+      var question = preview.querySelector(".phone-question");
+      question.textContent = text;
+      preview.hidden = false;
+      var height = question.getBoundingClientRect().height;
+      var lineHeight = parseFloat(window.getComputedStyle(question).lineHeight);
+      return Math.max(1, Math.round(height / lineHeight));
+    }
+
+    function update(announce) {
+      var text = field.value.trim();
+      var count = text.length;
+      var over = count - limit;
+      var values = { count: count, max: limit, over: over };
+      counter.textContent = fill(
+        counter.getAttribute(over > 0 ? "data-over" : "data-count"),
+        values
+      );
+      counter.classList.toggle("over", over > 0);
+      if (status && announce) {
+        window.clearTimeout(timer);
+        timer = window.setTimeout(function () {
+          status.textContent = fill(status.getAttribute("data-status"), values);
+        }, ANNOUNCE_AFTER_MS);
+      }
+      if (longAfter && warning && preview) {
+        var long = count > longAfter;
+        var message = long
+          ? fill(warning.getAttribute("data-long"), { lines: lines(text) })
+          : "";
+        preview.hidden = !long;
+        // Only a change is written, so the status is not announced again.
+        if (warning.textContent !== message) warning.textContent = message;
+      }
+    }
+
+    field.addEventListener("input", function () {
+      update(true);
+    });
+    update(false);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    each("button[data-copy]", setUp);
+    var summary = document.getElementById("form-errors");
+    if (summary) setUpSummary(summary);
+    var kind = document.querySelector("select[data-kind-switch]");
+    if (kind) setUpKind(kind);
+    each("[data-limit]", setUpCounter);
   });
 })();

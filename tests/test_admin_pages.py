@@ -235,7 +235,7 @@ def _survey_form(**changes: str) -> dict[str, str]:
         "de_follow_2": "Was hat Ihnen gefallen?",
         "review_url": "https://reviews.example/shop",
         "review_audience": "all",
-        "origins": "https://Shop.example/path\nhttps://shop.example\n\nhttp://localhost:8080",
+        "origins": "https://Shop.example/\nhttps://shop.example\n\nhttp://localhost:8080",
         "recontact_days": "30",
         "sample_percent": "50",
         "delay_seconds": "2.5",
@@ -270,18 +270,20 @@ def test_create_survey_with_validation_errors_then_valid(
     )
     assert bad.status_code == 422
     page = html.unescape(bad.text)
+    # Each message in the summary names its field.
     for message in (
-        "Please fill this in.",
-        "Please choose one of the options.",
-        "Not an origin like https://shop.example: ftp://files.example",
-        "Please enter a whole number from 0 to 3650.",
-        "Please enter a number from 1 to 100.",
-        "Please enter a number from 0 to 600.",
-        "Please choose a colour like #1f5fbf.",
-        "Please enter a web address starting with https:// or http://.",
-        "Please use at most 300 characters.",
+        "Name: Please fill this in.",
+        "Kind: Please choose one of the options.",
+        "Allowed origins: Not an origin like https://shop.example: ftp://files.example",
+        "Ask again after (days): Please enter a whole number from 0 to 3650.",
+        "Share of visitors asked (%): Please enter a number from 1 to 100.",
+        "Delay before showing (seconds): Please enter a number from 0 to 600.",
+        "Colour: Please choose a colour like #1f5fbf.",
+        "Review link: Please enter a web address starting with https:// or http://.",
+        "Question (English): This has 301 characters; please use at most 300.",
+        "Position on the page: Please choose one of the options.",
     ):
-        assert message in page, message
+        assert f"{message}</a></li>" in page, message
     assert "Please correct 10 fields." in page
     assert 'aria-invalid="true"' in bad.text
     # What was typed stays in the form.
@@ -344,7 +346,7 @@ def test_edit_and_deactivate_survey(client: TestClient, engine: Engine) -> None:
         f"/api/v1/widget/{shop.embed_key}?lang=en", headers={"Origin": "https://shop.example"}
     ).json()
     assert config["survey"]["follow_up"]["promoter"] == "Why?"
-    assert "Follow-up: Promoters (9\u201310)" in client.get(page).text
+    assert "Follow-up: Promoters, 9\u201310" in client.get(page).text
 
     off = post_form(client, page, f"{page}/active", {"active": "0"})
     assert off.status_code == 303
@@ -573,8 +575,11 @@ def test_german_ui_from_browser_or_setting(client: TestClient, engine: Engine) -
     post_form(client, "/admin/account", "/admin/account/language", {"language": "de"})
     page = client.get("/admin/dashboard", headers={"Accept-Language": "en"}).text
     assert "Verbleibendes Budget" in page
-    form = client.get("/admin/surveys/new").text
-    assert "Neue Umfrage" in form and "Folgefrage nach einem niedrigen Wert" in form
+    step = client.get("/admin/surveys/new").text
+    assert "Neue Umfrage" in step and "Welche Art von Umfrage?" in step
+    form = html.unescape(client.get("/admin/surveys/new?kind=nps").text)
+    assert "Folgefrage: Kritiker, 0\u20136" in form
+    assert "Erlaubte Herkünfte" in form and "Origin" not in form
     post_form(client, "/admin/account", "/admin/account/language", {"language": ""})
     assert "Remaining budget" in client.get("/admin/dashboard").text
 

@@ -7,6 +7,7 @@ import html
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
@@ -117,19 +118,31 @@ def _alternating(bases: list[str], path: str, count: int) -> list[int]:
             client.close()
 
 
+def make_url_db(url: str, number: int) -> str:
+    """``url`` pointing at Redis database ``number``."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
 @pytest.mark.server
-def test_redis_storage_holds_the_limit_across_two_workers(live_server: Any, engine: Engine) -> None:
+def test_redis_storage_holds_the_limit_across_two_workers(
+    live_server: Any, engine: Engine, database_url: str
+) -> None:
     """Two server processes, requests alternating between them: with Redis the
     window is shared, with memory:// each process keeps its own (the control)."""
     require(bool(REDIS_URL), "TEST_REDIS_URL is not set (a Redis for shared limits)")
     import redis
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    # Windows are keyed by endpoint and client address, the same for every
+    # run: each database backend counts in a Redis database of its own, so the
+    # two may run side by side.
+    redis_url = make_url_db(REDIS_URL, 15 if database_url.startswith("sqlite") else 14)
+    redis.Redis.from_url(redis_url).flushdb()
     shop = seed(engine)
     path = f"/api/v1/widget/{shop.embed_key}"
     limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_WIDGET": "10/minute"}
 
-    shared = [live_server(RATE_LIMIT_STORAGE_URL=REDIS_URL, **limits) for _ in range(2)]
+    shared = [live_server(RATE_LIMIT_STORAGE_URL=redis_url, **limits) for _ in range(2)]
     codes = _alternating(shared, path, 30)
     assert codes.count(200) == 10, codes
     assert codes.count(429) == 20

@@ -66,15 +66,17 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
 
     page.get_by_role("link", name="Surveys").click()
     page.get_by_role("link", name="New survey").click()
+    _assert_no_violations(page, "choice of kind")
+    page.get_by_role("link", name="NPS (0\u201310)").click()
     _assert_no_violations(page, "new survey form")
     page.get_by_label("Name").fill("Checkout NPS")
-    page.get_by_label("Kind").select_option("nps")
+    assert page.get_by_label("Kind").input_value() == "nps"
     page.locator("#en_question").fill("Would you recommend our checkout?")
     page.get_by_label("Allowed origins").fill("shop.example")
     page.get_by_role("button", name="Create survey").click()
     # A mistake re-renders the form with the message next to the field.
     assert page.locator("#origins-error").inner_text() == (
-        "Not an origin like https://shop.example: shop.example"
+        "“shop.example” lacks http:// or https://. Did you mean https://shop.example?"
     )
     assert page.get_by_label("Name").input_value() == "Checkout NPS"
     _assert_no_violations(page, "survey form with errors")

@@ -35,9 +35,23 @@ def survey_list(request: Request, admin: Admin) -> Response:
 
 
 def new_survey_form(request: Request, admin: Admin) -> Response:
-    kind = request.query_params.get("kind", "nps")
-    blank = survey_form.blank(kind if kind in scales.KINDS else "nps")
-    return _form_page(request, admin, blank, None)
+    # The kind comes first, on a step of its own: the form's default texts
+    # and score ranges depend on it, and must be right without JavaScript.
+    kind = request.query_params.get("kind", "")
+    if kind not in scales.KINDS:
+        return render(
+            request,
+            admin,
+            "survey_kind.html",
+            nav="surveys",
+            kinds=scales.KINDS,
+            defaults={item: _defaults(item) for item in scales.KINDS},
+        )
+    return _form_page(request, admin, survey_form.blank(kind), None)
+
+
+def _defaults(kind: str) -> dict[str, dict[str, object]]:
+    return {lang: survey_texts.texts_for(kind, {}, lang) for lang in i18n.LANGUAGES}
 
 
 def create_survey(request: Request, admin: Admin, form: Form) -> Response:
@@ -131,11 +145,14 @@ def _form_page(
         kind=kind,
         kinds=scales.KINDS,
         languages=i18n.LANGUAGES,
-        segments=scales.segments(kind),
+        segments={item: scales.segments(item) for item in scales.KINDS},
         ranges={item: survey_form.score_ranges(item) for item in scales.KINDS},
         positions=surveys.POSITIONS,
         audiences=surveys.REVIEW_AUDIENCES,
-        defaults={lang: survey_texts.texts_for(kind, {}, lang) for lang in i18n.LANGUAGES},
+        # Every kind's defaults, so that the page can follow a change of kind.
+        defaults={item: _defaults(item) for item in scales.KINDS},
+        limits=survey_form.LIMITS,
+        long_question=survey_form.LONG_QUESTION,
         embed=_embed(request, survey) if survey is not None else None,
     )
 
