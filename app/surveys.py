@@ -18,6 +18,7 @@ from app.scales import Scale
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 REVIEW_AUDIENCES = ("all", "none")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +156,14 @@ class SurveyError(ValueError):
 
 
 def normalize_origin(value: str) -> str:
-    """``https://Shop.example/path`` -> ``https://shop.example``."""
+    """``https://Shop.example:443/path`` -> ``https://shop.example``: as a
+    browser writes the page's Origin, which never names the scheme's default port."""
     parts = urlsplit(value.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise SurveyError(f"not an origin like https://shop.example: {value!r}")
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    port = f":{parts.port}" if parts.port and parts.port != DEFAULT_PORTS[scheme] else ""
+    return f"{scheme}://{parts.hostname}{port}"
 
 
 def _clean_entry(entry: dict[str, Any] | None) -> dict[str, Any]:

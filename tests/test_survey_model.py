@@ -154,3 +154,16 @@ def test_cache_remembers_unknown_keys_and_stays_bounded(engine: Engine) -> None:
     for n in range(5):
         cache.load_config(engine, f"unknown-{n}", PERIOD)
     assert len(cache._configs) <= 3
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("https://Shop.example:443/checkout", "https://shop.example"),
+        ("HTTP://shop.example:80", "http://shop.example"),
+        ("http://localhost:8090/", "http://localhost:8090"),
+        ("https://shop.example:8443", "https://shop.example:8443"),
+    ],
+)
+def test_origins_are_stored_as_browsers_send_them(written: str, stored: str) -> None:
+    assert surveys.normalize_origin(written) == stored
