@@ -218,6 +218,9 @@ def test_error_pages_in_the_visitors_language_with_a_way_back(client: TestClient
     assert '<a id="error-back" href="/">Back to the start page</a>' in english.text
     # The API keeps answering problem+json.
     assert client.get("/api/v1/nothing-here").json()["code"] == "not_found"
+    # The way back leads somewhere: the service's root opens the admin.
+    root = client.get("/", follow_redirects=False)
+    assert (root.status_code, root.headers["location"]) == (307, "/admin/")
 
     # Under /admin the way back is the admin's start, in the browser's language
     # before login.

@@ -86,6 +86,8 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post("/account/language", admin_form(account.change_language)),
     ]
     return [
+        # The service has no public home page: its root leads owners to the admin.
+        Route("/", lambda request: redirect(urls.admin(), 307), methods=["GET", "HEAD"]),
         Route(urls.ADMIN, lambda request: redirect(urls.admin(), 307), methods=["GET"]),
         Mount(urls.ADMIN, routes=pages, middleware=[auth.session_middleware(settings)]),
     ]
