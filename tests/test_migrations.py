@@ -55,6 +55,11 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     server.dispose()
 
 
+def test_the_readiness_check_knows_the_newest_revision() -> None:
+    script = ScriptDirectory(str(migrations.HERE))
+    assert script.get_current_head() == migrations.HEAD
+
+
 def test_the_newest_migration_goes_down_and_up_again(empty_database: str) -> None:
     script = ScriptDirectory.from_config(migrations.alembic_config(empty_database))
     head = script.get_revision("head")
