@@ -233,9 +233,29 @@ _CONSUME = text(
     " RETURNING used"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
+# The same guarded step for an accepted record's invitation: it leaves "last
+# accepted feedback" alone, which is about answers.
+_CONSUME_INVITATION = text(
+    "INSERT INTO usage (account_id, period, used, rejected)"
+    " SELECT CAST(:account_id AS INTEGER), CAST(:period AS VARCHAR), 1, 0"
+    f" WHERE {limit_sql(':account_id')} > 0"
+    " ON CONFLICT (account_id, period) DO UPDATE SET used = usage.used + 1"
+    f" WHERE usage.used < {limit_sql(':account_id')}"
+    " RETURNING used"
+)
+
 _REJECT = text(
     "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 1)"
     " ON CONFLICT (account_id, period) DO UPDATE SET rejected = usage.rejected + 1"
+)
+_REJECT_RECORD = text(
+    "INSERT INTO usage (account_id, period, used, rejected, rejected_email)"
+    " VALUES (:account_id, :period, 0, 0, 1)"
+    " ON CONFLICT (account_id, period) DO UPDATE SET rejected_email = usage.rejected_email + 1"
+)
+_GIVE_BACK = text(
+    "UPDATE usage SET used = used - 1 WHERE account_id = :account_id AND period = :period"
+    " AND used > 0"
 )
 
 
@@ -246,9 +266,26 @@ def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_
     return conn.execute(_CONSUME, params).first() is not None
 
 
+def consume_invitation(conn: Executor, account_id: int, period: str) -> bool:
+    """``consume`` for an accepted record: its invitation counts when accepted."""
+    params = {"account_id": account_id, "period": period}
+    return conn.execute(_CONSUME_INVITATION, params).first() is not None
+
+
 def record_rejection(conn: Executor, account_id: int, period: str) -> None:
     """Remember a submission the exhausted budget refused."""
     conn.execute(_REJECT, {"account_id": account_id, "period": period})
+
+
+def record_refused_record(conn: Executor, account_id: int, period: str) -> None:
+    """Remember a record the exhausted budget refused (it lapses)."""
+    conn.execute(_REJECT_RECORD, {"account_id": account_id, "period": period})
+
+
+def give_back(conn: Executor, account_id: int, period: str) -> None:
+    """Return one count to ``period``: an invitation charged there will never
+    be sent. Must run in the transaction that marks the invitation."""
+    conn.execute(_GIVE_BACK, {"account_id": account_id, "period": period})
 
 
 @dataclass(frozen=True)
@@ -259,6 +296,7 @@ class UsageState:
     limit: int
     last_accepted_at: datetime | None
     last_accepted_survey_id: int | None
+    rejected_email: int = 0
 
     @property
     def remaining(self) -> int:
@@ -273,7 +311,13 @@ def usage_state(conn: Connection, account_id: int, period: str) -> UsageState:
     if row is None:
         return UsageState(period, 0, 0, limit, None, None)
     return UsageState(
-        period, row.used, row.rejected, limit, row.last_accepted_at, row.last_accepted_survey_id
+        period,
+        row.used,
+        row.rejected,
+        limit,
+        row.last_accepted_at,
+        row.last_accepted_survey_id,
+        row.rejected_email,
     )
 
 
@@ -301,7 +345,7 @@ def forecast(
     start = period_start(period, zone)
     end = period_start(next_period(period), zone)
     elapsed = (min(max(now, start), end) - start).total_seconds()
-    demand = state.used + state.rejected
+    demand = state.used + state.rejected + state.rejected_email
     if demand == 0 or elapsed <= 0:
         return Forecast(None, None)
     rate = demand / elapsed  # submissions per second

@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Table, TypeDecorator, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    Table,
+    TypeDecorator,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -56,6 +68,8 @@ class Account(SQLModel, table=True):
     tariff_code: str = Field(foreign_key="tariff.code", max_length=32)
     pending_tariff_code: str | None = Field(default=None, foreign_key="tariff.code", max_length=32)
     pending_from: str | None = Field(default=None, max_length=7)
+    # Days within which a recipient is not invited again; 0 turns it off.
+    min_interval_days: int = Field(default=182, sa_column_kwargs={"server_default": "182"})
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -104,6 +118,8 @@ class Survey(SQLModel, table=True):
     position: str = Field(default="bottom-right", max_length=16)
     review_url: str | None = Field(default=None, max_length=2048)
     review_audience: str = Field(default="all", max_length=16)
+    email_delay_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    anonymous: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -147,6 +163,8 @@ class Response(SQLModel, table=True):
             sqlite_where=text("comment IS NOT NULL"),
             postgresql_where=text("comment IS NOT NULL"),
         ),
+        # One answer per invitation.
+        Index("ux_response_invitation", "invitation_id", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -160,6 +178,11 @@ class Response(SQLModel, table=True):
     channel: str = Field(max_length=8)
     page_url: str | None = Field(default=None, max_length=2048)
     locale: str | None = Field(default=None, max_length=35)
+    # The invitation answered (channel email); none for an anonymous survey.
+    invitation_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("invitation.id", name="fk_response_invitation")),
+    )
     created_at: datetime = _when(nullable=False)
 
 
@@ -190,7 +213,11 @@ class Usage(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", primary_key=True)
     period: str = Field(primary_key=True, max_length=7)
     used: int = 0
-    rejected: int = 0
+    rejected: int = 0  # widget and link submissions the exhausted budget refused
+    # records the exhausted budget refused
+    rejected_email: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # the highest budget alert sent this period: 0, 80 or 100
+    alerted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_accepted_at: datetime | None = _when(nullable=True)
     last_accepted_survey_id: int | None = Field(default=None, foreign_key="survey.id")
 
@@ -217,6 +244,119 @@ class RefusedOrigin(SQLModel, table=True):
     refused_at: datetime = _when(nullable=False)
 
 
+class ApiKey(SQLModel, table=True):
+    """A secret an integration sends records with. Only its SHA-256 is kept;
+    ``prefix`` (the key's first characters) lets an admin tell keys apart."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    name: str = Field(max_length=80)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when(nullable=False)
+    last_used_at: datetime | None = _when(nullable=True)
+    revoked_at: datetime | None = _when(nullable=True)
+
+
+class Recipient(SQLModel, table=True):
+    """A person an account may survey by e-mail, one per address (compared in
+    lower case). ``unsubscribed_at`` set is the account's suppression list."""
+
+    __table_args__ = (Index("ux_recipient_account_email", "account_id", "email_key", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    email: str = Field(max_length=254)
+    email_key: str = Field(max_length=254)
+    name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=2)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(nullable=False)
+    unsubscribed_at: datetime | None = _when(nullable=True)
+
+
+class Record(SQLModel, table=True):
+    """A request to survey a recipient and what became of it: ``accepted``
+    (it has an invitation), ``unsubscribed`` or ``recently_surveyed``. A record
+    the exhausted budget refused is not kept, only counted in ``usage``."""
+
+    __table_args__ = (
+        Index("ux_record_account_external", "account_id", "external_id", unique=True),
+        Index("ix_record_account_received", "account_id", "received_at"),
+        Index("ix_record_account_outcome", "account_id", "outcome", "received_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    survey_id: int = Field(foreign_key="survey.id", index=True)
+    recipient_id: int = Field(foreign_key="recipient.id", index=True)
+    external_id: str | None = Field(default=None, max_length=200)
+    event: str | None = Field(default=None, max_length=100)
+    event_at: datetime | None = _when(nullable=True)
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    outcome: str = Field(max_length=20)
+    source: str = Field(max_length=8)  # api, csv, manual
+    source_name: str = Field(max_length=200)
+    period: str = Field(max_length=7)
+    received_at: datetime = _when(nullable=False)
+
+
+class Invitation(SQLModel, table=True):
+    """The e-mail of an accepted record. Counted in ``period`` when accepted;
+    ``given_back_at`` set means it was never sent and its count went back."""
+
+    __table_args__ = (
+        # The sender's claim: due, unclaimed (or lease run out) scheduled invitations.
+        Index("ix_invitation_due", "status", "next_attempt_at"),
+        Index("ix_invitation_recipient", "recipient_id", "created_at"),
+        Index("ix_invitation_account_period", "account_id", "period", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    record_id: int = Field(foreign_key="record.id", unique=True)
+    account_id: int = Field(foreign_key="account.id")
+    survey_id: int = Field(foreign_key="survey.id", index=True)
+    recipient_id: int = Field(foreign_key="recipient.id")
+    period: str = Field(max_length=7)
+    status: str = Field(max_length=10)  # scheduled, sent, answered, failed, cancelled
+    send_at: datetime = _when(nullable=False)
+    next_attempt_at: datetime = _when(nullable=False)
+    claimed_until: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = _when(nullable=True)
+    given_back_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
+
+
+class RecordSync(SQLModel, table=True):
+    """When records last reached an account, and from where ("last data sync")."""
+
+    __tablename__ = "record_sync"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    arrived_at: datetime = _when(nullable=False)
+    source: str = Field(max_length=8)
+    source_name: str = Field(max_length=200)
+
+
+class RecordUpload(SQLModel, table=True):
+    """One CSV upload's result: counts per outcome and its refused rows."""
+
+    __tablename__ = "record_upload"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    survey_id: int | None = Field(default=None, foreign_key="survey.id", ondelete="SET NULL")
+    filename: str = Field(max_length=200)
+    outcomes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # [[line, email, reason], ...] of the rows not accepted
+    refused: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _when(nullable=False)
+
+
 # Core handles for the hot paths, which skip the ORM.
 tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
 account_table: Table = Account.__table__  # type: ignore[attr-defined]
@@ -228,3 +368,9 @@ test_response_table: Table = SQLModel.metadata.tables["test_response"]
 usage_table: Table = Usage.__table__  # type: ignore[attr-defined]
 contact_table: Table = Contact.__table__  # type: ignore[attr-defined]
 refused_origin_table: Table = SQLModel.metadata.tables[RefusedOrigin.__tablename__]
+api_key_table: Table = SQLModel.metadata.tables["api_key"]
+recipient_table: Table = Recipient.__table__  # type: ignore[attr-defined]
+record_table: Table = Record.__table__  # type: ignore[attr-defined]
+invitation_table: Table = Invitation.__table__  # type: ignore[attr-defined]
+record_sync_table: Table = SQLModel.metadata.tables["record_sync"]
+record_upload_table: Table = SQLModel.metadata.tables["record_upload"]

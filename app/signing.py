@@ -1,4 +1,5 @@
-"""Signed values handed to the public: embed keys, link keys, display tokens.
+"""Signed values handed to the public: embed keys, link keys, invitation keys,
+display tokens.
 
 Each purpose has its own salt, so a value signed for one purpose never verifies
 as another. ``SECRET_KEYS`` rotate: the first key signs, every key verifies.
@@ -22,8 +23,9 @@ LINK = "link"
 TEST_EMBED = "embed-test"
 TEST_LINK = "link-test"
 DISPLAY = "display"
+INVITATION = "invitation"
 
-CHANNELS = ("widget", "link")
+CHANNELS = ("widget", "link", "email")
 EMBED_MEMO = 10_000
 
 
@@ -80,6 +82,7 @@ class Signer:
         self._test_embed = URLSafeSerializer(ordered, salt=TEST_EMBED)
         self._test_link = URLSafeSerializer(ordered, salt=TEST_LINK)
         self._display = _DisplaySerializer(ordered, salt=DISPLAY)
+        self._invitation = URLSafeSerializer(ordered, salt=INVITATION)
         self.display_max_age = display_max_age
         # The same few embed keys arrive on every page view: a key verified once
         # stays valid for the life of these secret keys.
@@ -120,6 +123,20 @@ class Signer:
     def read_link_key(self, key: str) -> SurveyKey:
         """The survey of a link key or of its test key."""
         return _survey_key(self._link, self._test_link, key)
+
+    def invitation_key(self, invitation_id: int) -> str:
+        """The key of one invitation's survey and unsubscribe links. It does
+        not expire: a recipient may answer or unsubscribe weeks later."""
+        return str(self._invitation.dumps(invitation_id))
+
+    def read_invitation_key(self, key: str) -> int:
+        try:
+            value = self._invitation.loads(key)
+        except BadSignature as exc:
+            raise InvalidToken from exc
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidToken
+        return value
 
     def display_token(self, survey_id: int, channel: str, *, test: bool = False) -> str:
         nonce = secrets.token_urlsafe(16)

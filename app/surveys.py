@@ -41,6 +41,8 @@ class Survey:
     position: str
     review_url: str | None
     review_audience: str
+    email_delay_days: int = 0
+    anonymous: bool = False  # responses keep no link to the invitation's recipient
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
@@ -49,6 +51,7 @@ class Survey:
             texts=row["texts"] or {},
             allowed_origins=tuple(row["allowed_origins"] or ()),
             active=bool(row["active"]),
+            anonymous=bool(row["anonymous"]),
         )
         return cls(**values)
 
@@ -91,7 +94,7 @@ class Offer:
 
 SURVEY_COLUMNS = tuple(survey_table.c[name] for name in Survey.__dataclass_fields__)
 _SURVEY_SELECT = "SELECT " + ", ".join(f"s.{name}" for name in Survey.__dataclass_fields__)
-_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean}
+_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean, "anonymous": Boolean}
 _BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
     **_TYPES
 )

@@ -30,6 +30,12 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
+    "record_upload",
+    "record_sync",
+    "api_key",
+    "invitation",
+    "record",
+    "recipient",
     "refused_origin",
     "contact",
     "usage",

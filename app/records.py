@@ -1,0 +1,600 @@
+"""Records and invitations: the second counting rule.
+
+A record asks for one recipient to be surveyed by e-mail. It is accepted in one
+transaction that stores the recipient, the record and its invitation and takes
+the same guarded step of ``usage(account, period)`` a widget answer takes: so
+e-mail and widget share one budget and can never overshoot it together. While
+the budget is exhausted a record is refused and lapses: nothing is kept but
+the period's count of refused records.
+
+The checks run in the order DESIGN.md gives: validation, ``external_id``
+replay, unsubscribed, recently surveyed, the budget. An invitation that will
+never be sent gives its count back to the period that was charged, so per
+period ``used`` = counted widget and link answers + invitations not given back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import budget, db, surveys
+from app.db import insert as upsert_for
+from app.i18n import LANGUAGES
+from app.models import account_table as account
+from app.models import invitation_table as invitation
+from app.models import recipient_table as recipient
+from app.models import record_sync_table as record_sync
+from app.models import record_table as record
+from app.models import response_table as response
+
+SOURCES = ("api", "csv", "manual")
+REFUSALS = ("budget_exhausted", "unsubscribed", "recently_surveyed")
+STATUSES = ("scheduled", "sent", "answered", "failed", "cancelled")
+BATCH_MAX = 1_000
+EMAIL_MAX = 254
+NAME_MAX = 200
+EVENT_MAX = 100
+EXTERNAL_ID_MAX = 200
+PROPERTIES_MAX_KEYS = 50
+PROPERTIES_MAX_BYTES = 4_096
+PROPERTY_KEY_MAX = 64
+# An event may lie ahead (an appointment, a delivery date), but not so far
+# that a typo in the year schedules an e-mail for decades.
+FUTURE_LIMIT = timedelta(days=366)
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+_FORBIDDEN_IN_EMAIL = set('<>()[]\\,;:"')
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*")
+FIELDS = (
+    "survey_id",
+    "email",
+    "name",
+    "language",
+    "event",
+    "event_at",
+    "external_id",
+    "properties",
+)
+
+
+# -- validation --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class InvalidRecord(ValueError):
+    """The record as sent cannot be taken; ``errors`` name each field."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class RecordIn:
+    """A validated record."""
+
+    survey_id: int
+    email: str
+    name: str | None = None
+    language: str | None = None
+    event: str | None = None
+    event_at: datetime | None = None
+    external_id: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def email_key(self) -> str:
+        return self.email.lower()
+
+
+def parse(raw: object, now: datetime) -> RecordIn:
+    """Validate a record as the API, a CSV row or the admin's form sends it.
+    Raises ``InvalidRecord`` naming every field that is wrong."""
+    if not isinstance(raw, Mapping):
+        raise InvalidRecord([FieldError("record", "must be a JSON object")])
+    errors: list[FieldError] = []
+
+    def fail(name: str, message: str) -> None:
+        errors.append(FieldError(name, message))
+
+    unknown = sorted(str(key) for key in raw if key not in FIELDS)
+    if unknown:
+        fail(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
+    survey_id = raw.get("survey_id")
+    if isinstance(survey_id, str) and survey_id.isdigit():
+        survey_id = int(survey_id)
+    if not isinstance(survey_id, int) or isinstance(survey_id, bool) or survey_id <= 0:
+        fail("survey_id", "required: the id of one of the account's surveys")
+    email = _email(raw.get("email"), fail)
+    name = _text(raw.get("name"), "name", NAME_MAX, fail)
+    language = _language(raw.get("language"), fail)
+    event = _text(raw.get("event"), "event", EVENT_MAX, fail)
+    event_at = _moment(raw.get("event_at"), now, fail)
+    external_id = raw.get("external_id")
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)
+    external_id = _text(external_id, "external_id", EXTERNAL_ID_MAX, fail)
+    properties = _properties(raw.get("properties"), fail)
+    if errors:
+        raise InvalidRecord(errors)
+    assert isinstance(survey_id, int) and email is not None
+    return RecordIn(survey_id, email, name, language, event, event_at, external_id, properties)
+
+
+def _email(value: object, fail: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        fail("email", "required: the recipient's e-mail address")
+        return None
+    address = value.strip()
+    if len(address) > EMAIL_MAX:
+        fail("email", f"at most {EMAIL_MAX} characters")
+    elif (
+        _CONTROL.search(address)
+        or not _EMAIL.fullmatch(address)
+        or _FORBIDDEN_IN_EMAIL & set(address)
+        or ".." in address
+    ):
+        fail("email", f"not an e-mail address like name@example.com: {address[:80]!r}")
+    else:
+        return address
+    return None
+
+
+def _text(value: object, name: str, limit: int, fail: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        fail(name, "must be a string")
+        return None
+    # A line break in a name would end a mail header: refused, not cleaned.
+    if _CONTROL.search(value):
+        fail(name, "must not contain line breaks or control characters")
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        fail(name, f"at most {limit} characters")
+        return None
+    return value or None
+
+
+def _language(value: object, fail: Any) -> str | None:
+    """``de``, ``de-AT`` and ``DE`` are German; a language the surveys do not
+    speak is kept as none, so the survey's own language is used."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _LANGUAGE_TAG.fullmatch(value):
+        fail("language", "a language tag like de or en-GB")
+        return None
+    base = value[:2].lower() if value[2:3] in ("", "-", "_") else ""
+    return base if base in LANGUAGES else None
+
+
+def _moment(value: object, now: datetime, fail: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        fail("event_at", "an ISO 8601 date or time, e.g. 2026-05-04T10:00:00Z")
+        return None
+    text_value = value.strip()
+    try:
+        if len(text_value) == 10:
+            moment = datetime.combine(date.fromisoformat(text_value), datetime.min.time())
+        else:
+            moment = datetime.fromisoformat(text_value)  # "Z" is UTC since Python 3.11
+    except ValueError:
+        fail("event_at", f"not an ISO 8601 date or time: {text_value[:40]!r}")
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a moment without a zone is taken as UTC
+    if moment > now + FUTURE_LIMIT:
+        fail("event_at", "more than a year ahead")
+        return None
+    return moment.astimezone(UTC)
+
+
+def _properties(value: object, fail: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        fail("properties", "must be an object of names and values")
+        return {}
+    if len(value) > PROPERTIES_MAX_KEYS:
+        fail("properties", f"at most {PROPERTIES_MAX_KEYS} properties")
+        return {}
+    clean: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > PROPERTY_KEY_MAX:
+            fail("properties", f"names are 1 to {PROPERTY_KEY_MAX} characters")
+            return {}
+        if item is not None and not isinstance(item, str | int | float | bool):
+            fail("properties", f"{key[:40]!r}: values are strings, numbers, booleans or null")
+            return {}
+        clean[key.strip()] = item
+    if len(json.dumps(clean, ensure_ascii=False).encode()) > PROPERTIES_MAX_BYTES:
+        fail("properties", f"at most {PROPERTIES_MAX_BYTES} bytes as JSON")
+        return {}
+    return clean
+
+
+# -- accepting ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where records came from: ``api`` (with the key's name), ``csv`` (the
+    file's name) or ``manual`` (the admin's e-mail)."""
+
+    kind: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCES:
+            raise ValueError(f"unknown source {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a record. ``code`` is None when it was accepted; ``id``
+    is None only when the exhausted budget refused it (nothing is kept)."""
+
+    id: int | None
+    code: str | None
+    send_at: datetime | None = None
+    replay: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.code is None
+
+
+class UnknownSurvey(LookupError):
+    """No survey of this id in the account (another account's looks the same)."""
+
+
+class SurveyInactive(Exception):
+    """The survey is switched off: it sends nothing, so it takes no records."""
+
+
+class BudgetExhausted(Exception):
+    """Raised inside the transaction to roll it back; ``accept`` answers it."""
+
+
+class _Replay(Exception):
+    """Another transaction stored this external_id first."""
+
+
+def accept(
+    engine: Engine,
+    account_id: int,
+    wanted: RecordIn,
+    source: Source,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Outcome:
+    """Take one record under the budget rule; see the module's docstring."""
+    period = budget.period_of(now, zone)
+    try:
+        with db.write(engine) as conn:
+            return _accept(conn, account_id, wanted, source, now, period)
+    except _Replay:
+        with db.read(engine) as conn:
+            stored = _stored(conn, account_id, wanted.external_id)
+        assert stored is not None  # the conflicting row was committed
+        return stored
+    except BudgetExhausted:
+        with db.write(engine) as conn:
+            budget.record_refused_record(conn, account_id, period)
+        return Outcome(None, "budget_exhausted")
+    except IntegrityError:
+        # The survey was deleted while the record was being taken.
+        raise UnknownSurvey(wanted.survey_id) from None
+
+
+def _accept(
+    conn: Connection, account_id: int, wanted: RecordIn, source: Source, now: datetime, period: str
+) -> Outcome:
+    survey = surveys.get_for_account(conn, account_id, wanted.survey_id)
+    if survey is None:
+        raise UnknownSurvey(wanted.survey_id)
+    if wanted.external_id is not None:
+        stored = _stored(conn, account_id, wanted.external_id)
+        if stored is not None:
+            return stored
+    if not survey.active:
+        raise SurveyInactive(wanted.survey_id)
+    # The upsert locks the recipient's row until commit: two records for one
+    # address wait for each other, so the second sees the first's invitation.
+    recipient_id, unsubscribed_at = _upsert_recipient(conn, account_id, wanted, now)
+    if unsubscribed_at is not None:
+        return _refuse(conn, account_id, recipient_id, wanted, source, now, period, "unsubscribed")
+    if _recently_invited(conn, account_id, recipient_id, now):
+        return _refuse(
+            conn, account_id, recipient_id, wanted, source, now, period, "recently_surveyed"
+        )
+    record_id = _insert_record(conn, account_id, recipient_id, wanted, source, now, period, None)
+    if not budget.consume_invitation(conn, account_id, period):
+        raise BudgetExhausted
+    send_at = max((wanted.event_at or now) + timedelta(days=survey.email_delay_days), now)
+    conn.execute(
+        insert(invitation).values(
+            record_id=record_id,
+            account_id=account_id,
+            survey_id=survey.id,
+            recipient_id=recipient_id,
+            period=period,
+            status="scheduled",
+            send_at=send_at,
+            next_attempt_at=send_at,
+            attempts=0,
+            created_at=now,
+        )
+    )
+    return Outcome(record_id, None, send_at)
+
+
+def _upsert_recipient(
+    conn: Connection, account_id: int, wanted: RecordIn, now: datetime
+) -> tuple[int, datetime | None]:
+    given = {
+        name: value
+        for name, value in (
+            ("name", wanted.name),
+            ("language", wanted.language),
+            ("properties", dict(wanted.properties) or None),
+        )
+        if value is not None
+    }
+    statement = upsert_for(conn, recipient).values(
+        account_id=account_id,
+        email=wanted.email,
+        email_key=wanted.email_key,
+        properties=dict(wanted.properties),
+        created_at=now,
+        **{k: v for k, v in given.items() if k != "properties"},
+    )
+    # What a record tells about the recipient replaces what was known; a row
+    # is written even when nothing changes, which takes its lock.
+    changes = {name: statement.excluded[name] for name in given} or {
+        "email_key": statement.excluded.email_key
+    }
+    row = conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[recipient.c.account_id, recipient.c.email_key], set_=changes
+        ).returning(recipient.c.id, recipient.c.unsubscribed_at)
+    ).one()
+    return int(row.id), row.unsubscribed_at
+
+
+def _recently_invited(conn: Connection, account_id: int, recipient_id: int, now: datetime) -> bool:
+    days = conn.execute(
+        select(account.c.min_interval_days).where(account.c.id == account_id)
+    ).scalar_one()
+    if days <= 0:
+        return False
+    query = select(
+        exists().where(
+            invitation.c.recipient_id == recipient_id,
+            invitation.c.given_back_at.is_(None),
+            invitation.c.created_at > now - timedelta(days=days),
+        )
+    )
+    return bool(conn.execute(query).scalar())
+
+
+def _refuse(
+    conn: Connection,
+    account_id: int,
+    recipient_id: int,
+    wanted: RecordIn,
+    source: Source,
+    now: datetime,
+    period: str,
+    code: str,
+) -> Outcome:
+    record_id = _insert_record(conn, account_id, recipient_id, wanted, source, now, period, code)
+    return Outcome(record_id, code)
+
+
+def _insert_record(
+    conn: Connection,
+    account_id: int,
+    recipient_id: int,
+    wanted: RecordIn,
+    source: Source,
+    now: datetime,
+    period: str,
+    refusal: str | None,
+) -> int:
+    statement = (
+        upsert_for(conn, record)
+        .values(
+            account_id=account_id,
+            survey_id=wanted.survey_id,
+            recipient_id=recipient_id,
+            external_id=wanted.external_id,
+            event=wanted.event,
+            event_at=wanted.event_at,
+            properties=dict(wanted.properties),
+            outcome=refusal or "accepted",
+            source=source.kind,
+            source_name=source.name[:200],
+            period=period,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[record.c.account_id, record.c.external_id])
+        .returning(record.c.id)
+    )
+    record_id = conn.execute(statement).scalar_one_or_none()
+    if record_id is None:
+        raise _Replay
+    return int(record_id)
+
+
+def _stored(conn: Connection, account_id: int, external_id: str | None) -> Outcome | None:
+    """The first outcome of the account's record with this external id."""
+    row = conn.execute(
+        select(record.c.id, record.c.outcome, invitation.c.send_at)
+        .select_from(record.outerjoin(invitation, invitation.c.record_id == record.c.id))
+        .where(record.c.account_id == account_id, record.c.external_id == external_id)
+    ).first()
+    if row is None:
+        return None
+    code = None if row.outcome == "accepted" else row.outcome
+    return Outcome(row.id, code, row.send_at, replay=True)
+
+
+def note_arrival(engine: Engine, account_id: int, source: Source, now: datetime) -> None:
+    """Remember that records reached the account ("last data sync"), once per
+    request, batch or upload, whatever became of them."""
+    with db.write(engine) as conn:
+        statement = upsert_for(conn, record_sync).values(
+            account_id=account_id, arrived_at=now, source=source.kind, source_name=source.name[:200]
+        )
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[record_sync.c.account_id],
+                set_={
+                    "arrived_at": statement.excluded.arrived_at,
+                    "source": statement.excluded.source,
+                    "source_name": statement.excluded.source_name,
+                },
+            )
+        )
+
+
+# -- reading back --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordStatus:
+    """A record as the API shows it: its invitation's state, or ``refused``."""
+
+    id: int
+    status: str
+    code: str | None
+    send_at: datetime | None
+    sent_at: datetime | None
+
+
+def status(conn: Connection, account_id: int, record_id: int) -> RecordStatus | None:
+    row = conn.execute(
+        select(record.c.id, record.c.outcome, invitation.c.status)
+        .add_columns(invitation.c.send_at, invitation.c.sent_at)
+        .select_from(record.outerjoin(invitation, invitation.c.record_id == record.c.id))
+        .where(record.c.id == record_id, record.c.account_id == account_id)
+    ).first()
+    if row is None:
+        return None
+    if row.status is None:
+        return RecordStatus(row.id, "refused", row.outcome, None, None)
+    return RecordStatus(row.id, row.status, None, row.send_at, row.sent_at)
+
+
+# -- giving back -------------------------------------------------------------
+
+
+def end_unsent(
+    conn: Connection, invitation_id: int, new_status: str, now: datetime, error: str | None = None
+) -> bool:
+    """End a still scheduled invitation as ``failed`` or ``cancelled`` and give
+    its count back to the period that was charged. False when it was no
+    longer scheduled (sent, answered or ended already): nothing changes."""
+    assert new_status in ("failed", "cancelled")
+    row = conn.execute(
+        update(invitation)
+        .where(invitation.c.id == invitation_id, invitation.c.status == "scheduled")
+        .values(status=new_status, given_back_at=now, claimed_until=None, last_error=error)
+        .returning(invitation.c.account_id, invitation.c.period)
+    ).first()
+    if row is None:
+        return False
+    budget.give_back(conn, row.account_id, row.period)
+    return True
+
+
+def cancel(engine: Engine, account_id: int, record_id: int, now: datetime) -> bool:
+    """The admin cancels a scheduled invitation that no sender holds now."""
+    with db.write(engine) as conn:
+        found = conn.execute(
+            select(invitation.c.id).where(
+                invitation.c.record_id == record_id,
+                invitation.c.account_id == account_id,
+                invitation.c.status == "scheduled",
+                (invitation.c.claimed_until.is_(None)) | (invitation.c.claimed_until < now),
+            )
+        ).scalar_one_or_none()
+        return found is not None and end_unsent(conn, found, "cancelled", now)
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    account_id: int
+    email: str
+    cancelled: int  # scheduled invitations given back
+
+
+def unsubscribe(engine: Engine, invitation_id: int, now: datetime) -> Unsubscribed | None:
+    """Put the invitation's recipient on the account's suppression list and
+    cancel what is still scheduled for them. None for an unknown invitation."""
+    with db.write(engine) as conn:
+        row = conn.execute(
+            select(recipient.c.id, recipient.c.account_id, recipient.c.email)
+            .select_from(invitation.join(recipient, recipient.c.id == invitation.c.recipient_id))
+            .where(invitation.c.id == invitation_id)
+        ).first()
+        if row is None:
+            return None
+        conn.execute(
+            update(recipient)
+            .where(recipient.c.id == row.id, recipient.c.unsubscribed_at.is_(None))
+            .values(unsubscribed_at=now)
+        )
+        pending = conn.execute(
+            select(invitation.c.id).where(
+                invitation.c.recipient_id == row.id, invitation.c.status == "scheduled"
+            )
+        ).scalars()
+        cancelled = sum(end_unsent(conn, pid, "cancelled", now) for pid in list(pending))
+    return Unsubscribed(row.account_id, row.email, cancelled)
+
+
+def usage_invariant(conn: Connection, account_id: int, period: str) -> tuple[int, int]:
+    """(used, counted answers + invitations not given back) for one period:
+    the two are equal unless responses were deleted."""
+    used = conn.execute(
+        select(func.coalesce(func.max(budget.usage.c.used), 0)).where(
+            budget.usage.c.account_id == account_id, budget.usage.c.period == period
+        )
+    ).scalar_one()
+    answers = conn.execute(
+        select(func.count()).where(
+            response.c.account_id == account_id,
+            response.c.period == period,
+            response.c.channel.in_(("widget", "link")),
+        )
+    ).scalar_one()
+    invitations = conn.execute(
+        select(func.count()).where(
+            and_(
+                invitation.c.account_id == account_id,
+                invitation.c.period == period,
+                invitation.c.given_back_at.is_(None),
+            )
+        )
+    ).scalar_one()
+    return int(used), int(answers) + int(invitations)
