@@ -12,7 +12,19 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app import accounts, admin_sessions, budget, db, demo, i18n, migrations, scales, surveys, urls
+from app import (
+    accounts,
+    admin_sessions,
+    api_keys,
+    budget,
+    db,
+    demo,
+    i18n,
+    migrations,
+    scales,
+    surveys,
+    urls,
+)
 from app.db import create_db_engine
 from app.settings import Settings, SettingsError, from_env
 from app.signing import Signer
@@ -142,6 +154,16 @@ def cmd_admin_password(settings: Settings, args: argparse.Namespace) -> None:
     _print(result)
 
 
+def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> None:
+    """A key for an integration; the secret is printed this once and never stored."""
+    engine = _engine(settings)
+    with db.write(engine) as conn:
+        if not accounts.exists(conn, args.account):
+            raise budget.UnknownAccount(args.account)
+        key, secret = api_keys.create(conn, args.account, args.name, datetime.now(UTC))
+    _print({"id": key.id, "account_id": args.account, "name": key.name, "key": secret})
+
+
 def cmd_survey_create(settings: Settings, args: argparse.Namespace) -> None:
     engine = _engine(settings)
     texts = {
@@ -244,6 +266,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     admin_password.set_defaults(run=cmd_admin_password)
 
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(
+        dest="action", required=True, metavar="action"
+    )
+    apikey_create = apikey.add_parser("create", help="create a key for an integration")
+    apikey_create.add_argument("--account", type=int, required=True)
+    apikey_create.add_argument("--name", required=True, help="who uses it, e.g. Shop or CRM")
+    apikey_create.set_defaults(run=cmd_apikey_create)
+
     survey = commands.add_parser("survey", help="manage surveys").add_subparsers(
         dest="action", required=True, metavar="action"
     )
@@ -274,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         surveys.SurveyError,
         budget.UnknownTariff,
         budget.UnknownAccount,
+        api_keys.ApiKeyError,
     ) as exc:
         print(f"nps-beacon: error: {exc}", file=sys.stderr)
         return 2

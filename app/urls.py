@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from app.signing import Signer
 
@@ -60,6 +60,22 @@ class Urls:
 
     def test_link(self, public_id: str) -> str:
         return f"{self.public_url}{link_path(self.signer.test_link_key(public_id))}"
+
+    def invitation(self, invitation_id: int, score: int | None = None) -> str:
+        """An invitation's survey page; with ``score``, the one that link preselects."""
+        address = f"{self.public_url}{link_path(self.signer.invitation_key(invitation_id))}"
+        return f"{address}?score={score}" if score is not None else address
+
+    def unsubscribe(self, invitation_id: int) -> str:
+        return f"{self.public_url}/u/{self.signer.invitation_key(invitation_id)}"
+
+    def message_id(self, invitation_id: int) -> str:
+        """The same ``Message-ID`` for every attempt to send one invitation, so
+        receivers can drop a repeat after a crash between send and mark."""
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return (
+            f"<invitation-{invitation_id}.{self.signer.invitation_key(invitation_id)[-10:]}@{host}>"
+        )
 
     def test_snippet(self, public_id: str) -> str:
         """Always the plain script, so a test runs the widget being served now."""

@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app.cli import main as cli
@@ -192,3 +193,21 @@ def test_demo_seeds_once_prints_the_login_and_serves(tmp_path: Path) -> None:
         assert "data-survey=" in out
     password = (tmp_path / "var" / "demo_password").read_text().strip()
     assert all(password in out for out in outputs)
+
+
+def test_apikey_create_prints_a_key_that_is_stored_only_as_a_hash(
+    capsys: pytest.CaptureFixture[str], engine: Engine
+) -> None:
+    account_id = _account(capsys)
+    made = _run(capsys, f"apikey create --account {account_id} --name 'Shop sync'")
+    assert set(made) == {"id", "account_id", "name", "key"}
+    assert made["name"] == "Shop sync" and made["key"].startswith("nbk_")
+    from app import api_keys, db
+
+    with db.read(engine) as conn:
+        stored = conn.execute(text("SELECT key_hash, prefix FROM api_key")).one()
+    assert made["key"] not in stored and made["key"].startswith(stored.prefix)
+    found = api_keys.authenticate(engine, made["key"], datetime.now(UTC))
+    assert found is not None and found.account_id == account_id
+    assert "no account with id 999" in _refused(capsys, "apikey create --account 999 --name X")
+    assert "needs a name" in _refused(capsys, f"apikey create --account {account_id} --name ' '")
