@@ -1,6 +1,7 @@
 # ruff: noqa: RUF001, E501  (typographic dashes; one message a line)
 """Every word the server shows in English: the admin pages, the link
-survey pages (``link.``), survey defaults (``survey.``) and month names."""
+survey pages (``link.``), survey defaults (``survey.``), e-mails
+(``email.``) and month names."""
 
 from __future__ import annotations
 
@@ -405,6 +406,26 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.follow_up.low.after_thanks": "We are sorry to hear that. What should we improve?",
     "survey.follow_up.mid.after_thanks": "What would make it even better?",
     "survey.follow_up.high.after_thanks": "What do you like most?",
+    # e-mail: a survey's invitation (``email.``) and the budget alert (``email.budget.``)
+    "email.subject": "{account} would like your opinion",
+    "email.intro": "{account} would like to hear from you. Answering takes a single click.",
+    "email.greeting": "Hello,",
+    "email.greeting_name": "Hello {name},",
+    "email.choose_html": "Click the number that fits best:",
+    "email.choose_text": "Open the link of the answer that fits best:",
+    "email.thanks": "Thank you!",
+    "email.sent_by": "You received this survey from {account}.",
+    "email.unsubscribe_hint": "Don’t want surveys from {account}?",
+    "email.unsubscribe": "Unsubscribe",
+    "email.budget.subject.80": "{account}: {percent} of the budget for {period} used",
+    "email.budget.subject.100": "{account}: the budget for {period} is used up",
+    "email.budget.greeting": "Hello,",
+    "email.budget.used": "{account} has used {used} of {limit} counted answers and e-mail invitations in {period} ({percent}).",
+    "email.budget.warning": "When the budget is used up, widget and link answers and new e-mail records are refused and lost: nothing is kept to be asked later. This lasts until the next period begins on {next}, or until you upgrade the tariff.",
+    "email.budget.exhausted": "From now on, widget and link answers and new e-mail records are refused and lost: nothing is kept to be asked later. This lasts until the next period begins on {next}, or until you upgrade the tariff.",
+    "email.budget.scheduled": "E-mail invitations accepted before are still sent.",
+    "email.budget.action": "See the usage and the tariffs",
+    "email.budget.why": "You receive this message as an admin of {account}, once per period at 80% and once at 100%.",
     # months, as dates and periods are written
     "month.1": "January",
     "month.2": "February",
