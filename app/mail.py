@@ -80,6 +80,9 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     password = unquote(parts.password) if parts.password is not None else None
     if password is not None and username is None:
         raise ValueError("the SMTP URL has a password but no user name")
+    if not (username or "").isascii() or not (password or "").isascii():
+        # smtplib sends credentials as ASCII only; better said now than at the first send.
+        raise ValueError("the SMTP user name and password must be ASCII")
     return SmtpConfig(
         host=parts.hostname,
         port=port or DEFAULT_PORTS[security],
@@ -115,8 +118,13 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(message.split())}".strip()
 
 
+# Replies that say this service has not logged in as the server wants: the
+# operator's mistake, like a refused login, so the message waits for a fix.
+_AUTH_CODES = frozenset({530, 534, 535, 538})
+
+
 def _by_code(code: int) -> str:
-    return "permanent" if 500 <= code <= 599 else "transient"
+    return "permanent" if 500 <= code <= 599 and code not in _AUTH_CODES else "transient"
 
 
 class SmtpTransport:
@@ -189,8 +197,8 @@ class SmtpTransport:
         try:
             refused = client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            status = "permanent" if codes and all(500 <= c <= 599 for c in codes) else "transient"
+            codes = [_by_code(code) for code, _ in exc.recipients.values()]
+            status = "permanent" if codes and set(codes) == {"permanent"} else "transient"
             detail = "; ".join(_reply(code, text) for code, text in exc.recipients.values())
             delivery = Delivery(status, detail)
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
