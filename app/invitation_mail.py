@@ -112,10 +112,10 @@ def invitation_message(
                 + _paragraphs(intro)
                 + _paragraph(question, QUESTION)
                 + _paragraph(t("email.choose_html"), MUTED_TEXT),
-                "padding:28px 28px 4px",
+                "padding:28px 24px 4px",
             ),
-            _row(_score_buttons(urls) + _end_labels(low, high), "padding:0 22px"),
-            _row(_paragraph(f"{t('email.thanks')}\n{account}"), "padding:16px 28px 20px"),
+            _row(_score_buttons(urls) + _end_labels(low, high), "padding:0 12px"),
+            _row(_paragraph(f"{t('email.thanks')}\n{account}"), "padding:16px 24px 20px"),
         ]
     )
     footer = _paragraph(t("email.sent_by", account=account), FOOTER_TEXT) + (
@@ -150,7 +150,7 @@ def _score_buttons(urls: dict[int, str]) -> str:
         f'<a href="{_e(url)}" style="{SCORE_LINK}">{score}</a></td>'
         for score, url in urls.items()
     )
-    return _table(f"<tr>{cells}</tr>", spacing=4)
+    return _table(f"<tr>{cells}</tr>", spacing=2)
 
 
 def _end_labels(low: str, high: str) -> str:
@@ -215,7 +215,7 @@ def budget_alert_message(
         f'<tr><td style="{ACTION_CELL}"><a href="{_e(link)}" style="{ACTION_LINK}">'
         f"{_e(action)}</a></td></tr></table>"
     )
-    body = _row("".join(_paragraph(p) for p in paragraphs) + button, "padding:28px")
+    body = _row("".join(_paragraph(p) for p in paragraphs) + button, "padding:28px 24px")
     return _message(
         to=recipient(to, None),
         sender=sender,
@@ -295,7 +295,7 @@ INK, MUTED, PAGE = "#1f2933", "#52606d", "#f3f4f6"
 TEXT = f"margin:0 0 16px;{FONT};font-size:16px;line-height:24px;color:{INK}"
 QUESTION = f"margin:8px 0 12px;{FONT};font-size:20px;line-height:28px;font-weight:bold;color:{INK}"
 MUTED_TEXT = f"margin:0 0 8px;{FONT};font-size:14px;line-height:20px;color:{MUTED}"
-LABEL = f"padding:6px 2px 0;{FONT};font-size:13px;line-height:18px;color:{MUTED}"
+LABEL = f"padding:6px 2px 0 4px;{FONT};font-size:13px;line-height:18px;color:{MUTED}"
 SCORE_CELL = f"background-color:#f5f7fa;border:1px solid #9aa5b1;border-radius:6px;{FONT}"
 SCORE_LINK = (
     f"display:block;padding:12px 0;{FONT};font-size:17px;line-height:20px;font-weight:bold;"
@@ -347,10 +347,10 @@ def _document(language: str, title: str, body: str, footer: str, accent: str) ->
         "border-radius:8px",
     )
     under = _table(
-        _row(footer, "padding:16px 28px;text-align:center"), width="600", style="max-width:600px"
+        _row(footer, "padding:16px 24px;text-align:center"), width="600", style="max-width:600px"
     )
     page = _table(
-        f'<tr><td align="center" style="padding:24px 12px">{card}{under}</td></tr>',
+        f'<tr><td align="center" style="padding:24px 8px">{card}{under}</td></tr>',
         style=f"background-color:{PAGE}",
     )
     return "\n".join(

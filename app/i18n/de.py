@@ -424,7 +424,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "email.budget.subject.80": "{account}: {percent} des Budgets für {period} verbraucht",
     "email.budget.subject.100": "{account}: Das Budget für {period} ist aufgebraucht",
     "email.budget.greeting": "Guten Tag,",
-    "email.budget.used": "{account} hat im {period} {used} von {limit} gezählten Antworten und E-Mail-Einladungen verbraucht ({percent}).",
+    "email.budget.used": "{account} hat {used} von {limit} gezählten Antworten und E-Mail-Einladungen für {period} verbraucht ({percent}).",
     "email.budget.warning": "Ist das Budget aufgebraucht, werden Antworten über Widget und Link sowie neue E-Mail-Datensätze abgelehnt und gehen verloren: Nichts wird für später aufbewahrt. Das gilt, bis am {next} der nächste Zeitraum beginnt oder Sie den Tarif erhöhen.",
     "email.budget.exhausted": "Ab jetzt werden Antworten über Widget und Link sowie neue E-Mail-Datensätze abgelehnt und gehen verloren: Nichts wird für später aufbewahrt. Das gilt, bis am {next} der nächste Zeitraum beginnt oder Sie den Tarif erhöhen.",
     "email.budget.scheduled": "Bereits angenommene E-Mail-Einladungen werden weiterhin versandt.",
