@@ -149,7 +149,7 @@ class SmtpTransport:
             # Refused credentials (535) are the operator's mistake, not the
             # recipient's: transient, so the messages wait for a fix instead of
             # failing and giving their counts back.
-            detail = f"cannot connect to {self.config.host}:{self.config.port}: {_describe(exc)}"
+            detail = f"no session with {self.config.host}:{self.config.port}: {_describe(exc)}"
             log.warning("SMTP %s", detail)
             return [Delivery("transient", detail)] * len(messages)
         results: list[Delivery] = []
