@@ -383,6 +383,18 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.back_to_thanks": "Zurück zur Dankesseite",
     "link.commented_title": "Sie haben bereits einen Kommentar geschrieben",
     "link.commented_text": "Ihr erster Kommentar bleibt gespeichert. Vielen Dank!",
+    # e-mail invitations: answering one, unsubscribing
+    "channel.email": "E-Mail",
+    "invitation.answered_before": "Sie hatten bereits geantwortet. Ihre Antwort {score} bleibt gespeichert.",
+    "invitation.ended_title": "Diese Umfrage ist geschlossen",
+    "invitation.ended_text": "Diese Einladung nimmt keine Antworten mehr an. Danke für Ihre Zeit.",
+    "unsubscribe.confirm_title": "Von den Umfragen von {account} abmelden?",
+    "unsubscribe.confirm_text": "Danach schickt {account} keine E-Mails mit der Bitte um Ihr Feedback mehr an {email}.",
+    "unsubscribe.button": "Abmelden",
+    "unsubscribe.done_title": "Sie sind abgemeldet",
+    "unsubscribe.done_text": "{account} schickt keine E-Mails mit der Bitte um Ihr Feedback mehr an {email}.",
+    "unsubscribe.invalid_title": "Link ungültig",
+    "unsubscribe.invalid_text": "Dieser Link ist ungültig. Bitte prüfen Sie, ob Sie die vollständige Adresse geöffnet haben.",
     # what a survey asks when the owner wrote nothing else
     "survey.nps.question": "Wie wahrscheinlich ist es, dass Sie uns einem Freund oder Kollegen empfehlen?",
     "survey.nps.low_label": "Unwahrscheinlich",

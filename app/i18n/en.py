@@ -378,6 +378,18 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.back_to_thanks": "Back to the thank-you page",
     "link.commented_title": "You have already added a comment",
     "link.commented_text": "Your first comment was kept. Thank you!",
+    # e-mail invitations: answering one, unsubscribing
+    "channel.email": "E-mail",
+    "invitation.answered_before": "You had answered already. Your answer {score} is kept.",
+    "invitation.ended_title": "This survey is closed",
+    "invitation.ended_text": "This invitation no longer takes answers. Thank you for your time.",
+    "unsubscribe.confirm_title": "Unsubscribe from the surveys of {account}?",
+    "unsubscribe.confirm_text": "After this, {account} sends no more e-mails asking for your feedback to {email}.",
+    "unsubscribe.button": "Unsubscribe",
+    "unsubscribe.done_title": "You are unsubscribed",
+    "unsubscribe.done_text": "{account} sends no more e-mails asking for your feedback to {email}.",
+    "unsubscribe.invalid_title": "Link not valid",
+    "unsubscribe.invalid_text": "This link is not valid. Please check that you opened the whole address.",
     # what a survey asks when the owner wrote nothing else
     "survey.nps.question": "How likely are you to recommend us to a friend or colleague?",
     "survey.nps.low_label": "Not at all likely",
