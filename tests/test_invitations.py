@@ -115,6 +115,7 @@ def test_the_score_link_preselects_in_the_recipients_language_and_stores_nothing
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["content-security-policy"] == links.CSP
     assert page.headers["referrer-policy"] == "no-referrer"
+    assert "anonym" not in page.text
     # A scanner following every score link stores nothing.
     for score in range(11):
         assert client.get(f"/s/{key}?score={score}").status_code == 200
@@ -444,6 +445,7 @@ def test_an_anonymous_survey_keeps_no_link_to_the_recipient(
     shop = seed(engine, email=OWNER, anonymous=True)
     invitation_id, key = _invite(engine, shop, "ann@example.com")
 
+    assert "Your answer is anonymous" in client.get(f"/s/{key}").text
     _answer_with_comment(client, key, 8, "Good enough.")
 
     assert _responses(engine) == [(8, "email", None, "Good enough.", PERIOD)]

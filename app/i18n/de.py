@@ -385,6 +385,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.commented_text": "Ihr erster Kommentar bleibt gespeichert. Vielen Dank!",
     # e-mail invitations: answering one, unsubscribing
     "channel.email": "E-Mail",
+    "invitation.anonymous": "Ihre Antwort ist anonym: Sie wird nicht mit Ihrer E-Mail-Adresse verknüpft.",
     "invitation.answered_before": "Sie hatten bereits geantwortet. Ihre Antwort {score} bleibt gespeichert.",
     "invitation.ended_title": "Diese Umfrage ist geschlossen",
     "invitation.ended_text": "Diese Einladung nimmt keine Antworten mehr an. Danke für Ihre Zeit.",

@@ -380,6 +380,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.commented_text": "Your first comment was kept. Thank you!",
     # e-mail invitations: answering one, unsubscribing
     "channel.email": "E-mail",
+    "invitation.anonymous": "Your answer is anonymous: it is not linked to your e-mail address.",
     "invitation.answered_before": "You had answered already. Your answer {score} is kept.",
     "invitation.ended_title": "This survey is closed",
     "invitation.ended_text": "This invitation no longer takes answers. Thank you for your time.",

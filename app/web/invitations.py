@@ -298,6 +298,7 @@ def _survey_form(
         texts=survey_texts.texts_for(survey.kind, survey.texts, visit.lang),
         scores=list(survey.scale.scores),
         account_name=visit.invited.account_name,
+        privacy=_words(visit.lang)["anonymous"] if survey.anonymous else None,
         selected=selected,
         notice=notice,
         error=error,
