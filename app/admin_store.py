@@ -306,7 +306,9 @@ def results(
         segment = segment if segment in survey.scale.segments else None
         summary = stats.survey_summary(conn, account_id, survey_id, period)
         trend = stats.daily_trend(conn, account_id, survey_id, period, zone)
-        comments = stats.comments(conn, account_id, survey_id, period, segment, page)
+        comments = stats.comments(
+            conn, account_id, survey_id, period, segment, page, recipients=not survey.anonymous
+        )
         periods = stats.list_periods(conn, account_id)
     if summary is None:  # pragma: no cover - the survey was found above
         return None

@@ -253,6 +253,12 @@ _REJECT_RECORD = text(
     " VALUES (:account_id, :period, 0, 0, 1)"
     " ON CONFLICT (account_id, period) DO UPDATE SET rejected_email = usage.rejected_email + 1"
 )
+# An e-mail answer counts nothing, but its month is to have a usage row like
+# every month with answers (the results list their months from these rows).
+_OPEN_PERIOD = text(
+    "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 0)"
+    " ON CONFLICT (account_id, period) DO NOTHING"
+)
 _GIVE_BACK = text(
     "UPDATE usage SET used = used - 1 WHERE account_id = :account_id AND period = :period"
     " AND used > 0"
@@ -280,6 +286,11 @@ def record_rejection(conn: Executor, account_id: int, period: str) -> None:
 def record_refused_record(conn: Executor, account_id: int, period: str) -> None:
     """Remember a record the exhausted budget refused (it lapses)."""
     conn.execute(_REJECT_RECORD, {"account_id": account_id, "period": period})
+
+
+def open_period(conn: Executor, account_id: int, period: str) -> None:
+    """Make sure ``period`` has its usage row, changing no count."""
+    conn.execute(_OPEN_PERIOD, {"account_id": account_id, "period": period})
 
 
 def give_back(conn: Executor, account_id: int, period: str) -> None:

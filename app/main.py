@@ -24,7 +24,17 @@ from app.context import Clock, Context
 from app.db import create_db_engine
 from app.settings import Settings
 from app.signing import Signer
-from app.web import admin, assets, demo, errors, headers, health, links, widget_api
+from app.web import (
+    admin,
+    assets,
+    demo,
+    errors,
+    headers,
+    health,
+    invitations,
+    links,
+    widget_api,
+)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -89,6 +99,8 @@ def build_app(
             routes=widget_api.routes(limit(settings.rate_limit_widget), submissions),
             middleware=[api_cors],
         ),
+        # Before the link survey's: these match only invitation keys on /s/.
+        *invitations.routes(submissions),
         *links.routes(submissions),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
@@ -96,7 +108,7 @@ def build_app(
     ]
     app = Beacon(
         routes=routes,
-        exception_handlers={**errors.HANDLERS, **links.HANDLERS},
+        exception_handlers={**errors.HANDLERS, **links.HANDLERS, **invitations.HANDLERS},
         middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
     )
     app.state.ctx = ctx

@@ -28,10 +28,12 @@ def explain(
         "daily_trend": stats.trend_query(
             account_id, survey_id, period, stats.day_buckets(conn.dialect.name, days, zone).key
         ),
-        "comments": stats.comments_query(commented(None), 1, stats.PER_PAGE),
-        "comments_by_segment": stats.comments_query(commented("promoter"), 1, stats.PER_PAGE),
+        "comments": stats.comments_query(commented(None), 1, stats.PER_PAGE, recipients=True),
+        "comments_by_segment": stats.comments_query(
+            commented("promoter"), 1, stats.PER_PAGE, recipients=True
+        ),
         "comments_count": select(func.count()).select_from(response).where(commented(None)),
-        "export": export_query(account_id, survey_id, period),
+        "export": export_query(account_id, survey_id, period, recipients=True),
     }
     return {name: _plan(conn, query) for name, query in queries.items()}
 
