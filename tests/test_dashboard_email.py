@@ -91,7 +91,7 @@ def answer_invitation(engine: Engine, outcome: Outcome, when: datetime) -> None:
                 nonce=f"invitation-{row.id}",
                 account_id=row.account_id,
                 survey_id=row.survey_id,
-                period=MAY,
+                period=budget.period_of(when, UTC_ZONE),
                 score=10,
                 segment="promoter",
                 channel="email",
