@@ -33,6 +33,7 @@ from app.web import (
     health,
     invitations,
     links,
+    records_api,
     widget_api,
 )
 
@@ -82,6 +83,24 @@ def build_app(
         settings.rate_limit_responses, scope="submissions"
     )
 
+    # The records API counts per API key, one window for records and batches
+    # and one for status lookups, so polling never eats the sending allowance.
+    records_posts = limiter.shared_limit(
+        settings.rate_limit_records,
+        scope="records",
+        key_func=records_api.limit_key,
+        error_message="Too many requests with this API key. Please wait and try again.",
+    )
+    records_lookups = limiter.shared_limit(
+        settings.rate_limit_records,
+        scope="record_status",
+        key_func=records_api.limit_key,
+        error_message="Too many requests with this API key. Please wait and try again.",
+    )
+
+    # Content-Type is the only header browsers may add cross-origin. That keeps
+    # Authorization out of reach of pages on other sites: the records API's
+    # keys belong on servers, never in a browser.
     api_cors = Middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -96,7 +115,10 @@ def build_app(
         *assets.routes(widget),
         Mount(
             "/api/v1",
-            routes=widget_api.routes(limit(settings.rate_limit_widget), submissions),
+            routes=[
+                *widget_api.routes(limit(settings.rate_limit_widget), submissions),
+                *records_api.routes(records_posts, records_lookups),
+            ],
             middleware=[api_cors],
         ),
         # Before the link survey's: these match only invitation keys on /s/.

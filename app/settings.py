@@ -181,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         _rate,
     ),
     Setting(
+        "RATE_LIMIT_RECORDS",
+        "600/minute",
+        "Limit per API key on the records API: a record or a whole batch counts once, "
+        "and status lookups have a window of their own. Requests without a key count "
+        "per client address.",
+        _rate,
+    ),
+    Setting(
         "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
     ),
     Setting(
@@ -235,6 +243,7 @@ class Settings:
     rate_limit_storage_url: str = "memory://"
     rate_limit_widget: str = "120/minute"
     rate_limit_responses: str = "30/minute"
+    rate_limit_records: str = "600/minute"
     rate_limit_login: str = "10/minute"
     forwarded_allow_ips: str = "127.0.0.1"
     session_https_only: bool = False

@@ -77,6 +77,8 @@ def test_every_score_is_a_visible_button_in_one_row(mail_view: Any, width: str) 
 
 def test_the_invitation_is_accessible(page: Any) -> None:
     page.set_content(_html(language="de"))
-    # An e-mail has no page landmarks of its own: the mail client provides them.
-    violations = [v for v in run_axe(page) if v["id"] not in {"region"}]
+    # An e-mail is not a page: the mail client gives the landmarks and the
+    # page's heading, so the rules about a whole document don't apply.
+    page_rules = {"region", "landmark-one-main", "page-has-heading-one"}
+    violations = [v for v in run_axe(page) if v["id"] not in page_rules]
     assert violations == []
