@@ -312,13 +312,14 @@ def outbox_path(directory: Path, urls: Urls, invitation_id: int) -> Path:
 
 # -- budget alerts ---------------------------------------------------------------
 
-# This period's usage rows at or past 80 % of the budget in force that still
-# miss an alert; an account that has used nothing is not warned.
+# This period's usage rows that reached 80 % or 100 % of the budget in force
+# and miss that level's alert; an account that has used nothing is not warned.
 _CROSSED = text(
     "SELECT account_id, used, alerted, budget_limit FROM (SELECT u.account_id, u.used,"
     f" u.alerted, {budget.limit_sql('u.account_id')} AS budget_limit FROM usage u"
     " WHERE u.period = CAST(:period AS VARCHAR) AND u.used > 0 AND u.alerted < 100) crossed"
     " WHERE used * 100 >= budget_limit * 80"
+    " AND alerted < CASE WHEN used >= budget_limit THEN 100 ELSE 80 END"
     # One order for every pass, so two passes at once never wait on each other in a circle.
     " ORDER BY account_id"
 )
@@ -391,9 +392,14 @@ def take_alerts(conn: Connection, period: str) -> list[Alert]:
 
 def send_alerts(sender: Sender) -> int:
     """Send this period's due budget alerts to each admin of the account in
-    their language; the number of messages sent. An alert no admin could be
-    sent is lowered again, so a later pass tries it once more."""
+    their language; the number of messages sent. An alert whose every message
+    failed for the time being is lowered again, so a later pass tries it once
+    more."""
     period = budget.period_of(sender.clock(), sender.zone)
+    with db.read(sender.engine) as conn:
+        # Mostly there is nothing to say: then no write lock is taken.
+        if conn.execute(_CROSSED, {"period": period}).first() is None:
+            return 0
     with db.write(sender.engine) as conn:
         alerts = take_alerts(conn, period)
     if not alerts:
@@ -409,12 +415,17 @@ def send_alerts(sender: Sender) -> int:
                 continue
             owners.append(alert)
     deliveries = sender.transport.send_batch(messages)
-    reached = {
-        alert.account_id
-        for alert, result in zip(owners, deliveries, strict=True)
-        if result.status == "sent"
-    }
-    unsent = [alert for alert in alerts if alert.admins and alert.account_id not in reached]
+    outcomes: dict[int, list[str]] = {alert.account_id: [] for alert in alerts}
+    for alert, result in zip(owners, deliveries, strict=True):
+        outcomes[alert.account_id].append(result.status)
+    # Lowered only when every message of the alert failed for the time being:
+    # a refused address would otherwise be tried again in every pass.
+    unsent = [
+        alert
+        for alert in alerts
+        if outcomes[alert.account_id]
+        and all(status == "transient" for status in outcomes[alert.account_id])
+    ]
     if unsent:
         with db.write(sender.engine) as conn:
             for alert in unsent:
@@ -454,14 +465,15 @@ def _alert_message(
 
 def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
     """Send everything due, batch after batch, then the budget alerts. A set
-    ``stop`` ends the pass after the batch in hand."""
+    ``stop`` ends the pass after the batch in hand, without the alerts."""
     summary = Summary()
     while stop is None or not stop.is_set():
         done, claimed = send_batch(sender)
         summary.add(done)
         if claimed < sender.batch_size:
             break
-    summary.alerts = send_alerts(sender)
+    if stop is None or not stop.is_set():
+        summary.alerts = send_alerts(sender)
     return summary
 
 

@@ -529,7 +529,9 @@ def test_budget_alerts_go_once_per_level_to_each_admin_even_with_two_passes(
     ]
 
 
-def test_an_alert_no_admin_received_is_tried_again(engine: Engine, smtp_server: SmtpServer) -> None:
+def test_an_alert_that_failed_for_now_is_tried_again_a_refused_one_is_not(
+    engine: Engine, smtp_server: SmtpServer
+) -> None:
     shop = seed(engine, email="owner@shop.example")
     set_budget(engine, "free", 5)
     for n in range(4):
@@ -542,6 +544,14 @@ def test_an_alert_no_admin_received_is_tried_again(engine: Engine, smtp_server: 
     assert delivery.send_alerts(sender) == 1
     assert delivery.send_alerts(sender) == 0
     assert [str(m["To"]) for m in _alerts_received(smtp_server)] == ["owner@shop.example"]
+
+    # A refused address is not asked again in every pass.
+    _accept(engine, shop, "p4@example.com")
+    smtp_server.answer_next("RCPT", 550)
+    assert delivery.send_alerts(sender) == 0
+    assert delivery.send_alerts(sender) == 0
+    assert _rows(engine, "SELECT alerted FROM usage") == [(100,)]
+    assert len(_alerts_received(smtp_server)) == 1
 
 
 def test_worker_once_counts_the_alerts_it_sent(
