@@ -120,8 +120,10 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)
     seeded = demo.seed(engine, settings.var_dir, settings.zone)
-    invitation = "sent by `nps-beacon worker` through SMTP_URL"
-    if _sends_in_process(settings, args):
+    invitation = "sent by `nps-beacon worker`"
+    if settings.smtp is not None:
+        invitation += " through SMTP_URL"
+    elif _sends_in_process(settings, args):
         # Sent now rather than by the background sender, so the file is there
         # when its path is printed.
         delivery.run_pass(_sender(settings, engine))
