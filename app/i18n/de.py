@@ -412,7 +412,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.follow_up.high.after_thanks": "Was gefällt Ihnen am besten?",
     # e-mail: a survey's invitation (``email.``) and the budget alert (``email.budget.``)
     "email.subject": "{account} bittet um Ihre Meinung",
-    "email.intro": "{account} möchte gern von Ihnen hören. Die Antwort kostet Sie nur einen Klick.",
+    "email.intro": "{account} möchte gern von Ihnen hören. Die Antwort dauert nur einen Augenblick.",
     "email.greeting": "Guten Tag,",
     "email.greeting_name": "Guten Tag {name},",
     "email.choose_html": "Klicken Sie auf die Zahl, die am besten passt:",

@@ -408,7 +408,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.follow_up.high.after_thanks": "What do you like most?",
     # e-mail: a survey's invitation (``email.``) and the budget alert (``email.budget.``)
     "email.subject": "{account} would like your opinion",
-    "email.intro": "{account} would like to hear from you. Answering takes a single click.",
+    "email.intro": "{account} would like to hear from you. It takes only a moment.",
     "email.greeting": "Hello,",
     "email.greeting_name": "Hello {name},",
     "email.choose_html": "Click the number that fits best:",
