@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +21,10 @@ from app import (
     api_keys,
     budget,
     db,
+    delivery,
     demo,
     i18n,
+    mail,
     migrations,
     scales,
     surveys,
@@ -54,19 +59,59 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     print("database is up to date", file=sys.stderr)
 
 
+def _sender(settings: Settings, engine: Engine) -> delivery.Sender:
+    return delivery.Sender(
+        engine=engine,
+        transport=mail.transport_for(settings),
+        urls=_urls(settings),
+        mail_from=settings.mail_from,
+        zone=settings.zone,
+    )
+
+
+def _sends_in_process(settings: Settings, args: argparse.Namespace) -> bool:
+    """Development without SMTP_URL sends to the outbox from the web command
+    itself; with SMTP_URL, and always in production, the worker sends."""
+    return not settings.production and settings.smtp is None and not args.no_sender
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level=settings.log_level,
-        server_header=False,
-    )
+    background = None
+    if _sends_in_process(settings, args):
+        background = delivery.Background(_sender(settings, _engine(settings))).start()
+    try:
+        uvicorn.run(
+            "app.main:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            log_level=settings.log_level,
+            server_header=False,
+        )
+    finally:
+        if background is not None:
+            background.stop()
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
+    if settings.production and settings.smtp is None:
+        raise CommandError("the worker needs SMTP_URL when ENVIRONMENT=production")
+    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    sender = _sender(settings, _engine(settings))
+    if args.once:
+        _print(delivery.run_pass(sender).as_dict())
+        return
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        # The batch in hand is sent and marked; then the loop ends.
+        signal.signal(number, lambda *_: stop.set())
+    where = "SMTP" if settings.smtp is not None else f"the outbox {settings.var_dir / 'outbox'}"
+    logging.getLogger("nps_beacon").info("worker started, sending through %s", where)
+    delivery.run(sender, stop)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
@@ -74,7 +119,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         raise CommandError("the demo is for development; unset ENVIRONMENT=production")
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)
-    seeded = demo.seed(engine, settings.var_dir)
+    seeded = demo.seed(engine, settings.var_dir, settings.zone)
+    invitation = "sent by `nps-beacon worker`"
+    if settings.smtp is not None:
+        invitation += " through SMTP_URL"
+    elif _sends_in_process(settings, args):
+        # Sent now rather than by the background sender, so the file is there
+        # when its path is printed.
+        delivery.run_pass(_sender(settings, engine))
+        invitation = "(none)"
+        if seeded.invitation_id is not None:
+            outbox = settings.var_dir / "outbox"
+            path = delivery.outbox_path(outbox, _urls(settings), seeded.invitation_id)
+            invitation = str(path.absolute()) if path.exists() else "(not sent yet)"
     engine.dispose()
     link_url = snippet = ""
     base = f"http://{args.host}:{args.port}"
@@ -87,7 +144,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         f"  admin:     {base}/admin  ({demo.EMAIL} / {seeded.password or '(unchanged)'})\n"
         f"  demo shop: {base}/demo\n"
         f"  link:      {link_url}\n"
-        f"  snippet:   {snippet}\n",
+        f"  snippet:   {snippet}\n"
+        f"  e-mail:    {invitation}\n",
         file=sys.stderr,
         flush=True,
     )
@@ -218,7 +276,18 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=8000)
         sub.add_argument("--workers", type=int, default=1)
+        sub.add_argument(
+            "--no-sender",
+            action="store_true",
+            help="do not send invitations from this process (development without SMTP_URL)",
+        )
         sub.set_defaults(run=run)
+
+    worker = commands.add_parser("worker", help="send due invitations and budget alerts")
+    worker.add_argument(
+        "--once", action="store_true", help="send what is due, print a summary and exit"
+    )
+    worker.set_defaults(run=cmd_worker)
 
     tariff = commands.add_parser("tariff", help="list or change tariffs").add_subparsers(
         dest="action", required=True, metavar="action"

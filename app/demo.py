@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import accounts, db, surveys
-from app.models import admin_table, survey_table
+from app import accounts, db, records, surveys
+from app.models import admin_table, invitation_table, survey_table
 
 EMAIL = "demo@example.com"
+# The demo's one e-mail record: its external id makes seeding it again a replay.
+RECORD_ID = "demo-invitation"
+RECIPIENT = "demo@example.com"
 
 
 @dataclass(frozen=True)
@@ -19,11 +24,14 @@ class Demo:
     account_id: int
     public_id: str | None  # the demo survey, unless the owner deleted it
     password: str | None  # only known where it was written when seeded
+    invitation_id: int | None = None  # the demo record's e-mail invitation
 
 
-def seed(engine: Engine, var_dir: Path) -> Demo:
-    """Create the demo account, its admin and an NPS survey, unless they exist;
-    the admin's generated password is kept in ``var_dir/demo_password``."""
+def seed(engine: Engine, var_dir: Path, zone: ZoneInfo | None = None) -> Demo:
+    """Create the demo account, its admin and an NPS survey, unless they exist,
+    and one e-mail record for the survey, so that the sender has an
+    invitation to write to the outbox; the admin's generated password is kept
+    in ``var_dir/demo_password``."""
     password_file = var_dir / "demo_password"
     with db.write(engine) as conn:
         account_id = conn.execute(
@@ -42,7 +50,36 @@ def seed(engine: Engine, var_dir: Path) -> Demo:
         account_id,
         public_ids[0] if public_ids else None,
         password_file.read_text().strip() if password_file.exists() else None,
+        _invite(engine, account_id, zone or ZoneInfo("UTC")),
     )
+
+
+def _invite(engine: Engine, account_id: int, zone: ZoneInfo) -> int | None:
+    """The demo record's invitation, accepted once like any record (so it
+    counts); None when the survey is gone, switched off or out of budget."""
+    with db.read(engine) as conn:
+        survey_id = conn.execute(
+            select(survey_table.c.id)
+            .where(survey_table.c.account_id == account_id)
+            .order_by(survey_table.c.id)
+        ).scalar()
+    if survey_id is None:
+        return None
+    now = datetime.now(UTC)
+    wanted = records.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
+    try:
+        outcome = records.accept(
+            engine, account_id, wanted, records.Source("manual", EMAIL), now, zone
+        )
+    except (records.SurveyInactive, records.UnknownSurvey):
+        return None
+    if outcome.id is None:
+        return None
+    with db.read(engine) as conn:
+        found = conn.execute(
+            select(invitation_table.c.id).where(invitation_table.c.record_id == outcome.id)
+        ).scalar()
+    return int(found) if found is not None else None
 
 
 def survey_ids(engine: Engine) -> list[str]:

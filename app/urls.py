@@ -77,6 +77,15 @@ class Urls:
             f"<invitation-{invitation_id}.{self.signer.invitation_key(invitation_id)[-10:]}@{host}>"
         )
 
+    def admin_page(self, path: str = "", **query: str | int) -> str:
+        """An admin page's full address, for messages that link to it."""
+        return f"{self.public_url}{admin(path, **query)}"
+
+    def alert_message_id(self, account_id: int, period: str, level: int, admin_id: int) -> str:
+        """One ``Message-ID`` per budget alert and admin: a repeat is dropped."""
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return f"<budget-{account_id}-{period}-{level}-{admin_id}@{host}>"
+
     def test_snippet(self, public_id: str) -> str:
         """Always the plain script, so a test runs the widget being served now."""
         return snippet(self.public_url, self.signer.test_embed_key(public_id))

@@ -35,12 +35,14 @@ def running_server(
     command: list[str] | None = None,
 ) -> Iterator[str]:
     """Start ``nps-beacon serve`` (or ``command`` followed by ``--port``) and
-    yield its base URL once /healthz answers."""
+    yield its base URL once /healthz answers. The server sends no invitations
+    itself: a test's rows keep the status the test gave them."""
     port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"server-{port}.log"
-    argv = command or [sys.executable, "-m", "app.cli", "serve", "--workers", str(workers)]
+    serve = ["serve", "--no-sender", "--workers", str(workers)]
+    argv = command or [sys.executable, "-m", "app.cli", *serve]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*argv, "--port", str(port)],

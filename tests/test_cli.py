@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,17 @@ def test_demo_seeds_once_prints_the_login_and_serves(tmp_path: Path) -> None:
         assert "data-survey=" in out
     password = (tmp_path / "var" / "demo_password").read_text().strip()
     assert all(password in out for out in outputs)
+    # An invitation a newcomer can open: sent to the outbox once, its path printed both times.
+    paths = {
+        line.split("e-mail:", 1)[1].strip()
+        for out in outputs
+        for line in out.splitlines()
+        if "e-mail:" in line
+    }
+    outbox = tmp_path / "var" / "outbox"
+    assert paths == {str(path) for path in outbox.iterdir()} and len(paths) == 1
+    message = message_from_bytes(Path(paths.pop()).read_bytes(), policy=policy.default)
+    assert "demo@example.com" in str(message["To"]) and message["List-Unsubscribe"]
 
 
 def test_apikey_create_prints_a_key_that_is_stored_only_as_a_hash(
