@@ -125,7 +125,7 @@ class Due:
 @dataclass(frozen=True)
 class Claim:
     due: list[Due] = field(default_factory=list)
-    cancelled: int = 0  # unsubscribed recipients' invitations, given back
+    cancelled: int = 0  # for unsubscribed recipients or switched-off surveys, given back
 
     @property
     def size(self) -> int:
@@ -194,6 +194,11 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE)
             cancelled += records.end_unsent(conn, row.id, "cancelled", now, "unsubscribed")
             continue
         survey = found[row.survey_id]
+        if not survey.active:
+            # A switched-off survey's page says it has ended: a mail leading
+            # there would ask in vain. Never sent, so never counted.
+            cancelled += records.end_unsent(conn, row.id, "cancelled", now, "survey inactive")
+            continue
         due.append(
             Due(
                 id=row.id,

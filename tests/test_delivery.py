@@ -363,6 +363,23 @@ def test_unsubscribed_before_due_is_cancelled_given_back_and_never_sent(
     assert _used(engine, shop.account_id) == (1, 1)
 
 
+def test_a_switched_off_surveys_invitations_are_cancelled_and_given_back(
+    engine: Engine, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine)
+    waiting = _accept(engine, shop, "ana@example.com")
+    with db.write(engine) as conn:
+        conn.execute(text("UPDATE survey SET active = false WHERE id = :s"), {"s": shop.survey_id})
+
+    summary = delivery.run_pass(_sender(engine, smtp_server, Clock(T0)))
+
+    assert summary == Summary(cancelled=1)
+    assert smtp_server.received == []
+    row = _invitation(engine, waiting)
+    assert (row.status, row.last_error) == ("cancelled", "survey inactive")
+    assert _used(engine, shop.account_id) == (0, 0)
+
+
 class _SendsThenDies:
     """A worker that sends its batch and dies before marking it."""
 
