@@ -328,6 +328,17 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "password.wrong": "Das aktuelle Passwort ist nicht korrekt.",
     "password.changed": "Ihr Passwort wurde geändert. Andere Sitzungen wurden abgemeldet.",
     "language.saved": "Die Sprache wurde gespeichert.",
+    # Hochladen von Datensätzen als CSV: warum eine Datei oder eine ihrer Zeilen abgelehnt wird
+    "csv.bad_encoding": "Zeile {line} ist kein UTF-8-Text. Speichern Sie die Datei als „CSV UTF-8“ und laden Sie sie erneut hoch.",
+    "csv.no_header": "Zeile {line} ist keine Kopfzeile. Die erste Zeile muss die Spalten benennen, eine davon email.",
+    "csv.missing_email_column": "Die Kopfzeile in Zeile {line} hat keine Spalte namens email. Nennen Sie die Spalte mit den Adressen email.",
+    "csv.bad_delimiter": "Die Spalten der Kopfzeile in Zeile {line} sind nicht durch Semikolons oder Kommas getrennt. Speichern Sie die Datei als CSV mit ; oder , zwischen den Spalten.",
+    "csv.too_many_rows": "Die Datei hat mehr als {max} Zeilen. Teilen Sie sie auf Dateien mit je höchstens {max} Zeilen auf.",
+    "csv.duplicate_column": "Die Kopfzeile in Zeile {line} nennt die Spalte {column} zweimal. Jede Spalte braucht einen eigenen Namen.",
+    "csv.empty": "Die Datei enthält keine Datensätze: Sie ist leer oder hat nur eine Kopfzeile.",
+    "csv.row.too_many_cells": "Die Zeile hat einen Wert in einer Spalte, die die Kopfzeile nicht benennt.",
+    "csv.row.malformed": "Die Anführungszeichen der Zeile passen nicht zusammen: Eine Zelle in Anführungszeichen ist nicht geschlossen, oder nach dem schließenden Zeichen folgt Text.",
+    "csv.row.too_long": "Die Zeile ist zu lang für einen Datensatz.",
     # Fehlerseiten (Problem-Dokumente für Menschen)
     "problem.status.400": "Diese Anfrage kann nicht bearbeitet werden",
     "problem.status.403": "Nicht erlaubt",

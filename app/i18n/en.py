@@ -323,6 +323,17 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "password.wrong": "The current password is not correct.",
     "password.changed": "Your password was changed. Other sessions were logged out.",
     "language.saved": "The language was saved.",
+    # the CSV upload of records: why a file, or one of its rows, is refused
+    "csv.bad_encoding": "Line {line} is not UTF-8 text. Save the file as “CSV UTF-8” and upload it again.",
+    "csv.no_header": "Line {line} is not a header. The first line must name the columns, one of them email.",
+    "csv.missing_email_column": "The header on line {line} has no column named email. Name the column with the addresses email.",
+    "csv.bad_delimiter": "The columns of the header on line {line} are not separated by semicolons or commas. Save the file as CSV with ; or , between the columns.",
+    "csv.too_many_rows": "The file has more than {max} rows. Split it into files of at most {max} rows each.",
+    "csv.duplicate_column": "The header on line {line} names the column {column} twice. Every column needs a name of its own.",
+    "csv.empty": "The file holds no records: it is empty or has only its header.",
+    "csv.row.too_many_cells": "The row has a value in a column the header does not name.",
+    "csv.row.malformed": "The row's quotes do not pair up: a quoted cell is not closed, or text follows its closing quote.",
+    "csv.row.too_long": "The row is too long to be a record.",
     # error pages (problem documents shown to people)
     "problem.status.400": "This request cannot be handled",
     "problem.status.403": "Not allowed",
