@@ -1,20 +1,24 @@
 """Deleting what an owner no longer wants: one response, or a survey with
 everything that hangs on it. Every call is scoped to one account.
 
-Nothing here touches ``usage``'s counts: an answer that was counted stays
-counted, so deleting never gives budget back.
+An answer or a sent invitation that was counted stays counted, so deleting
+gives no budget back; only a survey's invitations still waiting to be sent
+do, as any cancelled invitation does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from app import db, surveys
+from app import db, records, surveys
 from app.models import (
     contact_table,
+    invitation_table,
+    record_table,
+    refused_origin_table,
     response_table,
     survey_table,
     test_response_table,
@@ -104,12 +108,25 @@ def survey_contents(engine: Engine, account_id: int, survey_id: int) -> SurveyCo
     return SurveyContents(survey, int(counts[0]), int(counts[1]))
 
 
-def delete_survey(engine: Engine, account_id: int, survey_id: int) -> bool:
-    """Delete the account's survey, its responses, test answers and last
-    contact, in one transaction; True when it was there to delete."""
+def delete_survey(
+    engine: Engine, account_id: int, survey_id: int, now: datetime | None = None
+) -> bool:
+    """Delete the account's survey, its responses, test answers, records,
+    invitations and last contact, in one transaction; True when it was there
+    to delete. Invitations not sent yet are cancelled first: their count goes
+    back to the period that was charged."""
+    now = now or datetime.now(UTC)
     with db.write(engine) as conn:
         if surveys.get_for_account(conn, account_id, survey_id) is None:
             return False
+        waiting = conn.execute(
+            select(invitation_table.c.id).where(
+                invitation_table.c.survey_id == survey_id,
+                invitation_table.c.status == "scheduled",
+            )
+        ).scalars()
+        for invitation_id in list(waiting):
+            records.end_unsent(conn, invitation_id, "cancelled", now, "survey deleted")
         # The month's counts stay; only the pointer to the survey goes.
         conn.execute(
             update(usage_table)
@@ -119,7 +136,14 @@ def delete_survey(engine: Engine, account_id: int, survey_id: int) -> bool:
             )
             .values(last_accepted_survey_id=None)
         )
-        for table in (response, test_response_table, contact_table):
+        for table in (
+            response,  # before invitations: an answer names its invitation
+            test_response_table,
+            contact_table,
+            refused_origin_table,
+            invitation_table,
+            record_table,
+        ):
             conn.execute(delete(table).where(table.c.survey_id == survey_id))
         conn.execute(delete(survey_table).where(survey_table.c.id == survey_id))
     return True

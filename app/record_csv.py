@@ -183,9 +183,18 @@ def _reader(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
     return csv.reader(lines, delimiter=delimiter, strict=True, skipinitialspace=True)
 
 
+# What spreadsheets in the wild call the address column.
+EMAIL_ALIASES = frozenset({"e-mail", "e_mail", "mail", "email address", "e-mail address"})
+
+
+def _column(cell: str) -> str:
+    name = cell.strip().lower()
+    return "email" if name in EMAIL_ALIASES else name
+
+
 def _split(text: str, delimiter: str) -> list[str] | None:
     try:
-        return [cell.strip().lower() for cell in next(_reader([text], delimiter))]
+        return [_column(cell) for cell in next(_reader([text], delimiter))]
     except csv.Error:
         return None
 

@@ -141,3 +141,37 @@ def test_an_answer_racing_the_deletion_of_its_survey_is_a_404(
     assert late.status_code == 404
     assert late.json()["code"] == "unknown_survey"
     assert count_responses(engine) == 0
+
+
+def test_a_survey_with_records_and_a_refused_origin_can_be_deleted(engine: Engine) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from app import records
+
+    now = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+    shop = seed(engine, email=EMAIL, email_delay_days=3)
+    source = records.Source("api", "Shop")
+    for address in ("a@example.com", "b@example.com"):
+        wanted = records.parse({"survey_id": shop.survey_id, "email": address}, now)
+        assert records.accept(
+            engine, shop.account_id, wanted, source, now, ZoneInfo("UTC")
+        ).accepted
+    with db.write(engine) as conn:
+        # One was sent already: it stays counted; the other still waits.
+        conn.execute(text("UPDATE invitation SET status = 'sent' WHERE id = 1"))
+        conn.execute(
+            text(
+                "INSERT INTO refused_origin (survey_id, account_id, origin, refused_at)"
+                " VALUES (:s, :a, 'https://elsewhere.example', :t)"
+            ),
+            {"s": shop.survey_id, "a": shop.account_id, "t": now.replace(tzinfo=None)},
+        )
+
+    assert deletions.delete_survey(engine, shop.account_id, shop.survey_id, now)
+
+    for table in ("survey", "record", "invitation", "refused_origin"):
+        assert _rows(engine, table, shop.survey_id) == 0, table
+    assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
+    with db.read(engine) as conn:
+        assert conn.execute(text("SELECT count(*) FROM recipient")).scalar_one() == 2

@@ -106,7 +106,7 @@ def test_property_columns_and_the_record() -> None:
 
 
 def test_missing_email_column() -> None:
-    refused = _refused("mail;name\na@example.com;A\n")
+    refused = _refused("address;name\na@example.com;A\n")
     assert (refused.code, refused.line) == ("missing_email_column", 1)
     assert "email" in str(refused)
 
@@ -266,3 +266,11 @@ def test_every_refusal_and_row_problem_has_words_in_both_languages() -> None:
     assert german.startswith("Die Kopfzeile in Zeile 1 nennt die Spalte plan zweimal")
     assert str(refused) == i18n.translate("en", refused.key, **refused.params)
     assert "{" not in str(CsvRefused("empty"))
+
+
+def test_a_german_e_mail_header_names_the_address_column() -> None:
+    data = io.BytesIO(b"Name;E-Mail\nAnna;anna@example.de\n")
+    layout = record_csv.check(data)
+    assert layout.columns == ("name", "email")
+    [row] = list(record_csv.rows(data, layout))
+    assert row.record()["email"] == "anna@example.de"
