@@ -533,7 +533,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     ),
     "min_interval.off": "Der Mindestabstand ist aus: Personen dürfen jederzeit wieder eingeladen werden.",
     "form.email": "E-Mail-Einladungen",
-    "form.email_hint": "Für Datensätze aus einer Integration, einem CSV-Upload oder von Hand. Leere Texte nutzen die gezeigten Vorgaben.",
+    "form.email_hint": "Für Datensätze aus einer Integration, einem CSV-Upload oder von Hand. Leere Felder nutzen die Standardtexte.",
     "form.email_texts": "E-Mail auf {language}",
     "field.email_delay_days": "Verzögerung vor dem Versand (Tage)",
     "field.email_delay_days_hint": "Tage nach dem Ereignis des Datensatzes (oder seinem Eingang), bis die Einladung gesendet wird; 0 bis 365.",

@@ -528,7 +528,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     ),
     "min_interval.off": "The minimum interval is off: recipients may be invited again at any time.",
     "form.email": "E-mail invitations",
-    "form.email_hint": "For records sent by an integration, a CSV upload or by hand. Empty texts use the defaults shown.",
+    "form.email_hint": "For records sent by an integration, a CSV upload or by hand. Empty fields use the standard texts.",
     "form.email_texts": "E-mail in {language}",
     "field.email_delay_days": "Delay before sending (days)",
     "field.email_delay_days_hint": "Days after the record’s event (or its arrival) until the invitation is sent; 0 to 365.",
