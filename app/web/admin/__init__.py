@@ -50,6 +50,12 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     def post(path: str, endpoint: Callable[..., Any]) -> Route:
         return Route(path, endpoint, methods=["POST"], middleware=[checked])
 
+    # A file upload: the site is checked here, the token by the handler once
+    # it has read the multipart body (see uploads).
+    upload_checked = Middleware(
+        csrf.CSRFMiddleware, origins=[settings.public_url], reads_form=False
+    )
+
     survey = "/surveys/{survey_id:int}"
     response = f"{survey}/responses/{{response_id:int}}"
     record = "/records/{record_id:int}"
@@ -98,8 +104,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/records/new", admin_page(records.new_record_form)),
         post("/records/new", admin_form(records.create_record)),
         get("/records/upload", admin_page(uploads.upload_form)),
-        # A multipart form: the handler checks site and token itself (see uploads).
-        Route("/records/upload", uploads.upload, methods=["POST"]),
+        Route("/records/upload", uploads.upload, methods=["POST"], middleware=[upload_checked]),
         get(upload, admin_page(uploads.upload_result)),
         get(f"{upload}/refused.csv", admin_page(uploads.refused_download)),
         get("/api-keys", admin_page(api_keys.api_keys_page)),
