@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from app import accounts, budget, contacts, db, i18n, stats, survey_form, surveys
+from app import accounts, budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
 from app.models import account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
@@ -194,6 +194,7 @@ class Dashboard:
     onboarding: Onboarding
     pending: Tariff | None  # a downgrade waiting for its month
     pending_starts: date | None
+    email: email_stats.EmailFigures
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -210,6 +211,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         listed = {survey.id: survey for survey in surveys.list_for_account(conn, account_id)}
         refusals = contacts.refusals(conn, account_id, now)
         answered = stats.first_answered_survey(conn, account_id)
+        email = email_stats.figures(conn, account_id, period, zone, usage.rejected_email)
     first = next(iter(listed), None)
     onboarding = Onboarding(first, contact is not None, answered)
     return Dashboard(
@@ -234,6 +236,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         onboarding,
         tariffs.get(tariff.pending_code or ""),
         budget.period_start(tariff.pending_from, zone).date() if tariff.pending_from else None,
+        email,
     )
 
 
@@ -328,7 +331,9 @@ def results(
         segment = segment if segment in survey.scale.segments else None
         summary = stats.survey_summary(conn, account_id, survey_id, period)
         trend = stats.daily_trend(conn, account_id, survey_id, period, zone)
-        comments = stats.comments(conn, account_id, survey_id, period, segment, page)
+        comments = stats.comments(
+            conn, account_id, survey_id, period, segment, page, recipients=not survey.anonymous
+        )
         periods = stats.list_periods(conn, account_id)
     if summary is None:  # pragma: no cover - the survey was found above
         return None

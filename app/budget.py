@@ -14,12 +14,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
+from sqlalchemy import Case, Connection, and_, bindparam, case, func, select, text, update
 
 from app.db import Executor
 from app.db import insert as insert_for
 from app.models import UTCDateTime
 from app.models import account_table as account
+from app.models import record_table as record
 from app.models import tariff_table as tariff
 from app.models import usage_table as usage
 
@@ -253,6 +254,12 @@ _REJECT_RECORD = text(
     " VALUES (:account_id, :period, 0, 0, 1)"
     " ON CONFLICT (account_id, period) DO UPDATE SET rejected_email = usage.rejected_email + 1"
 )
+# An e-mail answer counts nothing, but its month is to have a usage row like
+# every month with answers (the results list their months from these rows).
+_OPEN_PERIOD = text(
+    "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 0)"
+    " ON CONFLICT (account_id, period) DO NOTHING"
+)
 _GIVE_BACK = text(
     "UPDATE usage SET used = used - 1 WHERE account_id = :account_id AND period = :period"
     " AND used > 0"
@@ -280,6 +287,11 @@ def record_rejection(conn: Executor, account_id: int, period: str) -> None:
 def record_refused_record(conn: Executor, account_id: int, period: str) -> None:
     """Remember a record the exhausted budget refused (it lapses)."""
     conn.execute(_REJECT_RECORD, {"account_id": account_id, "period": period})
+
+
+def open_period(conn: Executor, account_id: int, period: str) -> None:
+    """Make sure ``period`` has its usage row, changing no count."""
+    conn.execute(_OPEN_PERIOD, {"account_id": account_id, "period": period})
 
 
 def give_back(conn: Executor, account_id: int, period: str) -> None:
@@ -335,11 +347,13 @@ def forecast(
 ) -> Forecast:
     """When the budget runs out at the current pace, and the tariff that fits.
 
-    The pace is the demand so far (counted plus refused submissions) over the
-    elapsed part of the period. ``runs_out_on`` is None when the budget lasts
-    the period; ``suggested_tariff`` is None when the current one fits, else
-    the smallest tariff whose budget covers the projected month (the largest
-    one if none does).
+    The pace is the demand so far over the elapsed part of the period: what
+    was counted (answers, and invitations sent or still scheduled) plus what
+    the exhausted budget refused (answers and records). ``runs_out_on`` is
+    None when the budget lasts the period (the day it ran out, once it has);
+    ``suggested_tariff`` is None when the current one fits, else the smallest
+    tariff whose budget covers the projected month (the largest one if none
+    does).
     """
     state = usage_state(conn, account_id, period)
     start = period_start(period, zone)
@@ -350,18 +364,42 @@ def forecast(
         return Forecast(None, None)
     rate = demand / elapsed  # submissions per second
     projected = demand * (end - start).total_seconds() / elapsed
+    exhausted_at = (
+        _last_counted_at(conn, account_id, state, start) if state.remaining <= 0 else None
+    )
     return Forecast(
-        _runs_out_on(state, rate, now, end, zone),
+        _runs_out_on(state, rate, now, end, zone, exhausted_at),
         _fitting_tariff(conn, projected, state.limit),
     )
 
 
+def _last_counted_at(
+    conn: Connection, account_id: int, state: UsageState, start: datetime
+) -> datetime | None:
+    """When the period last counted something: an answer (kept in usage) or
+    an accepted record, whichever came later; read from the end of
+    ``ix_record_account_outcome``."""
+    accepted = conn.execute(
+        select(func.max(record.c.received_at)).where(
+            record.c.account_id == account_id,
+            record.c.outcome == "accepted",
+            record.c.received_at >= start,
+        )
+    ).scalar_one_or_none()
+    moments = [moment for moment in (state.last_accepted_at, accepted) if moment is not None]
+    return max(moments, default=None)
+
+
 def _runs_out_on(
-    state: UsageState, rate: float, now: datetime, end: datetime, zone: ZoneInfo
+    state: UsageState,
+    rate: float,
+    now: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    exhausted_at: datetime | None,
 ) -> date | None:
     if state.remaining <= 0:
-        moment = state.last_accepted_at or now
-        return moment.astimezone(zone).date()
+        return (exhausted_at or now).astimezone(zone).date()
     moment = now + timedelta(seconds=state.remaining / rate)
     return moment.astimezone(zone).date() if moment < end else None
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, Select, and_, select
 
 from app.models import response_table as response
 from app.models import survey_table as survey
-from app.stats import response_scope
+from app.stats import response_scope, with_recipient_email
 
 BATCH = 1_000
 # Spreadsheets run a cell that starts with one of these as a formula.
@@ -36,6 +36,7 @@ COLUMNS = (
     "channel",
     "page_url",
     "locale",
+    "recipient_email",  # an invitation's answer, unless the survey is anonymous
 )
 
 
@@ -114,14 +115,16 @@ def export(engine: Engine, account_id: int, survey_id: int, first: str, last: st
     check_range(first, last)
     with engine.connect() as conn:
         row = conn.execute(
-            select(survey.c.name, survey.c.kind).where(
+            select(survey.c.name, survey.c.kind, survey.c.anonymous).where(
                 survey.c.id == survey_id, survey.c.account_id == account_id
             )
         ).first()
     if row is None:
         raise NotFound(survey_id)
     name = neutralize(row.name)
-    chunks = _export_rows(engine, account_id, survey_id, (first, last), name, str(row.kind))
+    chunks = _export_rows(
+        engine, account_id, survey_id, (first, last), name, str(row.kind), not row.anonymous
+    )
     return Export(filename(str(row.name), survey_id, first, last), chunks)
 
 
@@ -132,9 +135,10 @@ def _export_rows(
     months: tuple[str, str],
     name: str,
     kind: str,
+    recipients: bool,
 ) -> Iterator[str]:
     yield "\ufeff" + _csv_lines([COLUMNS])
-    query = export_query(account_id, survey_id, *months)
+    query = export_query(account_id, survey_id, *months, recipients=recipients)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
         for batch in result.partitions():
@@ -153,15 +157,22 @@ def _export_rows(
                     r.channel,
                     neutralize(r.page_url),
                     neutralize(r.locale),
+                    neutralize(r.recipient_email) if recipients else "",
                 )
                 for r in batch
             )
 
 
 def export_query(
-    account_id: int, survey_id: int, period: str, last: str | None = None
+    account_id: int,
+    survey_id: int,
+    period: str,
+    last: str | None = None,
+    *,
+    recipients: bool = False,
 ) -> Select[Any]:
-    """The rows of months ``period`` to ``last`` (just ``period`` without it)."""
+    """The rows of months ``period`` to ``last`` (just ``period`` without it);
+    with ``recipients``, the addresses of the invitations answered."""
     where = (
         response_scope(account_id, survey_id, period)
         if last is None or last == period
@@ -171,7 +182,7 @@ def export_query(
             response.c.period.between(period, last),
         )
     )
-    return (
+    query = (
         select(
             response.c.id,
             response.c.created_at,
@@ -186,3 +197,4 @@ def export_query(
         .where(where)
         .order_by(response.c.created_at, response.c.id)
     )
+    return with_recipient_email(query) if recipients else query

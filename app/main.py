@@ -24,7 +24,18 @@ from app.context import Clock, Context
 from app.db import create_db_engine
 from app.settings import Settings
 from app.signing import Signer
-from app.web import admin, assets, demo, errors, headers, health, links, widget_api
+from app.web import (
+    admin,
+    assets,
+    demo,
+    errors,
+    headers,
+    health,
+    invitations,
+    links,
+    records_api,
+    widget_api,
+)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -72,6 +83,24 @@ def build_app(
         settings.rate_limit_responses, scope="submissions"
     )
 
+    # The records API counts per API key, one window for records and batches
+    # and one for status lookups, so polling never eats the sending allowance.
+    records_posts = limiter.shared_limit(
+        settings.rate_limit_records,
+        scope="records",
+        key_func=records_api.limit_key,
+        error_message="Too many requests with this API key. Please wait and try again.",
+    )
+    records_lookups = limiter.shared_limit(
+        settings.rate_limit_records,
+        scope="record_status",
+        key_func=records_api.limit_key,
+        error_message="Too many requests with this API key. Please wait and try again.",
+    )
+
+    # Content-Type is the only header browsers may add cross-origin. That keeps
+    # Authorization out of reach of pages on other sites: the records API's
+    # keys belong on servers, never in a browser.
     api_cors = Middleware(
         CORSMiddleware,
         allow_origins=["*"],
@@ -86,9 +115,14 @@ def build_app(
         *assets.routes(widget),
         Mount(
             "/api/v1",
-            routes=widget_api.routes(limit(settings.rate_limit_widget), submissions),
+            routes=[
+                *widget_api.routes(limit(settings.rate_limit_widget), submissions),
+                *records_api.routes(records_posts, records_lookups),
+            ],
             middleware=[api_cors],
         ),
+        # Before the link survey's: these match only invitation keys on /s/.
+        *invitations.routes(submissions),
         *links.routes(submissions),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
@@ -96,7 +130,7 @@ def build_app(
     ]
     app = Beacon(
         routes=routes,
-        exception_handlers={**errors.HANDLERS, **links.HANDLERS},
+        exception_handlers={**errors.HANDLERS, **links.HANDLERS, **invitations.HANDLERS},
         middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
     )
     app.state.ctx = ctx

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, event, func, select
 
-from app import stats
+from app import email_stats, stats
 from app.csv_export import export_query
 from app.models import response_table as response
 
@@ -28,10 +28,23 @@ def explain(
         "daily_trend": stats.trend_query(
             account_id, survey_id, period, stats.day_buckets(conn.dialect.name, days, zone).key
         ),
-        "comments": stats.comments_query(commented(None), 1, stats.PER_PAGE),
-        "comments_by_segment": stats.comments_query(commented("promoter"), 1, stats.PER_PAGE),
+        "comments": stats.comments_query(commented(None), 1, stats.PER_PAGE, recipients=True),
+        "comments_by_segment": stats.comments_query(
+            commented("promoter"), 1, stats.PER_PAGE, recipients=True
+        ),
         "comments_count": select(func.count()).select_from(response).where(commented(None)),
-        "export": export_query(account_id, survey_id, period),
+        "export": export_query(account_id, survey_id, period, recipients=True),
+    }
+    return {name: _plan(conn, query) for name, query in queries.items()}
+
+
+def explain_email(conn: Connection, account_id: int, period: str, zone: ZoneInfo) -> dict[str, str]:
+    """The plans of the dashboard's e-mail figures, by the query's name."""
+    queries: dict[str, Any] = {
+        "invitations": email_stats.invitations_query(account_id, period),
+        "answers": email_stats.answers_query(account_id, period),
+        "last_record": email_stats.last_record_query(account_id),
+        "refusals": email_stats.refusals_query(account_id, period, zone),
     }
     return {name: _plan(conn, query) for name, query in queries.items()}
 

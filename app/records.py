@@ -16,6 +16,7 @@ period ``used`` = counted widget and link answers + invitations not given back.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ SOURCES = ("api", "csv", "manual")
 REFUSALS = ("budget_exhausted", "unsubscribed", "recently_surveyed")
 STATUSES = ("scheduled", "sent", "answered", "failed", "cancelled")
 BATCH_MAX = 1_000
+# Ids are 32-bit in the database; a larger number cannot name a row, and
+# PostgreSQL and SQLite would refuse to compare it.
+ID_MAX = 2**31 - 1
 EMAIL_MAX = 254
 NAME_MAX = 200
 EVENT_MAX = 100
@@ -116,9 +120,11 @@ def parse(raw: object, now: datetime) -> RecordIn:
     if unknown:
         fail(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
     survey_id = raw.get("survey_id")
-    if isinstance(survey_id, str) and survey_id.isdigit():
-        survey_id = int(survey_id)
-    if not isinstance(survey_id, int) or isinstance(survey_id, bool) or survey_id <= 0:
+    # ASCII and short: int() refuses some digits str.isdigit() takes ("²")
+    # and very long numbers.
+    if isinstance(survey_id, str) and survey_id.isascii() and survey_id.isdigit():
+        survey_id = int(survey_id) if len(survey_id) <= 12 else None
+    if not isinstance(survey_id, int) or isinstance(survey_id, bool) or not 0 < survey_id <= ID_MAX:
         fail("survey_id", "required: the id of one of the account's surveys")
     email = _email(raw.get("email"), fail)
     name = _text(raw.get("name"), "name", NAME_MAX, fail)
@@ -221,7 +227,10 @@ def _properties(value: object, fail: Any) -> dict[str, Any]:
         if not isinstance(key, str) or not key.strip() or len(key) > PROPERTY_KEY_MAX:
             fail("properties", f"names are 1 to {PROPERTY_KEY_MAX} characters")
             return {}
-        if item is not None and not isinstance(item, str | int | float | bool):
+        # NaN and infinities are no JSON numbers: PostgreSQL would refuse them.
+        if (item is not None and not isinstance(item, str | int | float | bool)) or (
+            isinstance(item, float) and not math.isfinite(item)
+        ):
             fail("properties", f"{key[:40]!r}: values are strings, numbers, booleans or null")
             return {}
         clean[key.strip()] = item
@@ -503,6 +512,12 @@ def status(conn: Connection, account_id: int, record_id: int) -> RecordStatus | 
     if row.status is None:
         return RecordStatus(row.id, "refused", row.outcome, None, None)
     return RecordStatus(row.id, row.status, None, row.send_at, row.sent_at)
+
+
+def find_status(engine: Engine, account_id: int, record_id: int) -> RecordStatus | None:
+    """``status`` in a read transaction of its own, for the API."""
+    with db.read(engine) as conn:
+        return status(conn, account_id, record_id)
 
 
 # -- giving back -------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from app.mail import SmtpConfig, parse_smtp_url
+
 VAR_DIR = Path("var")
 
 
@@ -79,6 +81,30 @@ def _rate(value: str) -> str:
     except ValueError as exc:
         raise SettingsError(f"not a rate limit like '60/minute': {value!r}") from exc
     return value
+
+
+def _smtp_url(value: str) -> str:
+    """Checked now, so a typo stops the start instead of the first send."""
+    if value.strip():
+        parse_smtp_url(value)
+    return value.strip()
+
+
+def _mail_from(value: str) -> str:
+    from email.headerregistry import AddressHeader
+    from email.policy import default
+
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise SettingsError("an address cannot hold control characters")
+    header = default.header_factory("From", value.strip())
+    addresses = header.addresses if isinstance(header, AddressHeader) else ()
+    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
+        raise SettingsError(
+            f"expected one address like 'Shop <noreply@example.com>', got {value!r}"
+        )
+    if header.defects:
+        raise SettingsError(f"not a valid address: {value!r} ({header.defects[0]})")
+    return str(header)
 
 
 def _environment(value: str) -> str:
@@ -155,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         _rate,
     ),
     Setting(
+        "RATE_LIMIT_RECORDS",
+        "600/minute",
+        "Limit per API key on the records API: a record or a whole batch counts once, "
+        "and status lookups have a window of their own. Requests without a key count "
+        "per client address.",
+        _rate,
+    ),
+    Setting(
         "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
     ),
     Setting(
@@ -171,6 +205,21 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "Mark the admin session cookie `Secure` (set it behind HTTPS).",
         _bool,
+    ),
+    Setting(
+        "SMTP_URL",
+        "",
+        "The mail server invitations and alerts go through: `smtp://user:pass@host:port`, "
+        "`smtps://` for TLS from the start, `?starttls=1` for STARTTLS (user and password "
+        "percent-encoded). Empty: messages are written to `./var/outbox/` as `.eml` files; "
+        "in production the worker refuses to start without it.",
+        _smtp_url,
+    ),
+    Setting(
+        "MAIL_FROM",
+        "nps-beacon <noreply@localhost>",
+        "The sender of every message, e.g. `Shop feedback <feedback@shop.example>`.",
+        _mail_from,
     ),
     Setting(
         "LOG_LEVEL",
@@ -194,9 +243,12 @@ class Settings:
     rate_limit_storage_url: str = "memory://"
     rate_limit_widget: str = "120/minute"
     rate_limit_responses: str = "30/minute"
+    rate_limit_records: str = "600/minute"
     rate_limit_login: str = "10/minute"
     forwarded_allow_ips: str = "127.0.0.1"
     session_https_only: bool = False
+    smtp_url: str = field(default="", repr=False)  # may hold a password
+    mail_from: str = "nps-beacon <noreply@localhost>"
     log_level: str = "info"
     var_dir: Path = field(default=VAR_DIR)
 
@@ -216,6 +268,11 @@ class Settings:
             return ("*",)
         public = (urlsplit(self.public_url).hostname or "").lower()
         return tuple(dict.fromkeys(host for host in (public, *self.allowed_hosts) if host))
+
+    @property
+    def smtp(self) -> SmtpConfig | None:
+        """The mail server, or None: messages then go to ``var/outbox/``."""
+        return parse_smtp_url(self.smtp_url) if self.smtp_url else None
 
     @property
     def db_url(self) -> str:

@@ -29,7 +29,14 @@ from sqlalchemy import (
     select,
 )
 
-from app.models import contact_table, response_table, survey_table, usage_table
+from app.models import (
+    contact_table,
+    invitation_table,
+    recipient_table,
+    response_table,
+    survey_table,
+    usage_table,
+)
 from app.scales import segments
 
 response = response_table
@@ -66,6 +73,7 @@ class Comment:
     segment: str
     comment: str
     channel: str
+    recipient_email: str | None = None  # an invitation's answer, unless the survey is anonymous
 
 
 @dataclass(frozen=True)
@@ -283,8 +291,12 @@ def commented(
     return where if segment is None else and_(where, response.c.segment == segment)
 
 
-def comments_query(where: ColumnElement[bool], page: int, per_page: int) -> Select[Any]:
-    return (
+def comments_query(
+    where: ColumnElement[bool], page: int, per_page: int, *, recipients: bool = False
+) -> Select[Any]:
+    """One page of comments; with ``recipients``, each invitation's answer
+    with its recipient's address (never for an anonymous survey)."""
+    query = (
         select(
             response.c.id,
             response.c.created_at,
@@ -298,6 +310,17 @@ def comments_query(where: ColumnElement[bool], page: int, per_page: int) -> Sele
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
+    return with_recipient_email(query) if recipients else query
+
+
+def with_recipient_email(query: Select[Any]) -> Select[Any]:
+    """``query`` over responses with a ``recipient_email`` column: the address
+    of the invitation a response answered, empty for every other response."""
+    return (
+        query.outerjoin(invitation_table, invitation_table.c.id == response.c.invitation_id)
+        .outerjoin(recipient_table, recipient_table.c.id == invitation_table.c.recipient_id)
+        .add_columns(recipient_table.c.email.label("recipient_email"))
+    )
 
 
 def comments(
@@ -308,8 +331,11 @@ def comments(
     segment: str | None,
     page: int,
     per_page: int = PER_PAGE,
+    *,
+    recipients: bool = False,
 ) -> CommentPage:
-    """Responses with a comment, newest first, one page of them.
+    """Responses with a comment, newest first, one page of them; with
+    ``recipients``, the addresses of the invitations answered.
 
     Both the count and the page read a partial index that holds only the
     commented responses, ordered by time."""
@@ -318,9 +344,17 @@ def comments(
     total = int(conn.execute(select(func.count()).select_from(response).where(where)).scalar_one())
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    rows = conn.execute(comments_query(where, page, per_page)).all()
+    rows = conn.execute(comments_query(where, page, per_page, recipients=recipients)).all()
     items = [
-        Comment(row.id, row.created_at, row.score, row.segment, row.comment, row.channel)
+        Comment(
+            row.id,
+            row.created_at,
+            row.score,
+            row.segment,
+            row.comment,
+            row.channel,
+            row.recipient_email if recipients else None,
+        )
         for row in rows
     ]
     return CommentPage(items, page, pages, total)
@@ -417,9 +451,10 @@ def answer_counts(conn: Connection, account_id: int, period: str) -> dict[int, A
 def list_periods(conn: Connection, account_id: int) -> list[str]:
     """Periods with usage or responses, newest first.
 
-    A response is stored only in the transaction that counts it in
-    ``usage``, so the usage rows (keyed by account and period) list every
-    period that has responses, plus those that only saw refusals."""
+    A response is stored only in a transaction that writes its period's
+    ``usage`` row (an invitation's answer makes the row without counting), so
+    the usage rows (keyed by account and period) list every period that has
+    responses, plus those that only saw refusals or records."""
     return [
         str(period)
         for period in conn.execute(

@@ -59,6 +59,16 @@ class Survey:
     def scale(self) -> Scale:
         return scales.scale(self.kind)
 
+    @property
+    def review_link(self) -> str | None:
+        """The review address offered after an answer: to every respondent,
+        never only to happy ones (review platforms forbid that gating), and
+        only a web address."""
+        url = self.review_url
+        if not url or self.review_audience != "all":
+            return None
+        return url if urlsplit(url).scheme in {"http", "https"} else None
+
     def allows(self, origin: str | None) -> bool:
         """Empty means any origin; a request without Origin is server-to-server."""
         if not self.allowed_origins or origin is None:

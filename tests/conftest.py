@@ -23,6 +23,7 @@ from app.db import create_db_engine
 from app.main import build_app
 from app.settings import Settings
 from app.signing import Signer
+from tests.smtp_server import smtp_cert, smtp_server  # noqa: F401  (fixtures for every test)
 
 T = TypeVar("T")
 PG_URL = os.environ.get("TEST_DATABASE_URL")

@@ -94,7 +94,7 @@ def test_dashboard_figures_after_real_submissions(
     page = client.get("/admin/dashboard").text
     assert text_of(page, "remaining") == "1"
     assert 'value="3"' in page and 'max="4"' in page  # the meter: used / limit
-    assert "3 of 4 counted answers used" in page
+    assert "3 of 4 used:" in page and text_of(page, "use-widget") == "3 widget answers"
     assert "The budget resets on 1 June 2026, 00:00 UTC." in page
     assert text_of(page, "last-accepted") == "12 May 2026, 16:05 UTC"
     assert "Survey “Survey”" in page
@@ -574,7 +574,7 @@ def test_german_ui_from_browser_or_setting(client: TestClient, engine: Engine) -
     assert '<html lang="de">' in page
     assert "Verbleibendes Budget" in page
     assert "Das Budget wird am 1. Juni 2026, 00:00 UTC erneuert." in page
-    assert "1 von 50 gezählten Antworten verbraucht" in page
+    assert "1 von 50 verbraucht:" in page and text_of(page, "use-widget") == "1 Widget-Antwort"
     english = client.get("/admin/dashboard", headers={"Accept-Language": "en-GB"}).text
     assert "Remaining budget" in english
 

@@ -181,8 +181,9 @@ def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
     login(client, EMAIL)
     page = client.get("/admin/dashboard").text
     budget_card = page[page.index('id="budget-heading"') : page.index('id="sync-heading"')]
-    assert "of 50 answers left this month" in budget_card
-    assert text_of(page, "budget-used") == "0 of 50 counted answers used · tariff Free"
+    assert "of 50 left this month" in budget_card
+    assert text_of(page, "budget-used") == "0 of 50 used"
+    assert "Tariff Free · The budget resets on" in budget_card
     assert "survey" not in budget_card.lower()
 
     tariffs = client.get("/admin/tariff").text
@@ -194,8 +195,9 @@ def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
 
     german = {"Accept-Language": "de"}
     page = client.get("/admin/dashboard", headers=german).text
-    assert "von 50 Antworten in diesem Monat übrig" in page
-    assert text_of(page, "budget-used") == "0 von 50 gezählten Antworten verbraucht · Tarif Free"
+    assert "von 50 in diesem Monat übrig" in page
+    assert text_of(page, "budget-used") == "0 von 50 verbraucht"
+    assert "Tarif Free · Das Budget wird am" in page
     tariffs = client.get("/admin/tariff", headers=german).text
     assert text_of(tariffs, "current-tariff") == "Free · 50 gezählte Antworten im Monat"
     assert "eine Umfrage = eine gezählte Antwort" in text_of(tariffs, "tariff-unit")

@@ -66,6 +66,7 @@ def test_development_keeps_a_generated_key(tmp_path: Path, monkeypatch: pytest.M
         ("BILLING_TIMEZONE", "Mars/Olympus"),
         ("DISPLAY_TOKEN_MAX_AGE", "-5"),
         ("RATE_LIMIT_WIDGET", "lots"),
+        ("RATE_LIMIT_RECORDS", "600 a minute"),
         ("RATE_LIMIT_ENABLED", "perhaps"),
         ("ENVIRONMENT", "prod"),
     ],

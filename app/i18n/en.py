@@ -1,6 +1,7 @@
 # ruff: noqa: RUF001, E501  (typographic dashes; one message a line)
 """Every word the server shows in English: the admin pages, the link
-survey pages (``link.``), survey defaults (``survey.``) and month names."""
+survey pages (``link.``), survey defaults (``survey.``), e-mails
+(``email.``) and month names."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.step_answer_hint": "Answer your survey once yourself through its link, or wait for a visitor.",
     "dash.step_answer_link": "Open the survey link",
     "dash.budget": "Remaining budget",
-    "dash.remaining_of": "of {limit} answers left this month",
+    "dash.remaining_of": "of {limit} left this month",
     "dash.used": "{used} of {limit} counted answers used",
     "dash.tariff": "tariff {name}",
     "dash.resets": "The budget resets on {when}.",
@@ -80,6 +81,31 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.nps_none": "No NPS responses this month yet.",
     "channel.widget": "Widget",
     "channel.link": "Link",
+    # the dashboard's e-mail figures (budget by channel, records' sync, refusals)
+    "dashboard.email.used": "{used} of {limit} used",
+    "dashboard.email.emails": ("{count} e-mail", "{count} e-mails"),
+    "dashboard.email.scheduled": "{count} still scheduled",
+    "dashboard.email.widget": ("{count} widget answer", "{count} widget answers"),
+    "dashboard.email.link": ("{count} link answer", "{count} link answers"),
+    "dashboard.email.deleted": ("{count} answer deleted since", "{count} answers deleted since"),
+    "dashboard.email.source.api": "API key “{name}”",
+    "dashboard.email.source.csv": "CSV upload “{name}”",
+    "dashboard.email.source.manual": "Entered by {name}",
+    "dashboard.email.source.manual_unnamed": "Entered by hand",
+    "dashboard.email.records": "Records",
+    "dashboard.email.tariff": "Tariff {name}",
+    "dashboard.email.contact": "Widget or link: {when}",
+    "dashboard.email.record": "Last accepted record",
+    "dashboard.email.record_none": "No record accepted yet.",
+    "dashboard.email.refused_answers": "Answers, budget used up",
+    "dashboard.email.refused_budget": "Records, budget used up",
+    "dashboard.email.refused_recent": "Records, recently surveyed",
+    "dashboard.email.refused_unsubscribed": "Records, unsubscribed",
+    "dashboard.email.lapsed": (
+        "The record refused for want of budget has lapsed: it is not kept for next month.",
+        "The {count} records refused for want of budget have lapsed: they are not kept for next month.",
+    ),
+    "dashboard.email.forecast_basis": "The pace counts answers, e-mails sent or scheduled, and what the budget refused.",
     "surveys.title": "Surveys",
     "surveys.new": "New survey",
     "surveys.choose_kind": "Which kind of survey?",
@@ -570,6 +596,19 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.back_to_thanks": "Back to the thank-you page",
     "link.commented_title": "You have already added a comment",
     "link.commented_text": "Your first comment was kept. Thank you!",
+    # e-mail invitations: answering one, unsubscribing
+    "channel.email": "E-mail",
+    "invitation.anonymous": "Your answer is anonymous: it is not linked to your e-mail address.",
+    "invitation.answered_before": "You had answered already. Your answer {score} is kept.",
+    "invitation.ended_title": "This survey is closed",
+    "invitation.ended_text": "This invitation no longer takes answers. Thank you for your time.",
+    "unsubscribe.confirm_title": "Unsubscribe from the surveys of {account}?",
+    "unsubscribe.confirm_text": "After this, {account} sends no more e-mails asking for your feedback to {email}.",
+    "unsubscribe.button": "Unsubscribe",
+    "unsubscribe.done_title": "You are unsubscribed",
+    "unsubscribe.done_text": "{account} sends no more e-mails asking for your feedback to {email}.",
+    "unsubscribe.invalid_title": "Link not valid",
+    "unsubscribe.invalid_text": "This link is not valid. Please check that you opened the whole address.",
     # what a survey asks when the owner wrote nothing else
     "survey.nps.question": "How likely are you to recommend us to a friend or colleague?",
     "survey.nps.low_label": "Not at all likely",
@@ -586,6 +625,26 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.follow_up.low.after_thanks": "We are sorry to hear that. What should we improve?",
     "survey.follow_up.mid.after_thanks": "What would make it even better?",
     "survey.follow_up.high.after_thanks": "What do you like most?",
+    # e-mail: a survey's invitation (``email.``) and the budget alert (``email.budget.``)
+    "email.subject": "{account} would like your opinion",
+    "email.intro": "{account} would like to hear from you. It takes only a moment.",
+    "email.greeting": "Hello,",
+    "email.greeting_name": "Hello {name},",
+    "email.choose_html": "Click the number that fits best:",
+    "email.choose_text": "Open the link of the answer that fits best:",
+    "email.thanks": "Thank you!",
+    "email.sent_by": "You received this survey from {account}.",
+    "email.unsubscribe_hint": "Don’t want surveys from {account}?",
+    "email.unsubscribe": "Unsubscribe",
+    "email.budget.subject.80": "{account}: {percent} of the budget for {period} used",
+    "email.budget.subject.100": "{account}: the budget for {period} is used up",
+    "email.budget.greeting": "Hello,",
+    "email.budget.used": "{account} has used {used} of {limit} counted answers and e-mail invitations in {period} ({percent}).",
+    "email.budget.warning": "When the budget is used up, widget and link answers and new e-mail records are refused and lost: nothing is kept to be asked later. This lasts until the next period begins on {next}, or until you upgrade the tariff.",
+    "email.budget.exhausted": "From now on, widget and link answers and new e-mail records are refused and lost: nothing is kept to be asked later. This lasts until the next period begins on {next}, or until you upgrade the tariff.",
+    "email.budget.scheduled": "E-mail invitations accepted before are still sent.",
+    "email.budget.action": "See the usage and the tariffs",
+    "email.budget.why": "You receive this message as an admin of {account}, once per period at 80% and once at 100%.",
     # months, as dates and periods are written
     "month.1": "January",
     "month.2": "February",

@@ -180,13 +180,12 @@ async def on_rate_limited(request: Request, exc: Exception) -> Response:
             retry_after = max(1, math.ceil(reset - time.time()))
         except Exception:  # storage trouble: keep the conservative default
             log.warning("rate limit storage unavailable for Retry-After")
-    return _respond(
-        request,
-        429,
-        "rate_limited",
-        "Too many requests from your address. Please wait and try again.",
-        {"Retry-After": str(retry_after)},
-    )
+    # A limit may say whose window is full (an API key's); else it is the address's.
+    custom = getattr(getattr(exc, "limit", None), "error_message", None)
+    detail = "Too many requests from your address. Please wait and try again."
+    if isinstance(custom, str):
+        detail = custom
+    return _respond(request, 429, "rate_limited", detail, {"Retry-After": str(retry_after)})
 
 
 async def on_server_error(request: Request, exc: Exception) -> Response:

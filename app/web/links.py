@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -323,18 +323,9 @@ def _thanks_page(
         commented=bool(stored.comment),
         error=error,
         comment_max=responses.COMMENT_MAX,
-        review_url=_review_url(survey),
+        review_url=survey.review_link,
         test=visit.test,
     )
-
-
-def _review_url(survey: Survey) -> str | None:
-    """Offered to every respondent, never only to happy ones (review platforms
-    forbid that gating); only web addresses become links."""
-    url = survey.review_url
-    if not url or survey.review_audience != "all":
-        return None
-    return url if urlsplit(url).scheme in {"http", "https"} else None
 
 
 def _render(request: Request, template: str, lang: str, status: int, **context: Any) -> Response:

@@ -1,0 +1,259 @@
+"""Answering an e-mail invitation: what its recipient's pages show, the one
+answer it takes, and the comment after it.
+
+The invitation was counted when its record was accepted, so its answer takes
+no step of ``usage`` and is stored even while the budget is exhausted. The
+answer and the invitation's move to ``answered`` are one transaction, guarded
+so that only a scheduled or sent invitation is answered: scheduled too, since
+delivery is at-least-once and the message may have gone out before the sender
+marked it sent. An anonymous survey's answer keeps no link to the invitation:
+the invitation's status alone holds it to one answer, and the answer is found
+again only through the display it was given with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app import budget, db, survey_texts, surveys
+from app.models import account_table as account
+from app.models import invitation_table as invitation
+from app.models import recipient_table as recipient
+from app.models import response_table as response
+from app.models import survey_table as survey_table
+from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
+from app.signing import Display
+from app.surveys import Survey
+
+OPEN = ("scheduled", "sent")
+CHANNEL = "email"
+
+
+@dataclass(frozen=True)
+class Invited:
+    """An invitation as its recipient meets it: the survey, who asks, whom."""
+
+    id: int
+    status: str
+    survey: Survey
+    account_name: str
+    email: str
+    recipient_language: str | None
+    unsubscribed: bool
+
+    @property
+    def language(self) -> str:
+        """The invitation's language: the recipient's if the survey speaks it
+        (one set to automatic speaks every language), else the survey's."""
+        return survey_texts.choose_language(self.survey.language, self.recipient_language)
+
+    @property
+    def open(self) -> bool:
+        """Not answered, cancelled or failed (whether the survey is active is apart)."""
+        return self.status in OPEN
+
+
+def find(engine: Engine, invitation_id: int) -> Invited | None:
+    """The invitation with its survey, account and recipient; None when it
+    is gone (its survey was deleted) or never was."""
+    query = (
+        select(
+            *surveys.SURVEY_COLUMNS,
+            invitation.c.status,
+            account.c.name.label("account_name"),
+            recipient.c.email,
+            recipient.c.language.label("recipient_language"),
+            recipient.c.unsubscribed_at,
+        )
+        .select_from(
+            invitation.join(survey_table, survey_table.c.id == invitation.c.survey_id)
+            .join(account, account.c.id == invitation.c.account_id)
+            .join(recipient, recipient.c.id == invitation.c.recipient_id)
+        )
+        .where(invitation.c.id == invitation_id)
+    )
+    with db.read(engine) as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        return None
+    return Invited(
+        invitation_id,
+        row["status"],
+        Survey.from_row(row),
+        row["account_name"],
+        row["email"],
+        row["recipient_language"],
+        row["unsubscribed_at"] is not None,
+    )
+
+
+# -- the answer ----------------------------------------------------------------
+
+
+class Closed(Exception):
+    """Cancelled, failed, or its survey deleted: the invitation takes no answer."""
+
+
+class Inactive(Exception):
+    """The survey was switched off: it takes no answers, by e-mail neither."""
+
+
+class AnsweredBefore(Exception):
+    """Answered already, by a display whose answer cannot be shown here: an
+    anonymous survey's answer is found only with the display it came from."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    id: int
+    score: int
+    segment: str
+    comment: str | None
+    created: bool = False  # stored by this call
+
+
+def answer(
+    engine: Engine,
+    invitation_id: int,
+    display: Display,
+    score: int,
+    locale: str | None,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Answer:
+    """Store the invitation's answer, or give back the one stored before.
+
+    Raises ``Closed``, ``Inactive``, ``AnsweredBefore``, or
+    ``TokenAlreadyUsed`` when ``display`` answered another invitation."""
+    assert display.channel == CHANNEL and not display.test
+    period = budget.period_of(now, zone)
+    try:
+        with db.write(engine) as conn:
+            return _answer(conn, invitation_id, display, score, locale, now, period)
+    except IntegrityError:
+        # A foreign key: the survey was deleted while its answer was being stored.
+        raise Closed from None
+
+
+def _answer(
+    conn: Connection,
+    invitation_id: int,
+    display: Display,
+    score: int,
+    locale: str | None,
+    now: datetime,
+    period: str,
+) -> Answer:
+    taken = conn.execute(
+        update(invitation)
+        .where(invitation.c.id == invitation_id, invitation.c.status.in_(OPEN))
+        .values(status="answered")
+        .returning(invitation.c.survey_id, invitation.c.account_id)
+    ).first()
+    if taken is None:
+        return _answered_before(conn, invitation_id, display)
+    # Read in this transaction: whether the answer may name the invitation
+    # is decided by the survey as it is now.
+    survey = surveys.find(conn, taken.survey_id)
+    if survey is None:
+        raise Closed
+    if not survey.active:
+        raise Inactive  # rolls back the status too
+    segment = survey.scale.segment_of(score)
+    statement = db.insert(conn, response).values(
+        nonce=display.nonce,
+        account_id=taken.account_id,
+        survey_id=survey.id,
+        period=period,
+        score=score,
+        segment=segment,
+        channel=CHANNEL,
+        locale=locale,
+        invitation_id=None if survey.anonymous else invitation_id,
+        created_at=now,
+    )
+    new_id = conn.execute(
+        statement.on_conflict_do_nothing(index_elements=[response.c.nonce]).returning(response.c.id)
+    ).scalar_one_or_none()
+    if new_id is None:
+        raise TokenAlreadyUsed  # this display answered another invitation of the survey
+    budget.open_period(conn, taken.account_id, period)
+    return Answer(int(new_id), score, segment, None, created=True)
+
+
+def _answered_before(conn: Connection, invitation_id: int, display: Display) -> Answer:
+    status = conn.execute(
+        select(invitation.c.status).where(invitation.c.id == invitation_id)
+    ).scalar_one_or_none()
+    if status != "answered":
+        raise Closed
+    found = _stored(conn, invitation_id, display.nonce)
+    if found is None:
+        raise AnsweredBefore
+    return found
+
+
+def stored(engine: Engine, invitation_id: int, nonce: str | None) -> Answer | None:
+    """The invitation's answer; for an anonymous survey only the one given
+    with the display of ``nonce``."""
+    with db.read(engine) as conn:
+        return _stored(conn, invitation_id, nonce)
+
+
+def _stored(conn: Connection, invitation_id: int, nonce: str | None) -> Answer | None:
+    asked = conn.execute(
+        select(survey_table.c.id, survey_table.c.anonymous)
+        .join(invitation, invitation.c.survey_id == survey_table.c.id)
+        .where(invitation.c.id == invitation_id)
+    ).first()
+    if asked is None:
+        return None
+    which: ColumnElement[bool]
+    if not asked.anonymous:
+        which = response.c.invitation_id == invitation_id
+    elif nonce is not None:
+        which = and_(
+            response.c.nonce == nonce,
+            response.c.survey_id == asked.id,
+            response.c.channel == CHANNEL,
+        )
+    else:
+        return None
+    row = conn.execute(
+        select(response.c.id, response.c.score, response.c.segment, response.c.comment).where(which)
+    ).first()
+    return Answer(row.id, row.score, row.segment, row.comment) if row is not None else None
+
+
+# -- the comment ---------------------------------------------------------------
+
+
+def add_comment(engine: Engine, invitation_id: int, nonce: str | None, comment: str) -> Answer:
+    """Attach the first comment to the invitation's answer; it counts nothing.
+
+    Raises ``ScoreRequired`` when there is no answer to attach it to (for an
+    anonymous survey: none given with the display of ``nonce``) and
+    ``CommentAlreadyGiven`` when another comment is there: the first one stands."""
+    with db.write(engine) as conn:
+        found = _stored(conn, invitation_id, nonce)
+        if found is None:
+            raise ScoreRequired
+        attached = conn.execute(
+            update(response)
+            .where(response.c.id == found.id, response.c.comment.is_(None))
+            .values(comment=comment)
+            .returning(response.c.id)
+        ).first()
+        if attached is None:
+            # Another comment came first, unless it was this one sent twice.
+            first = conn.execute(
+                select(response.c.comment).where(response.c.id == found.id)
+            ).scalar_one()
+            if first != comment:
+                raise CommentAlreadyGiven
+    return Answer(found.id, found.score, found.segment, comment)

@@ -1,0 +1,175 @@
+"""An e-mail invitation in a real chromium: a score link opened, the answer
+confirmed, a comment added, the invitation opened again; the unsubscribe
+page and its button. Screenshots go to /tmp/invite-*.png."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+
+from app import db, records
+from app.records import Source
+from app.signing import Signer
+from tests.browser.conftest import run_axe
+from tests.conftest import SECRET, Seeded, count_responses, seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+# Beside the shared screenshots: the ones of this flow, looked at by hand.
+SHOTS = Path(tempfile.gettempdir())
+
+
+def _shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"invite-{name}.png"), full_page=True)
+
+
+def _watch(page: Any) -> list[str]:
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    return problems
+
+
+def _invite(engine: Engine, shop: Seeded, email: str, **fields: object) -> tuple[int, str]:
+    """An accepted record's invitation, on the real clock the live server uses."""
+    now = datetime.now(UTC)
+    wanted = records.parse({"survey_id": shop.survey_id, "email": email, **fields}, now)
+    outcome = records.accept(
+        engine, shop.account_id, wanted, Source("api", "Shop"), now, ZoneInfo("UTC")
+    )
+    assert outcome.accepted
+    with db.read(engine) as conn:
+        invitation_id = conn.execute(
+            text("SELECT id FROM invitation WHERE record_id = :r"), {"r": outcome.id}
+        ).scalar_one()
+    return int(invitation_id), Signer((SECRET,), 3600).invitation_key(int(invitation_id))
+
+
+def _used(engine: Engine, account_id: int) -> int:
+    with db.read(engine) as conn:
+        return int(
+            conn.execute(
+                text("SELECT coalesce(sum(used), 0) FROM usage WHERE account_id = :a"),
+                {"a": account_id},
+            ).scalar_one()
+        )
+
+
+def test_a_score_link_confirmed_then_a_comment(
+    live_server: Callable[..., str], engine: Engine, page: Any
+) -> None:
+    shop = seed(engine, review_url="https://reviews.example/shop")
+    invitation_id, key = _invite(engine, shop, "ann@example.com")
+    base = live_server()
+    problems = _watch(page)
+    page.set_viewport_size(PHONE)
+
+    # The e-mail's link for 9: the page opens with 9 chosen and nothing stored.
+    page.goto(f"{base}/s/{key}?score=9")
+    assert page.is_checked("input[value='9']")
+    assert page.get_by_text("Shop asks:").is_visible()
+    assert count_responses(engine) == 0
+    assert run_axe(page) == []
+    _shot(page, "survey-375")
+
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url("**/thanks?t=*")
+    assert page.get_by_role("heading", level=1).inner_text() == "Thank you for your feedback!"
+    assert page.get_by_role("link", name="Write a review").is_visible()
+    assert run_axe(page) == []
+    _shot(page, "thanks-375")
+
+    page.get_by_label("What do you like most?").fill("The beans arrived roasted that week.")
+    page.get_by_role("button", name="Send comment").click()
+    page.get_by_text("Your comment was added").wait_for()
+    _shot(page, "commented-375")
+    with db.read(engine) as conn:
+        stored = conn.execute(
+            text("SELECT score, channel, invitation_id, comment FROM response")
+        ).one()
+        status = conn.execute(text("SELECT status FROM invitation")).scalar_one()
+    assert tuple(stored) == (9, "email", invitation_id, "The beans arrived roasted that week.")
+    assert status == "answered"
+    assert _used(engine, shop.account_id) == 1  # the invitation, counted when accepted
+
+    # Another score link of the same e-mail, later: the answer that was kept.
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{base}/s/{key}?score=2")
+    assert page.get_by_text("You had answered already. Your answer 9 is kept.").is_visible()
+    assert page.query_selector("input[type=radio]") is None
+    assert run_axe(page) == []
+    _shot(page, "again-desktop")
+    assert count_responses(engine) == 1
+    assert problems == []
+
+
+def test_unsubscribing_in_german(
+    live_server: Callable[..., str], engine: Engine, page: Any
+) -> None:
+    shop = seed(engine, email_delay_days=3)
+    _, key = _invite(engine, shop, "jan@example.de", language="de")
+    base = live_server()
+    problems = _watch(page)
+    page.set_viewport_size(PHONE)
+
+    page.goto(f"{base}/u/{key}")
+    assert page.get_by_role("heading", level=1).inner_text() == (
+        "Von den Umfragen von Shop abmelden?"
+    )
+    assert page.get_by_text("jan@example.de", exact=False).is_visible()
+    assert run_axe(page) == []
+    _shot(page, "unsubscribe-375")
+    with db.read(engine) as conn:
+        assert conn.execute(text("SELECT unsubscribed_at FROM recipient")).scalar() is None
+
+    page.get_by_role("button", name="Abmelden").click()
+    page.get_by_role("heading", name="Sie sind abgemeldet").wait_for()
+    assert run_axe(page) == []
+    _shot(page, "unsubscribed-375")
+    with db.read(engine) as conn:
+        assert conn.execute(text("SELECT unsubscribed_at FROM recipient")).scalar() is not None
+        assert conn.execute(text("SELECT status FROM invitation")).scalar() == "cancelled"
+    assert _used(engine, shop.account_id) == 0  # never sent: given back
+
+    page.goto(f"{base}/s/{key}")
+    assert page.get_by_role("heading", level=1).inner_text() == "Diese Umfrage ist geschlossen"
+    _shot(page, "closed-375")
+    assert problems == []
+
+
+def test_an_anonymous_survey_says_so(
+    live_server: Callable[..., str], engine: Engine, page: Any
+) -> None:
+    shop = seed(engine, kind="csat", anonymous=True)
+    _, key = _invite(engine, shop, "eve@example.com")
+    base = live_server()
+    problems = _watch(page)
+    page.set_viewport_size(PHONE)
+    page.goto(f"{base}/s/{key}?score=4")
+    privacy = page.get_by_text("Your answer is anonymous")
+    assert privacy.is_visible()
+    # Below the button, apart from it.
+    button = page.get_by_role("button", name="Send").bounding_box()
+    note = privacy.bounding_box()
+    assert button is not None and note is not None
+    assert note["y"] >= button["y"] + button["height"] + 8
+    assert run_axe(page) == []
+    _shot(page, "anonymous-375")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url("**/thanks?t=*")
+    with db.read(engine) as conn:
+        stored = conn.execute(text("SELECT score, invitation_id FROM response")).one()
+    assert tuple(stored) == (4, None)
+    assert problems == []
