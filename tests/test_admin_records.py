@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, records
+from app import api_keys, db, i18n, records
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, Seeded, seed, set_budget, usage_row
 
@@ -670,6 +670,10 @@ def test_the_survey_form_saves_the_email_settings(
     assert 'id="email_delay_days"' in page and 'id="anonymous"' in page
     assert 'id="de_email_subject"' in page and 'id="en_email_intro"' in page
     assert "Responses to its e-mails keep no link to the recipient" in page
+    # The placeholders are what an invitation of this account says by default.
+    assert 'placeholder="Shop would like your opinion"' in page
+    german_subject = i18n.translate("de", "email.subject", account="Shop")
+    assert f'placeholder="{html.escape(german_subject)}"' in page
     answer = post_form(
         owner,
         path,
