@@ -11,6 +11,10 @@ from sqlalchemy import Connection, insert, select, update
 from app.models import account_table, admin_table, tariff_table
 
 PASSWORD_MIN = 10
+# Days within which a recipient is not invited again (0 = off); the default
+# is 26 weeks, the most is about ten years.
+MIN_INTERVAL_DEFAULT = 182
+MIN_INTERVAL_MAX = 3650
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _hasher = PasswordHasher()
@@ -56,6 +60,17 @@ def create_account(conn: Connection, name: str, tariff_code: str = "free") -> in
 def exists(conn: Connection, account_id: int) -> bool:
     query = select(account_table.c.id).where(account_table.c.id == account_id)
     return conn.execute(query).first() is not None
+
+
+def set_min_interval(conn: Connection, account_id: int, days: int) -> bool:
+    """The account's minimum interval between two invitations of one
+    recipient, in days (0 turns it off); False for no such account."""
+    if not 0 <= days <= MIN_INTERVAL_MAX:
+        raise AccountError(f"the minimum interval is 0 to {MIN_INTERVAL_MAX} days")
+    result = conn.execute(
+        update(account_table).where(account_table.c.id == account_id).values(min_interval_days=days)
+    )
+    return result.rowcount == 1
 
 
 def create_admin(conn: Connection, account_id: int, email: str, password: str) -> int:

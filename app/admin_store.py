@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from app import budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
-from app.models import admin_table, survey_table, tariff_table
+from app import accounts, budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
+from app.models import account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
 
@@ -31,6 +31,28 @@ def set_language(engine: Engine, admin_id: int, language: str | None) -> None:
         conn.execute(
             update(admin_table).where(admin_table.c.id == admin_id).values(language=language)
         )
+
+
+@dataclass(frozen=True)
+class AccountSettings:
+    name: str
+    min_interval_days: int
+
+
+def account_settings(engine: Engine, account_id: int) -> AccountSettings:
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(account_table.c.name, account_table.c.min_interval_days).where(
+                account_table.c.id == account_id
+            )
+        ).one()
+    return AccountSettings(row.name, row.min_interval_days)
+
+
+def set_min_interval(engine: Engine, account_id: int, days: int) -> None:
+    """Raises ``accounts.AccountError`` outside 0 to 3650 days."""
+    with db.write(engine) as conn:
+        accounts.set_min_interval(conn, account_id, days)
 
 
 # -- tariffs ---------------------------------------------------------------

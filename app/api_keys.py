@@ -41,7 +41,12 @@ class ApiKey:
 
 
 class ApiKeyError(ValueError):
-    """A name a key cannot be created with; the text is for people."""
+    """A name a key cannot be created with; the text is for people, ``code``
+    (``name_required`` or ``name_too_long``) for pages in other languages."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _digest(secret: str) -> str:
@@ -60,9 +65,9 @@ def create(conn: Connection, account_id: int, name: str, now: datetime) -> tuple
     never available again."""
     name = " ".join(name.split())
     if not name:
-        raise ApiKeyError("a key needs a name, e.g. the shop or CRM that uses it")
+        raise ApiKeyError("a key needs a name, e.g. the shop or CRM that uses it", "name_required")
     if len(name) > NAME_MAX:
-        raise ApiKeyError(f"a key's name has at most {NAME_MAX} characters")
+        raise ApiKeyError(f"a key's name has at most {NAME_MAX} characters", "name_too_long")
     secret = PREFIX + secrets.token_urlsafe(32)
     row = conn.execute(
         insert(api_key)
@@ -115,3 +120,32 @@ def revoke(conn: Connection, account_id: int, key_id: int, now: datetime) -> boo
         .values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+# -- the admin's API keys page, one transaction per call ---------------------
+
+
+def issue(engine: Engine, account_id: int, name: str, now: datetime) -> tuple[ApiKey, str]:
+    """``create`` in a transaction of its own; raises ``ApiKeyError``."""
+    with db.write(engine) as conn:
+        return create(conn, account_id, name, now)
+
+
+def keys_of(engine: Engine, account_id: int) -> list[ApiKey]:
+    with db.read(engine) as conn:
+        return list_for_account(conn, account_id)
+
+
+def find(engine: Engine, account_id: int, key_id: int) -> ApiKey | None:
+    """The account's key; None for another account's, as for none at all."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(*_COLUMNS).where(api_key.c.id == key_id, api_key.c.account_id == account_id)
+        ).first()
+    return None if row is None else _key(row)
+
+
+def withdraw(engine: Engine, account_id: int, key_id: int, now: datetime) -> bool:
+    """``revoke`` in a transaction of its own."""
+    with db.write(engine) as conn:
+        return revoke(conn, account_id, key_id, now)

@@ -15,8 +15,20 @@ from app import i18n, scales, survey_texts, surveys
 from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
+# What an invitation e-mail says before the question; the intro keeps its line breaks.
+EMAIL_KEYS = ("email_subject", "email_intro")
 FOLLOW_SLOTS = 3  # one follow-up per segment, from the bottom of the scale up
-LIMITS = {"name": 200, "question": 300, "low_label": 80, "high_label": 80, "follow": 300}
+LIMITS = {
+    "name": 200,
+    "question": 300,
+    "low_label": 80,
+    "high_label": 80,
+    "follow": 300,
+    "email_subject": 150,
+    "email_intro": 1000,
+}
+EMAIL_DELAY_MAX = 365
+CHECKED = frozenset({"1", "on", "true"})
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ORIGINS = 50
 # Plain http is what a site on the owner's own machine uses.
@@ -52,10 +64,13 @@ def field_names() -> list[str]:
         "delay_seconds",
         "color",
         "position",
+        "email_delay_days",
+        "anonymous",
     ]
     for language in i18n.LANGUAGES:
         names += [text_field(language, key) for key in TEXT_KEYS]
         names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
+        names += [text_field(language, key) for key in EMAIL_KEYS]
     return names
 
 
@@ -119,6 +134,7 @@ def blank(kind: str = "nps") -> SurveyForm:
         delay_seconds="0",
         color="#1f5fbf",
         position="bottom-right",
+        email_delay_days="0",
     )
     return SurveyForm(fields)
 
@@ -138,11 +154,13 @@ def from_survey(survey: Survey) -> SurveyForm:
         delay_seconds=_number_text(survey.delay_ms / 1000),
         color=survey.color,
         position=survey.position,
+        email_delay_days=str(survey.email_delay_days),
+        anonymous="1" if survey.anonymous else "",
     )
     names = scales.segments(survey.kind)
     for language in i18n.LANGUAGES:
         own = survey.texts.get(language) or {}
-        for key in TEXT_KEYS:
+        for key in (*TEXT_KEYS, *EMAIL_KEYS):
             fields[text_field(language, key)] = own.get(key, "")
         follow = own.get("follow_up") or {}
         for slot, segment in enumerate(names):
@@ -179,6 +197,11 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
     values["delay_ms"] = None if seconds is None else round(seconds * 1000)
     values["color"] = _color(form)
     values["position"] = _choice(form, "position", surveys.POSITIONS)
+    # Left empty, invitations go out without a delay.
+    if not fields["email_delay_days"].strip():
+        fields["email_delay_days"] = "0"
+    values["email_delay_days"] = _integer(form, "email_delay_days", 0, EMAIL_DELAY_MAX)
+    values["anonymous"] = fields["anonymous"].strip().lower() in CHECKED
     form.values = values
     return form
 
@@ -208,6 +231,31 @@ def _short_text(form: SurveyForm, name: str, limit: int) -> str:
     return text
 
 
+def _long_text(form: SurveyForm, name: str, limit: int) -> str:
+    """A text whose line breaks count: paragraphs of an e-mail."""
+    text = "\n".join(
+        line.rstrip() for line in survey_texts.clean_text(form.fields[name]).split("\n")
+    )
+    if len(text) > limit:
+        form.errors[name] = ("error.too_long", {"max": limit, "count": len(text)})
+    return text
+
+
+def email_defaults(account: str) -> dict[str, dict[str, str]]:
+    """What an invitation of ``account`` says where a survey has no subject
+    or intro of its own, per language: the form's placeholders."""
+    defaults: dict[str, dict[str, str]] = {}
+    for language in i18n.LANGUAGES:
+        # email.subject and email.intro are the invitation's own defaults.
+        defaults[language] = {
+            key: i18n.translate(language, f"email.{key.removeprefix('email_')}", account=account)
+            if i18n.lookup(language, f"email.{key.removeprefix('email_')}") is not None
+            else ""
+            for key in EMAIL_KEYS
+        }
+    return defaults
+
+
 def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
     """Only what the admin wrote is stored; empty fields use the defaults."""
     texts: dict[str, Any] = {}
@@ -224,6 +272,12 @@ def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
                 follow[segment] = text
         if follow:
             entry["follow_up"] = follow
+        subject = _short_text(form, text_field(language, "email_subject"), LIMITS["email_subject"])
+        intro = _long_text(form, text_field(language, "email_intro"), LIMITS["email_intro"])
+        if subject:
+            entry["email_subject"] = subject
+        if intro:
+            entry["email_intro"] = intro
         if entry:
             texts[language] = entry
     return texts

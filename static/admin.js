@@ -2,7 +2,8 @@
 // buttons (hidden without JavaScript; the text can be selected by hand), and
 // on the survey form the error summary's focus, the kind's live texts,
 // character counters and the long-question warning (the server checks and
-// says the same after sending).
+// says the same after sending); on the CSV upload, a file too large is named
+// before it is sent.
 (function () {
   "use strict";
 
@@ -161,6 +162,28 @@
     update(false);
   }
 
+  // The server refuses a file past the limit too, but only after the whole
+  // file has travelled; here the admin hears it at once.
+  function setUpUpload(form) {
+    var limit = Number(form.getAttribute("data-max-bytes"));
+    var input = form.querySelector("input[type='file']");
+    var status = document.getElementById("file-status");
+    if (!limit || !input || !status) return;
+    function tooLarge() {
+      var file = input.files && input.files[0];
+      return Boolean(file && file.size > limit);
+    }
+    input.addEventListener("change", function () {
+      status.textContent = tooLarge() ? form.getAttribute("data-too-large") : "";
+    });
+    form.addEventListener("submit", function (event) {
+      if (!tooLarge()) return;
+      event.preventDefault();
+      status.textContent = form.getAttribute("data-too-large");
+      input.focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     each("button[data-copy]", setUp);
     var summary = document.getElementById("form-errors");
@@ -168,5 +191,6 @@
     var kind = document.querySelector("select[data-kind-switch]");
     if (kind) setUpKind(kind);
     each("[data-limit]", setUpCounter);
+    each("form[data-max-bytes]", setUpUpload);
   });
 })();

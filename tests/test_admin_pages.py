@@ -142,6 +142,13 @@ ID_ROUTES = {
     ("POST", "/surveys/{survey_id:int}/test-answers/delete"),
     ("GET", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
     ("POST", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
+    # records, uploads and API keys: tests/test_admin_records.py
+    ("GET", "/records/{record_id:int}/cancel"),
+    ("POST", "/records/{record_id:int}/cancel"),
+    ("GET", "/records/uploads/{upload_id:int}"),
+    ("GET", "/records/uploads/{upload_id:int}/refused.csv"),
+    ("GET", "/api-keys/{key_id:int}/revoke"),
+    ("POST", "/api-keys/{key_id:int}/revoke"),
 }
 
 

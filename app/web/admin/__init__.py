@@ -19,15 +19,18 @@ from app import urls
 from app.settings import Settings
 from app.web.admin import (
     account,
+    api_keys,
     auth,
     csrf,
     dashboard,
     deletions,
     help,
     owner_tests,
+    records,
     results,
     surveys,
     tariff,
+    uploads,
 )
 from app.web.admin.auth import admin_form, admin_page
 from app.web.admin.render import redirect
@@ -47,8 +50,17 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     def post(path: str, endpoint: Callable[..., Any]) -> Route:
         return Route(path, endpoint, methods=["POST"], middleware=[checked])
 
+    # A file upload: the site is checked here, the token by the handler once
+    # it has read the multipart body (see uploads).
+    upload_checked = Middleware(
+        csrf.CSRFMiddleware, origins=[settings.public_url], reads_form=False
+    )
+
     survey = "/surveys/{survey_id:int}"
     response = f"{survey}/responses/{{response_id:int}}"
+    record = "/records/{record_id:int}"
+    upload = "/records/uploads/{upload_id:int}"
+    api_key = "/api-keys/{key_id:int}"
     pages = [
         # logging in and out
         get("/", auth.start),
@@ -84,6 +96,21 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post("/tariff/cancel", admin_form(tariff.cancel_downgrade)),
         post("/account/password", admin_form(account.change_password)),
         post("/account/language", admin_form(account.change_language)),
+        post("/account/min-interval", admin_form(account.change_min_interval)),
+        # e-mail surveys: the records, handing them in, and the integrations' keys
+        get("/records", admin_page(records.records_page)),
+        get(f"{record}/cancel", admin_page(records.confirm_cancel)),
+        post(f"{record}/cancel", admin_form(records.cancel)),
+        get("/records/new", admin_page(records.new_record_form)),
+        post("/records/new", admin_form(records.create_record)),
+        get("/records/upload", admin_page(uploads.upload_form)),
+        Route("/records/upload", uploads.upload, methods=["POST"], middleware=[upload_checked]),
+        get(upload, admin_page(uploads.upload_result)),
+        get(f"{upload}/refused.csv", admin_page(uploads.refused_download)),
+        get("/api-keys", admin_page(api_keys.api_keys_page)),
+        post("/api-keys", admin_form(api_keys.create_key)),
+        get(f"{api_key}/revoke", admin_page(api_keys.confirm_revoke)),
+        post(f"{api_key}/revoke", admin_form(api_keys.revoke_key)),
     ]
     return [
         # The service has no public home page: its root leads owners to the admin.

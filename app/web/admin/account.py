@@ -1,4 +1,5 @@
-"""The admin's own account: the password and the language of the pages."""
+"""The admin's own account: the password and the language of the pages; and
+the account's minimum interval between two e-mail invitations of one recipient."""
 
 from __future__ import annotations
 
@@ -19,8 +20,15 @@ def account_page(request: Request, admin: Admin) -> Response:
 
 
 def _page(
-    request: Request, admin: Admin, *, error: str | None = None, status: int = 200
+    request: Request,
+    admin: Admin,
+    *,
+    error: str | None = None,
+    interval_error: bool = False,
+    interval: str | None = None,
+    status: int = 200,
 ) -> Response:
+    settings = admin_store.account_settings(ctx(request).engine, admin.account_id)
     return render(
         request,
         admin,
@@ -30,6 +38,10 @@ def _page(
         error=error,
         languages=i18n.LANGUAGES,
         password_min=accounts.PASSWORD_MIN,
+        interval=str(settings.min_interval_days) if interval is None else interval,
+        interval_error=interval_error,
+        interval_max=accounts.MIN_INTERVAL_MAX,
+        interval_default=accounts.MIN_INTERVAL_DEFAULT,
     )
 
 
@@ -58,4 +70,15 @@ def change_language(request: Request, admin: Admin, form: Form) -> Response:
         raise Problem(400, "invalid_language", "Unsupported language.")
     admin_store.set_language(ctx(request).engine, admin.id, language or None)
     flash(request, "language.saved")
+    return redirect(urls.admin("account"))
+
+
+def change_min_interval(request: Request, admin: Admin, form: Form) -> Response:
+    value = form.get("min_interval_days", "").strip()[:20]
+    days = int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else -1
+    try:
+        admin_store.set_min_interval(ctx(request).engine, admin.account_id, days)
+    except accounts.AccountError:
+        return _page(request, admin, interval_error=True, interval=value, status=422)
+    flash(request, "min_interval.saved" if days else "min_interval.off", count=days)
     return redirect(urls.admin("account"))

@@ -36,10 +36,20 @@ class CSRFMiddleware:
     """Refuses a form from another site or without the session's token (403),
     or larger than ``limit`` (413); lets safe methods through untouched."""
 
-    def __init__(self, app: ASGIApp, *, origins: Iterable[str], limit: int = FORM_LIMIT) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        origins: Iterable[str],
+        limit: int = FORM_LIMIT,
+        reads_form: bool = True,
+    ) -> None:
         self.app = app
         self.origins = {origin_of(origin) for origin in origins}
         self.limit = limit
+        # False for a multipart upload: its handler reads the (large) body
+        # itself and must call ``check_token`` before it takes anything.
+        self.reads_form = reads_form
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
@@ -47,6 +57,9 @@ class CSRFMiddleware:
             return
         # Another site's request is refused before its body is read.
         check_site(scope, self.origins)
+        if not self.reads_form:
+            await self.app(scope, receive, send)
+            return
         received: list[Message] = []
 
         async def recording() -> Message:

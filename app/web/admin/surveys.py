@@ -152,6 +152,10 @@ def _form_page(
         # Every kind's defaults, so that the page can follow a change of kind.
         defaults={item: _defaults(item) for item in scales.KINDS},
         limits=survey_form.LIMITS,
+        email_delay_max=survey_form.EMAIL_DELAY_MAX,
+        email_defaults=survey_form.email_defaults(
+            admin_store.account_settings(ctx(request).engine, admin.account_id).name
+        ),
         long_question=survey_form.LONG_QUESTION,
         embed=_embed(request, survey) if survey is not None else None,
     )

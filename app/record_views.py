@@ -1,0 +1,194 @@
+"""What the admin's records pages read: the account's recent records with
+what became of each (its invitation's state, or why it was refused), one
+page at a time and filtered by status and survey, and one record to confirm
+cancelling it. Every query is scoped to one account.
+
+A record the exhausted budget refused is not kept (see ``records``), so it
+never shows here: the dashboard counts those.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Join,
+    Row,
+    Select,
+    and_,
+    func,
+    select,
+    true,
+)
+
+from app import db, records, surveys
+from app.models import invitation_table as invitation
+from app.models import recipient_table as recipient
+from app.models import record_table as record
+from app.models import survey_table as survey
+
+PER_PAGE = 50
+# What the status filter offers: an invitation's states, and the records
+# refused without one (unsubscribed, recently surveyed).
+STATUSES = (*records.STATUSES, "refused")
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    id: int
+    received_at: datetime
+    email: str
+    name: str | None
+    survey_id: int
+    survey_name: str
+    source: str  # api, csv, manual
+    source_name: str
+    status: str  # one of STATUSES
+    reason: str | None  # why a refused record was refused
+    period: str
+    send_at: datetime | None
+    sent_at: datetime | None
+    # A sender holds the invitation now: it cannot be cancelled at this moment.
+    sending: bool
+
+    @property
+    def cancellable(self) -> bool:
+        return self.status == "scheduled" and not self.sending
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    items: list[RecordRow]
+    page: int
+    pages: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SurveyChoice:
+    id: int
+    name: str
+    active: bool
+
+
+def _joined() -> Join:
+    return (
+        record.join(recipient, recipient.c.id == record.c.recipient_id)
+        .join(survey, survey.c.id == record.c.survey_id)
+        .outerjoin(invitation, invitation.c.record_id == record.c.id)
+    )
+
+
+def _columns(now: datetime) -> Select[Any]:
+    return select(
+        record.c.id,
+        record.c.received_at,
+        recipient.c.email,
+        recipient.c.name,
+        record.c.survey_id,
+        survey.c.name.label("survey_name"),
+        record.c.source,
+        record.c.source_name,
+        record.c.outcome,
+        record.c.period,
+        invitation.c.status,
+        invitation.c.send_at,
+        invitation.c.sent_at,
+        (invitation.c.claimed_until > now).label("sending"),
+    ).select_from(_joined())
+
+
+def _row(row: Row[Any]) -> RecordRow:
+    values = row._mapping
+    status = values["status"]
+    return RecordRow(
+        id=values["id"],
+        received_at=values["received_at"],
+        email=values["email"],
+        name=values["name"],
+        survey_id=values["survey_id"],
+        survey_name=values["survey_name"],
+        source=values["source"],
+        source_name=values["source_name"],
+        status=status or "refused",
+        reason=None if status else values["outcome"],
+        period=values["period"],
+        send_at=values["send_at"],
+        sent_at=values["sent_at"],
+        sending=bool(values["sending"]),
+    )
+
+
+def _where(account_id: int, status: str | None, survey_id: int | None) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [record.c.account_id == account_id]
+    if survey_id is not None:
+        conditions.append(record.c.survey_id == survey_id)
+    if status == "refused":
+        conditions.append(record.c.outcome != "accepted")
+    elif status in records.STATUSES:
+        conditions.append(invitation.c.status == status)
+    return and_(true(), *conditions)
+
+
+def list_records(
+    engine: Engine,
+    account_id: int,
+    now: datetime,
+    *,
+    status: str | None = None,
+    survey_id: int | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> RecordPage:
+    """The account's records, newest first, one page of them; ``status`` one
+    of ``STATUSES`` (anything else: all)."""
+    per_page = max(1, per_page)
+    where = _where(account_id, status, survey_id)
+    with db.read(engine) as conn:
+        total = int(
+            conn.execute(select(func.count()).select_from(_joined()).where(where)).scalar_one()
+        )
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(1, page), pages)
+        rows = conn.execute(
+            _columns(now)
+            .where(where)
+            .order_by(record.c.received_at.desc(), record.c.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        ).all()
+    return RecordPage([_row(row) for row in rows], page, pages, total)
+
+
+def find_record(engine: Engine, account_id: int, record_id: int, now: datetime) -> RecordRow | None:
+    """The account's record; None for another account's, as for none at all."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            _columns(now).where(record.c.id == record_id, record.c.account_id == account_id)
+        ).first()
+    return None if row is None else _row(row)
+
+
+def survey_choices(engine: Engine, account_id: int) -> list[SurveyChoice]:
+    """The account's surveys, as the filters and forms offer them."""
+    with db.read(engine) as conn:
+        return _choices(conn, account_id)
+
+
+def _choices(conn: Connection, account_id: int) -> list[SurveyChoice]:
+    return [
+        SurveyChoice(item.id, item.name, item.active)
+        for item in surveys.list_for_account(conn, account_id)
+    ]
+
+
+def first_survey_id(choices: list[SurveyChoice]) -> int | None:
+    """The survey an example should name: the first active one."""
+    ordered = sorted(choices, key=lambda choice: not choice.active)
+    return ordered[0].id if ordered else None
