@@ -14,13 +14,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Case, Connection, and_, bindparam, case, func, select, text, update
+from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
 from app.db import Executor
 from app.db import insert as insert_for
 from app.models import UTCDateTime
 from app.models import account_table as account
-from app.models import record_table as record
 from app.models import tariff_table as tariff
 from app.models import usage_table as usage
 
@@ -224,12 +223,13 @@ def limit_sql(account_id: str) -> str:
 # 0; an existing row moves only while used < limit. No row back means refused.
 _CONSUME = text(
     "INSERT INTO usage (account_id, period, used, rejected, last_accepted_at,"
-    " last_accepted_survey_id)"
+    " last_accepted_survey_id, last_counted_at)"
     " SELECT CAST(:account_id AS INTEGER), CAST(:period AS VARCHAR), 1, 0, :now,"
-    f" CAST(:survey_id AS INTEGER) WHERE {limit_sql(':account_id')} > 0"
+    f" CAST(:survey_id AS INTEGER), :now WHERE {limit_sql(':account_id')} > 0"
     " ON CONFLICT (account_id, period) DO UPDATE SET used = usage.used + 1,"
     " last_accepted_at = excluded.last_accepted_at,"
-    " last_accepted_survey_id = excluded.last_accepted_survey_id"
+    " last_accepted_survey_id = excluded.last_accepted_survey_id,"
+    " last_counted_at = excluded.last_counted_at"
     f" WHERE usage.used < {limit_sql(':account_id')}"
     " RETURNING used"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
@@ -237,13 +237,14 @@ _CONSUME = text(
 # The same guarded step for an accepted record's invitation: it leaves "last
 # accepted feedback" alone, which is about answers.
 _CONSUME_INVITATION = text(
-    "INSERT INTO usage (account_id, period, used, rejected)"
-    " SELECT CAST(:account_id AS INTEGER), CAST(:period AS VARCHAR), 1, 0"
+    "INSERT INTO usage (account_id, period, used, rejected, last_counted_at)"
+    " SELECT CAST(:account_id AS INTEGER), CAST(:period AS VARCHAR), 1, 0, :now"
     f" WHERE {limit_sql(':account_id')} > 0"
-    " ON CONFLICT (account_id, period) DO UPDATE SET used = usage.used + 1"
+    " ON CONFLICT (account_id, period) DO UPDATE SET used = usage.used + 1,"
+    " last_counted_at = excluded.last_counted_at"
     f" WHERE usage.used < {limit_sql(':account_id')}"
     " RETURNING used"
-)
+).bindparams(bindparam("now", type_=UTCDateTime()))
 
 _REJECT = text(
     "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 1)"
@@ -254,12 +255,16 @@ _REJECT_RECORD = text(
     " VALUES (:account_id, :period, 0, 0, 1)"
     " ON CONFLICT (account_id, period) DO UPDATE SET rejected_email = usage.rejected_email + 1"
 )
-# An e-mail answer counts nothing, but its month is to have a usage row like
-# every month with answers (the results list their months from these rows).
-_OPEN_PERIOD = text(
-    "INSERT INTO usage (account_id, period, used, rejected) VALUES (:account_id, :period, 0, 0)"
-    " ON CONFLICT (account_id, period) DO NOTHING"
-)
+# An e-mail answer counts nothing, but it is the account's latest feedback,
+# and its month is to have a usage row like every month with answers (the
+# results list their months from these rows).
+_NOTE_FEEDBACK = text(
+    "INSERT INTO usage (account_id, period, used, rejected, last_accepted_at,"
+    " last_accepted_survey_id) VALUES (:account_id, :period, 0, 0, :now, :survey_id)"
+    " ON CONFLICT (account_id, period) DO UPDATE SET"
+    " last_accepted_at = excluded.last_accepted_at,"
+    " last_accepted_survey_id = excluded.last_accepted_survey_id"
+).bindparams(bindparam("now", type_=UTCDateTime()))
 _GIVE_BACK = text(
     "UPDATE usage SET used = used - 1 WHERE account_id = :account_id AND period = :period"
     " AND used > 0"
@@ -273,9 +278,9 @@ def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_
     return conn.execute(_CONSUME, params).first() is not None
 
 
-def consume_invitation(conn: Executor, account_id: int, period: str) -> bool:
+def consume_invitation(conn: Executor, account_id: int, period: str, now: datetime) -> bool:
     """``consume`` for an accepted record: its invitation counts when accepted."""
-    params = {"account_id": account_id, "period": period}
+    params = {"account_id": account_id, "period": period, "now": now}
     return conn.execute(_CONSUME_INVITATION, params).first() is not None
 
 
@@ -289,9 +294,13 @@ def record_refused_record(conn: Executor, account_id: int, period: str) -> None:
     conn.execute(_REJECT_RECORD, {"account_id": account_id, "period": period})
 
 
-def open_period(conn: Executor, account_id: int, period: str) -> None:
-    """Make sure ``period`` has its usage row, changing no count."""
-    conn.execute(_OPEN_PERIOD, {"account_id": account_id, "period": period})
+def note_feedback(
+    conn: Executor, account_id: int, period: str, now: datetime, survey_id: int
+) -> None:
+    """An answer that counts nothing (to an invitation) is still the latest
+    feedback; no count changes."""
+    params = {"account_id": account_id, "period": period, "now": now, "survey_id": survey_id}
+    conn.execute(_NOTE_FEEDBACK, params)
 
 
 def give_back(conn: Executor, account_id: int, period: str) -> None:
@@ -309,6 +318,7 @@ class UsageState:
     last_accepted_at: datetime | None
     last_accepted_survey_id: int | None
     rejected_email: int = 0
+    last_counted_at: datetime | None = None  # the last answer or record counted
 
     @property
     def remaining(self) -> int:
@@ -330,6 +340,7 @@ def usage_state(conn: Connection, account_id: int, period: str) -> UsageState:
         row.last_accepted_at,
         row.last_accepted_survey_id,
         row.rejected_email,
+        row.last_counted_at,
     )
 
 
@@ -364,30 +375,11 @@ def forecast(
         return Forecast(None, None)
     rate = demand / elapsed  # submissions per second
     projected = demand * (end - start).total_seconds() / elapsed
-    exhausted_at = (
-        _last_counted_at(conn, account_id, state, start) if state.remaining <= 0 else None
-    )
+    exhausted_at = state.last_counted_at if state.remaining <= 0 else None
     return Forecast(
         _runs_out_on(state, rate, now, end, zone, exhausted_at),
         _fitting_tariff(conn, projected, state.limit),
     )
-
-
-def _last_counted_at(
-    conn: Connection, account_id: int, state: UsageState, start: datetime
-) -> datetime | None:
-    """When the period last counted something: an answer (kept in usage) or
-    an accepted record, whichever came later; read from the end of
-    ``ix_record_account_outcome``."""
-    accepted = conn.execute(
-        select(func.max(record.c.received_at)).where(
-            record.c.account_id == account_id,
-            record.c.outcome == "accepted",
-            record.c.received_at >= start,
-        )
-    ).scalar_one_or_none()
-    moments = [moment for moment in (state.last_accepted_at, accepted) if moment is not None]
-    return max(moments, default=None)
 
 
 def _runs_out_on(

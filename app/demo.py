@@ -16,7 +16,7 @@ from app.models import admin_table, invitation_table, survey_table
 EMAIL = "demo@example.com"
 # The demo's one e-mail record: its external id makes seeding it again a replay.
 RECORD_ID = "demo-invitation"
-RECIPIENT = "demo@example.com"
+RECIPIENT = "customer@example.com"
 
 
 @dataclass(frozen=True)
@@ -67,14 +67,15 @@ def _invite(engine: Engine, account_id: int, zone: ZoneInfo) -> int | None:
         return None
     now = datetime.now(UTC)
     wanted = records.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
+    source = records.Source("manual", EMAIL)
     try:
-        outcome = records.accept(
-            engine, account_id, wanted, records.Source("manual", EMAIL), now, zone
-        )
+        outcome = records.accept(engine, account_id, wanted, source, now, zone)
     except (records.SurveyInactive, records.UnknownSurvey):
         return None
     if outcome.id is None:
         return None
+    if not outcome.replay:
+        records.note_arrival(engine, account_id, source, now)
     with db.read(engine) as conn:
         found = conn.execute(
             select(invitation_table.c.id).where(invitation_table.c.record_id == outcome.id)

@@ -182,7 +182,7 @@ def _answer(
     ).scalar_one_or_none()
     if new_id is None:
         raise TokenAlreadyUsed  # this display answered another invitation of the survey
-    budget.open_period(conn, taken.account_id, period)
+    budget.note_feedback(conn, taken.account_id, period, now, survey.id)
     return Answer(int(new_id), score, segment, None, created=True)
 
 

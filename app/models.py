@@ -220,6 +220,8 @@ class Usage(SQLModel, table=True):
     alerted: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_accepted_at: datetime | None = _when(nullable=True)
     last_accepted_survey_id: int | None = Field(default=None, foreign_key="survey.id")
+    # When an answer or a record was last counted: the day a budget ran out.
+    last_counted_at: datetime | None = _when(nullable=True)
 
 
 class Contact(SQLModel, table=True):

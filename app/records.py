@@ -336,7 +336,7 @@ def _accept(
             conn, account_id, recipient_id, wanted, source, now, period, "recently_surveyed"
         )
     record_id = _insert_record(conn, account_id, recipient_id, wanted, source, now, period, None)
-    if not budget.consume_invitation(conn, account_id, period):
+    if not budget.consume_invitation(conn, account_id, period, now):
         raise BudgetExhausted
     send_at = max((wanted.event_at or now) + timedelta(days=survey.email_delay_days), now)
     conn.execute(

@@ -157,6 +157,22 @@ def test_the_post_stores_one_email_answer_that_counts_nothing_more(
     assert "You had answered already" not in thanks.text
 
 
+def test_an_email_answer_is_the_dashboards_last_feedback_but_not_the_day_the_budget_ran_out(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine, email=OWNER)
+    set_budget(engine, "free", 1)
+    _, key = _invite(engine, shop)  # the one unit: used up on 14 May
+    clock.now = NOW + timedelta(days=3)
+    _answer(client, key, 9)
+
+    login(client, OWNER)
+    dashboard = unescape(client.get("/admin/dashboard").text)
+    feedback = dashboard.split("Last accepted feedback", 1)[1].split("</section>", 1)[0]
+    assert "17 May 2026" in feedback and "Survey" in feedback
+    assert "the budget runs out on 14 May 2026." in dashboard
+
+
 def test_a_second_answer_shows_the_stored_one_and_stores_nothing(
     client: TestClient, engine: Engine
 ) -> None:

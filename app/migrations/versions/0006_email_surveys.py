@@ -7,7 +7,8 @@ The second counting rule: records reach an account from an integration, a CSV
 upload or the admin's form; an accepted one gets an invitation that counts in
 the period it was accepted in. Recipients are unique per account by address
 in lower case and remember an unsubscription. ``usage`` gains the records the
-exhausted budget refused and the highest budget alert sent; surveys gain the
+exhausted budget refused, the highest budget alert sent and when something
+was last counted; surveys gain the
 e-mail delay and the anonymous flag; accounts the minimum interval.
 """
 
@@ -164,6 +165,7 @@ def upgrade() -> None:
             sa.Column("rejected_email", sa.Integer(), nullable=False, server_default="0")
         )
         batch_op.add_column(sa.Column("alerted", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("last_counted_at", UTCDateTime(), nullable=True))
     with op.batch_alter_table("response") as batch_op:
         batch_op.add_column(sa.Column("invitation_id", sa.Integer(), nullable=True))
         batch_op.create_foreign_key(
@@ -178,6 +180,7 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_response_invitation", type_="foreignkey")
         batch_op.drop_column("invitation_id")
     with op.batch_alter_table("usage") as batch_op:
+        batch_op.drop_column("last_counted_at")
         batch_op.drop_column("alerted")
         batch_op.drop_column("rejected_email")
     with op.batch_alter_table("survey") as batch_op:
