@@ -204,7 +204,7 @@ def test_demo_seeds_once_prints_the_login_and_serves(tmp_path: Path) -> None:
     outbox = tmp_path / "var" / "outbox"
     assert paths == {str(path) for path in outbox.iterdir()} and len(paths) == 1
     message = message_from_bytes(Path(paths.pop()).read_bytes(), policy=policy.default)
-    assert "demo@example.com" in str(message["To"]) and message["List-Unsubscribe"]
+    assert "customer@example.com" in str(message["To"]) and message["List-Unsubscribe"]
 
 
 def test_apikey_create_prints_a_key_that_is_stored_only_as_a_hash(
