@@ -24,13 +24,24 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, surveys
+from app import budget, db
 from app.db import insert as upsert_for
 from app.i18n import LANGUAGES
-from app.models import account_table as account
+from app.models import UTCDateTime
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
 from app.models import record_sync_table as record_sync
@@ -314,144 +325,147 @@ def accept(
         raise UnknownSurvey(wanted.survey_id) from None
 
 
+# The statements of taking a record, written once: built per call through
+# SQLAlchemy's expression layer they cost more than the database work. The
+# same text runs on SQLite and PostgreSQL.
+_SURVEY_AND_INTERVAL = text(
+    "SELECT s.active, s.email_delay_days, a.min_interval_days FROM survey s"
+    " JOIN account a ON a.id = s.account_id WHERE s.id = :survey_id AND s.account_id = :account_id"
+).columns(active=Boolean)
+# What a record tells about the recipient replaces what was known. The row is
+# written even when nothing changes, which takes its lock until commit: two
+# records for one address wait for each other, so the second sees the first's
+# invitation.
+_UPSERT_RECIPIENT = (
+    text(
+        "INSERT INTO recipient (account_id, email, email_key, name, language, properties,"
+        " created_at) VALUES (:account_id, :email, :email_key, :name, :language, :properties, :now)"
+        " ON CONFLICT (account_id, email_key) DO UPDATE SET"
+        " name = COALESCE(excluded.name, recipient.name),"
+        " language = COALESCE(excluded.language, recipient.language),"
+        " properties = CASE WHEN :new_properties THEN excluded.properties"
+        " ELSE recipient.properties END"
+        " RETURNING id, unsubscribed_at"
+    )
+    .bindparams(
+        bindparam("properties", type_=JSON),
+        bindparam("new_properties", type_=Boolean),
+        bindparam("now", type_=UTCDateTime()),
+    )
+    .columns(unsubscribed_at=UTCDateTime())
+)
+_RECENTLY_INVITED = text(
+    "SELECT 1 FROM invitation WHERE recipient_id = :recipient_id AND given_back_at IS NULL"
+    " AND created_at > :since LIMIT 1"
+).bindparams(bindparam("since", type_=UTCDateTime()))
+_INSERT_RECORD = text(
+    "INSERT INTO record (account_id, survey_id, recipient_id, external_id, event, event_at,"
+    " properties, outcome, source, source_name, period, received_at) VALUES (:account_id,"
+    " :survey_id, :recipient_id, :external_id, :event, :event_at, :properties, :outcome,"
+    " :source, :source_name, :period, :now)"
+    " ON CONFLICT (account_id, external_id) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("event_at", type_=UTCDateTime()),
+    bindparam("properties", type_=JSON),
+    bindparam("now", type_=UTCDateTime()),
+)
+_INSERT_INVITATION = text(
+    "INSERT INTO invitation (record_id, account_id, survey_id, recipient_id, period, status,"
+    " send_at, next_attempt_at, attempts, created_at) VALUES (:record_id, :account_id,"
+    " :survey_id, :recipient_id, :period, 'scheduled', :send_at, :send_at, 0, :now)"
+).bindparams(bindparam("send_at", type_=UTCDateTime()), bindparam("now", type_=UTCDateTime()))
+
+
 def _accept(
     conn: Connection, account_id: int, wanted: RecordIn, source: Source, now: datetime, period: str
 ) -> Outcome:
-    survey = surveys.get_for_account(conn, account_id, wanted.survey_id)
-    if survey is None:
+    found = conn.execute(
+        _SURVEY_AND_INTERVAL, {"survey_id": wanted.survey_id, "account_id": account_id}
+    ).first()
+    if found is None:
         raise UnknownSurvey(wanted.survey_id)
     if wanted.external_id is not None:
         stored = _stored(conn, account_id, wanted.external_id)
         if stored is not None:
             return stored
-    if not survey.active:
+    if not found.active:
         raise SurveyInactive(wanted.survey_id)
-    # The upsert locks the recipient's row until commit: two records for one
-    # address wait for each other, so the second sees the first's invitation.
-    recipient_id, unsubscribed_at = _upsert_recipient(conn, account_id, wanted, now)
+    recipient_id, unsubscribed_at = conn.execute(
+        _UPSERT_RECIPIENT,
+        {
+            "account_id": account_id,
+            "email": wanted.email,
+            "email_key": wanted.email_key,
+            "name": wanted.name,
+            "language": wanted.language,
+            "properties": dict(wanted.properties),
+            "new_properties": bool(wanted.properties),
+            "now": now,
+        },
+    ).one()
+    keep = _RecordRow(account_id, recipient_id, wanted, source, now, period)
     if unsubscribed_at is not None:
-        return _refuse(conn, account_id, recipient_id, wanted, source, now, period, "unsubscribed")
-    if _recently_invited(conn, account_id, recipient_id, now):
-        return _refuse(
-            conn, account_id, recipient_id, wanted, source, now, period, "recently_surveyed"
-        )
-    record_id = _insert_record(conn, account_id, recipient_id, wanted, source, now, period, None)
+        return Outcome(keep.insert(conn, "unsubscribed"), "unsubscribed")
+    days = found.min_interval_days
+    if (
+        days > 0
+        and conn.execute(
+            _RECENTLY_INVITED, {"recipient_id": recipient_id, "since": now - timedelta(days=days)}
+        ).first()
+    ):
+        return Outcome(keep.insert(conn, "recently_surveyed"), "recently_surveyed")
+    record_id = keep.insert(conn, "accepted")
     if not budget.consume_invitation(conn, account_id, period, now):
         raise BudgetExhausted
-    send_at = max((wanted.event_at or now) + timedelta(days=survey.email_delay_days), now)
+    send_at = max((wanted.event_at or now) + timedelta(days=found.email_delay_days), now)
     conn.execute(
-        insert(invitation).values(
-            record_id=record_id,
-            account_id=account_id,
-            survey_id=survey.id,
-            recipient_id=recipient_id,
-            period=period,
-            status="scheduled",
-            send_at=send_at,
-            next_attempt_at=send_at,
-            attempts=0,
-            created_at=now,
-        )
+        _INSERT_INVITATION,
+        {
+            "record_id": record_id,
+            "account_id": account_id,
+            "survey_id": wanted.survey_id,
+            "recipient_id": recipient_id,
+            "period": period,
+            "send_at": send_at,
+            "now": now,
+        },
     )
     return Outcome(record_id, None, send_at)
 
 
-def _upsert_recipient(
-    conn: Connection, account_id: int, wanted: RecordIn, now: datetime
-) -> tuple[int, datetime | None]:
-    given = {
-        name: value
-        for name, value in (
-            ("name", wanted.name),
-            ("language", wanted.language),
-            ("properties", dict(wanted.properties) or None),
-        )
-        if value is not None
-    }
-    statement = upsert_for(conn, recipient).values(
-        account_id=account_id,
-        email=wanted.email,
-        email_key=wanted.email_key,
-        properties=dict(wanted.properties),
-        created_at=now,
-        **{k: v for k, v in given.items() if k != "properties"},
-    )
-    # What a record tells about the recipient replaces what was known; a row
-    # is written even when nothing changes, which takes its lock.
-    changes = {name: statement.excluded[name] for name in given} or {
-        "email_key": statement.excluded.email_key
-    }
-    row = conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[recipient.c.account_id, recipient.c.email_key], set_=changes
-        ).returning(recipient.c.id, recipient.c.unsubscribed_at)
-    ).one()
-    return int(row.id), row.unsubscribed_at
+@dataclass(frozen=True)
+class _RecordRow:
+    account_id: int
+    recipient_id: int
+    wanted: RecordIn
+    source: Source
+    now: datetime
+    period: str
 
-
-def _recently_invited(conn: Connection, account_id: int, recipient_id: int, now: datetime) -> bool:
-    days = conn.execute(
-        select(account.c.min_interval_days).where(account.c.id == account_id)
-    ).scalar_one()
-    if days <= 0:
-        return False
-    query = select(
-        exists().where(
-            invitation.c.recipient_id == recipient_id,
-            invitation.c.given_back_at.is_(None),
-            invitation.c.created_at > now - timedelta(days=days),
-        )
-    )
-    return bool(conn.execute(query).scalar())
-
-
-def _refuse(
-    conn: Connection,
-    account_id: int,
-    recipient_id: int,
-    wanted: RecordIn,
-    source: Source,
-    now: datetime,
-    period: str,
-    code: str,
-) -> Outcome:
-    record_id = _insert_record(conn, account_id, recipient_id, wanted, source, now, period, code)
-    return Outcome(record_id, code)
-
-
-def _insert_record(
-    conn: Connection,
-    account_id: int,
-    recipient_id: int,
-    wanted: RecordIn,
-    source: Source,
-    now: datetime,
-    period: str,
-    refusal: str | None,
-) -> int:
-    statement = (
-        upsert_for(conn, record)
-        .values(
-            account_id=account_id,
-            survey_id=wanted.survey_id,
-            recipient_id=recipient_id,
-            external_id=wanted.external_id,
-            event=wanted.event,
-            event_at=wanted.event_at,
-            properties=dict(wanted.properties),
-            outcome=refusal or "accepted",
-            source=source.kind,
-            source_name=source.name[:200],
-            period=period,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[record.c.account_id, record.c.external_id])
-        .returning(record.c.id)
-    )
-    record_id = conn.execute(statement).scalar_one_or_none()
-    if record_id is None:
-        raise _Replay
-    return int(record_id)
+    def insert(self, conn: Connection, outcome: str) -> int:
+        """The new record's id; ``_Replay`` when its external_id was taken
+        by a transaction that committed first."""
+        wanted = self.wanted
+        record_id = conn.execute(
+            _INSERT_RECORD,
+            {
+                "account_id": self.account_id,
+                "survey_id": wanted.survey_id,
+                "recipient_id": self.recipient_id,
+                "external_id": wanted.external_id,
+                "event": wanted.event,
+                "event_at": wanted.event_at,
+                "properties": dict(wanted.properties),
+                "outcome": outcome,
+                "source": self.source.kind,
+                "source_name": self.source.name[:200],
+                "period": self.period,
+                "now": self.now,
+            },
+        ).scalar_one_or_none()
+        if record_id is None:
+            raise _Replay
+        return int(record_id)
 
 
 def _stored(conn: Connection, account_id: int, external_id: str | None) -> Outcome | None:
