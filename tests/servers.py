@@ -3,6 +3,7 @@ proxy headers, a browser on another origin."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,7 +57,10 @@ def running_server(
             _wait_until_up(base, process, timeout, log_path)
             yield base
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
+            # A server that died on startup has no group left to signal; the
+            # error worth reading is the one _wait_until_up raised.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
