@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two test processes (pytest-xdist); `make pytest PYTEST_ARGS=` runs one.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test lint typecheck pytest bench widget widget-deps clean
 
