@@ -123,7 +123,7 @@ def test_dashboard_figures_after_real_submissions(
     assert text_of(page, "last-accepted") == "14 May 2026, 12:00 UTC"
     # Exhausted on 14 May; 5 wanted in 13.5 days is about 11 a month: Basic fits.
     assert text_of(page, "forecast") == "At the current pace the budget runs out on 14 May 2026."
-    assert "A tariff that would fit: Basic (500 counted answers a month)." in page
+    assert "A tariff that would fit: Basic (500 surveys a month)." in page
     assert usage_row(engine, shop.account_id, "2026-05") == (4, 1)
 
 

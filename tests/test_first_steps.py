@@ -132,7 +132,7 @@ def test_tariff_change_asks_for_confirmation_then_applies(
     ask = client.get("/admin/tariff/confirm?code=pro")
     assert ask.status_code == 200
     assert text_of(ask.text, "change-heading") == (
-        "Upgrade to Pro now: 5,000 counted answers a month from today"
+        "Upgrade to Pro now: 5,000 surveys a month from today"
     )
     assert text_of(ask.text, "change-detail") == (
         "This month's budget grows from 50 to 5,000 at once; answers counted so far stay counted."
@@ -151,13 +151,13 @@ def test_tariff_change_asks_for_confirmation_then_applies(
     post_form(client, "/admin/tariff/confirm?code=basic", "/admin/tariff", {"code": "basic"})
     dashboard = client.get("/admin/dashboard").text
     assert text_of(dashboard, "pending-change") == (
-        "Your tariff changes to Basic on 1 June 2026 (500 counted answers a month). "
+        "Your tariff changes to Basic on 1 June 2026 (500 surveys a month). "
         "Cancel the change on the tariff page"
     )
     assert '<a href="/admin/tariff#pending">' in dashboard
     german = client.get("/admin/dashboard", headers={"Accept-Language": "de"}).text
     assert text_of(german, "pending-change").startswith(
-        "Ihr Tarif wechselt am 1. Juni 2026 zu Basic (500 gezählte Antworten im Monat)."
+        "Ihr Tarif wechselt am 1. Juni 2026 zu Basic (500 Umfragen im Monat)."
     )
 
     # An upgrade drops the scheduled downgrade, and says so first.
@@ -187,9 +187,9 @@ def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
     assert "survey" not in budget_card.lower()
 
     tariffs = client.get("/admin/tariff").text
-    assert text_of(tariffs, "current-tariff") == "Free · 50 counted answers a month"
-    assert '<th scope="col" class="num">Counted answers a month</th>' in tariffs
-    assert "a survey = one counted answer (and, later, one e-mail sent)" in text_of(
+    assert text_of(tariffs, "current-tariff") == "Free · 50 surveys a month"
+    assert '<th scope="col" class="num">Surveys a month</th>' in tariffs
+    assert "a survey = one counted answer or one e-mail invitation, answered or not" in text_of(
         tariffs, "tariff-unit"
     )
 
@@ -199,7 +199,7 @@ def test_the_budget_counts_answers_and_the_tariff_page_explains_its_surveys(
     assert text_of(page, "budget-used") == "0 von 50 verbraucht"
     assert "Tarif Free · Das Budget wird am" in page
     tariffs = client.get("/admin/tariff", headers=german).text
-    assert text_of(tariffs, "current-tariff") == "Free · 50 gezählte Antworten im Monat"
+    assert text_of(tariffs, "current-tariff") == "Free · 50 Umfragen im Monat"
     assert "eine Umfrage = eine gezählte Antwort" in text_of(tariffs, "tariff-unit")
 
 

@@ -111,7 +111,7 @@ def test_tariff_change_is_confirmed_on_a_page_of_its_own(
 
     page.get_by_role("link", name=re.compile(r"^Upgrade now\W+Business$")).click()
     assert page.locator("#change-heading").inner_text() == (
-        "Upgrade to Business now: 50,000 counted answers a month from today"
+        "Upgrade to Business now: 50,000 surveys a month from today"
     )
     screenshot(page, "tariff-confirm-upgrade")
     page.get_by_role("button", name="Upgrade to Business now").click()
