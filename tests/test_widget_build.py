@@ -47,9 +47,11 @@ def test_committed_widget_matches_its_source(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "bytes gzip -9" in run.stdout  # the size report
-    assert fresh.read_bytes() == BUILT.read_bytes(), (
-        "static/widget.js is stale: run `make widget` and commit it"
-    )
+    for suffix in ("", ".gz", ".br"):
+        built = BUILT.with_name(BUILT.name + suffix)
+        assert fresh.with_name(fresh.name + suffix).read_bytes() == built.read_bytes(), (
+            f"static/{built.name} is stale: run `make widget` and commit it"
+        )
 
 
 def test_widget_is_served_for_other_origins(client: TestClient) -> None:
@@ -79,3 +81,49 @@ def test_hashed_widget_is_immutable_and_matches_its_integrity(client: TestClient
 
     stale = client.get("/widget.000000000000.js")
     assert stale.status_code == 404
+
+
+def _raw(client: TestClient, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    """The bytes on the wire, not decoded by the client."""
+    with client.stream("GET", path, headers=headers) as answer:
+        return answer.status_code, dict(answer.headers), b"".join(answer.iter_raw())
+
+
+def test_the_widget_goes_compressed_to_browsers_that_accept_it(client: TestClient) -> None:
+    plain = BUILT.read_bytes()
+    status, headers, wire = _raw(client, "/widget.js", **{"Accept-Encoding": "gzip, deflate, br"})
+    assert (status, headers["content-encoding"]) == (200, "br")
+    assert wire == BUILT.with_name("widget.js.br").read_bytes()
+    assert len(wire) < 3300  # bytes on the wire (brotli), against 7,270 plain
+    assert headers["vary"] == "Accept-Encoding"
+
+    status, headers, wire = _raw(client, "/widget.js", **{"Accept-Encoding": "gzip"})
+    assert headers["content-encoding"] == "gzip" and gzip.decompress(wire) == plain
+    assert len(wire) <= BUDGET
+
+    # br refused by quality 0, and no encoding at all: the plain file.
+    for accept in ("br;q=0, identity", "identity"):
+        status, headers, wire = _raw(client, "/widget.js", **{"Accept-Encoding": accept})
+        assert "content-encoding" not in headers and wire == plain
+    assert headers["access-control-allow-origin"] == "*"
+
+
+def test_a_revalidation_costs_a_304_per_representation(client: TestClient) -> None:
+    script = client.app.state.widget  # type: ignore[attr-defined]
+    for path in ("/widget.js", f"/widget.{script.digest}.js"):
+        tags = set()
+        for accept in ("br", "gzip", "identity"):
+            first = client.get(path, headers={"Accept-Encoding": accept})
+            etag = first.headers["etag"]
+            assert etag.startswith(f'"{script.digest}') and etag.endswith('"')
+            tags.add(etag)
+            again = client.get(
+                path, headers={"Accept-Encoding": accept, "If-None-Match": f'W/{etag}, "x"'}
+            )
+            assert again.status_code == 304 and again.content == b""
+            assert again.headers["etag"] == etag
+            assert again.headers["cache-control"] == first.headers["cache-control"]
+            assert again.headers["vary"] == "Accept-Encoding"
+        assert len(tags) == 3  # each representation has its own strong tag
+        other = client.get(path, headers={"If-None-Match": '"0000"'})
+        assert other.status_code == 200 and other.content == BUILT.read_bytes()
