@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -126,7 +127,12 @@ def build_app(
         *links.routes(submissions),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
-        Mount("/static", StaticFiles(directory=assets.STATIC_DIR, check_dir=False), name="static"),
+        Mount(
+            "/static",
+            StaticFiles(directory=assets.STATIC_DIR, check_dir=False),
+            name="static",
+            middleware=[Middleware(GZipMiddleware, compresslevel=6)],
+        ),
     ]
     app = Beacon(
         routes=routes,

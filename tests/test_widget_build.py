@@ -10,9 +10,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from tests.conftest import require
+from tests.conftest import require, seed
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILT = ROOT / "static" / "widget.js"
@@ -127,3 +128,19 @@ def test_a_revalidation_costs_a_304_per_representation(client: TestClient) -> No
         assert len(tags) == 3  # each representation has its own strong tag
         other = client.get(path, headers={"If-None-Match": '"0000"'})
         assert other.status_code == 200 and other.content == BUILT.read_bytes()
+
+
+def test_admin_pages_and_stylesheets_are_compressed_but_not_the_widget_api(
+    client: TestClient, engine: Engine
+) -> None:
+    gz = {"Accept-Encoding": "gzip"}
+    status, headers, wire = _raw(client, "/admin/login", **gz)
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert b"<form" in gzip.decompress(wire)
+    status, headers, wire = _raw(client, "/static/admin.css", **gz)
+    assert headers["content-encoding"] == "gzip"
+    assert gzip.decompress(wire) == (ROOT / "static" / "admin.css").read_bytes()
+    # The config is a few hundred bytes on the hot path: sent as it is.
+    shop = seed(engine, texts={"en": {"question": "How likely are you? " * 30}})
+    status, headers, wire = _raw(client, f"/api/v1/widget/{shop.embed_key}", **gz)
+    assert status == 200 and len(wire) > 500 and "content-encoding" not in headers
