@@ -73,6 +73,11 @@ def build_app(
         storage_uri=settings.rate_limit_storage_url,
         enabled=settings.rate_limit_enabled,
         key_style="endpoint",
+        # Redis away must not turn every visitor's request into a 500: each
+        # worker counts in memory meanwhile (the budget still protects the
+        # owner) and goes back to the shared storage once it answers again.
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
     )
 
     def limit(rate: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -6,17 +6,22 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
+import subprocess
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+import redis as redis_client
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.main import build_app
 from app.settings import Settings
 from tests.conftest import Clock, Seeded, require, seed
+from tests.servers import free_port
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 
@@ -167,3 +172,39 @@ def test_forwarded_for_from_an_untrusted_peer_changes_nothing(
     # Positive control: behind a trusted proxy each forwarded client has its own window.
     trusted = live_server(FORWARDED_ALLOW_IPS="127.0.0.1", **limits)
     assert _hits(trusted, path, 8, forwarded=True) == [200] * 8
+
+
+def test_redis_away_falls_back_to_limits_in_memory_and_recovers(
+    settings: Settings, engine: Engine, clock: Clock, tmp_path: Any
+) -> None:
+    """Redis down must cost visitors nothing: each worker counts in memory
+    meanwhile, and the shared storage is used again once Redis answers."""
+    server = shutil.which("redis-server")
+    require(server is not None, "redis-server is not installed")
+    assert server is not None
+    port = free_port()
+    shop = seed(engine)
+    limited = settings.replace(
+        rate_limit_enabled=True,
+        rate_limit_widget="3/minute",
+        rate_limit_storage_url=f"redis://127.0.0.1:{port}/0",
+    )
+    with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
+        away = [client.get(f"/api/v1/widget/{shop.embed_key}").status_code for _ in range(4)]
+        assert away == [200, 200, 200, 429]  # no 500: the limit holds in memory
+
+        redis = subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(tmp_path)],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            shared = redis_client.Redis(port=port)
+            deadline = time.monotonic() + 20
+            while not shared.keys("*"):
+                assert time.monotonic() < deadline, "the limits never went back to Redis"
+                client.get(f"/api/v1/widget/{shop.embed_key}")
+                time.sleep(0.5)
+        finally:
+            redis.terminate()
+            redis.wait(timeout=10)
