@@ -98,42 +98,36 @@ def authenticate(engine: Engine, secret: str, now: datetime) -> ApiKey | None:
     return found
 
 
-def list_for_account(conn: Connection, account_id: int) -> list[ApiKey]:
+def list_for_account(engine: Engine, account_id: int) -> list[ApiKey]:
     """The account's keys, active ones first, newest first."""
-    rows = conn.execute(
-        select(*_COLUMNS)
-        .where(api_key.c.account_id == account_id)
-        .order_by(api_key.c.revoked_at.is_not(None), api_key.c.created_at.desc(), api_key.c.id)
-    )
-    return [_key(row) for row in rows]
-
-
-def revoke(conn: Connection, account_id: int, key_id: int, now: datetime) -> bool:
-    """Revoke the account's key; False when it has no such active key."""
-    result = conn.execute(
-        update(api_key)
-        .where(
-            api_key.c.id == key_id,
-            api_key.c.account_id == account_id,
-            api_key.c.revoked_at.is_(None),
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            select(*_COLUMNS)
+            .where(api_key.c.account_id == account_id)
+            .order_by(api_key.c.revoked_at.is_not(None), api_key.c.created_at.desc(), api_key.c.id)
         )
-        .values(revoked_at=now)
-    )
+        return [_key(row) for row in rows]
+
+
+def revoke(engine: Engine, account_id: int, key_id: int, now: datetime) -> bool:
+    """Revoke the account's key; False when it has no such active key."""
+    with db.write(engine) as conn:
+        result = conn.execute(
+            update(api_key)
+            .where(
+                api_key.c.id == key_id,
+                api_key.c.account_id == account_id,
+                api_key.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
     return result.rowcount == 1
-
-
-# -- the admin's API keys page, one transaction per call ---------------------
 
 
 def issue(engine: Engine, account_id: int, name: str, now: datetime) -> tuple[ApiKey, str]:
     """``create`` in a transaction of its own; raises ``ApiKeyError``."""
     with db.write(engine) as conn:
         return create(conn, account_id, name, now)
-
-
-def keys_of(engine: Engine, account_id: int) -> list[ApiKey]:
-    with db.read(engine) as conn:
-        return list_for_account(conn, account_id)
 
 
 def find(engine: Engine, account_id: int, key_id: int) -> ApiKey | None:
@@ -143,9 +137,3 @@ def find(engine: Engine, account_id: int, key_id: int) -> ApiKey | None:
             select(*_COLUMNS).where(api_key.c.id == key_id, api_key.c.account_id == account_id)
         ).first()
     return None if row is None else _key(row)
-
-
-def withdraw(engine: Engine, account_id: int, key_id: int, now: datetime) -> bool:
-    """``revoke`` in a transaction of its own."""
-    with db.write(engine) as conn:
-        return revoke(conn, account_id, key_id, now)

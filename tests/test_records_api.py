@@ -341,8 +341,7 @@ def test_a_revoked_key_is_401_and_another_key_still_works(api: Api, engine: Engi
     assert api.record(email="a@example.com").status_code == 202
     second = _key(engine, api.shop.account_id, "CRM")
     key_id = _scalar(engine, "SELECT id FROM api_key WHERE name = 'Shop'")
-    with db.write(engine) as conn:
-        assert api_keys.revoke(conn, api.shop.account_id, key_id, datetime.now(UTC))
+    assert api_keys.revoke(engine, api.shop.account_id, key_id, datetime.now(UTC))
 
     _problem(api.record(email="b@example.com"), 401, "invalid_api_key")
     _problem(api.show(1), 401, "invalid_api_key")
@@ -660,5 +659,4 @@ def test_each_use_of_a_key_is_noted(api: Api, engine: Engine, clock: Clock) -> N
 
 
 def _last_used(engine: Engine) -> datetime | None:
-    with db.read(engine) as conn:
-        return api_keys.list_for_account(conn, 1)[0].last_used_at
+    return api_keys.list_for_account(engine, 1)[0].last_used_at

@@ -30,7 +30,7 @@ def api_keys_page(request: Request, admin: Admin) -> Response:
 def _page(
     request: Request, admin: Admin, *, name: str = "", error: str | None = None, status: int = 200
 ) -> Response:
-    keys = api_keys.keys_of(ctx(request).engine, admin.account_id)
+    keys = api_keys.list_for_account(ctx(request).engine, admin.account_id)
     return render(
         request,
         admin,
@@ -109,7 +109,7 @@ def confirm_revoke(request: Request, admin: Admin) -> Response:
 def revoke_key(request: Request, admin: Admin, form: Form) -> Response:
     key = _key(request, admin)
     context = ctx(request)
-    if api_keys.withdraw(context.engine, admin.account_id, key.id, context.clock()):
+    if api_keys.revoke(context.engine, admin.account_id, key.id, context.clock()):
         flash(request, "api_keys.revoked", name=key.name)
     else:
         flash(request, "api_keys.already_revoked", name=key.name)
