@@ -514,24 +514,20 @@ class RecordStatus:
     sent_at: datetime | None
 
 
-def status(conn: Connection, account_id: int, record_id: int) -> RecordStatus | None:
-    row = conn.execute(
-        select(record.c.id, record.c.outcome, invitation.c.status)
-        .add_columns(invitation.c.send_at, invitation.c.sent_at)
-        .select_from(record.outerjoin(invitation, invitation.c.record_id == record.c.id))
-        .where(record.c.id == record_id, record.c.account_id == account_id)
-    ).first()
+def find_status(engine: Engine, account_id: int, record_id: int) -> RecordStatus | None:
+    """The account's record as the API shows it; None for another account's."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(record.c.id, record.c.outcome, invitation.c.status)
+            .add_columns(invitation.c.send_at, invitation.c.sent_at)
+            .select_from(record.outerjoin(invitation, invitation.c.record_id == record.c.id))
+            .where(record.c.id == record_id, record.c.account_id == account_id)
+        ).first()
     if row is None:
         return None
     if row.status is None:
         return RecordStatus(row.id, "refused", row.outcome, None, None)
     return RecordStatus(row.id, row.status, None, row.send_at, row.sent_at)
-
-
-def find_status(engine: Engine, account_id: int, record_id: int) -> RecordStatus | None:
-    """``status`` in a read transaction of its own, for the API."""
-    with db.read(engine) as conn:
-        return status(conn, account_id, record_id)
 
 
 # -- giving back -------------------------------------------------------------

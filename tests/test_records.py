@@ -46,9 +46,8 @@ def test_an_accepted_record_counts_once_and_schedules_its_invitation(engine: Eng
     assert outcome.accepted and outcome.id is not None
     assert outcome.send_at == NOW + timedelta(days=3)
     assert _used(engine, shop.account_id) == (1, 1)
-    with db.read(engine) as conn:
-        state = records.status(conn, shop.account_id, outcome.id)
-        assert records.status(conn, shop.account_id + 1, outcome.id) is None
+    state = records.find_status(engine, shop.account_id, outcome.id)
+    assert records.find_status(engine, shop.account_id + 1, outcome.id) is None
     assert state is not None and state.status == "scheduled"
 
 
@@ -152,8 +151,7 @@ def test_unsubscribed_recipients_are_refused_and_their_scheduled_invitations_giv
     assert _used(engine, shop.account_id) == (0, 0)
     refused = _take(engine, shop.account_id, survey_id=shop.survey_id, email="A@example.com")
     assert refused.code == "unsubscribed"
-    with db.read(engine) as conn:
-        state = records.status(conn, shop.account_id, first.id or 0)
+    state = records.find_status(engine, shop.account_id, first.id or 0)
     assert state is not None and state.status == "cancelled"
 
 
