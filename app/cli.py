@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -19,6 +20,7 @@ from app import (
     accounts,
     admin_sessions,
     api_keys,
+    backups,
     budget,
     db,
     delivery,
@@ -150,6 +152,14 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         flush=True,
     )
     cmd_serve(settings, args)
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        made = backups.backup_sqlite(settings.db_url, Path(args.path))
+    except backups.BackupError as error:
+        raise CommandError(str(error)) from error
+    _print({"path": str(made.path), "bytes": made.bytes, "pages": made.pages})
 
 
 def cmd_tariff_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -288,6 +298,12 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="send what is due, print a summary and exit"
     )
     worker.set_defaults(run=cmd_worker)
+
+    backup = commands.add_parser(
+        "backup", help="copy the SQLite database to a new file while the service runs"
+    )
+    backup.add_argument("path", help="the new file")
+    backup.set_defaults(run=cmd_backup)
 
     tariff = commands.add_parser("tariff", help="list or change tariffs").add_subparsers(
         dest="action", required=True, metavar="action"
