@@ -25,6 +25,7 @@ from app import (
     db,
     delivery,
     demo,
+    erasure,
     i18n,
     mail,
     migrations,
@@ -160,6 +161,23 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> None:
     except backups.BackupError as error:
         raise CommandError(str(error)) from error
     _print({"path": str(made.path), "bytes": made.bytes, "pages": made.pages})
+
+
+def cmd_erase(settings: Settings, args: argparse.Namespace) -> None:
+    engine = _engine(settings)
+    with db.read(engine) as conn:
+        if not accounts.exists(conn, args.account):
+            raise CommandError(f"no account with id {args.account}")
+    erased = erasure.erase_recipient(engine, args.account, args.email)
+    _print({"account_id": args.account, **erased.as_dict()})
+
+
+def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
+    months = settings.retention_months if args.months is None else args.months
+    if months <= 0:
+        raise CommandError("no retention period: set RETENTION_MONTHS or pass --months")
+    done = erasure.apply_retention(_engine(settings), months, datetime.now(UTC))
+    _print({"months": months, **done.as_dict()})
 
 
 def cmd_tariff_list(settings: Settings, args: argparse.Namespace) -> None:
@@ -304,6 +322,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("path", help="the new file")
     backup.set_defaults(run=cmd_backup)
+
+    erase = commands.add_parser(
+        "erase", help="delete everything an account holds about one e-mail address"
+    )
+    erase.add_argument("--account", type=int, required=True)
+    erase.add_argument("--email", required=True)
+    erase.set_defaults(run=cmd_erase)
+
+    retention = commands.add_parser(
+        "retention", help="delete comments and recipients' data past the retention period"
+    )
+    retention.add_argument("--months", type=int, help="instead of RETENTION_MONTHS")
+    retention.set_defaults(run=cmd_retention)
 
     tariff = commands.add_parser("tariff", help="list or change tariffs").add_subparsers(
         dest="action", required=True, metavar="action"

@@ -48,6 +48,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _months(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise SettingsError(f"expected a number of months, 0 or more, got {value!r}")
+    return number
+
+
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -222,6 +229,14 @@ SETTINGS: tuple[Setting, ...] = (
         _mail_from,
     ),
     Setting(
+        "RETENTION_MONTHS",
+        "0",
+        "Months after which comments and recipients' data (finished invitations, their "
+        "records, addresses with nothing left) are deleted; scores stay for the figures. "
+        "The worker applies it hourly, `nps-beacon retention` at once. 0 keeps everything.",
+        _months,
+    ),
+    Setting(
         "LOG_LEVEL",
         "info",
         "Python logging level: debug, info, warning, error.",
@@ -249,6 +264,7 @@ class Settings:
     session_https_only: bool = False
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
+    retention_months: int = 0
     log_level: str = "info"
     var_dir: Path = field(default=VAR_DIR)
 

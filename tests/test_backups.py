@@ -44,11 +44,10 @@ def _count(path: Path, sql: str) -> Any:
 
 
 @pytest.mark.server
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_backup_taken_under_load_is_one_consistent_snapshot_that_serves(
     settings: Settings, engine: Any, live_server: Any, tmp_path: Path
 ) -> None:
-    if not settings.db_url.startswith("sqlite"):
-        pytest.skip("backup copies SQLite files; PostgreSQL has pg_dump")
     seeded = seed(engine, tariff="pro")
     base = live_server(workers=2)
     stop = threading.Event()

@@ -1,0 +1,166 @@
+"""Privacy operations: erasing one person's data from an account, and the
+retention period after which comments and recipients' data go.
+
+Deleting never gives budget back: what was counted was sent or answered.
+An address that unsubscribed keeps its suppression row, reduced to the
+lower-cased address, because forgetting it would let the next record
+e-mail the person who asked for silence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, update
+
+from app import db
+from app.models import (
+    invitation_table,
+    recipient_table,
+    record_table,
+    record_upload_table,
+    response_table,
+    test_response_table,
+)
+
+invitation = invitation_table
+recipient = recipient_table
+record = record_table
+response = response_table
+upload = record_upload_table
+
+# Invitations still to be sent are left alone by retention; they are days old.
+FINAL_STATUSES = ("sent", "answered", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Erased:
+    responses: int = 0
+    invitations: int = 0
+    records: int = 0
+    uploaded_rows: int = 0
+    suppressed: bool = False  # the address stays on the suppression list only
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
+    """Everything the account holds about one address, in one transaction:
+    its answers, invitations, records and refused upload rows."""
+    key = email.strip().lower()
+    with db.write(engine) as conn:
+        uploaded = _scrub_uploads(conn, account_id, key)
+        found = conn.execute(
+            select(recipient.c.id, recipient.c.unsubscribed_at).where(
+                recipient.c.account_id == account_id, recipient.c.email_key == key
+            )
+        ).first()
+        if found is None:
+            return Erased(uploaded_rows=uploaded)
+        invitations = select(invitation.c.id).where(invitation.c.recipient_id == found.id)
+        answers = conn.execute(
+            delete(response).where(response.c.invitation_id.in_(invitations))
+        ).rowcount
+        sent = conn.execute(delete(invitation).where(invitation.c.recipient_id == found.id))
+        records = conn.execute(delete(record).where(record.c.recipient_id == found.id))
+        suppressed = found.unsubscribed_at is not None
+        if suppressed:
+            conn.execute(
+                update(recipient)
+                .where(recipient.c.id == found.id)
+                .values(email=key, name=None, language=None, properties={})
+            )
+        else:
+            conn.execute(delete(recipient).where(recipient.c.id == found.id))
+    return Erased(answers, sent.rowcount, records.rowcount, uploaded, suppressed)
+
+
+def _scrub_uploads(conn: Connection, account_id: int, key: str) -> int:
+    removed = 0
+    rows = conn.execute(
+        select(upload.c.id, upload.c.refused).where(upload.c.account_id == account_id)
+    ).all()
+    for row in rows:
+        kept = [entry for entry in row.refused or [] if str(entry[1]).lower() != key]
+        if len(kept) != len(row.refused or []):
+            removed += len(row.refused) - len(kept)
+            conn.execute(update(upload).where(upload.c.id == row.id).values(refused=kept))
+    return removed
+
+
+@dataclass(frozen=True)
+class Retained:
+    comments: int = 0
+    invitations: int = 0
+    records: int = 0
+    recipients: int = 0
+    uploads: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def months_before(now: datetime, months: int) -> datetime:
+    # A month is taken as 30.44 days: a retention period needs no calendar.
+    return now - timedelta(days=round(months * 30.44))
+
+
+def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
+    """Comments and recipients' data older than ``months``: comments are
+    cleared (scores stay for the figures), finished invitations and their
+    records deleted, answers unlinked from them, recipients with nothing
+    left deleted unless they unsubscribed, refused upload rows emptied."""
+    if months <= 0:
+        return Retained()
+    cutoff = months_before(now, months)
+    with db.write(engine) as conn:
+        comments = conn.execute(
+            update(response)
+            .where(response.c.created_at < cutoff, response.c.comment.is_not(None))
+            .values(comment=None)
+        ).rowcount
+        conn.execute(
+            update(test_response_table)
+            .where(test_response_table.c.created_at < cutoff)
+            .values(comment=None)
+        )
+        old = select(invitation.c.id).where(
+            invitation.c.created_at < cutoff, invitation.c.status.in_(FINAL_STATUSES)
+        )
+        old_records = select(invitation.c.record_id).where(invitation.c.id.in_(old))
+        conn.execute(
+            update(response).where(response.c.invitation_id.in_(old)).values(invitation_id=None)
+        )
+        # Invitations point at their records: note the records, delete invitations first.
+        record_ids = [row[0] for row in conn.execute(old_records)]
+        invitations = conn.execute(delete(invitation).where(invitation.c.id.in_(old))).rowcount
+        records = 0
+        for chunk in _chunks(record_ids, 500):
+            records += conn.execute(delete(record).where(record.c.id.in_(chunk))).rowcount
+        # Refused records have no invitation; they lapse by their own age.
+        records += conn.execute(
+            delete(record).where(
+                record.c.received_at < cutoff,
+                ~select(invitation.c.id).where(invitation.c.record_id == record.c.id).exists(),
+            )
+        ).rowcount
+        recipients = conn.execute(
+            delete(recipient).where(
+                recipient.c.created_at < cutoff,
+                recipient.c.unsubscribed_at.is_(None),
+                ~select(record.c.id).where(record.c.recipient_id == recipient.c.id).exists(),
+                ~select(invitation.c.id)
+                .where(invitation.c.recipient_id == recipient.c.id)
+                .exists(),
+            )
+        ).rowcount
+        uploads = conn.execute(
+            update(upload).where(upload.c.created_at < cutoff).values(refused=[])
+        ).rowcount
+    return Retained(comments, invitations, records, recipients, uploads)
+
+
+def _chunks(values: list[int], size: int) -> list[list[int]]:
+    return [values[at : at + size] for at in range(0, len(values), size)]

@@ -1,0 +1,167 @@
+"""Privacy operations through the command line: `erase` takes one address's
+data out of an account, `retention` clears what is older than its period."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine, text
+from starlette.testclient import TestClient
+
+from app import db, records
+from app.cli import main as cli
+from app.records import Source
+from app.settings import Settings
+from tests.conftest import SECRET, seed
+from tests.test_invitations import SIGNER, _answer
+
+NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+UTC_ZONE = ZoneInfo("UTC")
+
+
+@pytest.fixture(autouse=True)
+def _env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", settings.db_url)
+    monkeypatch.setenv("SECRET_KEYS", SECRET)
+
+
+def _run(capsys: pytest.CaptureFixture[str], command: str) -> dict[str, object]:
+    code = cli(shlex.split(command))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return dict(json.loads(captured.out))
+
+
+def _invite(engine: Engine, account_id: int, survey_id: int, email: str, when: datetime) -> int:
+    wanted = records.parse({"survey_id": survey_id, "email": email, "name": "Ann Smith"}, when)
+    outcome = records.accept(engine, account_id, wanted, Source("api", "Shop"), when, UTC_ZONE)
+    assert outcome.accepted, outcome
+    return int(_all(engine, f"SELECT id FROM invitation WHERE record_id = {outcome.id}")[0][0])
+
+
+def _all(engine: Engine, sql: str) -> list[tuple[object, ...]]:
+    with db.read(engine) as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
+    engine: Engine, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = seed(engine, tariff="pro")
+    other = seed(engine, tariff="pro")
+    ann = _invite(engine, shop.account_id, shop.survey_id, "Ann@Example.com", NOW)
+    bob = _invite(engine, shop.account_id, shop.survey_id, "bob@example.com", NOW)
+    # The same address in another account is that account's business.
+    _invite(engine, other.account_id, other.survey_id, "ann@example.com", NOW)
+    _answer(client, SIGNER.invitation_key(ann), 3)
+    _answer(client, SIGNER.invitation_key(bob), 9)
+    used_before = _all(engine, f"SELECT used FROM usage WHERE account_id = {shop.account_id}")
+
+    erased = _run(capsys, f"erase --account {shop.account_id} --email ANN@example.com")
+
+    assert erased == {
+        "account_id": shop.account_id,
+        "responses": 1,
+        "invitations": 1,
+        "records": 1,
+        "uploaded_rows": 0,
+        "suppressed": False,
+    }
+    assert _all(engine, "SELECT score FROM response ORDER BY id") == [(9,)]
+    emails = _all(engine, "SELECT account_id, email FROM recipient ORDER BY id")
+    assert emails == [(shop.account_id, "bob@example.com"), (other.account_id, "ann@example.com")]
+    assert len(_all(engine, "SELECT id FROM invitation")) == 2
+    # What was counted was sent: erasing gives no budget back.
+    assert _all(engine, f"SELECT used FROM usage WHERE account_id = {shop.account_id}") == (
+        used_before
+    )
+
+
+def test_an_unsubscribed_address_stays_suppressed_with_nothing_else_kept(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = seed(engine, tariff="pro")
+    _invite(engine, shop.account_id, shop.survey_id, "ann@example.com", NOW)
+    with db.write(engine) as conn:
+        conn.execute(text("UPDATE recipient SET unsubscribed_at = created_at"))
+
+    erased = _run(capsys, f"erase --account {shop.account_id} --email ann@example.com")
+
+    assert erased["suppressed"] is True and erased["records"] == 1
+    assert _all(engine, "SELECT email, name, unsubscribed_at IS NOT NULL FROM recipient") == [
+        ("ann@example.com", None, True)
+    ]
+    # The next record for the address is still refused.
+    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, NOW)
+    outcome = records.accept(engine, shop.account_id, wanted, Source("api", "S"), NOW, UTC_ZONE)
+    assert outcome.code == "unsubscribed"
+
+
+def test_erase_refuses_an_unknown_account(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["erase", "--account", "999", "--email", "a@example.com"]) == 2
+    assert "no account" in capsys.readouterr().err
+
+
+def test_retention_clears_old_comments_and_recipients_but_keeps_scores(
+    engine: Engine, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = seed(engine, tariff="pro")
+    # The command runs on the real clock, so this test's times are set from it.
+    today = datetime.now(UTC)
+    old = _invite(engine, shop.account_id, shop.survey_id, "old@example.com", today)
+    recent = _invite(engine, shop.account_id, shop.survey_id, "new@example.com", today)
+    for invitation_id in (old, recent):
+        page = _answer(client, SIGNER.invitation_key(invitation_id), 2)
+        assert page
+    with db.write(engine) as conn:
+        conn.execute(
+            text("UPDATE response SET comment = 'slow delivery', created_at = :t"), {"t": today}
+        )
+        # Seven months pass for the first invitation, its record and its answer.
+        long_ago = today - timedelta(days=214)
+        conn.execute(
+            text("UPDATE invitation SET created_at = :t WHERE id = :i"), {"t": long_ago, "i": old}
+        )
+        conn.execute(
+            text(
+                "UPDATE record SET received_at = :t WHERE id = "
+                "(SELECT record_id FROM invitation WHERE id = :i)"
+            ),
+            {"t": long_ago, "i": old},
+        )
+        conn.execute(
+            text("UPDATE recipient SET created_at = :t WHERE email = 'old@example.com'"),
+            {"t": long_ago},
+        )
+        conn.execute(
+            text("UPDATE response SET created_at = :t WHERE invitation_id = :i"),
+            {"t": long_ago, "i": old},
+        )
+
+    done = _run(capsys, "retention --months 6")
+
+    assert done == {
+        "months": 6,
+        "comments": 1,
+        "invitations": 1,
+        "records": 1,
+        "recipients": 1,
+        "uploads": 0,
+    }
+    rows = _all(engine, "SELECT score, comment, invitation_id FROM response ORDER BY id")
+    assert rows == [(2, None, None), (2, "slow delivery", recent)]
+    assert _all(engine, "SELECT email FROM recipient") == [("new@example.com",)]
+    # Nothing more is old enough the second time.
+    again = _run(capsys, "retention --months 6")
+    assert again["comments"] == again["invitations"] == again["recipients"] == 0
+
+
+def test_retention_without_a_period_says_how_to_set_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli(["retention"]) == 2
+    assert "RETENTION_MONTHS" in capsys.readouterr().err
