@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.config
 import secrets
 import signal
 import sys
@@ -27,6 +28,7 @@ from app import (
     demo,
     erasure,
     i18n,
+    logs,
     mail,
     migrations,
     scales,
@@ -93,6 +95,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
             log_level=settings.log_level,
+            log_config=logs.dict_config(settings.log_level, settings.log_format == "json"),
+            # With JSON the app writes its own line per request, with the id.
+            access_log=settings.log_format != "json",
             server_header=False,
         )
     finally:
@@ -103,7 +108,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production and settings.smtp is None:
         raise CommandError("the worker needs SMTP_URL when ENVIRONMENT=production")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    logging.config.dictConfig(logs.dict_config(settings.log_level, settings.log_format == "json"))
     sender = _sender(settings, _engine(settings))
     if args.once:
         _print(delivery.run_pass(sender).as_dict())

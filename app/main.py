@@ -53,7 +53,10 @@ class Beacon(Starlette):
     so a 500 carries them like any other answer."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return headers.SecurityHeaders(super().build_middleware_stack())
+        return headers.SecurityHeaders(
+            super().build_middleware_stack(),
+            log_requests=getattr(self.state, "log_requests", False),
+        )
 
 
 def build_app(
@@ -145,6 +148,7 @@ def build_app(
         middleware=[Middleware(headers.HostCheck, allowed_hosts=settings.trusted_hosts)],
     )
     app.state.ctx = ctx
+    app.state.log_requests = settings.log_format == "json"
     app.state.limiter = limiter
     app.state.widget = widget  # assets.Script | None: digest and SRI for the admin snippet
     app.state.templates = Jinja2Templates(directory=TEMPLATES_DIR)

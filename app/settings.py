@@ -48,6 +48,12 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _log_format(value: str) -> str:
+    if value.lower() not in ("text", "json"):
+        raise SettingsError(f"LOG_FORMAT is text or json, not {value!r}")
+    return value.lower()
+
+
 def _months(value: str) -> int:
     number = int(value)
     if number < 0:
@@ -237,6 +243,14 @@ SETTINGS: tuple[Setting, ...] = (
         _months,
     ),
     Setting(
+        "LOG_FORMAT",
+        "text",
+        "`text`, or `json` for one JSON object per line: every request with its id, "
+        "method, route template, status and duration, and every other message with the "
+        "id of the request it belongs to.",
+        _log_format,
+    ),
+    Setting(
         "LOG_LEVEL",
         "info",
         "Python logging level: debug, info, warning, error.",
@@ -265,6 +279,7 @@ class Settings:
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
     retention_months: int = 0
+    log_format: str = "text"
     log_level: str = "info"
     var_dir: Path = field(default=VAR_DIR)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -19,6 +20,9 @@ from app import i18n, urls
 log = logging.getLogger("nps_beacon")
 
 PROBLEM_TYPE = "urn:nps-beacon:problem:"
+# The answer's request id (see headers.SecurityHeaders), quoted in problem
+# documents so a user's report finds its log line.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 class Problem(Exception):
@@ -50,6 +54,9 @@ def problem(
         "code": code,
         **extra,
     }
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        body["request_id"] = request_id
     return JSONResponse(
         body, status_code=status, headers=headers, media_type="application/problem+json"
     )

@@ -8,6 +8,10 @@ as pages do. It also keeps the client's Host header out of redirects.
 
 from __future__ import annotations
 
+import logging
+import re
+import secrets
+import time
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -16,6 +20,12 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import urls
+from app.web.errors import REQUEST_ID
+
+access_log = logging.getLogger("nps_beacon.access")
+# A proxy's id is kept when it looks like one; anything else is replaced, so
+# a client cannot write arbitrary text into the logs.
+REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 ADMIN_PREFIX = urls.ADMIN
 # Answers whatever the Host: load balancers probe by address or internal name.
@@ -82,19 +92,61 @@ def _own_origin(scope: Scope) -> tuple[str, str]:
     return url.scheme.lower(), url.netloc.lower()
 
 
+class RequestIdFilter(logging.Filter):
+    """Puts the current answer's request id on every log line written while
+    it is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+def request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            if REQUEST_ID_FORMAT.fullmatch(given):
+                return given
+            break
+    return secrets.token_hex(8)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path with its parameters as names (never the
+    values: keys and tokens stay out of logs and metrics)."""
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    return mounted + str(getattr(route, "path", ""))
+
+
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """Also gives every answer its request id (``X-Request-ID``) and, with
+    ``LOG_FORMAT=json``, writes one log line per request."""
+
+    def __init__(self, app: ASGIApp, *, log_requests: bool = False) -> None:
         self.app = app
+        self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        rid = request_id(scope)
+        REQUEST_ID.set(rid)
+        header = (b"x-request-id", rid.encode())
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = secured(message.get("headers", ()), path)
+                headers.append(header)
                 if 300 <= message["status"] < 400:
                     origin = _own_origin(scope)
                     headers = [
@@ -104,7 +156,20 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if self.log_requests:
+                access_log.info(
+                    "request",
+                    extra={
+                        "request_id": rid,
+                        "method": scope["method"],
+                        "route": route_template(scope),
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
 
 
 class HostCheck:

@@ -1,0 +1,74 @@
+"""Request ids on every answer and in problem documents; JSON log lines."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from app.logs import JsonFormatter
+from tests.conftest import seed
+
+
+def test_every_answer_has_a_request_id_and_problems_quote_it(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine)
+    first = client.get(f"/api/v1/widget/{shop.embed_key}")
+    second = client.get(f"/api/v1/widget/{shop.embed_key}")
+    ids = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert all(len(rid) == 16 for rid in ids) and ids[0] != ids[1]
+
+    refused = client.post("/api/v1/responses", json={"display_token": "forged", "score": 3})
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+
+    # A proxy's id is kept; text that is not an id is replaced.
+    kept = client.get("/healthz", headers={"X-Request-ID": "edge-4f2a9c1b"})
+    assert kept.headers["x-request-id"] == "edge-4f2a9c1b"
+    forged = client.get("/healthz", headers={"X-Request-ID": 'x" injected=1'})
+    assert forged.headers["x-request-id"] != 'x" injected=1'
+    assert len(forged.headers["x-request-id"]) == 16
+
+
+def test_the_json_formatter_writes_one_object_with_the_extras() -> None:
+    record = logging.makeLogRecord(
+        {"name": "nps_beacon.access", "levelname": "INFO", "msg": "request", "status": 201}
+    )
+    record.request_id = "abc123abc123"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "request" and line["status"] == 201
+    assert line["request_id"] == "abc123abc123" and line["level"] == "info"
+
+
+@pytest.mark.server
+def test_a_server_with_json_logs_writes_a_line_per_request_with_its_route(
+    engine: Engine, live_server: Any, tmp_path: Path
+) -> None:
+    shop = seed(engine)
+    base = live_server(LOG_FORMAT="json", LOG_LEVEL="info")
+    config = httpx.get(f"{base}/api/v1/widget/{shop.embed_key}").json()
+    answer = httpx.post(
+        f"{base}/api/v1/responses", json={"display_token": config["display_token"], "score": 9}
+    )
+    assert answer.status_code == 201
+    port = base.rsplit(":", 1)[1]
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "logs" / f"server-{port}.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    requests = {line["route"]: line for line in lines if line["logger"] == "nps_beacon.access"}
+    posted = requests["/api/v1/responses"]
+    assert posted["status"] == 201 and posted["method"] == "POST"
+    assert posted["request_id"] == answer.headers["x-request-id"]
+    assert posted["duration_ms"] >= 0
+    # The route's template, never the key itself.
+    assert "/api/v1/widget/{embed_key}" in requests
+    assert all(shop.embed_key not in json.dumps(line) for line in lines)
