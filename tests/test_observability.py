@@ -72,3 +72,12 @@ def test_a_server_with_json_logs_writes_a_line_per_request_with_its_route(
     # The route's template, never the key itself.
     assert "/api/v1/widget/{embed_key}" in requests
     assert all(shop.embed_key not in json.dumps(line) for line in lines)
+
+
+def test_readyz_answers_for_the_database_whatever_the_host(
+    client: TestClient, engine: Engine
+) -> None:
+    ready = client.get("/readyz", headers={"Host": "10.0.0.7:8000"})
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok"}
+    assert ready.headers["cache-control"] == "no-store"

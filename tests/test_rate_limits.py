@@ -192,6 +192,9 @@ def test_redis_away_falls_back_to_limits_in_memory_and_recovers(
     with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
         away = [client.get(f"/api/v1/widget/{shop.embed_key}").status_code for _ in range(4)]
         assert away == [200, 200, 200, 429]  # no 500: the limit holds in memory
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "error", "database": "ok", "redis": "unreachable"}
 
         redis = subprocess.Popen(
             [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
@@ -205,6 +208,9 @@ def test_redis_away_falls_back_to_limits_in_memory_and_recovers(
                 assert time.monotonic() < deadline, "the limits never went back to Redis"
                 client.get(f"/api/v1/widget/{shop.embed_key}")
                 time.sleep(0.5)
+            ready = client.get("/readyz")
+            assert ready.status_code == 200
+            assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
         finally:
             redis.terminate()
             redis.wait(timeout=10)

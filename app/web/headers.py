@@ -28,8 +28,8 @@ access_log = logging.getLogger("nps_beacon.access")
 REQUEST_ID_FORMAT = re.compile(r"[A-Za-z0-9._:-]{8,64}")
 
 ADMIN_PREFIX = urls.ADMIN
-# Answers whatever the Host: load balancers probe by address or internal name.
-HEALTH_PATH = "/healthz"
+# Answer whatever the Host: load balancers probe by address or internal name.
+HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 ADMIN_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -181,7 +181,7 @@ class HostCheck:
         self.checked = TrustedHostMiddleware(app, allowed_hosts=allowed_hosts, www_redirect=False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == HEALTH_PATH:
+        if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
             await self.app(scope, receive, send)
         else:
             await self.checked(scope, receive, send)
