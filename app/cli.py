@@ -30,6 +30,7 @@ from app import (
     i18n,
     logs,
     mail,
+    metrics,
     migrations,
     scales,
     surveys,
@@ -109,6 +110,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production and settings.smtp is None:
         raise CommandError("the worker needs SMTP_URL when ENVIRONMENT=production")
     logging.config.dictConfig(logs.dict_config(settings.log_level, settings.log_format == "json"))
+    if settings.metrics:
+        # The web server's /metrics adds up this process's figures too.
+        metrics.enable(settings.metrics_path)
     sender = _sender(settings, _engine(settings))
     if args.once:
         _print(delivery.run_pass(sender).as_dict())

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import metrics
 from app import settings as settings_module
 from app.context import Clock, Context
 from app.db import create_db_engine
@@ -56,6 +57,7 @@ class Beacon(Starlette):
         return headers.SecurityHeaders(
             super().build_middleware_stack(),
             log_requests=getattr(self.state, "log_requests", False),
+            count_requests=metrics.enabled(),
         )
 
 
@@ -63,6 +65,8 @@ def build_app(
     settings: Settings | None = None, *, clock: Clock | None = None, engine: Engine | None = None
 ) -> Starlette:
     settings = settings or settings_module.from_env()
+    if settings.metrics:
+        metrics.enable(settings.metrics_path)
     logging.getLogger("nps_beacon").setLevel(settings.log_level.upper())
     ctx = Context(
         settings=settings,
@@ -120,7 +124,7 @@ def build_app(
     )
     widget = assets.widget_script()
     routes = [
-        *health.routes(),
+        *health.routes(metrics_on=settings.metrics),
         *assets.routes(widget),
         Mount(
             "/api/v1",

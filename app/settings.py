@@ -48,6 +48,12 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _on_off(value: str) -> bool:
+    if value.lower() not in ("on", "off"):
+        raise SettingsError(f"expected on or off, got {value!r}")
+    return value.lower() == "on"
+
+
 def _log_format(value: str) -> str:
     if value.lower() not in ("text", "json"):
         raise SettingsError(f"LOG_FORMAT is text or json, not {value!r}")
@@ -243,6 +249,21 @@ SETTINGS: tuple[Setting, ...] = (
         _months,
     ),
     Setting(
+        "METRICS",
+        "off",
+        "`on` serves Prometheus figures at `/metrics` (requests and latency by route, "
+        "answers and records taken or refused, invitations, webhook deliveries, rate-limit "
+        "hits, database connections), summed over the host's processes; keep the path "
+        "private at the proxy.",
+        _on_off,
+    ),
+    Setting(
+        "METRICS_DIR",
+        "",
+        "Where the host's processes keep their figures for `/metrics`; empty means "
+        "`./var/metrics`. The web server and the worker of one host share it.",
+    ),
+    Setting(
         "LOG_FORMAT",
         "text",
         "`text`, or `json` for one JSON object per line: every request with its id, "
@@ -279,6 +300,8 @@ class Settings:
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
     retention_months: int = 0
+    metrics: bool = False
+    metrics_dir: str = ""
     log_format: str = "text"
     log_level: str = "info"
     var_dir: Path = field(default=VAR_DIR)
@@ -304,6 +327,10 @@ class Settings:
     def smtp(self) -> SmtpConfig | None:
         """The mail server, or None: messages then go to ``var/outbox/``."""
         return parse_smtp_url(self.smtp_url) if self.smtp_url else None
+
+    @property
+    def metrics_path(self) -> Path:
+        return Path(self.metrics_dir) if self.metrics_dir else self.var_dir / "metrics"
 
     @property
     def db_url(self) -> str:

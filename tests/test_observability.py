@@ -81,3 +81,52 @@ def test_readyz_answers_for_the_database_whatever_the_host(
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok", "database": "ok"}
     assert ready.headers["cache-control"] == "no-store"
+
+
+def _samples(text: str, name: str) -> dict[str, float]:
+    """A metric's samples by their label text, e.g. '{method="GET",...}'."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) :].rsplit(" ", 1)
+            found[labels] = found.get(labels, 0.0) + float(value)
+    return found
+
+
+@pytest.mark.server
+def test_metrics_add_up_every_worker_and_name_routes_not_keys(
+    engine: Engine, live_server: Any, tmp_path: Path
+) -> None:
+    shop = seed(engine)
+    base = live_server(
+        workers=2,
+        METRICS="on",
+        METRICS_DIR=str(tmp_path / "metrics"),
+        RATE_LIMIT_ENABLED="true",
+        RATE_LIMIT_WIDGET="7/minute",
+    )
+    with httpx.Client(base_url=base) as http:
+        configs = [http.get(f"/api/v1/widget/{shop.embed_key}") for _ in range(9)]
+        assert [r.status_code for r in configs] == [200] * 7 + [429] * 2
+        token = configs[0].json()["display_token"]
+        assert http.post("/api/v1/responses", json={"display_token": token, "score": 2}).is_success
+        assert http.get("/no/such/page").status_code == 404
+        # New connections: the scrapes land on either worker, the sums agree.
+        scrapes = [httpx.get(f"{base}/metrics").text for _ in range(4)]
+
+    for text in scrapes:
+        requests = _samples(text, "nps_beacon_requests_total")
+        widget = '{method="GET",route="/api/v1/widget/{embed_key}",status="2xx"}'
+        assert requests[widget] == 7
+        assert requests['{method="GET",route="/api/v1/widget/{embed_key}",status="4xx"}'] == 2
+        assert requests['{method="POST",route="/api/v1/responses",status="2xx"}'] == 1
+        assert requests['{method="GET",route="unmatched",status="4xx"}'] == 1
+        limited = _samples(text, "nps_beacon_rate_limited_total")
+        assert limited == {'{route="/api/v1/widget/{embed_key}"}': 2}
+        assert "nps_beacon_request_duration_seconds_bucket" in text
+        assert "nps_beacon_db_pool_in_use" in text
+        assert shop.embed_key not in text and token not in text
+
+
+def test_metrics_are_off_unless_enabled(client: TestClient) -> None:
+    assert client.get("/metrics").status_code == 404

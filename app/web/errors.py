@@ -14,8 +14,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import Scope
 
-from app import i18n, urls
+from app import i18n, metrics, urls
 
 log = logging.getLogger("nps_beacon")
 
@@ -41,6 +42,16 @@ class Problem(Exception):
         self.status, self.code, self.detail = status, code, detail
         self.headers = headers or {}
         self.extra = extra
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path with its parameters as names (never the
+    values: keys and tokens stay out of logs and metrics)."""
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    return mounted + str(getattr(route, "path", ""))
 
 
 def problem(
@@ -178,6 +189,7 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_rate_limited(request: Request, exc: Exception) -> Response:
+    metrics.rate_limited(route_template(request.scope))
     retry_after = 60
     current = getattr(request.state, "view_rate_limit", None)
     limiter = getattr(request.app.state, "limiter", None)

@@ -19,8 +19,8 @@ from starlette.datastructures import URL
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import urls
-from app.web.errors import REQUEST_ID
+from app import metrics, urls
+from app.web.errors import REQUEST_ID, route_template
 
 access_log = logging.getLogger("nps_beacon.access")
 # A proxy's id is kept when it looks like one; anything else is replaced, so
@@ -112,23 +112,17 @@ def request_id(scope: Scope) -> str:
     return secrets.token_hex(8)
 
 
-def route_template(scope: Scope) -> str:
-    """The matched route's path with its parameters as names (never the
-    values: keys and tokens stay out of logs and metrics)."""
-    route = scope.get("route")
-    if route is None:
-        return "unmatched"
-    mounted = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
-    return mounted + str(getattr(route, "path", ""))
-
-
 class SecurityHeaders:
-    """Also gives every answer its request id (``X-Request-ID``) and, with
-    ``LOG_FORMAT=json``, writes one log line per request."""
+    """Also gives every answer its request id (``X-Request-ID``), and, with
+    ``LOG_FORMAT=json``, writes one log line per request; with ``METRICS=on``
+    it counts and times every answer by route."""
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, log_requests: bool = False, count_requests: bool = False
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
+        self.count_requests = count_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,17 +153,27 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if self.log_requests:
-                access_log.info(
-                    "request",
-                    extra={
-                        "request_id": rid,
-                        "method": scope["method"],
-                        "route": route_template(scope),
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    },
-                )
+            if self.log_requests or self.count_requests:
+                self._observe(scope, rid, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, rid: str, status: int, seconds: float) -> None:
+        route = route_template(scope)
+        if self.log_requests:
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": rid,
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+        if self.count_requests:
+            metrics.request(scope["method"], route, status, seconds)
+            pool = scope["app"].state.ctx.engine.pool
+            size = getattr(pool, "size", None)
+            metrics.pool(pool.checkedout(), size() if callable(size) else 0)
 
 
 class HostCheck:

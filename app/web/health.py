@@ -1,4 +1,5 @@
-"""Liveness and readiness for load balancers and operators.
+"""Liveness and readiness for load balancers and operators, and the figures
+of ``/metrics`` when they are on.
 
 ``/healthz`` answers 200 while the database answers and is at the newest
 migration. ``/readyz`` also asks the rate limits' Redis when one is
@@ -15,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import migrations
+from app import metrics, migrations
 from app.context import Context
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -60,8 +61,16 @@ async def readyz(request: Request) -> Response:
     )
 
 
-def routes() -> list[BaseRoute]:
-    return [
+def metrics_page(request: Request) -> Response:
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type, headers=NO_STORE)
+
+
+def routes(*, metrics_on: bool = False) -> list[BaseRoute]:
+    found: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
     ]
+    if metrics_on:
+        found.append(Route("/metrics", metrics_page, methods=["GET"]))
+    return found
