@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.routing import Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -59,6 +59,15 @@ class Beacon(Starlette):
             log_requests=getattr(self.state, "log_requests", False),
             count_requests=metrics.enabled(),
         )
+
+
+def _compressed(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Visitors' pages go gzip-compressed (often over a phone's connection);
+    the widget's JSON API is left plain on its hot path."""
+    for route in routes:
+        if isinstance(route, Route):
+            route.app = GZipMiddleware(route.app, compresslevel=6)
+    return routes
 
 
 def build_app(
@@ -135,8 +144,8 @@ def build_app(
             middleware=[api_cors],
         ),
         # Before the link survey's: these match only invitation keys on /s/.
-        *invitations.routes(submissions),
-        *links.routes(submissions),
+        *_compressed(invitations.routes(submissions)),
+        *_compressed(links.routes(submissions)),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount(

@@ -439,3 +439,16 @@ def test_submissions_are_rate_limited_per_address(
         assert int(refused.headers["retry-after"]) > 0
         assert refused.headers["content-type"].startswith("text/html")
     assert count_responses(engine) == 1
+
+
+def test_link_pages_go_compressed_to_browsers_that_accept_it(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine)
+    plain = client.get(f"/s/{shop.link_key}", headers={"Accept-Encoding": "identity"})
+    packed = client.get(f"/s/{shop.link_key}", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    # The same page but for its fresh display token.
+    assert TOKEN.sub("", packed.text) == TOKEN.sub("", plain.text)
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
