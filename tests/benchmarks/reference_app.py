@@ -1,12 +1,15 @@
 """Reference (b): a submission written directly with ``sqlite3``.
 
-It does the work of ``POST /api/v1/responses`` and nothing more: parse the JSON
-body, verify the display token with the same itsdangerous serializer and salt,
-then in one ``BEGIN IMMEDIATE`` transaction look up the survey, insert the
-response keyed by the token's nonce and take one guarded step of the usage
-counter, rolling back when the budget is used up. It runs on a database made by
-the project's migrations, in which the benchmark has created the period's usage
-row (the guarded step is a plain UPDATE).
+It does the work of ``POST /api/v1/responses`` and nothing more: ``json.loads``
+of the body, itsdangerous ``loads`` of the display token (same serializer and
+salt), then on one connection (WAL, ``synchronous=NORMAL``) ``BEGIN
+IMMEDIATE``, ``INSERT ... ON CONFLICT (nonce) DO NOTHING RETURNING id``,
+``UPDATE usage SET used = used + 1 WHERE account_id = ? AND period = ? AND used
+< ?`` and ``COMMIT``, rolling back when the budget is used up. The survey's
+account, kind and budget are read once and kept, as the project's cache keeps
+them. It runs on a database made by the project's migrations, in which the
+benchmark has created the period's usage row (the guarded step is a plain
+UPDATE).
 
 Settings come from the environment: ``REFERENCE_DATABASE`` (a file path),
 ``REFERENCE_SECRET_KEYS`` and ``REFERENCE_TOKEN_MAX_AGE``. With
@@ -55,10 +58,14 @@ INSERT = (
 )
 CONSUME = (
     "UPDATE usage SET used = used + 1, last_accepted_at = ?, last_accepted_survey_id = ?"
-    " WHERE account_id = ? AND period = ? AND used < ("
-    "  SELECT tariff.monthly_budget FROM account JOIN tariff ON tariff.code = account.tariff_code"
-    "  WHERE account.id = ?)"
+    " WHERE account_id = ? AND period = ? AND used < ?"
 )
+SURVEY = (
+    "SELECT survey.account_id, survey.kind, tariff.monthly_budget FROM survey"
+    " JOIN account ON account.id = survey.account_id"
+    " JOIN tariff ON tariff.code = account.tariff_code WHERE survey.id = ? AND survey.active"
+)
+_surveys: dict[int, tuple[int, str, int] | None] = {}
 REJECT = "UPDATE usage SET rejected = rejected + 1 WHERE account_id = ? AND period = ?"
 
 _local = threading.local()
@@ -93,20 +100,18 @@ def record(survey_id: int, nonce: str, channel: str, score: int) -> Response:
     period = f"{now.year:04d}-{now.month:02d}"
     stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")  # how SQLAlchemy stores DATETIME on SQLite
     conn = connection()
+    if survey_id not in _surveys:
+        _surveys[survey_id] = conn.execute(SURVEY, (survey_id,)).fetchone()
+    survey = _surveys[survey_id]
+    if survey is None:
+        return problem(404, "unknown_survey")
+    account_id, kind, budget = survey
+    low, high = SCALES[kind]
+    if not low <= score <= high:
+        return problem(422, "validation_error")
+    segment = segment_of(kind, score)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        survey = conn.execute(
-            "SELECT account_id, kind FROM survey WHERE id = ? AND active", (survey_id,)
-        ).fetchone()
-        if survey is None:
-            conn.execute("ROLLBACK")
-            return problem(404, "unknown_survey")
-        account_id, kind = survey
-        low, high = SCALES[kind]
-        if not low <= score <= high:
-            conn.execute("ROLLBACK")
-            return problem(422, "validation_error")
-        segment = segment_of(kind, score)
         values = (nonce, account_id, survey_id, period, score, segment, channel, stamp)
         inserted = conn.execute(INSERT, values).fetchone()
         if inserted is None:
@@ -117,7 +122,7 @@ def record(survey_id: int, nonce: str, channel: str, score: int) -> Response:
             if stored[1] != score:
                 return problem(409, "token_already_used")
             return JSONResponse({"id": stored[0], "segment": stored[2]}, headers=NO_STORE)
-        step = conn.execute(CONSUME, (stamp, survey_id, account_id, period, account_id))
+        step = conn.execute(CONSUME, (stamp, survey_id, account_id, period, budget))
         if step.rowcount != 1:
             conn.execute("ROLLBACK")
             conn.execute("BEGIN IMMEDIATE")
