@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from itsdangerous import TimestampSigner
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -87,3 +87,21 @@ def test_rotated_keys_keep_snippets_working(
         stale = Signer((SECRET,), 60).display_token(shop.survey_id, "widget")
         assert _post(client, stale) == (400, "invalid_token")
     assert count_responses(engine) == 1
+
+
+def test_display_tokens_are_the_bytes_itsdangerous_would_sign(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast signer must write exactly what the library writes, so every
+    token verifies with itsdangerous, under every key of a rotation."""
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_790_000_000)
+    monkeypatch.setattr("secrets.token_urlsafe", lambda n: "Nonce-With_Both-0123A")
+    library = URLSafeTimedSerializer(["old-key", "new-key"], salt="display")
+    signer = Signer(("new-key", "old-key"), 86400)
+    for survey_id, channel, test, payload in (
+        (7, "widget", False, [7, "Nonce-With_Both-0123A", 0]),
+        (123456, "email", True, [123456, "Nonce-With_Both-0123A", 2, 1]),
+    ):
+        token = signer.display_token(survey_id, channel, test=test)
+        assert token == library.dumps(payload)
+        assert library.loads(token) == payload
