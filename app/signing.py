@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 from itsdangerous.encoding import base64_encode, int_to_bytes
 from itsdangerous.serializer import Serializer
 
@@ -50,7 +56,7 @@ class _DisplaySerializer(URLSafeTimedSerializer):
 
     def __init__(self, keys: list[str], salt: str) -> None:
         super().__init__(keys, salt=salt)
-        self._signer = super().make_signer(salt)
+        self._signer: TimestampSigner = super().make_signer(salt)
         # itsdangerous signs with the last key of the list.
         derived = self._signer.derive_key(self._signer.secret_keys[-1])
         self._mac = hmac.new(derived, digestmod=hashlib.sha1)
