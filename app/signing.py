@@ -56,7 +56,9 @@ class _DisplaySerializer(URLSafeTimedSerializer):
 
     def __init__(self, keys: list[str], salt: str) -> None:
         super().__init__(keys, salt=salt)
-        self._signer: TimestampSigner = super().make_signer(salt)
+        signer = super().make_signer(salt)
+        assert isinstance(signer, TimestampSigner)  # a timed serializer's signer
+        self._signer = signer
         # itsdangerous signs with the last key of the list.
         derived = self._signer.derive_key(self._signer.secret_keys[-1])
         self._mac = hmac.new(derived, digestmod=hashlib.sha1)
