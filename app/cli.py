@@ -113,7 +113,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     if settings.metrics:
         # The web server's /metrics adds up this process's figures too.
         metrics.enable(settings.metrics_path)
-    sender = _sender(settings, _engine(settings))
+    engine = _engine(settings)
+    sender = _sender(settings, engine)
     if args.once:
         _print(delivery.run_pass(sender).as_dict())
         return
@@ -123,6 +124,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
         signal.signal(number, lambda *_: stop.set())
     where = "SMTP" if settings.smtp is not None else f"the outbox {settings.var_dir / 'outbox'}"
     logging.getLogger("nps_beacon").info("worker started, sending through %s", where)
+    erasure.keep_retention(engine, settings.retention_months, stop)
     delivery.run(sender, stop)
 
 

@@ -8,8 +8,11 @@ e-mail the person who asked for silence."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, update
@@ -29,6 +32,9 @@ recipient = recipient_table
 record = record_table
 response = response_table
 upload = record_upload_table
+
+log = logging.getLogger("nps_beacon")
+RETENTION_EVERY = 3600.0  # seconds between the worker's retention passes
 
 # Invitations still to be sent are left alone by retention; they are days old.
 FINAL_STATUSES = ("sent", "answered", "failed", "cancelled")
@@ -164,3 +170,32 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:
     return [values[at : at + size] for at in range(0, len(values), size)]
+
+
+def keep_retention(
+    engine: Engine,
+    months: int,
+    stop: threading.Event,
+    *,
+    every: float = RETENTION_EVERY,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> threading.Thread | None:
+    """The worker's thread applying the retention period now and then every
+    ``every`` seconds until ``stop``; None when no period is set. A failed
+    pass is logged and tried again at the next."""
+    if months <= 0:
+        return None
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                done = apply_retention(engine, months, clock())
+                if any(done.as_dict().values()):
+                    log.info("retention of %d months applied: %s", months, done.as_dict())
+            except Exception:
+                log.exception("retention pass failed; trying again later")
+            stop.wait(every)
+
+    thread = threading.Thread(target=run, name="retention", daemon=True)
+    thread.start()
+    return thread

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -165,3 +166,32 @@ def test_retention_without_a_period_says_how_to_set_one(
 ) -> None:
     assert cli(["retention"]) == 2
     assert "RETENTION_MONTHS" in capsys.readouterr().err
+
+
+def test_the_worker_thread_applies_retention_until_stopped(engine: Engine) -> None:
+    import threading
+
+    from app import erasure
+
+    shop = seed(engine, tariff="pro")
+    today = datetime.now(UTC)
+    _invite(engine, shop.account_id, shop.survey_id, "old@example.com", today)
+    with db.write(engine) as conn:
+        long_ago = today - timedelta(days=400)
+        conn.execute(
+            text("UPDATE invitation SET status = 'sent', created_at = :t"), {"t": long_ago}
+        )
+        conn.execute(text("UPDATE record SET received_at = :t"), {"t": long_ago})
+        conn.execute(text("UPDATE recipient SET created_at = :t"), {"t": long_ago})
+
+    stop = threading.Event()
+    assert erasure.keep_retention(engine, 0, stop) is None
+    thread = erasure.keep_retention(engine, 12, stop, every=0.05)
+    assert thread is not None
+    deadline = time.monotonic() + 10
+    while _all(engine, "SELECT count(*) FROM recipient") != [(0,)]:
+        assert time.monotonic() < deadline, "retention never ran"
+        time.sleep(0.05)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
