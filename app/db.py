@@ -19,6 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -201,13 +202,58 @@ class _Writers:
 _WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
 
 
+# -- writes on the event loop ---------------------------------------------------
+# A SQLite write is a few hundred microseconds of work, less than a thread hop
+# costs. So a submission first tries its transaction right on the event loop,
+# but only if it can begin at once: this process's writer lock free and
+# SQLite's lock free (busy_timeout 0). Otherwise ``WouldWait`` is raised before
+# anything was written, and the caller runs the work again on a thread, where
+# waiting is allowed. Once one transaction has committed inline, the rest of
+# that work waits as on a thread: it must not be done twice.
+
+
+class WouldWait(Exception):
+    """An inline write could not begin at once; run the work on a thread."""
+
+
+@dataclass
+class _Inline:
+    committed: bool = False
+
+
+_INLINE: ContextVar[_Inline | None] = ContextVar("nps_beacon_inline_write", default=None)
+
+
+def writes_inline(engine: Engine) -> bool:
+    """Whether this engine's writes may be tried on the event loop: SQLite's
+    (a network round trip to PostgreSQL would stall every other request)."""
+    return engine in _WRITERS
+
+
+@contextmanager
+def inline_writes() -> Iterator[None]:
+    token = _INLINE.set(_Inline())
+    try:
+        yield
+    finally:
+        _INLINE.reset(token)
+
+
+def _must_not_wait() -> bool:
+    inline = _INLINE.get()
+    return inline is not None and not inline.committed
+
+
 @contextmanager
 def _one_writer(engine: Engine) -> Iterator[None]:
     writers = _WRITERS.get(engine)
     if writers is None:
         yield
         return
-    if not writers.lock.acquire(timeout=writers.wait):
+    if _must_not_wait():
+        if not writers.lock.acquire(blocking=False):
+            raise WouldWait
+    elif not writers.lock.acquire(timeout=writers.wait):
         raise WriteTimeout(writers.wait)
     try:
         yield
@@ -325,9 +371,12 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
         driver = DriverConnection(raw, conn.dialect)
         try:
             if conn.dialect.name == "sqlite":
-                driver.execute(_BEGIN_IMMEDIATE, {})
+                _begin_immediate(raw, driver)
             yield driver
             driver.commit()
+            inline = _INLINE.get()
+            if inline is not None:
+                inline.committed = True
         except BaseException as exc:
             failed = exc.orig if isinstance(exc, DBAPIError) else None
             if not driver.rollback() or _connection_unusable(failed):
@@ -336,3 +385,20 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
 
 
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
+
+
+def _begin_immediate(raw: Any, driver: DriverConnection) -> None:
+    if not _must_not_wait():
+        driver.execute(_BEGIN_IMMEDIATE, {})
+        return
+    # Another process may hold SQLite's write lock: find out without waiting.
+    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        raw.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise WouldWait from exc
+        raise driver._translated(exc, "BEGIN IMMEDIATE", {}) from exc
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(waits)}")

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from sqlalchemy import Engine
 
 from app import db
 
@@ -32,7 +33,17 @@ class WriteQueue:
         # Never waited on: at most ``slots`` callers get past the admission.
         self._threads = anyio.CapacityLimiter(slots)
 
-    async def run(self, work: Callable[..., T], *args: Any) -> T:
+    async def run(self, work: Callable[..., T], *args: Any, inline_on: Engine | None = None) -> T:
+        """``work(*args)`` on a write thread. For a short write that may run
+        inline (``inline_on`` its engine, when that is SQLite's), first on the
+        event loop if its transaction can begin at once: nothing else is
+        waiting then, so the thread hop would be pure cost (see ``db``)."""
+        if inline_on is not None and self._idle() and db.writes_inline(inline_on):
+            try:
+                with db.inline_writes():
+                    return work(*args)
+            except db.WouldWait:
+                pass
         admitted = False
         with anyio.move_on_after(self.wait):
             await self._admitted.acquire()
@@ -43,3 +54,7 @@ class WriteQueue:
             return await anyio.to_thread.run_sync(work, *args, limiter=self._threads)
         finally:
             self._admitted.release()
+
+    def _idle(self) -> bool:
+        # Writes already queued go first; one on the loop would jump them.
+        return self._admitted.borrowed_tokens == 0

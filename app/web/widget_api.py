@@ -117,7 +117,9 @@ async def submit_response(request: Request) -> Response:
     if display.channel != "widget":
         # A link page's token answers on its page; each channel takes only its own.
         raise _invalid_token()
-    return await ctx.writes.run(_record, ctx, request.headers.get("origin"), display, data)
+    return await ctx.writes.run(
+        _record, ctx, request.headers.get("origin"), display, data, inline_on=ctx.engine
+    )
 
 
 def _invalid_token() -> Problem:

@@ -1,0 +1,87 @@
+"""Where a submission's transaction runs: on the event loop when SQLite's
+write lock is free at once, else on a write thread that may wait for it.
+Either way it is stored exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+
+from app import db
+from app.settings import Settings
+from app.write_queue import WriteQueue
+
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def _write_once(engine: Engine, seen: list[str]) -> str:
+    seen.append(threading.current_thread().name)
+    with db.counting(engine) as conn:
+        conn.execute(text("UPDATE tariff SET name = name WHERE code = :c"), {"c": "free"})
+    return threading.current_thread().name
+
+
+@ON_SQLITE
+def test_a_free_lock_writes_on_the_loop_and_a_held_one_on_a_thread(
+    engine: Engine, settings: Settings
+) -> None:
+    queue = WriteQueue(wait=10)
+    seen: list[str] = []
+
+    async def submit() -> str:
+        return await queue.run(_write_once, engine, seen, inline_on=engine)
+
+    loop_thread = threading.current_thread().name
+    assert asyncio.run(submit()) == loop_thread
+
+    # Another process's writer (here: another connection) holds SQLite's lock.
+    path = settings.db_url.removeprefix("sqlite:///")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.rollback)
+    release.start()
+    try:
+        done_on = asyncio.run(submit())
+    finally:
+        release.join()
+        holder.close()
+    # Tried on the loop, given up at once, done on a thread once the lock was free.
+    assert seen[1:] == [loop_thread, done_on] and done_on != loop_thread
+
+
+@ON_SQLITE
+def test_work_that_committed_inline_is_never_run_again(engine: Engine) -> None:
+    """Once a transaction has committed on the loop, a later one in the same
+    work waits for its lock instead of starting the work over on a thread."""
+    queue = WriteQueue(wait=10)
+    calls: list[int] = []
+    lock = db._WRITERS[engine].lock
+
+    def two_writes() -> None:
+        calls.append(1)
+        with db.counting(engine) as conn:
+            conn.execute(text("INSERT INTO tariff (code, name, monthly_budget) "
+                              "VALUES ('t1', 't1', 1)"), {})  # fmt: skip
+        lock.acquire()  # a thread of this process is writing now
+        threading.Timer(0.3, lock.release).start()
+        with db.counting(engine) as conn:
+            conn.execute(text("UPDATE tariff SET monthly_budget = 2 WHERE code = 't1'"), {})
+
+    asyncio.run(queue.run(two_writes, inline_on=engine))
+    assert calls == [1]
+    with db.read(engine) as conn:
+        assert (
+            conn.execute(text("SELECT monthly_budget FROM tariff WHERE code = 't1'")).scalar() == 2
+        )
+
+
+def test_postgresql_writes_never_run_on_the_loop() -> None:
+    from app.db import create_db_engine
+
+    engine: Any = create_db_engine("postgresql://nobody@127.0.0.1:1/none")
+    assert not db.writes_inline(engine)
