@@ -197,14 +197,16 @@ def list_items(
     where = and_(scope, *_filtered(filters))
     base, base_scope = _base(account_id)
     with db.read(engine) as conn:
+        # Grouped by the stored status: no row yet is open.
         counted = conn.execute(
-            select(_status().label("status"), func.count())
+            select(item.c.status, func.count())
             .select_from(base)
             .where(base_scope, *_filtered(filters, with_status=False))
-            .group_by(_status())
+            .group_by(item.c.status)
         ).all()
-        counts = {name: 0 for name in STATUSES}
-        counts.update({status: int(count) for status, count in counted})
+        counts = dict.fromkeys(STATUSES, 0)
+        for stored, count in counted:
+            counts[stored or "open"] += int(count)
         total = counts[filters.status] if filters.status else sum(counts.values())
         pages = max(1, math.ceil(total / per_page))
         page = min(max(1, page), pages)

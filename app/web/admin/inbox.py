@@ -106,7 +106,7 @@ def _item_page(
         request,
         admin,
         "inbox_item.html",
-        chosen_status=status,
+        status=status,
         nav="inbox",
         item=item,
         statuses=inbox.STATUSES,
