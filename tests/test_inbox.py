@@ -540,3 +540,27 @@ def test_an_unknown_inbox_rule_is_refused(client: TestClient, engine: Engine, ru
     )
     assert refused.status_code == 422
     assert "Please choose one of the options." in refused.text
+
+
+def test_deleting_a_response_or_survey_takes_its_item_and_notes_along(
+    client: TestClient, engine: Engine
+) -> None:
+    from app import deletions
+
+    shop = seed(engine, email=EMAIL)
+    first = answer(client, shop.embed_key, 1, "One")
+    second = answer(client, shop.embed_key, 2, "Two")
+    login(client, EMAIL)
+    token = csrf_from(client.get("/admin/inbox").text)
+    for item in (first, second):
+        client.post(
+            f"/admin/inbox/{item}/state",
+            data={"csrf_token": token, "status": "in_progress", "assignee": ""},
+        )
+        client.post(f"/admin/inbox/{item}/notes", data={"csrf_token": token, "note": "Seen"})
+    assert deletions.delete_response(engine, shop.account_id, shop.survey_id, first)
+    assert [r[0] for r in rows(engine, "SELECT response_id FROM inbox_note")] == [second]
+    assert deletions.delete_survey(engine, shop.account_id, shop.survey_id, T0)
+    assert rows(engine, "SELECT * FROM inbox_item") == []
+    assert rows(engine, "SELECT * FROM inbox_note") == []
+    assert client.get(f"/admin/inbox/{second}").status_code == 404
