@@ -307,6 +307,7 @@ def send_batch(sender: Sender) -> tuple[int, int]:
         try:
             messages.append(message(item, sender.urls, sender.mail_from))
         except ValueError as exc:
+            log.warning("inbox mail %s cannot be written: %s", item.id, exc)
             unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
     sent = iter(sender.transport.send_batch(messages))
     results = [unwritable[i] if i in unwritable else next(sent) for i in range(len(taken))]

@@ -147,4 +147,22 @@ def test_the_admin_assigns_notes_and_closes_a_detractors_item(
     assert page.locator("#count-done").inner_text() == "Done 1"
     menu = page.get_by_role("link", name=re.compile(r"^Inbox")).inner_text()
     assert menu.split() == ["Inbox", "open:", "4"]
+
+    # The survey's form sets the inbox rule and the detractor alert addresses.
+    page.goto(f"{base}/admin/surveys/{shop.survey_id}")
+    page.get_by_label("Responses in the inbox").select_option("detractors")
+    page.get_by_label("Detractor alert addresses").fill("support@shop.example\nnot-an-address")
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert page.locator("#alert_emails-error").inner_text() == (
+        "“not-an-address” is not an e-mail address like name@example.com."
+    )
+    page.get_by_label("Detractor alert addresses").fill("support@shop.example")
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert page.get_by_role("status").first.inner_text() == "The changes were saved."
+    section = page.locator("fieldset", has=page.locator("#alert_emails"))
+    section.scroll_into_view_if_needed()
+    if SHOTS.is_dir():
+        section.screenshot(path=str(SHOTS / "admin-survey-form-inbox.png"))
+    page.get_by_role("link", name=re.compile(r"^Inbox")).click()
+    assert page.locator("#inbox-total").inner_text() == "2 items"  # detractors only now
     assert errors == []
