@@ -5,14 +5,14 @@ tenant never sees another's data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, case, literal, select, update
 
 from app import accounts, budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
-from app.models import account_table, admin_table, survey_table, tariff_table
+from app.models import UTCDateTime, account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
 
@@ -265,16 +265,41 @@ def get_survey(engine: Engine, account_id: int, survey_id: int) -> Survey | None
         return surveys.get_for_account(conn, account_id, survey_id)
 
 
-def create_survey(engine: Engine, account_id: int, values: dict[str, Any]) -> int:
+def create_survey(
+    engine: Engine, account_id: int, values: dict[str, Any], now: datetime | None = None
+) -> int:
+    values = _with_alert_mark(values, now, None)
     with db.write(engine) as conn:
         survey_id, _public_id = surveys.create_survey(conn, account_id, **values)
     return survey_id
 
 
-def update_survey(engine: Engine, account_id: int, survey_id: int, values: dict[str, Any]) -> bool:
+def update_survey(
+    engine: Engine,
+    account_id: int,
+    survey_id: int,
+    values: dict[str, Any],
+    now: datetime | None = None,
+) -> bool:
     """Save edited settings; the kind never changes once answers may exist."""
     values = {key: value for key, value in values.items() if key != "kind"}
+    values = _with_alert_mark(values, now, survey_table.c.alert_since)
     return _update_survey(engine, account_id, survey_id, values)
+
+
+def _with_alert_mark(
+    values: dict[str, Any], now: datetime | None, kept: ColumnElement[Any] | None
+) -> dict[str, Any]:
+    """Detractor alerts are on while the survey has addresses: switched on,
+    they start with the responses from now (``app.inbox_mail``); left on,
+    the worker's mark stays where it is; switched off, it is cleared."""
+    if "alert_emails" not in values:
+        return values
+    if not values["alert_emails"]:
+        return {**values, "alert_since": None}
+    start = literal(now or datetime.now(UTC), UTCDateTime())
+    mark = start if kept is None else case((kept.is_(None), start), else_=kept)
+    return {**values, "alert_since": mark}
 
 
 def allow_origin(engine: Engine, account_id: int, survey_id: int, origin: str) -> Survey | None:

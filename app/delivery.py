@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, db, records
+from app import budget, db, inbox_mail, records
 from app.i18n import DEFAULT, LANGUAGES
 from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
 from app.mail import Delivery, Transport, file_name
@@ -65,13 +65,15 @@ def utcnow() -> datetime:
 @dataclass
 class Summary:
     """What passes did: messages sent, invitations retried later, failed and
-    given back, cancelled (unsubscribed) and given back; alert messages sent."""
+    given back, cancelled (unsubscribed) and given back; alert messages sent;
+    the inbox's replies and detractor alerts sent."""
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
     cancelled: int = 0
     alerts: int = 0
+    inbox: int = 0  # replies and detractor alerts of the inbox sent
 
     def add(self, other: Summary) -> None:
         for name, value in asdict(other).items():
@@ -469,8 +471,9 @@ def _alert_message(
 
 
 def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send everything due, batch after batch, then the budget alerts. A set
-    ``stop`` ends the pass after the batch in hand, without the alerts."""
+    """Send everything due, batch after batch, then the budget alerts and
+    the inbox's mail. A set ``stop`` ends the pass after the batch in hand,
+    without the rest."""
     summary = Summary()
     while stop is None or not stop.is_set():
         done, claimed = send_batch(sender)
@@ -479,6 +482,8 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
             break
     if stop is None or not stop.is_set():
         summary.alerts = send_alerts(sender)
+    if stop is None or not stop.is_set():
+        summary.inbox = inbox_mail.run_pass(sender)
     return summary
 
 

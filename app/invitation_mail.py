@@ -370,3 +370,50 @@ def _document(language: str, title: str, body: str, footer: str, accent: str) ->
             "",
         ]
     )
+
+
+# -- inbox messages ------------------------------------------------------------
+
+
+def note_message(
+    *,
+    to: str,
+    sender: str,
+    subject: str,
+    language: str,
+    message_id: str,
+    text: str,
+    footer: str,
+    reply_to: str | None = None,
+    link: tuple[str, str] | None = None,
+) -> EmailMessage:
+    """A short message of paragraphs: a reply to a respondent (``Reply-To``
+    the admin who wrote it) or a detractor alert (with ``link``, a label
+    and an admin page's address)."""
+    language = language if language in LANGUAGES else DEFAULT
+    subject = _one_line(subject)
+    parts = [text]
+    button = ""
+    if link is not None:
+        label, url = link[0], _url(link[1])
+        parts.append(f"{label}: {url}")
+        button = (
+            f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
+            f'<tr><td style="{ACTION_CELL}"><a href="{_e(url)}" style="{ACTION_LINK}">'
+            f"{_e(label)}</a></td></tr></table>"
+        )
+    body = _row(_paragraphs(text) + button, "padding:28px 24px")
+    message = _message(
+        to=recipient(to, None),
+        sender=sender,
+        subject=subject,
+        language=language,
+        message_id=message_id,
+        text="\n\n".join([*parts, f"-- \n{footer}"]),
+        html=_document(language, subject, body, _paragraph(footer, FOOTER_TEXT), "#1f5fbf"),
+    )
+    if reply_to is not None:
+        message["Reply-To"] = recipient(reply_to, None)
+        # A person wrote it: the respondent's auto-responder may answer.
+        del message["Auto-Submitted"]
+    return message

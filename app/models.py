@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Table,
+    Text,
     TypeDecorator,
     false,
     text,
@@ -120,6 +121,19 @@ class Survey(SQLModel, table=True):
     review_audience: str = Field(default="all", max_length=16)
     email_delay_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     anonymous: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # Which responses the inbox lists (app/inbox.py RULES).
+    inbox_rule: str = Field(
+        default="detractors_text",
+        max_length=16,
+        sa_column_kwargs={"server_default": "detractors_text"},
+    )
+    # Who gets an e-mail for each detractor; alerts are on while ``alert_since``
+    # is set, and the worker moves it forward as its high-water mark.
+    alert_emails: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
+    alert_since: datetime | None = _when(nullable=True)
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -359,6 +373,65 @@ class RecordUpload(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
+class InboxItem(SQLModel, table=True):
+    """The state of an inbox item from its first change; a response without
+    a row is open and unassigned, so answering writes nothing here."""
+
+    __tablename__ = "inbox_item"
+    __table_args__ = (Index("ix_inbox_item_account_status", "account_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    response_id: int = Field(foreign_key="response.id", unique=True, ondelete="CASCADE")
+    status: str = Field(max_length=12)  # open, in_progress, done
+    assignee_id: int | None = Field(default=None, foreign_key="admin_user.id", ondelete="SET NULL")
+    updated_at: datetime = _when(nullable=False)
+
+
+class InboxNote(SQLModel, table=True):
+    """An internal note on an item, or the record of a reply sent by e-mail."""
+
+    __tablename__ = "inbox_note"
+    __table_args__ = (Index("ix_inbox_note_response", "response_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    response_id: int = Field(foreign_key="response.id", ondelete="CASCADE")
+    author_id: int | None = Field(default=None, foreign_key="admin_user.id", ondelete="SET NULL")
+    kind: str = Field(max_length=8)  # note, reply
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when(nullable=False)
+
+
+class InboxMail(SQLModel, table=True):
+    """A reply to a respondent or a detractor alert, queued for the worker,
+    which sends and retries it like an invitation."""
+
+    __tablename__ = "inbox_mail"
+    __table_args__ = (Index("ix_inbox_mail_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    response_id: int | None = Field(
+        default=None, foreign_key="response.id", ondelete="SET NULL", index=True
+    )
+    kind: str = Field(max_length=8)  # reply, alert
+    to_email: str = Field(max_length=254)
+    reply_to: str | None = Field(default=None, max_length=254)
+    subject: str = Field(max_length=200)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    language: str = Field(max_length=2)
+    # "alert:{response}:{address}": one alert per response and address.
+    dedupe_key: str | None = Field(default=None, max_length=300, unique=True)
+    status: str = Field(max_length=10)  # scheduled, sent, failed
+    next_attempt_at: datetime = _when(nullable=False)
+    claimed_until: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
+
+
 # Core handles for the hot paths, which skip the ORM.
 tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
 account_table: Table = Account.__table__  # type: ignore[attr-defined]
@@ -376,3 +449,6 @@ record_table: Table = Record.__table__  # type: ignore[attr-defined]
 invitation_table: Table = Invitation.__table__  # type: ignore[attr-defined]
 record_sync_table: Table = SQLModel.metadata.tables["record_sync"]
 record_upload_table: Table = SQLModel.metadata.tables["record_upload"]
+inbox_item_table: Table = SQLModel.metadata.tables["inbox_item"]
+inbox_note_table: Table = SQLModel.metadata.tables["inbox_note"]
+inbox_mail_table: Table = SQLModel.metadata.tables["inbox_mail"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n, scales, survey_texts, surveys
+from app import i18n, inbox, scales, survey_texts, surveys
 from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
@@ -31,6 +31,11 @@ EMAIL_DELAY_MAX = 365
 CHECKED = frozenset({"1", "on", "true"})
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MAX_ORIGINS = 50
+MAX_ALERT_EMAILS = 10
+ALERT_EMAIL_MAX = 254
+ALERT_EMAIL = re.compile(
+    r"[^@\s<>()\[\]\\,;:\"]{1,64}@[^@\s<>()\[\]\\,;:\"]+\.[^@\s.<>()\[\]\\,;:\"]+"
+)
 # Plain http is what a site on the owner's own machine uses.
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
@@ -66,6 +71,8 @@ def field_names() -> list[str]:
         "position",
         "email_delay_days",
         "anonymous",
+        "inbox_rule",
+        "alert_emails",
     ]
     for language in i18n.LANGUAGES:
         names += [text_field(language, key) for key in TEXT_KEYS]
@@ -135,6 +142,7 @@ def blank(kind: str = "nps") -> SurveyForm:
         color="#1f5fbf",
         position="bottom-right",
         email_delay_days="0",
+        inbox_rule=inbox.RULES[0],
     )
     return SurveyForm(fields)
 
@@ -156,6 +164,8 @@ def from_survey(survey: Survey) -> SurveyForm:
         position=survey.position,
         email_delay_days=str(survey.email_delay_days),
         anonymous="1" if survey.anonymous else "",
+        inbox_rule=survey.inbox_rule,
+        alert_emails="\n".join(survey.alert_emails),
     )
     names = scales.segments(survey.kind)
     for language in i18n.LANGUAGES:
@@ -202,6 +212,11 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
         fields["email_delay_days"] = "0"
     values["email_delay_days"] = _integer(form, "email_delay_days", 0, EMAIL_DELAY_MAX)
     values["anonymous"] = fields["anonymous"].strip().lower() in CHECKED
+    # Left out (an older form, a script), the inbox keeps its default rule.
+    if not fields["inbox_rule"]:
+        fields["inbox_rule"] = inbox.RULES[0]
+    values["inbox_rule"] = _choice(form, "inbox_rule", inbox.RULES)
+    values["alert_emails"] = _alert_emails(form)
     form.values = values
     return form
 
@@ -281,6 +296,23 @@ def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
         if entry:
             texts[language] = entry
     return texts
+
+
+def _alert_emails(form: SurveyForm) -> list[str]:
+    """One address a line (commas and semicolons part them too), each once."""
+    found: list[str] = []
+    for part in re.split(r"[\s,;]+", form.fields["alert_emails"]):
+        if not part:
+            continue
+        if len(part) > ALERT_EMAIL_MAX or not ALERT_EMAIL.fullmatch(part) or ".." in part:
+            form.errors["alert_emails"] = ("error.alert_email", {"value": part[:80]})
+            return []
+        if part.lower() not in {item.lower() for item in found}:
+            found.append(part)
+    if len(found) > MAX_ALERT_EMAILS:
+        form.errors["alert_emails"] = ("error.too_many_alerts", {"max": MAX_ALERT_EMAILS})
+        return []
+    return found
 
 
 def _review_url(form: SurveyForm) -> str | None:

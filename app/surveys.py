@@ -43,6 +43,8 @@ class Survey:
     review_audience: str
     email_delay_days: int = 0
     anonymous: bool = False  # responses keep no link to the invitation's recipient
+    inbox_rule: str = "detractors_text"  # which responses the inbox lists (app/inbox.py)
+    alert_emails: tuple[str, ...] = ()  # who gets an e-mail for each detractor
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
@@ -52,6 +54,7 @@ class Survey:
             allowed_origins=tuple(row["allowed_origins"] or ()),
             active=bool(row["active"]),
             anonymous=bool(row["anonymous"]),
+            alert_emails=tuple(row["alert_emails"] or ()),
         )
         return cls(**values)
 
@@ -104,7 +107,13 @@ class Offer:
 
 SURVEY_COLUMNS = tuple(survey_table.c[name] for name in Survey.__dataclass_fields__)
 _SURVEY_SELECT = "SELECT " + ", ".join(f"s.{name}" for name in Survey.__dataclass_fields__)
-_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean, "anonymous": Boolean}
+_TYPES = {
+    "texts": JSON,
+    "allowed_origins": JSON,
+    "active": Boolean,
+    "anonymous": Boolean,
+    "alert_emails": JSON,
+}
 _BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
     **_TYPES
 )

@@ -86,6 +86,15 @@ class Urls:
         host = urlsplit(self.public_url).hostname or "localhost"
         return f"<budget-{account_id}-{period}-{level}-{admin_id}@{host}>"
 
+    def inbox_item(self, response_id: int) -> str:
+        """An inbox item's admin page, for the detractor alert."""
+        return self.admin_page(f"inbox/{response_id}")
+
+    def inbox_message_id(self, mail_id: int) -> str:
+        """One ``Message-ID`` per queued reply or alert, the same on every attempt."""
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return f"<inbox-{mail_id}@{host}>"
+
     def test_snippet(self, public_id: str) -> str:
         """Always the plain script, so a test runs the widget being served now."""
         return snippet(self.public_url, self.signer.test_embed_key(public_id))

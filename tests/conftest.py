@@ -31,6 +31,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
+    "inbox_mail",
+    "inbox_note",
+    "inbox_item",
     "record_upload",
     "record_sync",
     "api_key",

@@ -149,6 +149,11 @@ ID_ROUTES = {
     ("GET", "/records/uploads/{upload_id:int}/refused.csv"),
     ("GET", "/api-keys/{key_id:int}/revoke"),
     ("POST", "/api-keys/{key_id:int}/revoke"),
+    # the inbox: tests/test_inbox.py
+    ("GET", "/inbox/{response_id:int}"),
+    ("POST", "/inbox/{response_id:int}/state"),
+    ("POST", "/inbox/{response_id:int}/notes"),
+    ("POST", "/inbox/{response_id:int}/reply"),
 }
 
 

@@ -26,6 +26,7 @@ from app.web.admin import (
     dashboard,
     deletions,
     help,
+    inbox,
     owner_tests,
     records,
     results,
@@ -62,6 +63,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     record = "/records/{record_id:int}"
     upload = "/records/uploads/{upload_id:int}"
     api_key = "/api-keys/{key_id:int}"
+    inbox_item = "/inbox/{response_id:int}"
     pages = [
         # logging in and out
         get("/", auth.start),
@@ -108,6 +110,12 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         Route("/records/upload", uploads.upload, methods=["POST"], middleware=[upload_checked]),
         get(upload, admin_page(uploads.upload_result)),
         get(f"{upload}/refused.csv", admin_page(uploads.refused_download)),
+        # the inbox: responses that need action
+        get("/inbox", admin_page(inbox.inbox_page)),
+        get(inbox_item, admin_page(inbox.item_page)),
+        post(f"{inbox_item}/state", admin_form(inbox.update_item)),
+        post(f"{inbox_item}/notes", admin_form(inbox.add_note)),
+        post(f"{inbox_item}/reply", admin_form(inbox.send_reply)),
         get("/api-keys", admin_page(api_keys.api_keys_page)),
         post("/api-keys", admin_form(api_keys.create_key)),
         get(f"{api_key}/revoke", admin_page(api_keys.confirm_revoke)),

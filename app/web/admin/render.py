@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import budget, i18n
+from app import budget, i18n, inbox
 from app.admin_store import Admin
 from app.context import Context
 from app.web import http
@@ -83,6 +83,10 @@ def render(
             "csrf_token": csrf.token(request.session),
             "notice": notice,
             "nav": nav,
+            # The menu's open count, on every page an admin sees.
+            "inbox_open": inbox.open_count(ctx(request).engine, admin.account_id)
+            if admin is not None
+            else 0,
             "asset": http.asset_url,
             **context,
         },

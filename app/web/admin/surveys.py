@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, scales, survey_form, survey_texts, surveys, urls
+from app import admin_store, i18n, inbox, scales, survey_form, survey_texts, surveys, urls
 from app.admin_store import Admin
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -58,7 +58,10 @@ def create_survey(request: Request, admin: Admin, form: Form) -> Response:
     parsed = survey_form.parse(form)
     if not parsed.valid:
         return _form_page(request, admin, parsed, None, status=422)
-    survey_id = admin_store.create_survey(ctx(request).engine, admin.account_id, parsed.values)
+    context = ctx(request)
+    survey_id = admin_store.create_survey(
+        context.engine, admin.account_id, parsed.values, context.clock()
+    )
     forget_widget_configs(request)
     flash(request, "survey.created")
     return redirect(urls.admin(f"surveys/{survey_id}"))
@@ -86,8 +89,9 @@ def save_survey(request: Request, admin: Admin, form: Form) -> Response:
     if not parsed.valid:
         return _form_page(request, admin, parsed, survey, status=422)
     survey_id = _survey_id(request)
+    context = ctx(request)
     if not admin_store.update_survey(
-        ctx(request).engine, admin.account_id, survey_id, parsed.values
+        context.engine, admin.account_id, survey_id, parsed.values, context.clock()
     ):
         raise no_such_survey()
     forget_widget_configs(request)
@@ -149,6 +153,7 @@ def _form_page(
         ranges={item: survey_form.score_ranges(item) for item in scales.KINDS},
         positions=surveys.POSITIONS,
         audiences=surveys.REVIEW_AUDIENCES,
+        inbox_rules=inbox.RULES,
         # Every kind's defaults, so that the page can follow a change of kind.
         defaults={item: _defaults(item) for item in scales.KINDS},
         limits=survey_form.LIMITS,

@@ -1,0 +1,332 @@
+"""The inbox's e-mail, sent by the worker beside the invitations: replies
+an admin wrote to a respondent, and the detractor alerts.
+
+Alerts cost the submission path nothing: each pass looks for detractor
+responses of the surveys whose alerts are on, newer than the survey's
+high-water mark (``survey.alert_since``), and queues one message per
+response and address. The mark trails the clock by ``OVERLAP`` so a response
+whose transaction commits late is still seen; ``inbox_mail.dedupe_key`` is
+unique, so however many workers look at once, each alert is queued once.
+Queued messages are claimed under a lease, sent outside any transaction and
+marked, with the invitations' backoff for up to a day.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, and_, or_, select, update
+
+from app import db, delivery, i18n
+from app.i18n import LANGUAGES, Formatter
+from app.inbox import DETRACTORS
+from app.invitation_mail import note_message
+from app.mail import Delivery
+from app.models import account_table as account
+from app.models import inbox_mail_table as mail
+from app.models import response_table as response
+from app.models import survey_table as survey
+from app.scales import scale
+from app.urls import Urls
+
+if TYPE_CHECKING:
+    from app.delivery import Sender
+
+log = logging.getLogger("nps_beacon.inbox_mail")
+
+OVERLAP = timedelta(minutes=10)
+ALERTS_PER_PASS = 500  # responses per survey and pass; the next pass takes the rest
+
+
+# -- detractor alerts ---------------------------------------------------------------
+
+
+def _alert_text(
+    language: str,
+    zone: ZoneInfo,
+    *,
+    survey_name: str,
+    score: int,
+    high: int,
+    comment: str | None,
+    when: datetime,
+) -> tuple[str, str]:
+    t = i18n.translator(language)
+    formats = Formatter(language, zone)
+    subject = t("inbox.alert.subject", survey=survey_name, score=score)
+    lines = [
+        t("inbox.alert.intro", survey=survey_name),
+        t("inbox.alert.score", score=score, high=high),
+        t("inbox.alert.comment", comment=comment) if comment else t("inbox.alert.no_comment"),
+        # FOLLOW-UP ANSWERS: the response's answers (answers_for) are listed here.
+        t("inbox.alert.when", when=formats.datetime(when)),
+    ]
+    return subject, "\n\n".join(lines)
+
+
+# Is there anything for ``queue_alerts``: a detractor response without its
+# alert, or a mark due to move? Read first, so an idle pass takes no write lock.
+def _alert_work(now: datetime) -> Any:
+    unalerted = (
+        select(response.c.id)
+        .where(
+            response.c.survey_id == survey.c.id,
+            response.c.account_id == survey.c.account_id,
+            response.c.segment.in_(DETRACTORS),
+            response.c.created_at >= survey.c.alert_since,
+            ~select(mail.c.id)
+            .where(mail.c.response_id == response.c.id, mail.c.kind == "alert")
+            .exists(),
+        )
+        .exists()
+    )
+    return (
+        select(survey.c.id)
+        .where(
+            survey.c.alert_since.is_not(None),
+            or_(unalerted, survey.c.alert_since < now - 2 * OVERLAP),
+        )
+        .limit(1)
+    )
+
+
+def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
+    """Queue the alerts of new detractor responses, in the caller's write
+    transaction; the number of messages queued."""
+    watched = conn.execute(
+        select(
+            survey.c.id,
+            survey.c.account_id,
+            survey.c.name,
+            survey.c.kind,
+            survey.c.language,
+            survey.c.alert_emails,
+            survey.c.alert_since,
+        )
+        .where(survey.c.alert_since.is_not(None))
+        .order_by(survey.c.id)
+    ).all()
+    queued = 0
+    for watch in watched:
+        addresses = [a for a in (watch.alert_emails or []) if isinstance(a, str) and a]
+        if not addresses:
+            continue
+        found = conn.execute(
+            select(response.c.id, response.c.score, response.c.comment, response.c.created_at)
+            .where(
+                response.c.survey_id == watch.id,
+                response.c.account_id == watch.account_id,
+                response.c.segment.in_(DETRACTORS),
+                response.c.created_at >= watch.alert_since,
+                ~select(mail.c.id)
+                .where(mail.c.response_id == response.c.id, mail.c.kind == "alert")
+                .exists(),
+            )
+            .order_by(response.c.id)
+            .limit(ALERTS_PER_PASS)
+        ).all()
+        language = watch.language if watch.language in LANGUAGES else i18n.DEFAULT
+        high = scale(watch.kind).high
+        for answer in found:
+            subject, text = _alert_text(
+                language,
+                zone,
+                survey_name=watch.name,
+                score=answer.score,
+                high=high,
+                comment=answer.comment,
+                when=answer.created_at,
+            )
+            for address in addresses:
+                inserted = conn.execute(
+                    db.insert(conn, mail)
+                    .values(
+                        account_id=watch.account_id,
+                        response_id=answer.id,
+                        kind="alert",
+                        to_email=address,
+                        subject=subject[:200],
+                        body=text,
+                        language=language,
+                        dedupe_key=f"alert:{answer.id}:{address.lower()}"[:300],
+                        status="scheduled",
+                        next_attempt_at=now,
+                        attempts=0,
+                        created_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=[mail.c.dedupe_key])
+                )
+                queued += inserted.rowcount
+        # The mark trails the clock: what commits late is still looked at.
+        conn.execute(
+            update(survey)
+            .where(survey.c.id == watch.id, survey.c.alert_since < now - OVERLAP)
+            .values(alert_since=now - OVERLAP)
+        )
+    return queued
+
+
+# -- sending ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    attempts: int
+    kind: str
+    response_id: int | None
+    to_email: str
+    reply_to: str | None
+    subject: str
+    body: str
+    language: str
+    account_name: str
+    created_at: datetime
+
+
+def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Queued]:
+    ids = list(
+        conn.execute(
+            select(mail.c.id)
+            .where(
+                mail.c.status == "scheduled",
+                mail.c.next_attempt_at <= now,
+                or_(mail.c.claimed_until.is_(None), mail.c.claimed_until <= now),
+            )
+            .order_by(mail.c.next_attempt_at, mail.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not ids:
+        return []
+    conn.execute(
+        update(mail)
+        .where(mail.c.id.in_(ids))
+        .values(claimed_until=now + lease, attempts=mail.c.attempts + 1)
+    )
+    rows = conn.execute(
+        select(
+            mail.c.id,
+            mail.c.attempts,
+            mail.c.kind,
+            mail.c.response_id,
+            mail.c.to_email,
+            mail.c.reply_to,
+            mail.c.subject,
+            mail.c.body,
+            mail.c.language,
+            account.c.name.label("account_name"),
+            mail.c.created_at,
+        )
+        .select_from(mail.join(account, account.c.id == mail.c.account_id))
+        .where(mail.c.id.in_(ids))
+        .order_by(mail.c.id)
+    ).all()
+    return [Queued(*row) for row in rows]
+
+
+def message(queued: Queued, urls: Urls, mail_from: str) -> EmailMessage:
+    """The message of a queued reply or alert; ValueError for an address no
+    header takes."""
+    t = i18n.translator(queued.language)
+    link = None
+    if queued.kind == "alert":
+        footer = t("inbox.alert.footer", account=queued.account_name)
+        if queued.response_id is not None:
+            link = (t("inbox.alert.open"), urls.inbox_item(queued.response_id))
+    else:
+        footer = t("inbox.reply.footer", account=queued.account_name)
+    return note_message(
+        to=queued.to_email,
+        sender=mail_from,
+        subject=queued.subject,
+        language=queued.language,
+        message_id=urls.inbox_message_id(queued.id),
+        text=queued.body,
+        footer=footer,
+        reply_to=queued.reply_to if queued.kind == "reply" else None,
+        link=link,
+    )
+
+
+def mark(
+    conn: Connection, queued: Sequence[Queued], results: Sequence[Delivery], now: datetime
+) -> tuple[int, int, int]:
+    """What became of a claimed batch: (sent, retried, failed)."""
+    sent = retried = failed = 0
+    for item, result in zip(queued, results, strict=True):
+        mine = and_(mail.c.id == item.id, mail.c.attempts == item.attempts)
+        if result.status == "sent":
+            conn.execute(
+                update(mail)
+                .where(mail.c.id == item.id, mail.c.status == "scheduled")
+                .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
+            )
+            sent += 1
+        elif result.status == "permanent" or item.created_at + delivery.RETRY_FOR < now:
+            conn.execute(
+                update(mail)
+                .where(mine, mail.c.status == "scheduled")
+                .values(
+                    status="failed",
+                    claimed_until=None,
+                    last_error=(result.detail or "unknown error")[: delivery.ERROR_MAX],
+                )
+            )
+            failed += 1
+        else:
+            conn.execute(
+                update(mail)
+                .where(mine, mail.c.status == "scheduled")
+                .values(
+                    next_attempt_at=now + delivery.backoff(item.attempts),
+                    claimed_until=None,
+                    last_error=(result.detail or "unknown error")[: delivery.ERROR_MAX],
+                )
+            )
+            retried += 1
+    return sent, retried, failed
+
+
+def send_batch(sender: Sender) -> tuple[int, int]:
+    """Claim, send and mark one batch: (messages sent, claimed)."""
+    with db.write(sender.engine) as conn:
+        taken = claim(conn, sender.clock(), sender.batch_size, sender.lease)
+    if not taken:
+        return 0, 0
+    messages: list[EmailMessage] = []
+    unwritable: dict[int, Delivery] = {}
+    for index, item in enumerate(taken):
+        try:
+            messages.append(message(item, sender.urls, sender.mail_from))
+        except ValueError as exc:
+            log.warning("inbox mail %s cannot be written: %s", item.id, exc)
+            unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
+    sent = iter(sender.transport.send_batch(messages))
+    results = [unwritable[i] if i in unwritable else next(sent) for i in range(len(taken))]
+    with db.write(sender.engine) as conn:
+        done, _retried, _failed = mark(conn, taken, results, sender.clock())
+    return done, len(taken)
+
+
+def run_pass(sender: Sender) -> int:
+    """Queue new alerts, then send what is due; the number of messages sent."""
+    now = sender.clock()
+    with db.read(sender.engine) as conn:
+        work = conn.execute(_alert_work(now)).first() is not None
+    if work:
+        with db.write(sender.engine) as conn:
+            queue_alerts(conn, now, sender.zone)
+    total = 0
+    while True:
+        sent, claimed = send_batch(sender)
+        total += sent
+        if claimed < sender.batch_size:
+            return total
