@@ -35,6 +35,7 @@ from app.web import (
     invitations,
     links,
     records_api,
+    reviews,
     widget_api,
 )
 
@@ -130,6 +131,7 @@ def build_app(
         # Before the link survey's: these match only invitation keys on /s/.
         *invitations.routes(submissions),
         *links.routes(submissions),
+        *reviews.routes(),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount(

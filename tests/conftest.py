@@ -31,6 +31,8 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
+    "review_count",
+    "coupon",
     "record_upload",
     "record_sync",
     "api_key",
