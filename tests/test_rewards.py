@@ -330,7 +330,7 @@ def test_the_widget_config_carries_the_thank_you_per_segment_in_its_language(
     survey = client.get(f"/api/v1/widget/{shop.embed_key}?lang=de").json()["survey"]
     assert survey["thanks"] == {
         "negative": "Vielen Dank für Ihre ehrliche Rückmeldung.",
-        "neutral": "Vielen Dank für Ihre Rückmeldung!",
+        "neutral": "Vielen Dank für Ihr Feedback!",
         "positive": "Danke schön!",
     }
     english = client.get(f"/api/v1/widget/{shop.embed_key}?lang=en").json()["survey"]

@@ -718,6 +718,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "problem.no_review_link": "Dieser Bewertungslink wird nicht mehr angeboten.",
     "link.reward_intro": "Als Dankeschön hier Ihr Code:",
     "survey.thanks.low": "Vielen Dank für Ihre ehrliche Rückmeldung.",
-    "survey.thanks.mid": "Vielen Dank für Ihre Rückmeldung!",
+    "survey.thanks.mid": "Vielen Dank für Ihr Feedback!",
     "survey.thanks.high": "Vielen Dank! Schön, dass Sie zufrieden sind.",
 }
