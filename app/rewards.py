@@ -330,7 +330,7 @@ def add_codes(
             )
     except IntegrityError:
         # Another upload of the same codes was committed in the meantime.
-        raise UploadRefused("coupon.in_pool", count=len(codes), codes="") from None
+        raise UploadRefused("coupon.in_pool_race") from None
     return len(codes)
 
 

@@ -258,7 +258,7 @@ def test_codes_already_in_the_pool_refuse_the_upload(client: TestClient, engine:
     login(client, EMAIL)
     refused = _upload(client, shop.survey_id, "promoter", "NEW-1\nOLD-1")
     assert refused.status_code == 422
-    assert "1 of these codes are in the pool already: OLD-1" in refused.text
+    assert "1 of these codes is in the pool already: OLD-1" in refused.text
     assert [row[0] for row in _coupons(engine)] == ["OLD-1"]
     # The same code in another segment's pool is another code.
     assert _upload(client, shop.survey_id, "passive", "OLD-1").status_code == 303
@@ -379,7 +379,9 @@ def test_promoters_get_a_counting_review_link(client: TestClient, engine: Engine
     # The results page says how many were offered the link and how many followed it.
     login(client, EMAIL)
     results = client.get(f"/admin/surveys/{shop.survey_id}/results?period=2026-05").text
-    assert "Shown 1 times this month, followed 1 times" in text_of(results, "review-counts")
+    assert "Offered this month: 1. Followed: 1. Offered to: Promoters only" in text_of(
+        results, "review-counts"
+    )
 
 
 def test_a_forged_or_switched_off_review_link_is_a_readable_404(
