@@ -45,9 +45,12 @@ def test_the_admin_uploads_codes_and_sees_a_refusal_explained(
     base = live_server()
     page.set_viewport_size(DESKTOP)
     _log_in(page, base)
+    SCREENSHOTS.mkdir(exist_ok=True)
     # The dashboard warns: promoters are promised a code from an empty pool.
     warning = page.locator(f"#empty-pool-{shop.survey_id}-promoter")
     assert "is empty" in warning.inner_text()
+    _no_violations(page, "dashboard")
+    warning.screenshot(path=str(SCREENSHOTS / "dashboard-empty-pool.png"))
     warning.get_by_role("link", name="Add codes").click()
     page.wait_for_url(f"{base}/admin/surveys/{shop.survey_id}/rewards")
     assert page.get_by_label("Pool", exact=True).input_value() == "promoter"
@@ -86,7 +89,6 @@ def test_the_admin_uploads_codes_and_sees_a_refusal_explained(
     # The survey's settings say how many codes are left in the pool.
     page.goto(f"{base}/admin/surveys/{shop.survey_id}")
     assert page.locator("#reward_2-left").inner_text() == "5 codes left in the pool"
-    SCREENSHOTS.mkdir(exist_ok=True)
     page.locator("#rewards").screenshot(path=str(SCREENSHOTS / "survey-form-rewards.png"))
     assert csp_errors == []
 
