@@ -475,3 +475,20 @@ def test_the_survey_form_sets_thanks_rewards_and_the_review_audience(
     edit = client.get(page).text
     assert 'value="SORRY-5"' in edit and "You are the best!" in edit
     assert re.search(r'<option value="pool" selected>', edit)
+
+
+def test_an_upload_without_the_forms_token_or_too_large_takes_nothing(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine, rewards=POOL, email=EMAIL)
+    login(client, EMAIL)
+    action = f"/admin/surveys/{shop.survey_id}/rewards/codes"
+    forged = client.post(action, data={"segment": "promoter", "codes": "FORGED-1"})
+    assert forged.status_code == 403
+    huge = b"A" * (2 * 1024 * 1024 + 1)
+    too_large = _upload(client, shop.survey_id, "promoter", "", huge)
+    assert too_large.status_code == 413
+    assert "The upload is larger than 2 MB." in too_large.text
+    unknown = _upload(client, shop.survey_id, "nobody", "CODE-1")
+    assert unknown.status_code == 422
+    assert _coupons(engine) == []
