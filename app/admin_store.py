@@ -4,14 +4,25 @@ tenant never sees another's data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, case, literal, select, update
 
-from app import accounts, budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
+from app import (
+    accounts,
+    budget,
+    contacts,
+    db,
+    email_stats,
+    i18n,
+    rewards,
+    stats,
+    survey_form,
+    surveys,
+)
 from app.models import UTCDateTime, account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
@@ -195,6 +206,8 @@ class Dashboard:
     pending: Tariff | None  # a downgrade waiting for its month
     pending_starts: date | None
     email: email_stats.EmailFigures
+    # Rewards of active surveys whose pool of codes has run out.
+    empty_pools: list[rewards.EmptyPool] = field(default_factory=list)
 
 
 def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) -> Dashboard:
@@ -212,6 +225,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         refusals = contacts.refusals(conn, account_id, now)
         answered = stats.first_answered_survey(conn, account_id)
         email = email_stats.figures(conn, account_id, period, zone, usage.rejected_email)
+        empty_pools = rewards.empty_pools(conn, account_id, listed.values())
     first = next(iter(listed), None)
     onboarding = Onboarding(first, contact is not None, answered)
     return Dashboard(
@@ -237,6 +251,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
         tariffs.get(tariff.pending_code or ""),
         budget.period_start(tariff.pending_from, zone).date() if tariff.pending_from else None,
         email,
+        empty_pools,
     )
 
 
@@ -334,6 +349,7 @@ class Results:
     trend: list[stats.Day]
     comments: stats.CommentPage
     periods: list[str]
+    review: rewards.ReviewFigures
 
 
 def results(
@@ -360,6 +376,16 @@ def results(
             conn, account_id, survey_id, period, segment, page, recipients=not survey.anonymous
         )
         periods = stats.list_periods(conn, account_id)
+        review = rewards.review_figures(conn, account_id, survey_id, period)
     if summary is None:  # pragma: no cover - the survey was found above
         return None
-    return Results(survey, segment, summary, trend, comments, periods)
+    return Results(survey, segment, summary, trend, comments, periods, review)
+
+
+# -- rewards -----------------------------------------------------------------
+
+
+def pools(engine: Engine, account_id: int, survey_id: int) -> dict[str, rewards.Pool]:
+    """Codes left and handed out per segment of the account's survey."""
+    with db.read(engine) as conn:
+        return rewards.pools(conn, account_id, survey_id)

@@ -16,10 +16,12 @@ from sqlalchemy import Engine, delete, func, select, update
 from app import db, records, surveys
 from app.models import (
     contact_table,
+    coupon_table,
     invitation_table,
     record_table,
     refused_origin_table,
     response_table,
+    review_count_table,
     survey_table,
     test_response_table,
     usage_table,
@@ -137,6 +139,8 @@ def delete_survey(
             .values(last_accepted_survey_id=None)
         )
         for table in (
+            coupon_table,  # before responses: a code names the response it went to
+            review_count_table,
             response,  # before invitations: an answer names its invitation
             test_response_table,
             contact_table,

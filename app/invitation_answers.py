@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, survey_texts, surveys
+from app import budget, db, rewards, survey_texts, surveys
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
@@ -115,6 +115,7 @@ class Answer:
     segment: str
     comment: str | None
     created: bool = False  # stored by this call
+    reward: str | None = None  # the coupon code the answer got
 
 
 def answer(
@@ -134,7 +135,7 @@ def answer(
     period = budget.period_of(now, zone)
     try:
         with db.write(engine) as conn:
-            return _answer(conn, invitation_id, display, score, locale, now, period)
+            return _answer(conn, invitation_id, display, score, locale, now, period, zone)
     except IntegrityError:
         # A foreign key: the survey was deleted while its answer was being stored.
         raise Closed from None
@@ -148,6 +149,7 @@ def _answer(
     locale: str | None,
     now: datetime,
     period: str,
+    zone: ZoneInfo,
 ) -> Answer:
     taken = conn.execute(
         update(invitation)
@@ -183,7 +185,12 @@ def _answer(
     if new_id is None:
         raise TokenAlreadyUsed  # this display answered another invitation of the survey
     budget.note_feedback(conn, taken.account_id, period, now, survey.id)
-    return Answer(int(new_id), score, segment, None, created=True)
+    # In this transaction: a code is handed out only to a stored answer.
+    postgres = conn.dialect.name == "postgresql"
+    reward = rewards.hand_out(conn, postgres, survey, segment, int(new_id), now)
+    if survey.offers_review(segment):
+        rewards.count_shown(conn, survey, now, zone)
+    return Answer(int(new_id), score, segment, None, created=True, reward=reward)
 
 
 def _answered_before(conn: Connection, invitation_id: int, display: Display) -> Answer:
@@ -227,7 +234,11 @@ def _stored(conn: Connection, invitation_id: int, nonce: str | None) -> Answer |
     row = conn.execute(
         select(response.c.id, response.c.score, response.c.segment, response.c.comment).where(which)
     ).first()
-    return Answer(row.id, row.score, row.segment, row.comment) if row is not None else None
+    if row is None:
+        return None
+    survey = surveys.find(conn, asked.id)
+    reward = rewards.handed(conn, survey, row.segment, row.id) if survey is not None else None
+    return Answer(row.id, row.score, row.segment, row.comment, reward=reward)
 
 
 # -- the comment ---------------------------------------------------------------

@@ -36,6 +36,7 @@ from app.web import (
     invitations,
     links,
     records_api,
+    reviews,
     widget_api,
 )
 
@@ -146,6 +147,7 @@ def build_app(
         # Before the link survey's: these match only invitation keys on /s/.
         *_compressed(invitations.routes(submissions)),
         *_compressed(links.routes(submissions)),
+        *reviews.routes(),
         *demo.routes(settings),
         *admin.routes(settings, limit(settings.rate_limit_login)),
         Mount(

@@ -118,7 +118,8 @@ class Survey(SQLModel, table=True):
     color: str = Field(default="#1f5fbf", max_length=7)
     position: str = Field(default="bottom-right", max_length=16)
     review_url: str | None = Field(default=None, max_length=2048)
-    review_audience: str = Field(default="all", max_length=16)
+    # Offered the review link: promoters (the top segment), all or none.
+    review_audience: str = Field(default="promoters", max_length=16)
     email_delay_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     anonymous: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     # Which responses the inbox lists (app/inbox.py RULES).
@@ -134,6 +135,11 @@ class Survey(SQLModel, table=True):
         sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
     )
     alert_since: datetime | None = _when(nullable=True)
+    # The reward per segment: {segment: {"type": "fixed", "code": ...} | {"type": "pool"}}.
+    rewards: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False, server_default=text("'{}'")),
+    )
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -432,6 +438,54 @@ class InboxMail(SQLModel, table=True):
     created_at: datetime = _when(nullable=False)
 
 
+class Coupon(SQLModel, table=True):
+    """One code of a survey's pool for a segment. ``handed_at`` set means it
+    was given out, to ``response_id`` (kept given out if that response is
+    deleted later: the visitor has seen it)."""
+
+    __table_args__ = (
+        Index("ux_coupon_code", "survey_id", "segment", "code", unique=True),
+        # The next free code of a pool, without reading the handed-out ones.
+        Index(
+            "ix_coupon_free",
+            "survey_id",
+            "segment",
+            "id",
+            sqlite_where=text("handed_at IS NULL"),
+            postgresql_where=text("handed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    survey_id: int = Field(foreign_key="survey.id")
+    segment: str = Field(max_length=16)
+    code: str = Field(max_length=64)
+    response_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer,
+            ForeignKey("response.id", name="fk_coupon_response", ondelete="SET NULL"),
+            unique=True,
+        ),
+    )
+    handed_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
+
+
+class ReviewCount(SQLModel, table=True):
+    """How often a survey's review link was offered and followed on one day
+    (in the billing zone): counts only, nothing about who."""
+
+    __tablename__ = "review_count"
+
+    survey_id: int = Field(foreign_key="survey.id", primary_key=True)
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    account_id: int = Field(foreign_key="account.id", index=True)
+    shown: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    followed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
 # Core handles for the hot paths, which skip the ORM.
 tariff_table: Table = Tariff.__table__  # type: ignore[attr-defined]
 account_table: Table = Account.__table__  # type: ignore[attr-defined]
@@ -452,3 +506,5 @@ record_upload_table: Table = SQLModel.metadata.tables["record_upload"]
 inbox_item_table: Table = SQLModel.metadata.tables["inbox_item"]
 inbox_note_table: Table = SQLModel.metadata.tables["inbox_note"]
 inbox_mail_table: Table = SQLModel.metadata.tables["inbox_mail"]
+coupon_table: Table = Coupon.__table__  # type: ignore[attr-defined]
+review_count_table: Table = SQLModel.metadata.tables["review_count"]

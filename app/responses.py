@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db
+from app import budget, db, rewards
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -53,6 +53,7 @@ class Recorded:
     score: int
     segment: str
     created: bool
+    reward: str | None = None  # the coupon code this answer got
 
 
 def record(
@@ -87,7 +88,8 @@ def record_response(
     """
     if submission.display.test:
         with db.counting(engine) as conn:
-            return _record_test(conn, survey, submission, now)
+            found = _record_test(conn, survey, submission, now)
+        return replace(found, reward=rewards.for_test(survey, found.segment))
     period = budget.period_of(now, zone)
     account_id = survey.account_id
     try:
@@ -98,8 +100,14 @@ def record_response(
                 if new_id is not None:
                     if not budget.consume(conn, account_id, period, now, survey.id):
                         raise BudgetExhausted
-                    return Recorded(new_id, submission.score, segment, True)
-            return _replay(conn, ANSWERS, submission)
+                    # In this transaction: a code is handed out only to a stored response.
+                    postgres = engine.dialect.name == "postgresql"
+                    reward = rewards.hand_out(conn, postgres, survey, segment, new_id, now)
+                    if survey.offers_review(segment):
+                        rewards.count_shown(conn, survey, now, zone)
+                    return Recorded(new_id, submission.score, segment, True, reward)
+            found = _replay(conn, ANSWERS, submission)
+            return replace(found, reward=rewards.handed(conn, survey, found.segment, found.id))
     except BudgetExhausted:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
@@ -138,7 +146,7 @@ class _Table:
             ),
             text(f"SELECT comment FROM {table} WHERE id = :id"),
             text(
-                f"SELECT segment, comment FROM {table}"
+                f"SELECT id, segment, comment FROM {table}"
                 " WHERE nonce = :nonce AND survey_id = :survey_id"
             ),
         )
@@ -222,13 +230,20 @@ def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | Non
 class Stored:
     segment: str
     comment: str | None
+    reward: str | None = None
 
 
 def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored | None:
-    """The answer given with ``display`` to ``survey``, if any."""
+    """The answer given with ``display`` to ``survey``, if any, with its reward."""
     with db.read(engine) as conn:
         table = TESTS if display.test else ANSWERS
         row = conn.execute(
             table.by_survey, {"nonce": display.nonce, "survey_id": survey.id}
         ).first()
-    return Stored(row.segment, row.comment) if row is not None else None
+        if row is None:
+            return None
+        if display.test:
+            reward = rewards.for_test(survey, row.segment)
+        else:
+            reward = rewards.handed(conn, survey, row.segment, row.id)
+    return Stored(row.segment, row.comment, reward)

@@ -32,6 +32,7 @@ TEST_EMBED = "embed-test"
 TEST_LINK = "link-test"
 DISPLAY = "display"
 INVITATION = "invitation"
+REVIEW = "review"
 
 CHANNELS = ("widget", "link", "email")
 EMBED_MEMO = 10_000
@@ -111,6 +112,7 @@ class Signer:
         self._test_link = URLSafeSerializer(ordered, salt=TEST_LINK)
         self._display = _DisplaySerializer(ordered, salt=DISPLAY)
         self._invitation = URLSafeSerializer(ordered, salt=INVITATION)
+        self._review = URLSafeSerializer(ordered, salt=REVIEW)
         self.display_max_age = display_max_age
         # The same few embed keys arrive on every page view: a key verified once
         # stays valid for the life of these secret keys.
@@ -165,6 +167,24 @@ class Signer:
         if not isinstance(value, int) or isinstance(value, bool):
             raise InvalidToken
         return value
+
+    def review_key(self, public_id: str, *, test: bool = False) -> str:
+        """The key of a survey's counting review link. It names the survey
+        only (and whether an owner's test showed it), nothing about who."""
+        payload: list[str | int] = [public_id, 1] if test else [public_id]
+        return str(self._review.dumps(payload))
+
+    def read_review_key(self, key: str) -> SurveyKey:
+        try:
+            value = self._review.loads(key)
+        except BadSignature as exc:
+            raise InvalidToken from exc
+        match value:
+            case [str(public_id)]:
+                return SurveyKey(public_id)
+            case [str(public_id), 1]:
+                return SurveyKey(public_id, test=True)
+        raise InvalidToken
 
     def display_token(self, survey_id: int, channel: str, *, test: bool = False) -> str:
         # The JSON json.dumps would write for [id, nonce, channel(, 1)]: a

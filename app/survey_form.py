@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n, inbox, scales, survey_texts, surveys
+from app import i18n, inbox, rewards, scales, survey_texts, surveys
 from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
@@ -24,6 +24,7 @@ LIMITS = {
     "low_label": 80,
     "high_label": 80,
     "follow": 300,
+    "thanks": 200,
     "email_subject": 150,
     "email_intro": 1000,
 }
@@ -56,6 +57,18 @@ def follow_field(language: str, slot: int) -> str:
     return f"{language}_follow_{slot}"
 
 
+def thanks_field(language: str, slot: int) -> str:
+    return f"{language}_thanks_{slot}"
+
+
+def reward_field(slot: int) -> str:
+    return f"reward_{slot}"
+
+
+def reward_code_field(slot: int) -> str:
+    return f"reward_code_{slot}"
+
+
 def field_names() -> list[str]:
     names = [
         "name",
@@ -74,9 +87,12 @@ def field_names() -> list[str]:
         "inbox_rule",
         "alert_emails",
     ]
+    for slot in range(FOLLOW_SLOTS):
+        names += [reward_field(slot), reward_code_field(slot)]
     for language in i18n.LANGUAGES:
         names += [text_field(language, key) for key in TEXT_KEYS]
         names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
+        names += [thanks_field(language, slot) for slot in range(FOLLOW_SLOTS)]
         names += [text_field(language, key) for key in EMAIL_KEYS]
     return names
 
@@ -135,7 +151,7 @@ def blank(kind: str = "nps") -> SurveyForm:
     fields.update(
         kind=kind,
         language="auto",
-        review_audience="all",
+        review_audience="promoters",
         recontact_days="90",
         sample_percent="100",
         delay_seconds="0",
@@ -143,6 +159,7 @@ def blank(kind: str = "nps") -> SurveyForm:
         position="bottom-right",
         email_delay_days="0",
         inbox_rule=inbox.RULES[0],
+        **{reward_field(slot): "none" for slot in range(FOLLOW_SLOTS)},
     )
     return SurveyForm(fields)
 
@@ -168,13 +185,19 @@ def from_survey(survey: Survey) -> SurveyForm:
         alert_emails="\n".join(survey.alert_emails),
     )
     names = scales.segments(survey.kind)
+    for slot, segment in enumerate(names):
+        reward = rewards.reward_of(survey, segment)
+        fields[reward_field(slot)] = reward["type"] if reward is not None else "none"
+        fields[reward_code_field(slot)] = rewards.fixed_code(survey, segment) or ""
     for language in i18n.LANGUAGES:
         own = survey.texts.get(language) or {}
         for key in (*TEXT_KEYS, *EMAIL_KEYS):
             fields[text_field(language, key)] = own.get(key, "")
         follow = own.get("follow_up") or {}
+        thanks = own.get("thanks") or {}
         for slot, segment in enumerate(names):
             fields[follow_field(language, slot)] = follow.get(segment, "")
+            fields[thanks_field(language, slot)] = thanks.get(segment, "")
     return SurveyForm(fields)
 
 
@@ -199,6 +222,7 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
     values["texts"] = _texts(form, chosen)
     values["review_url"] = _review_url(form)
     values["review_audience"] = _choice(form, "review_audience", surveys.REVIEW_AUDIENCES)
+    values["rewards"] = _rewards(form, chosen)
     values["allowed_origins"] = _origins(form)
     values["recontact_days"] = _integer(form, "recontact_days", 0, 3650)
     percent = _number(form, "sample_percent", 1, 100)
@@ -287,6 +311,13 @@ def _texts(form: SurveyForm, kind: str) -> dict[str, Any]:
                 follow[segment] = text
         if follow:
             entry["follow_up"] = follow
+        thanks = {}
+        for slot, segment in enumerate(scales.segments(kind)):
+            text = _short_text(form, thanks_field(language, slot), LIMITS["thanks"])
+            if text:
+                thanks[segment] = text
+        if thanks:
+            entry["thanks"] = thanks
         subject = _short_text(form, text_field(language, "email_subject"), LIMITS["email_subject"])
         intro = _long_text(form, text_field(language, "email_intro"), LIMITS["email_intro"])
         if subject:
@@ -312,6 +343,25 @@ def _alert_emails(form: SurveyForm) -> list[str]:
     if len(found) > MAX_ALERT_EMAILS:
         form.errors["alert_emails"] = ("error.too_many_alerts", {"max": MAX_ALERT_EMAILS})
         return []
+    return found
+
+
+def _rewards(form: SurveyForm, kind: str) -> dict[str, Any]:
+    """The reward per segment: a fixed code is checked like a pool's codes."""
+    found: dict[str, Any] = {}
+    for slot, segment in enumerate(scales.segments(kind)):
+        if not form.fields[reward_field(slot)]:
+            form.fields[reward_field(slot)] = "none"
+        chosen = _choice(form, reward_field(slot), rewards.TYPES)
+        code = form.fields[reward_code_field(slot)].strip()
+        if chosen == "fixed":
+            problem = rewards.code_problem(code)
+            if problem is not None:
+                name = reward_code_field(slot)
+                form.errors[name] = (problem, {"max": rewards.CODE_MAX, "lines": code[:40]})
+            found[segment] = {"type": "fixed", "code": code}
+        elif chosen == "pool":
+            found[segment] = {"type": "pool"}
     return found
 
 

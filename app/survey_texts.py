@@ -21,6 +21,7 @@ def texts_for(
     own = texts.get(language) or {}
     defaults = _defaults(kind, language, thanked)
     own_follow = own.get("follow_up") or {}
+    own_thanks = own.get("thanks") or {}
     return {
         "question": own.get("question") or defaults["question"],
         "low_label": own.get("low_label") or defaults["low_label"],
@@ -28,6 +29,7 @@ def texts_for(
         "follow_up": {
             name: own_follow.get(name) or text for name, text in defaults["follow_up"].items()
         },
+        "thanks": {name: own_thanks.get(name) or text for name, text in defaults["thanks"].items()},
     }
 
 
@@ -36,7 +38,7 @@ def _defaults(kind: str, language: str, thanked: bool = False) -> dict[str, Any]
     """A kind's default texts from the catalogue, looked up once: the widget
     config asks for them on every view."""
     # The follow-ups run from the bottom of the scale up: low, middle, high.
-    bands = zip(segments(kind), ("low", "mid", "high"), strict=True)
+    bands = list(zip(segments(kind), ("low", "mid", "high"), strict=True))
     after = ".after_thanks" if thanked else ""
     return {
         **{
@@ -46,6 +48,7 @@ def _defaults(kind: str, language: str, thanked: bool = False) -> dict[str, Any]
         "follow_up": {
             name: translate(language, f"survey.follow_up.{band}{after}") for name, band in bands
         },
+        "thanks": {name: translate(language, f"survey.thanks.{band}") for name, band in bands},
     }
 
 

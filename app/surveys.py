@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +17,9 @@ from app.models import survey_table
 from app.scales import Scale
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
-REVIEW_AUDIENCES = ("all", "none")
+# Promoters first: the default for new surveys. Some review platforms (Google
+# among them) forbid asking only happy customers; "all" is there for them.
+REVIEW_AUDIENCES = ("promoters", "all", "none")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -45,6 +47,7 @@ class Survey:
     anonymous: bool = False  # responses keep no link to the invitation's recipient
     inbox_rule: str = "detractors_text"  # which responses the inbox lists (app/inbox.py)
     alert_emails: tuple[str, ...] = ()  # who gets an e-mail for each detractor
+    rewards: Mapping[str, Any] = field(default_factory=dict)  # see app.rewards
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
@@ -55,6 +58,7 @@ class Survey:
             active=bool(row["active"]),
             anonymous=bool(row["anonymous"]),
             alert_emails=tuple(row["alert_emails"] or ()),
+            rewards=row["rewards"] or {},
         )
         return cls(**values)
 
@@ -64,13 +68,19 @@ class Survey:
 
     @property
     def review_link(self) -> str | None:
-        """The review address offered after an answer: to every respondent,
-        never only to happy ones (review platforms forbid that gating), and
-        only a web address."""
+        """The review address, if the survey has one that is a web address."""
         url = self.review_url
-        if not url or self.review_audience != "all":
+        if not url or self.review_audience == "none":
             return None
         return url if urlsplit(url).scheme in {"http", "https"} else None
+
+    def offers_review(self, segment: str) -> bool:
+        """Whether an answer in ``segment`` is offered the review link: the
+        top segment (promoters) by default, everyone for platforms that
+        forbid asking only happy customers, or nobody."""
+        if self.review_link is None:
+            return False
+        return self.review_audience == "all" or segment == self.scale.segments[-1]
 
     def allows(self, origin: str | None) -> bool:
         """Empty means any origin; a request without Origin is server-to-server."""
@@ -113,6 +123,7 @@ _TYPES = {
     "active": Boolean,
     "anonymous": Boolean,
     "alert_emails": JSON,
+    "rewards": JSON,
 }
 _BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
     **_TYPES
@@ -189,10 +200,10 @@ def normalize_origin(value: str) -> str:
 
 
 def _clean_entry(entry: dict[str, Any] | None) -> dict[str, Any]:
-    """One language's texts: non-blank strings and a follow-up per segment."""
+    """One language's texts: non-blank strings, a follow-up and a thank-you per segment."""
     clean: dict[str, Any] = {}
     for key, value in (entry or {}).items():
-        if key == "follow_up" and isinstance(value, dict):
+        if key in ("follow_up", "thanks") and isinstance(value, dict):
             follow = {k: v.strip() for k, v in value.items() if isinstance(v, str) and v.strip()}
             if follow:
                 clean[key] = follow

@@ -23,6 +23,10 @@ def link_path(link_key: str) -> str:
     return f"/s/{link_key}"
 
 
+def review_path(review_key: str) -> str:
+    return f"/r/{review_key}"
+
+
 class Script(Protocol):
     """The built widget's content hash (in its immutable name) and SRI value."""
 
@@ -65,6 +69,10 @@ class Urls:
         """An invitation's survey page; with ``score``, the one that link preselects."""
         address = f"{self.public_url}{link_path(self.signer.invitation_key(invitation_id))}"
         return f"{address}?score={score}" if score is not None else address
+
+    def review(self, public_id: str, *, test: bool = False) -> str:
+        """The review link offered after an answer: a redirect that counts."""
+        return f"{self.public_url}{review_path(self.signer.review_key(public_id, test=test))}"
 
     def unsubscribe(self, invitation_id: int) -> str:
         return f"{self.public_url}/u/{self.signer.invitation_key(invitation_id)}"

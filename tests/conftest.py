@@ -34,6 +34,8 @@ TABLES = (
     "inbox_mail",
     "inbox_note",
     "inbox_item",
+    "review_count",
+    "coupon",
     "record_upload",
     "record_sync",
     "api_key",

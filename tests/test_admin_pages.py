@@ -140,6 +140,9 @@ ID_ROUTES = {
     ("POST", "/surveys/{survey_id:int}/delete"),
     ("GET", "/surveys/{survey_id:int}/test-answers"),
     ("POST", "/surveys/{survey_id:int}/test-answers/delete"),
+    ("GET", "/surveys/{survey_id:int}/rewards"),
+    ("POST", "/surveys/{survey_id:int}/rewards/codes"),
+    ("POST", "/surveys/{survey_id:int}/rewards/clear"),
     ("GET", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
     ("POST", "/surveys/{survey_id:int}/responses/{response_id:int}/delete"),
     # records, uploads and API keys: tests/test_admin_records.py
@@ -208,6 +211,15 @@ def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine:
         "test answers": client.get(f"{base}/test-answers"),
         "clear test answers": client.post(
             f"{base}/test-answers/delete", data={"csrf_token": token}
+        ),
+        "rewards": client.get(f"{base}/rewards"),
+        "add codes": client.post(
+            f"{base}/rewards/codes",
+            data={"csrf_token": token, "segment": "promoter", "codes": "TAKEN-1"},
+            files={"file": ("codes.txt", b"TAKEN-2\n", "text/plain")},
+        ),
+        "clear codes": client.post(
+            f"{base}/rewards/clear", data={"csrf_token": token, "segment": "promoter"}
         ),
     }
     for name, answer in answers.items():

@@ -375,7 +375,7 @@ def test_link_page_names_the_site_and_the_thank_you_page_thanks_once(
     assert thanks.status_code == 200
     main = _main(thanks.text)
     assert main.count("Thank") == 1
-    assert "<h1>Thank you for your feedback!</h1>" in main
+    assert "<h1>Thank you! We are glad you are happy.</h1>" in main
     assert '<label for="comment">What do you like most?</label>' in main
     commented = client.post(f"{link}/comment", data={"display_token": token, "comment": "Fast."})
     main = _main(commented.text)

@@ -199,17 +199,30 @@ def test_comment_needs_text_and_a_stored_answer(client: TestClient, engine: Engi
     assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
 
 
-def test_review_link_offered_to_everyone_unless_switched_off(
+def test_review_link_offered_to_promoters_by_default_to_everyone_or_nobody(
     client: TestClient, engine: Engine
 ) -> None:
     review = "https://reviews.example/acme"
-    everyone = seed(engine, review_url=review)
-    unhappy = _send(client, everyone.link_key, _open(client, everyone.link_key), 1)
-    assert f'href="{review}"' in client.get(unhappy.headers["location"]).text
+    link = re.compile(r'href="http://127.0.0.1:8000(/r/[^"]+)"')
 
+    def thanks(link_key: str, score: int) -> str:
+        sent = _send(client, link_key, _open(client, link_key), score)
+        return client.get(sent.headers["location"]).text
+
+    promoters = seed(engine, review_url=review)
+    assert link.search(thanks(promoters.link_key, 10))
+    assert not link.search(thanks(promoters.link_key, 8))
+    everyone = seed(engine, review_url=review, review_audience="all")
+    found = link.search(thanks(everyone.link_key, 1))
+    assert found
+    # The link counts its visit, then leads to the review address.
+    followed = client.get(unescape(found.group(1)), follow_redirects=False)
+    assert followed.status_code == 303
+    assert followed.headers["location"] == review
     nobody = seed(engine, review_url=review, review_audience="none")
-    happy = _send(client, nobody.link_key, _open(client, nobody.link_key), 10)
-    assert review not in client.get(happy.headers["location"]).text
+    page = thanks(nobody.link_key, 10)
+    assert review not in page
+    assert not link.search(page)
 
 
 # -- closed surveys --------------------------------------------------------

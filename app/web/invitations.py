@@ -331,12 +331,16 @@ def _thanks_page(
         # A page without its own display (the invitation opened again)
         # gets a fresh one for the comment form.
         token=token if display is not None else visit.ctx.signer.display_token(survey.id, CHANNEL),
+        thanks=texts["thanks"][found.segment],
         follow_up=texts["follow_up"][found.segment],
         commented=bool(found.comment),
         note=kept,
         error=error,
         comment_max=responses.COMMENT_MAX,
-        review_url=survey.review_link,
+        reward=found.reward,
+        review_url=(
+            visit.ctx.urls.review(survey.public_id) if survey.offers_review(found.segment) else None
+        ),
         test=False,
     )
 

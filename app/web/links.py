@@ -319,11 +319,17 @@ def _thanks_page(
         status,
         action=f"{_survey_url(visit)}/comment",
         token=token,
+        thanks=texts["thanks"][stored.segment],
         follow_up=texts["follow_up"][stored.segment],
         commented=bool(stored.comment),
         error=error,
         comment_max=responses.COMMENT_MAX,
-        review_url=survey.review_link,
+        reward=stored.reward,
+        review_url=(
+            visit.ctx.urls.review(survey.public_id, test=visit.test)
+            if survey.offers_review(stored.segment)
+            else None
+        ),
         test=visit.test,
     )
 

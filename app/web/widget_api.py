@@ -159,8 +159,13 @@ def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, 
         raise _unknown_survey() from None
     except responses.ScoreRequired:
         raise _invalid([("score", "is required")]) from None
+    answer: dict[str, Any] = {"id": recorded.id, "segment": recorded.segment}
+    if recorded.reward is not None:
+        answer["reward"] = recorded.reward
+    if survey.offers_review(recorded.segment):
+        answer["review_url"] = ctx.urls.review(survey.public_id, test=display.test)
     return JSONResponse(
-        {"id": recorded.id, "segment": recorded.segment},
+        answer,
         status_code=201 if recorded.created else 200,
         headers=NO_STORE,
     )

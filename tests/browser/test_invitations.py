@@ -86,7 +86,9 @@ def test_a_score_link_confirmed_then_a_comment(
 
     page.get_by_role("button", name="Send").click()
     page.wait_for_url("**/thanks?t=*")
-    assert page.get_by_role("heading", level=1).inner_text() == "Thank you for your feedback!"
+    assert page.get_by_role("heading", level=1).inner_text() == (
+        "Thank you! We are glad you are happy."
+    )
     assert page.get_by_role("link", name="Write a review").is_visible()
     assert run_axe(page) == []
     _shot(page, "thanks-375")

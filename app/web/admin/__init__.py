@@ -30,6 +30,7 @@ from app.web.admin import (
     owner_tests,
     records,
     results,
+    rewards,
     surveys,
     tariff,
     uploads,
@@ -91,6 +92,15 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get(f"{survey}/export.csv", admin_page(results.export)),
         get(f"{response}/delete", admin_page(deletions.confirm_delete_response)),
         post(f"{response}/delete", admin_form(deletions.delete_response)),
+        # rewards: the pools of coupon codes per segment
+        get(f"{survey}/rewards", admin_page(rewards.rewards_page)),
+        Route(
+            f"{survey}/rewards/codes",
+            rewards.add_codes,
+            methods=["POST"],
+            middleware=[upload_checked],
+        ),
+        post(f"{survey}/rewards/clear", admin_form(rewards.clear_codes)),
         # answers given through the survey's test key
         get(f"{survey}/test-answers", admin_page(owner_tests.test_answers)),
         post(f"{survey}/test-answers/delete", admin_form(owner_tests.clear_test_answers)),

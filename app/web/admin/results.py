@@ -50,6 +50,7 @@ def results(request: Request, admin: Admin) -> Response:
         split=charts.split_bar(found.summary.segments),
         chart=charts.trend_chart(kind, found.trend),
         comments=found.comments,
+        review=found.review,
         segment=segment,
         segments=found.survey.scale.segments,
         page_url=page_url,

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, inbox, scales, survey_form, survey_texts, surveys, urls
+from app import (
+    admin_store,
+    i18n,
+    inbox,
+    rewards,
+    scales,
+    survey_form,
+    survey_texts,
+    surveys,
+    urls,
+)
 from app.admin_store import Admin
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -154,6 +164,10 @@ def _form_page(
         positions=surveys.POSITIONS,
         audiences=surveys.REVIEW_AUDIENCES,
         inbox_rules=inbox.RULES,
+        reward_types=rewards.TYPES,
+        pools=admin_store.pools(ctx(request).engine, admin.account_id, survey.id)
+        if survey is not None
+        else {},
         # Every kind's defaults, so that the page can follow a change of kind.
         defaults={item: _defaults(item) for item in scales.KINDS},
         limits=survey_form.LIMITS,
