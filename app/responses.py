@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db
+from app import answers, budget, db, questions
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -45,6 +46,8 @@ class Submission:
     comment: str | None = None
     page_url: str | None = None
     locale: str | None = None
+    # Follow-up answers, cleaned by ``questions.validate``; with the score or later.
+    answers: Mapping[str, questions.Value] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,31 @@ def record_response(
                 if new_id is not None:
                     if not budget.consume(conn, account_id, period, now, survey.id):
                         raise BudgetExhausted
+                    _attach(conn, survey, new_id, segment, submission, now)
                     return Recorded(new_id, submission.score, segment, True)
-            return _replay(conn, ANSWERS, submission)
+            recorded = _replay(conn, ANSWERS, submission)
+            _attach(conn, survey, recorded.id, recorded.segment, submission, now)
+            return recorded
     except BudgetExhausted:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise
+
+
+def _attach(
+    conn: db.Executor,
+    survey: Survey,
+    response_id: int,
+    segment: str,
+    submission: Submission,
+    now: datetime,
+) -> None:
+    """The submission's answers onto the response, in its transaction. Only
+    now is the segment of a later submission known: a question not asked of
+    it raises ``questions.AnswerError`` and the whole submission rolls back."""
+    if submission.answers:
+        values = questions.validate(survey.questions, dict(submission.answers), segment)
+        answers.attach(conn, response_id, survey.id, values, now)
 
 
 def _record_test(

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
-from app import budget, scales
+from app import budget, questions, scales
 from app.i18n import LANGUAGES
 from app.models import survey_table
+from app.questions import Question
 from app.scales import Scale
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
@@ -43,6 +44,7 @@ class Survey:
     review_audience: str
     email_delay_days: int = 0
     anonymous: bool = False  # responses keep no link to the invitation's recipient
+    questions: tuple[Question, ...] = ()  # follow-up questions after the score
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
@@ -52,12 +54,18 @@ class Survey:
             allowed_origins=tuple(row["allowed_origins"] or ()),
             active=bool(row["active"]),
             anonymous=bool(row["anonymous"]),
+            questions=questions.parse(row["questions"]),
         )
         return cls(**values)
 
     @property
     def scale(self) -> Scale:
         return scales.scale(self.kind)
+
+    @property
+    def default_language(self) -> str:
+        """The language answers are reported in: the survey's own, else English."""
+        return self.language if self.language in LANGUAGES else "en"
 
     @property
     def review_link(self) -> str | None:
@@ -104,7 +112,13 @@ class Offer:
 
 SURVEY_COLUMNS = tuple(survey_table.c[name] for name in Survey.__dataclass_fields__)
 _SURVEY_SELECT = "SELECT " + ", ".join(f"s.{name}" for name in Survey.__dataclass_fields__)
-_TYPES = {"texts": JSON, "allowed_origins": JSON, "active": Boolean, "anonymous": Boolean}
+_TYPES = {
+    "texts": JSON,
+    "allowed_origins": JSON,
+    "active": Boolean,
+    "anonymous": Boolean,
+    "questions": JSON,
+}
 _BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
     **_TYPES
 )
