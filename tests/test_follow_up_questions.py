@@ -67,9 +67,7 @@ def _stored(engine: Engine) -> list[tuple[int, str, str]]:
     return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
-def test_config_lists_questions_in_the_pages_language(
-    client: TestClient, engine: Engine
-) -> None:
+def test_config_lists_questions_in_the_pages_language(client: TestClient, engine: Engine) -> None:
     s = seed(engine, questions=QUESTIONS)
     german = client.get(f"/api/v1/widget/{s.embed_key}?lang=de").json()["survey"]
     assert german["language"] == "de"
