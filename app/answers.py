@@ -84,6 +84,15 @@ def attach(
                 raise AnswerAlreadyGiven
 
 
+def given(conn: Connection, response_id: int) -> set[str]:
+    """The ids of the questions the response has answers to."""
+    return set(
+        conn.execute(select(answer.c.question_id).where(answer.c.response_id == response_id))
+        .scalars()
+        .all()
+    )
+
+
 @dataclass(frozen=True)
 class Answered:
     """One answer as people read it, in the survey's default language."""

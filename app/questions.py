@@ -144,7 +144,30 @@ def for_segment(questions: Sequence[Question], segment: str) -> list[Question]:
 
 # -- a visitor's answers -----------------------------------------------------------
 
+
+class _FormValues(list[str]):
+    """A page form's values for one name: a list, whatever the kind."""
+
+
+FORM_PREFIX = "a."  # a page's form names each question's controls ``a.{id}``
+
+
+def from_form(form: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """A page form's answers in the API's shape, for ``validate``: the
+    choice kinds' values as lists, text and single choice as the last value
+    (only ``validate`` knows the kind: it takes a form's last value for text
+    and a single choice). Empty values are dropped."""
+    raw: dict[str, Any] = {}
+    for name, values in form.items():
+        if name.startswith(FORM_PREFIX):
+            kept = [value for value in values if value.strip()]
+            if kept:
+                raw[name[len(FORM_PREFIX) :]] = _FormValues(kept)
+    return raw
+
+
 Value = str | list[str]
+Answers = Mapping[str, Value]
 
 
 class AnswerError(ValueError):
@@ -195,6 +218,8 @@ def validate(
 
 def _value(question: Question, value: Any, errors: _Errors) -> Value | None:
     qid = question.id
+    if question.kind in ("text", "single") and isinstance(value, _FormValues):
+        value = value[-1]
     if question.kind == "text":
         if not isinstance(value, str):
             errors.add(qid, "must be text")
@@ -226,3 +251,34 @@ def _value(question: Question, value: Any, errors: _Errors) -> Value | None:
         return None
     # Kept in the order the admin listed the options.
     return [option.id for option in question.options if option.id in picked] or None
+
+
+# -- the survey pages' form ------------------------------------------------------
+
+
+def page_context(
+    asked: Sequence[Question],
+    segment: str,
+    lang: str,
+    fallback: str = "en",
+    *,
+    comment: str = "",
+    picked: Mapping[str, Any] | None = None,
+    wrong: str = "",
+) -> dict[str, Any]:
+    """What a thank-you page's form needs for the segment's questions, with
+    what the visitor sent when the form comes back with an error."""
+    return {
+        "questions": localised(for_segment(asked, segment), lang, fallback),
+        "picked": dict(picked or {}),
+        "comment": comment,
+        "wrong": wrong,
+        "text_max": TEXT_MAX,
+    }
+
+
+def refused_labels(asked: Sequence[Question], error: AnswerError, lang: str) -> str:
+    """The questions whose answers were refused, by their labels, for people."""
+    labels = {question.id: question.label(lang) for question in asked}
+    ids = [field.removeprefix("answers.") for field, _ in error.errors]
+    return ", ".join(f"“{labels[qid]}”" for qid in ids if qid in labels)

@@ -160,7 +160,7 @@ class _Table:
             ),
             text(f"SELECT comment FROM {table} WHERE id = :id"),
             text(
-                f"SELECT segment, comment FROM {table}"
+                f"SELECT id, segment, comment FROM {table}"
                 " WHERE nonce = :nonce AND survey_id = :survey_id"
             ),
         )
@@ -244,6 +244,7 @@ def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | Non
 class Stored:
     segment: str
     comment: str | None
+    answered: frozenset[str] = frozenset()  # ids of the follow-up questions answered
 
 
 def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored | None:
@@ -253,4 +254,8 @@ def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored 
         row = conn.execute(
             table.by_survey, {"nonce": display.nonce, "survey_id": survey.id}
         ).first()
-    return Stored(row.segment, row.comment) if row is not None else None
+        if row is None:
+            return None
+        # A test's answers are checked but not kept: they have no response to hang on.
+        given = answers.given(conn, row.id) if survey.questions and not display.test else set()
+    return Stored(row.segment, row.comment, frozenset(given))
