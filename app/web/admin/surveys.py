@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, scales, survey_form, survey_texts, surveys, urls
+from app import admin_store, i18n, questions, scales, survey_form, survey_texts, surveys, urls
 from app.admin_store import Admin
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -82,7 +82,7 @@ def edit_survey_form(request: Request, admin: Admin) -> Response:
 
 def save_survey(request: Request, admin: Admin, form: Form) -> Response:
     survey = _survey(request, admin)
-    parsed = survey_form.parse(form, kind=survey.kind)
+    parsed = survey_form.parse(form, kind=survey.kind, asked=survey.questions)
     if not parsed.valid:
         return _form_page(request, admin, parsed, survey, status=422)
     survey_id = _survey_id(request)
@@ -157,6 +157,14 @@ def _form_page(
             admin_store.account_settings(ctx(request).engine, admin.account_id).name
         ),
         long_question=survey_form.LONG_QUESTION,
+        question_slots=survey_form.QUESTION_SLOTS,
+        question_kinds=questions.KINDS,
+        question_limits={
+            "label": questions.LABEL_MAX,
+            "option": questions.OPTION_MAX,
+            "options": questions.MAX_OPTIONS,
+            "picks": questions.MAX_PICKS,
+        },
         embed=_embed(request, survey) if survey is not None else None,
     )
 
