@@ -4,14 +4,25 @@ tenant never sees another's data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, select, update
 
-from app import accounts, budget, contacts, db, email_stats, i18n, stats, survey_form, surveys
+from app import (
+    accounts,
+    answers,
+    budget,
+    contacts,
+    db,
+    email_stats,
+    i18n,
+    stats,
+    survey_form,
+    surveys,
+)
 from app.models import account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
@@ -309,6 +320,9 @@ class Results:
     trend: list[stats.Day]
     comments: stats.CommentPage
     periods: list[str]
+    # Follow-up answers: the month's per question, and those of the listed comments.
+    follow_ups: list[answers.QuestionSummary] = field(default_factory=list)
+    answers: dict[int, list[answers.Answered]] = field(default_factory=dict)
 
 
 def results(
@@ -335,6 +349,8 @@ def results(
             conn, account_id, survey_id, period, segment, page, recipients=not survey.anonymous
         )
         periods = stats.list_periods(conn, account_id)
+        follow_ups = answers.summary(conn, account_id, survey, period)
+        given = answers.answers_for(conn, [item.id for item in comments.items])
     if summary is None:  # pragma: no cover - the survey was found above
         return None
-    return Results(survey, segment, summary, trend, comments, periods)
+    return Results(survey, segment, summary, trend, comments, periods, follow_ups, given)

@@ -20,6 +20,7 @@ from app.models import UTCDateTime, survey_table
 from app.models import answer_table as answer
 from app.models import response_table as response
 from app.questions import Value
+from app.surveys import Survey
 
 
 class AnswerAlreadyGiven(Exception):
@@ -166,3 +167,60 @@ def _answered(
         option = question.option(option_id) if question is not None else None
         labels.append(option.label(language) if option is not None else option_id)
     return Answered(question_id, kind, label, choices=tuple(labels))
+
+
+# -- a month's answers, for the results page ---------------------------------------
+
+LATEST_TEXTS = 10
+
+
+@dataclass(frozen=True)
+class QuestionSummary:
+    """How one question was answered in a month: each option's count (for
+    the choice kinds) or the latest texts, and how many answered it."""
+
+    question: str
+    kind: str
+    answered: int
+    counts: tuple[tuple[str, int], ...] = ()
+    texts: tuple[str, ...] = ()
+
+
+def summary(
+    conn: Connection, account_id: int, survey: Survey, period: str
+) -> list[QuestionSummary]:
+    """The survey's questions as answered in ``period``, in the survey's
+    default language; questions since removed are left out."""
+    if not survey.questions:
+        return []
+    rows = conn.execute(
+        select(answer.c.question_id, answer.c.value)
+        .join(response, response.c.id == answer.c.response_id)
+        .where(
+            response.c.account_id == account_id,
+            response.c.survey_id == survey.id,
+            response.c.period == period,
+        )
+        .order_by(answer.c.id.desc())
+    ).all()
+    by_question: dict[str, list[Value]] = {}
+    for question_id, stored in rows:
+        by_question.setdefault(question_id, []).append(decode(stored))
+    language = survey.default_language
+    found = []
+    for question in survey.questions:
+        values = by_question.get(question.id, [])
+        if question.kind == "text":
+            texts = tuple(v for v in values if isinstance(v, str))[:LATEST_TEXTS]
+            found.append(
+                QuestionSummary(question.label(language), "text", len(values), texts=texts)
+            )
+            continue
+        tally = {option.id: 0 for option in question.options}
+        for value in values:
+            for option_id in [value] if isinstance(value, str) else value:
+                if option_id in tally:
+                    tally[option_id] += 1
+        counts = tuple((option.label(language), tally[option.id]) for option in question.options)
+        found.append(QuestionSummary(question.label(language), question.kind, len(values), counts))
+    return found

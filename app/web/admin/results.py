@@ -50,6 +50,8 @@ def results(request: Request, admin: Admin) -> Response:
         split=charts.split_bar(found.summary.segments),
         chart=charts.trend_chart(kind, found.trend),
         comments=found.comments,
+        follow_ups=found.follow_ups,
+        answers=found.answers,
         segment=segment,
         segments=found.survey.scale.segments,
         page_url=page_url,
