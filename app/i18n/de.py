@@ -215,6 +215,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "form.q.options_mismatch": "Diese Sprache listet {count} Optionen, eine andere {wanted}. Geben Sie jeder Sprache dieselben Optionen, eine pro Zeile in derselben Reihenfolge.",
     "form.q.option_twice": "„{value}“ steht zweimal in der Liste; bitte jede Option nur einmal.",
     "form.q.option_too_long": "„{value}…“ hat {count} Zeichen; bitte höchstens {max} je Option.",
+    "form.q.add": "Frage hinzufügen",
     "form.basics": "Grundlagen",
     "form.texts": "Texte auf {language}",
     "form.texts_hint": "Lassen Sie ein Feld leer, um den darin gezeigten Standardtext zu nutzen.",

@@ -211,6 +211,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "form.q.options_mismatch": "This language lists {count} options, another {wanted}. Give each language the same options, one per line in the same order.",
     "form.q.option_twice": "“{value}” is listed twice; please list each option once.",
     "form.q.option_too_long": "“{value}…” has {count} characters; please keep each option to at most {max}.",
+    "form.q.add": "Add a question",
     "form.basics": "Basics",
     "form.texts": "Texts in {language}",
     "form.texts_hint": "Leave a field empty to use the default text shown in it.",
