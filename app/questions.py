@@ -197,6 +197,8 @@ def validate(
         return {}
     if not isinstance(raw, dict):
         raise AnswerError([("answers", "must be an object of question ids")])
+    if len(raw) > MAX_QUESTIONS:  # no survey asks more; a flood gets one error, not one each
+        raise AnswerError([("answers", f"may answer at most {MAX_QUESTIONS} questions")])
     errors = _Errors()
     by_id = {question.id: question for question in questions}
     clean: dict[str, Value] = {}

@@ -143,6 +143,7 @@ BAD = [
     ({"qmore": 5}, "answers.qmore", "must be text"),
     ({"qlove": "All of it"}, "answers.qlove", "is not asked of detractors"),
     (["qmore"], "answers", "must be an object of question ids"),
+    ({f"q{n}": "x" for n in range(6)}, "answers", "may answer at most 5 questions"),
 ]
 
 

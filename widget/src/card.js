@@ -63,7 +63,8 @@ export function open(config, tag) {
   // -- the score ---------------------------------------------------------------
   const radios = [];
   const scale = h('div', { class: 's' });
-  for (let score = low; score <= high; score++) scale.append(box(radios, 'radio', 'score', score, score));
+  for (let score = low; score <= high; score++)
+    scale.append(box(radios, 'radio', 'score', score, score));
   radios[0].setAttribute('aria-describedby', 'lo');
   radios[radios.length - 1].setAttribute('aria-describedby', 'hi');
   const group = h(

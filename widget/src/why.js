@@ -11,7 +11,8 @@ export function explain(config) {
     console.warn(
       'nps-beacon: ' +
         (reason == 'origin_not_allowed'
-          ? `this survey does not accept answers from ${origin} (allowed origins are set in the survey's settings)`
+          ? `this survey does not accept answers from ${origin} ` +
+            "(allowed origins are set in the survey's settings)"
           : `not shown on ${origin}: ${reason}`),
     );
   }
