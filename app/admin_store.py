@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, case, literal, select,
 
 from app import (
     accounts,
+    answers,
     budget,
     contacts,
     db,
@@ -350,6 +351,9 @@ class Results:
     comments: stats.CommentPage
     periods: list[str]
     review: rewards.ReviewFigures
+    # Follow-up answers: the month's per question, and those of the listed comments.
+    follow_ups: list[answers.QuestionSummary] = field(default_factory=list)
+    answers: dict[int, list[answers.Answered]] = field(default_factory=dict)
 
 
 def results(
@@ -377,9 +381,11 @@ def results(
         )
         periods = stats.list_periods(conn, account_id)
         review = rewards.review_figures(conn, account_id, survey_id, period)
+        follow_ups = answers.summary(conn, account_id, survey, period)
+        given = answers.answers_for(conn, [item.id for item in comments.items])
     if summary is None:  # pragma: no cover - the survey was found above
         return None
-    return Results(survey, segment, summary, trend, comments, periods, review)
+    return Results(survey, segment, summary, trend, comments, periods, review, follow_ups, given)
 
 
 # -- rewards -----------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
 
+from app import answers, db, questions
+from app.i18n import LANGUAGES
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.stats import response_scope, with_recipient_email
@@ -115,15 +117,30 @@ def export(engine: Engine, account_id: int, survey_id: int, first: str, last: st
     check_range(first, last)
     with engine.connect() as conn:
         row = conn.execute(
-            select(survey.c.name, survey.c.kind, survey.c.anonymous).where(
-                survey.c.id == survey_id, survey.c.account_id == account_id
-            )
+            select(
+                survey.c.name,
+                survey.c.kind,
+                survey.c.anonymous,
+                survey.c.questions,
+                survey.c.language,
+            ).where(survey.c.id == survey_id, survey.c.account_id == account_id)
         ).first()
     if row is None:
         raise NotFound(survey_id)
     name = neutralize(row.name)
+    # Named in the survey's default language, like the answers in their cells.
+    language = row.language if row.language in LANGUAGES else "en"
+    headers = [neutralize(f"answer: {q.label(language)}") for q in questions.parse(row.questions)]
+    asked = questions.parse(row.questions)
     chunks = _export_rows(
-        engine, account_id, survey_id, (first, last), name, str(row.kind), not row.anonymous
+        engine,
+        account_id,
+        survey_id,
+        (first, last),
+        name,
+        str(row.kind),
+        not row.anonymous,
+        (asked, headers),
     )
     return Export(filename(str(row.name), survey_id, first, last), chunks)
 
@@ -136,12 +153,17 @@ def _export_rows(
     name: str,
     kind: str,
     recipients: bool,
+    follow_ups: tuple[tuple[questions.Question, ...], list[str]] = ((), []),
 ) -> Iterator[str]:
-    yield "\ufeff" + _csv_lines([COLUMNS])
+    # One column per follow-up question, named by its label; each cell the
+    # answer in the survey's default language (choices joined by ", ").
+    asked, headers = follow_ups
+    yield "\ufeff" + _csv_lines([[*COLUMNS, *headers]])
     query = export_query(account_id, survey_id, *months, recipients=recipients)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
         for batch in result.partitions():
+            given = _answers_of(engine, [r.id for r in batch]) if asked else {}
             yield _csv_lines(
                 (
                     r.id,
@@ -158,9 +180,23 @@ def _export_rows(
                     neutralize(r.page_url),
                     neutralize(r.locale),
                     neutralize(r.recipient_email) if recipients else "",
+                    *_answer_cells(asked, given.get(r.id, [])),
                 )
                 for r in batch
             )
+
+
+def _answers_of(engine: Engine, response_ids: list[int]) -> dict[int, list[answers.Answered]]:
+    # Its own connection: the export's is busy streaming.
+    with db.read(engine) as conn:
+        return answers.answers_for(conn, response_ids)
+
+
+def _answer_cells(
+    asked: tuple[questions.Question, ...], given: list[answers.Answered]
+) -> list[str]:
+    by_id = {answer.question_id: answer.display for answer in given}
+    return [neutralize(by_id.get(question.id)) for question in asked]
 
 
 def export_query(

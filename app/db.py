@@ -314,6 +314,9 @@ class DriverResult:
         row = self.first()
         return row[0] if row is not None else None
 
+    def all(self) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._cursor.fetchall()]
+
 
 class DriverConnection:
     """Executes ``text()`` statements with ``:name`` parameters on the driver."""

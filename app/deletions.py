@@ -15,6 +15,7 @@ from sqlalchemy import Engine, delete, func, select, update
 
 from app import db, records, surveys
 from app.models import (
+    answer_table,
     contact_table,
     coupon_table,
     invitation_table,
@@ -75,6 +76,18 @@ def find_response(
 def delete_response(engine: Engine, account_id: int, survey_id: int, response_id: int) -> bool:
     """True when the account's response was there to delete."""
     with db.write(engine) as conn:
+        # Its follow-up answers go with it (the foreign key cascades too).
+        conn.execute(
+            delete(answer_table).where(
+                answer_table.c.response_id.in_(
+                    select(response.c.id).where(
+                        response.c.id == response_id,
+                        response.c.survey_id == survey_id,
+                        response.c.account_id == account_id,
+                    )
+                )
+            )
+        )
         result = conn.execute(
             delete(response).where(
                 response.c.id == response_id,
@@ -113,8 +126,9 @@ def survey_contents(engine: Engine, account_id: int, survey_id: int) -> SurveyCo
 def delete_survey(
     engine: Engine, account_id: int, survey_id: int, now: datetime | None = None
 ) -> bool:
-    """Delete the account's survey, its responses, test answers, records,
-    invitations and last contact, in one transaction; True when it was there
+    """Delete the account's survey, its responses with their follow-up
+    answers, test answers, records, invitations and last contact, in one
+    transaction; True when it was there
     to delete. Invitations not sent yet are cancelled first: their count goes
     back to the period that was charged."""
     now = now or datetime.now(UTC)
@@ -141,6 +155,7 @@ def delete_survey(
         for table in (
             coupon_table,  # before responses: a code names the response it went to
             review_count_table,
+            answer_table,  # before their responses
             response,  # before invitations: an answer names its invitation
             test_response_table,
             contact_table,

@@ -14,13 +14,13 @@ again only through the display it was given with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, rewards, survey_texts, surveys
+from app import answers, budget, db, questions, rewards, survey_texts, surveys
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
@@ -116,6 +116,7 @@ class Answer:
     comment: str | None
     created: bool = False  # stored by this call
     reward: str | None = None  # the coupon code the answer got
+    answered: frozenset[str] = frozenset()  # ids of the follow-up questions answered
 
 
 def answer(
@@ -238,33 +239,58 @@ def _stored(conn: Connection, invitation_id: int, nonce: str | None) -> Answer |
         return None
     survey = surveys.find(conn, asked.id)
     reward = rewards.handed(conn, survey, row.segment, row.id) if survey is not None else None
-    return Answer(row.id, row.score, row.segment, row.comment, reward=reward)
+    given = frozenset(answers.given(conn, row.id))
+    return Answer(row.id, row.score, row.segment, row.comment, reward=reward, answered=given)
 
 
-# -- the comment ---------------------------------------------------------------
+# -- the comment and the follow-up answers --------------------------------------------
 
 
-def add_comment(engine: Engine, invitation_id: int, nonce: str | None, comment: str) -> Answer:
-    """Attach the first comment to the invitation's answer; it counts nothing.
+def add_comment(
+    engine: Engine,
+    invitation_id: int,
+    nonce: str | None,
+    comment: str | None,
+    values: questions.Answers | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """Attach the first comment and the follow-up answers (cleaned by
+    ``questions.validate``) to the invitation's answer, in one transaction;
+    they count nothing.
 
-    Raises ``ScoreRequired`` when there is no answer to attach it to (for an
-    anonymous survey: none given with the display of ``nonce``) and
-    ``CommentAlreadyGiven`` when another comment is there: the first one stands."""
+    Raises ``ScoreRequired`` when there is no answer to attach them to (for an
+    anonymous survey: none given with the display of ``nonce``),
+    ``CommentAlreadyGiven`` or ``answers.AnswerAlreadyGiven`` when another
+    comment or answer is there (the first one stands), and
+    ``questions.AnswerError`` for a question not asked of the answer's segment."""
     with db.write(engine) as conn:
         found = _stored(conn, invitation_id, nonce)
         if found is None:
             raise ScoreRequired
-        attached = conn.execute(
-            update(response)
-            .where(response.c.id == found.id, response.c.comment.is_(None))
-            .values(comment=comment)
-            .returning(response.c.id)
-        ).first()
-        if attached is None:
-            # Another comment came first, unless it was this one sent twice.
-            first = conn.execute(
-                select(response.c.comment).where(response.c.id == found.id)
+        if comment:
+            _attach_comment(conn, found.id, comment)
+        if values:
+            survey_id = conn.execute(
+                select(response.c.survey_id).where(response.c.id == found.id)
             ).scalar_one()
-            if first != comment:
-                raise CommentAlreadyGiven
-    return Answer(found.id, found.score, found.segment, comment)
+            survey = surveys.find(conn, survey_id)
+            asked = survey.questions if survey is not None else ()
+            clean = questions.validate(asked, dict(values), found.segment)
+            answers.attach(conn, found.id, survey_id, clean, now or datetime.now(UTC))
+    return Answer(found.id, found.score, found.segment, comment or found.comment)
+
+
+def _attach_comment(conn: Connection, response_id: int, comment: str) -> None:
+    attached = conn.execute(
+        update(response)
+        .where(response.c.id == response_id, response.c.comment.is_(None))
+        .values(comment=comment)
+        .returning(response.c.id)
+    ).first()
+    if attached is None:
+        # Another comment came first, unless it was this one sent twice.
+        first = conn.execute(
+            select(response.c.comment).where(response.c.id == response_id)
+        ).scalar_one()
+        if first != comment:
+            raise CommentAlreadyGiven

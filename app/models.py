@@ -140,6 +140,11 @@ class Survey(SQLModel, table=True):
         default_factory=dict,
         sa_column=Column(JSON, nullable=False, server_default=text("'{}'")),
     )
+    # Follow-up questions after the score, shaped by app/questions.py.
+    questions: list[Any] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -224,6 +229,31 @@ class TestResponse(SQLModel, table=True):
     channel: str = Field(max_length=8)
     page_url: str | None = Field(default=None, max_length=2048)
     locale: str | None = Field(default=None, max_length=35)
+    created_at: datetime = _when(nullable=False)
+
+
+class Answer(SQLModel, table=True):
+    """A visitor's answer to one follow-up question, attached to a stored
+    response: a text, an option id or a list of option ids. The first
+    answer to a question stands. Counts nothing."""
+
+    __table_args__ = (
+        Index("ux_answer_response_question", "response_id", "question_id", unique=True),
+        Index("ix_answer_survey", "survey_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("response.id", name="fk_answer_response", ondelete="CASCADE"),
+            nullable=False,
+        )
+    )
+    survey_id: int = Field(foreign_key="survey.id")
+    question_id: str = Field(max_length=16)
+    # JSON text, written and read by app/answers.py alike on both databases.
+    value: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _when(nullable=False)
 
 
@@ -493,6 +523,7 @@ admin_table: Table = AdminUser.__table__  # type: ignore[attr-defined]
 admin_session_table: Table = AdminSession.__table__  # type: ignore[attr-defined]
 survey_table: Table = Survey.__table__  # type: ignore[attr-defined]
 response_table: Table = Response.__table__  # type: ignore[attr-defined]
+answer_table: Table = Answer.__table__  # type: ignore[attr-defined]
 test_response_table: Table = SQLModel.metadata.tables["test_response"]
 usage_table: Table = Usage.__table__  # type: ignore[attr-defined]
 contact_table: Table = Contact.__table__  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, rewards
+from app import answers, budget, db, questions, rewards
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -45,6 +46,8 @@ class Submission:
     comment: str | None = None
     page_url: str | None = None
     locale: str | None = None
+    # Follow-up answers, cleaned by ``questions.validate``; with the score or later.
+    answers: Mapping[str, questions.Value] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ def record_response(
                 if new_id is not None:
                     if not budget.consume(conn, account_id, period, now, survey.id):
                         raise BudgetExhausted
+                    _attach(conn, survey, new_id, segment, submission, now)
                     # In this transaction: a code is handed out only to a stored response.
                     postgres = engine.dialect.name == "postgresql"
                     reward = rewards.hand_out(conn, postgres, survey, segment, new_id, now)
@@ -107,11 +111,28 @@ def record_response(
                         rewards.count_shown(conn, survey, now, zone)
                     return Recorded(new_id, submission.score, segment, True, reward)
             found = _replay(conn, ANSWERS, submission)
+            _attach(conn, survey, found.id, found.segment, submission, now)
             return replace(found, reward=rewards.handed(conn, survey, found.segment, found.id))
     except BudgetExhausted:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise
+
+
+def _attach(
+    conn: db.Executor,
+    survey: Survey,
+    response_id: int,
+    segment: str,
+    submission: Submission,
+    now: datetime,
+) -> None:
+    """The submission's answers onto the response, in its transaction. Only
+    now is the segment of a later submission known: a question not asked of
+    it raises ``questions.AnswerError`` and the whole submission rolls back."""
+    if submission.answers:
+        values = questions.validate(survey.questions, dict(submission.answers), segment)
+        answers.attach(conn, response_id, survey.id, values, now)
 
 
 def _record_test(
@@ -231,6 +252,7 @@ class Stored:
     segment: str
     comment: str | None
     reward: str | None = None
+    answered: frozenset[str] = frozenset()  # ids of the follow-up questions answered
 
 
 def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored | None:
@@ -246,4 +268,6 @@ def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored 
             reward = rewards.for_test(survey, row.segment)
         else:
             reward = rewards.handed(conn, survey, row.segment, row.id)
-    return Stored(row.segment, row.comment, reward)
+        # A test's answers are checked but not kept: they have no response to hang on.
+        given = answers.given(conn, row.id) if survey.questions and not display.test else set()
+    return Stored(row.segment, row.comment, reward, frozenset(given))

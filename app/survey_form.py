@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n, inbox, rewards, scales, survey_texts, surveys
+from app import i18n, inbox, questions, rewards, scales, survey_texts, surveys
+from app.questions import Question
 from app.surveys import Survey
 
 TEXT_KEYS = ("question", "low_label", "high_label")
@@ -46,6 +47,8 @@ LONG_QUESTION = 140
 # on a 375 px wide phone: 351 px card, less padding and the close button.
 PHONE_LINE = 30
 
+QUESTION_SLOTS = questions.MAX_QUESTIONS  # fixed slots: the form works without JavaScript
+
 Error = tuple[str, dict[str, Any]]
 
 
@@ -67,6 +70,21 @@ def reward_field(slot: int) -> str:
 
 def reward_code_field(slot: int) -> str:
     return f"reward_code_{slot}"
+
+
+def question_field(slot: int, key: str, language: str | None = None) -> str:
+    """A follow-up question slot's field: ``q0_kind``, ``en_q0_label``, ``q0_seg_2``."""
+    return f"{language}_q{slot}_{key}" if language else f"q{slot}_{key}"
+
+
+def question_field_names() -> list[str]:
+    names: list[str] = []
+    for slot in range(QUESTION_SLOTS):
+        names += [question_field(slot, key) for key in ("id", "kind", "order", "max")]
+        names += [question_field(slot, f"seg_{band}") for band in range(FOLLOW_SLOTS)]
+        for language in i18n.LANGUAGES:
+            names += [question_field(slot, key, language) for key in ("label", "options")]
+    return names
 
 
 def field_names() -> list[str]:
@@ -94,7 +112,7 @@ def field_names() -> list[str]:
         names += [follow_field(language, slot) for slot in range(FOLLOW_SLOTS)]
         names += [thanks_field(language, slot) for slot in range(FOLLOW_SLOTS)]
         names += [text_field(language, key) for key in EMAIL_KEYS]
-    return names
+    return names + question_field_names()
 
 
 @dataclass
@@ -161,7 +179,19 @@ def blank(kind: str = "nps") -> SurveyForm:
         inbox_rule=inbox.RULES[0],
         **{reward_field(slot): "none" for slot in range(FOLLOW_SLOTS)},
     )
+    fields.update(_empty_slots(0))
     return SurveyForm(fields)
+
+
+def _empty_slots(first: int) -> dict[str, str]:
+    """Unused question slots from ``first`` on: asked of every segment once used."""
+    fields: dict[str, str] = {}
+    for slot in range(first, QUESTION_SLOTS):
+        fields[question_field(slot, "order")] = str(slot + 1)
+        fields[question_field(slot, "max")] = str(questions.DEFAULT_PICKS)
+        for band in range(FOLLOW_SLOTS):
+            fields[question_field(slot, f"seg_{band}")] = "1"
+    return fields
 
 
 def from_survey(survey: Survey) -> SurveyForm:
@@ -198,16 +228,39 @@ def from_survey(survey: Survey) -> SurveyForm:
         for slot, segment in enumerate(names):
             fields[follow_field(language, slot)] = follow.get(segment, "")
             fields[thanks_field(language, slot)] = thanks.get(segment, "")
+    for slot, question in enumerate(survey.questions[:QUESTION_SLOTS]):
+        fields.update(_question_fields(slot, question, names))
+    fields.update(_empty_slots(len(survey.questions)))
     return SurveyForm(fields)
+
+
+def _question_fields(slot: int, question: Question, segments: tuple[str, ...]) -> dict[str, str]:
+    fields = {
+        question_field(slot, "id"): question.id,
+        question_field(slot, "kind"): question.kind,
+        question_field(slot, "order"): str(slot + 1),
+        question_field(slot, "max"): str(question.max_picks),
+    }
+    for band, segment in enumerate(segments):
+        fields[question_field(slot, f"seg_{band}")] = "1" if question.shown_to(segment) else ""
+    for language in i18n.LANGUAGES:
+        fields[question_field(slot, "label", language)] = question.labels.get(language, "")
+        fields[question_field(slot, "options", language)] = "\n".join(
+            option.labels.get(language, "") for option in question.options
+        ).strip("\n")
+    return fields
 
 
 def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
+def parse(
+    raw: Mapping[str, str], *, kind: str | None = None, asked: tuple[Question, ...] = ()
+) -> SurveyForm:
     """Validate a submitted form. ``kind`` is the stored survey's kind when
-    editing (it cannot change); when creating it comes from the form."""
+    editing (it cannot change); when creating it comes from the form.
+    ``asked`` are the stored survey's questions, whose ids are kept."""
     fields = {name: str(raw.get(name, "")) for name in field_names()}
     form = SurveyForm(fields)
     if kind is not None:
@@ -241,6 +294,7 @@ def parse(raw: Mapping[str, str], *, kind: str | None = None) -> SurveyForm:
         fields["inbox_rule"] = inbox.RULES[0]
     values["inbox_rule"] = _choice(form, "inbox_rule", inbox.RULES)
     values["alert_emails"] = _alert_emails(form)
+    values["questions"] = _questions(form, chosen, asked)
     form.values = values
     return form
 
@@ -453,3 +507,141 @@ def _color(form: SurveyForm) -> str:
     if not COLOR.match(color):
         form.errors["color"] = ("error.color", {})
     return color.lower()
+
+
+# -- follow-up questions ---------------------------------------------------------
+
+
+def _questions(form: SurveyForm, kind: str, asked: tuple[Question, ...]) -> list[dict[str, Any]]:
+    """The used slots as stored questions, in the order the admin numbered
+    them. A slot whose type is "not asked" is dropped with its texts."""
+    stored = {question.id: question for question in asked}
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    for slot in range(QUESTION_SLOTS):
+        chosen = form.fields[question_field(slot, "kind")].strip()
+        if not chosen:
+            continue
+        if chosen not in questions.KINDS:
+            form.errors[question_field(slot, "kind")] = ("error.choice", {})
+            continue
+        # Only this survey's own ids are kept; anything else starts afresh.
+        previous = stored.get(form.fields[question_field(slot, "id")].strip())
+        entry = _question(form, slot, kind, chosen, previous)
+        order = form.fields[question_field(slot, "order")].strip()
+        position = int(order) if order.isascii() and order.isdigit() and len(order) < 4 else slot
+        found.append((position, slot, entry))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [entry for _, _, entry in found]
+
+
+def _question(
+    form: SurveyForm, slot: int, kind: str, chosen: str, previous: Question | None
+) -> dict[str, Any]:
+    labels: dict[str, str] = {}
+    for language in i18n.LANGUAGES:
+        text = _short_text(form, question_field(slot, "label", language), questions.LABEL_MAX)
+        if text:
+            labels[language] = text
+    if not labels:
+        form.errors[question_field(slot, "label", i18n.LANGUAGES[0])] = ("form.q.label_missing", {})
+    names = scales.segments(kind)
+    picked = [
+        segment
+        for band, segment in enumerate(names)
+        if form.fields[question_field(slot, f"seg_{band}")].strip().lower() in CHECKED
+    ]
+    if not picked:
+        form.errors[question_field(slot, "seg_0")] = ("form.q.segments_missing", {})
+    entry: dict[str, Any] = {
+        "id": previous.id if previous is not None else questions.new_id("q"),
+        "kind": chosen,
+        "labels": labels,
+    }
+    if picked and len(picked) < len(names):
+        entry["segments"] = picked
+    if chosen in questions.CHOICE_KINDS:
+        entry["options"] = _options(form, slot, previous.options if previous else ())
+    if chosen == "tags":
+        picks = _integer(form, question_field(slot, "max"), 1, questions.MAX_PICKS)
+        entry["max_picks"] = picks or questions.DEFAULT_PICKS
+    return entry
+
+
+def _options(
+    form: SurveyForm, slot: int, previous: tuple[questions.Option, ...]
+) -> list[dict[str, Any]]:
+    """One option per line and language, the lines of each language in the
+    same order. Ids are kept for options whose label is unchanged in some
+    language (even when moved), then by position (an edited label)."""
+    lines: dict[str, list[str]] = {}
+    for language in i18n.LANGUAGES:
+        name = question_field(slot, "options", language)
+        listed = [one_line(line) for line in form.fields[name].splitlines()]
+        listed = [line for line in listed if line]
+        if listed:
+            lines[language] = listed
+            _check_option_lines(form, name, listed)
+    first = question_field(slot, "options", i18n.LANGUAGES[0])
+    if not lines:
+        form.errors[first] = ("form.q.options_missing", {})
+        return []
+    counts = {language: len(listed) for language, listed in lines.items()}
+    count = max(counts.values())
+    if len(set(counts.values())) > 1:
+        shorter = min(counts, key=lambda language: counts[language])
+        form.errors[question_field(slot, "options", shorter)] = (
+            "form.q.options_mismatch",
+            {"count": counts[shorter], "wanted": count},
+        )
+    elif count < 2:
+        form.errors[first] = ("form.q.options_few", {})
+    elif count > questions.MAX_OPTIONS:
+        form.errors[first] = ("form.q.options_many", {"max": questions.MAX_OPTIONS, "count": count})
+    options = [
+        {"labels": {lang: listed[at] for lang, listed in lines.items() if at < len(listed)}}
+        for at in range(count)
+    ]
+    _keep_ids(options, previous)
+    return options
+
+
+def _check_option_lines(form: SurveyForm, name: str, listed: list[str]) -> None:
+    seen: set[str] = set()
+    for line in listed:
+        if len(line) > questions.OPTION_MAX:
+            form.errors[name] = (
+                "form.q.option_too_long",
+                {"value": line[:40], "count": len(line), "max": questions.OPTION_MAX},
+            )
+            return
+        if line.casefold() in seen:
+            form.errors[name] = ("form.q.option_twice", {"value": line})
+            return
+        seen.add(line.casefold())
+
+
+def _keep_ids(options: list[dict[str, Any]], previous: tuple[questions.Option, ...]) -> None:
+    claimed: set[str] = set()
+    for option in options:  # the same label in some language: the same option
+        match = next(
+            (
+                old
+                for old in previous
+                if old.id not in claimed
+                and any(old.labels.get(lang) == text for lang, text in option["labels"].items())
+            ),
+            None,
+        )
+        if match is not None:
+            option["id"] = match.id
+            claimed.add(match.id)
+    for at, option in enumerate(options):  # an edited label keeps its place's id
+        if "id" in option:
+            continue
+        if at < len(previous) and previous[at].id not in claimed:
+            option["id"] = previous[at].id
+            claimed.add(previous[at].id)
+        else:
+            option["id"] = questions.new_id("o")
+    for option in options:  # the id first, as the stored shape has it
+        option["labels"] = option.pop("labels")

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
-from app import budget, scales
+from app import budget, questions, scales
 from app.i18n import LANGUAGES
 from app.models import survey_table
+from app.questions import Question
 from app.scales import Scale
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
@@ -48,6 +49,7 @@ class Survey:
     inbox_rule: str = "detractors_text"  # which responses the inbox lists (app/inbox.py)
     alert_emails: tuple[str, ...] = ()  # who gets an e-mail for each detractor
     rewards: Mapping[str, Any] = field(default_factory=dict)  # see app.rewards
+    questions: tuple[Question, ...] = ()  # follow-up questions after the score
 
     @classmethod
     def from_row(cls, row: RowMapping) -> Survey:
@@ -59,12 +61,18 @@ class Survey:
             anonymous=bool(row["anonymous"]),
             alert_emails=tuple(row["alert_emails"] or ()),
             rewards=row["rewards"] or {},
+            questions=questions.parse(row["questions"]),
         )
         return cls(**values)
 
     @property
     def scale(self) -> Scale:
         return scales.scale(self.kind)
+
+    @property
+    def default_language(self) -> str:
+        """The language answers are reported in: the survey's own, else English."""
+        return self.language if self.language in LANGUAGES else "en"
 
     @property
     def review_link(self) -> str | None:
@@ -124,6 +132,7 @@ _TYPES = {
     "anonymous": Boolean,
     "alert_emails": JSON,
     "rewards": JSON,
+    "questions": JSON,
 }
 _BY_PUBLIC_ID = text(f"{_SURVEY_SELECT} FROM survey s WHERE s.public_id = :public_id").columns(
     **_TYPES

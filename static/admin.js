@@ -3,7 +3,7 @@
 // on the survey form the error summary's focus, the kind's live texts,
 // character counters and the long-question warning (the server checks and
 // says the same after sending); on the CSV upload, a file too large is named
-// before it is sent.
+// before it is sent; the question editor shows the fields each type uses.
 (function () {
   "use strict";
 
@@ -184,7 +184,46 @@
     });
   }
 
+  // The question editor works as five fixed slots without JavaScript. Here
+  // a slot shows only the fields its type uses, and unused slots wait behind
+  // an "Add a question" button instead of filling the page.
+  function setUpQuestions(button) {
+    var slots = document.querySelectorAll("[data-question-slot]");
+    function fit(slot) {
+      var kind = slot.querySelector("select").value;
+      var choice = kind === "single" || kind === "multiple" || kind === "tags";
+      var fields = slot.querySelectorAll("[data-q-options]");
+      for (var i = 0; i < fields.length; i += 1) fields[i].hidden = !choice;
+      slot.querySelector("[data-q-max]").hidden = kind !== "tags";
+    }
+    function nextHidden() {
+      for (var i = 0; i < slots.length; i += 1) if (slots[i].hidden) return slots[i];
+      return null;
+    }
+    var shownUnused = false;
+    for (var i = 0; i < slots.length; i += 1) {
+      var slot = slots[i];
+      fit(slot);
+      slot.querySelector("select").addEventListener("change", fit.bind(null, slot));
+      if (slot.hasAttribute("data-unused")) {
+        // The first unused slot stays open, ready to fill in.
+        slot.hidden = shownUnused;
+        shownUnused = true;
+      }
+    }
+    button.hidden = !nextHidden();
+    button.addEventListener("click", function () {
+      var slot = nextHidden();
+      if (!slot) return;
+      slot.hidden = false;
+      button.hidden = !nextHidden();
+      slot.querySelector("select").focus();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var addQuestion = document.querySelector("[data-add-question]");
+    if (addQuestion) setUpQuestions(addQuestion);
     each("button[data-copy]", setUp);
     var summary = document.getElementById("form-errors");
     if (summary) setUpSummary(summary);

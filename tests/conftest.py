@@ -45,6 +45,7 @@ TABLES = (
     "refused_origin",
     "contact",
     "usage",
+    "answer",
     "test_response",
     "response",
     "survey",

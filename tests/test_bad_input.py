@@ -125,7 +125,7 @@ def test_broken_json_huge_bodies_and_wrong_media_types(client: TestClient, engin
         400,
         "invalid_json",
     )
-    huge = {"display_token": token, "score": 9, "comment": "x" * 17000}
+    huge = {"display_token": token, "score": 9, "comment": "x" * 40000}
     _problem(client.post("/api/v1/responses", json=huge), 413, "payload_too_large")
     _problem(
         client.post(

@@ -63,6 +63,24 @@ async def read_form(request: Request, limit: int, *, max_fields: int = 200) -> d
         raise Problem(400, "bad_form", "The form could not be read.") from None
 
 
+async def read_form_lists(
+    request: Request, limit: int, *, max_fields: int = 200
+) -> dict[str, list[str]]:
+    """An urlencoded form with every value of a repeated name (checkboxes),
+    in order; refused like ``read_form``."""
+    if media_type(request) not in {FORM_TYPE, ""}:
+        raise Problem(415, "unsupported_media_type", "Send the form as a web form.")
+    body = await read_body(request, limit)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
+    except (UnicodeDecodeError, ValueError):
+        raise Problem(400, "bad_form", "The form could not be read.") from None
+    form: dict[str, list[str]] = {}
+    for name, value in pairs:
+        form.setdefault(name, []).append(value)
+    return form
+
+
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object sent as application/json or text/plain (the latter needs
     no CORS preflight, which keeps a widget's submission to one request)."""

@@ -30,7 +30,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import i18n, invitation_answers, records, responses, survey_texts, urls
+from app import answers, i18n, invitation_answers, questions, records, responses, survey_texts, urls
 from app.context import Context
 from app.invitation_answers import Invited
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -138,8 +138,8 @@ async def show_thanks(request: Request) -> Response:
 
 async def submit_comment(request: Request) -> Response:
     visit = await _visit(request)
-    fields = await _read_form(visit)
-    return await visit.ctx.writes.run(_record_comment, visit, fields)
+    fields, raw = await _read_follow_up(visit)
+    return await visit.ctx.writes.run(_record_comment, visit, fields, raw)
 
 
 def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
@@ -169,7 +169,8 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
     return RedirectResponse(_thanks_url(visit, token, again=not stored.created), status_code=303)
 
 
-def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
+def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -> Response:
+    """The comment and the follow-up answers, in one transaction; either may be left out."""
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
     # Only an anonymous survey's answer needs its display to be found again.
@@ -178,18 +179,37 @@ def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
     if not visit.survey.active:
         raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
     comment = survey_texts.clean_text(fields.get("comment", ""))
-    if not comment:
-        return _thanks_page(visit, token, False, error="comment_missing", status=422)
+    again = {"comment": comment, "picked": raw}
     if len(comment) > responses.COMMENT_MAX:
-        return _thanks_page(visit, token, False, error="comment_too_long", status=422)
+        return _thanks_page(visit, token, False, error="comment_too_long", status=422, **again)
+    try:
+        values = questions.validate(visit.survey.questions, raw)
+    except questions.AnswerError as error:
+        return _answers_refused(visit, token, error, again)
+    if not comment and not values:
+        missing = "follow_up_missing" if visit.survey.questions else "comment_missing"
+        return _thanks_page(visit, token, False, error=missing, status=422, **again)
     nonce = display.nonce if display is not None else None
     try:
-        invitation_answers.add_comment(visit.ctx.engine, visit.invited.id, nonce, comment)
+        invitation_answers.add_comment(
+            visit.ctx.engine, visit.invited.id, nonce, comment or None, values, visit.now
+        )
     except responses.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
-    except responses.CommentAlreadyGiven:
+    except (responses.CommentAlreadyGiven, answers.AnswerAlreadyGiven):
         raise Notice(visit.lang, 409, "commented_title", "commented_text") from None
+    except questions.AnswerError as error:  # a question not asked of the stored segment
+        return _answers_refused(visit, token, error, again)
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
+
+
+def _answers_refused(
+    visit: Visit, token: str, error: questions.AnswerError, again: dict[str, Any]
+) -> Response:
+    wrong = questions.refused_labels(visit.survey.questions, error, visit.lang)
+    return _thanks_page(
+        visit, token, False, error="answers_invalid", status=422, wrong=wrong, **again
+    )
 
 
 # -- the visit -------------------------------------------------------------------
@@ -260,6 +280,19 @@ async def _read_form(visit: Visit) -> dict[str, str]:
         raise Notice(visit.lang, problem.status, "bad_form_title", text, link=back) from None
 
 
+async def _read_follow_up(visit: Visit) -> tuple[dict[str, str], dict[str, Any]]:
+    """The thank-you page's form: its last value per name, and the follow-up
+    answers with every value of a question (checkboxes repeat a name)."""
+    limit = 4 + questions.MAX_QUESTIONS * questions.MAX_OPTIONS
+    try:
+        form = await http.read_form_lists(visit.request, FORM_LIMIT, max_fields=limit)
+    except Problem as problem:
+        text = "too_large_text" if problem.status == 413 else "bad_form_text"
+        back = (_survey_url(visit), "open_survey")
+        raise Notice(visit.lang, problem.status, "bad_form_title", text, link=back) from None
+    return {name: values[-1] for name, values in form.items()}, questions.from_form(form)
+
+
 def _bad_form(visit: Visit) -> Notice:
     back = (_survey_url(visit), "open_survey")
     return Notice(visit.lang, 400, "bad_form_title", "bad_form_text", link=back)
@@ -306,7 +339,13 @@ def _survey_form(
 
 
 def _thanks_page(
-    visit: Visit, token: str, again: bool, *, error: str | None = None, status: int = 200
+    visit: Visit,
+    token: str,
+    again: bool,
+    *,
+    error: str | None = None,
+    status: int = 200,
+    **sent: Any,
 ) -> Response:
     """The answer's thank-you page; ``again`` says the invitation had been
     answered before and names the answer that was kept."""
@@ -333,7 +372,7 @@ def _thanks_page(
         token=token if display is not None else visit.ctx.signer.display_token(survey.id, CHANNEL),
         thanks=texts["thanks"][found.segment],
         follow_up=texts["follow_up"][found.segment],
-        commented=bool(found.comment),
+        commented=bool(found.comment) or bool(found.answered),
         note=kept,
         error=error,
         comment_max=responses.COMMENT_MAX,
@@ -342,6 +381,9 @@ def _thanks_page(
             visit.ctx.urls.review(survey.public_id) if survey.offers_review(found.segment) else None
         ),
         test=False,
+        **questions.page_context(
+            survey.questions, found.segment, visit.lang, survey.default_language, **sent
+        ),
     )
 
 

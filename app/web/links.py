@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, i18n, responses, survey_texts, urls
+from app import answers, budget, i18n, questions, responses, survey_texts, urls
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import Offer, Survey
@@ -103,8 +103,8 @@ async def show_thanks(request: Request) -> Response:
 
 async def submit_comment(request: Request) -> Response:
     visit = await _visit(request)
-    fields = await _read_form(visit)
-    return await visit.ctx.writes.run(_record_comment, visit, fields)
+    fields, raw = await _read_follow_up(visit)
+    return await visit.ctx.writes.run(_record_comment, visit, fields, raw)
 
 
 # -- recording -------------------------------------------------------------
@@ -136,7 +136,8 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
 
 
-def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
+def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -> Response:
+    """The comment and the follow-up answers, in one transaction; either may be left out."""
     token = fields.get("display_token", "")
     display = _own_display(visit, token)
     if display is None:
@@ -144,19 +145,42 @@ def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
     if not visit.survey.active:
         raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
     comment = survey_texts.clean_text(fields.get("comment", ""))
-    if not comment:
-        return _thanks_page(visit, token, display, error="comment_missing", status=422)
+    again = {"comment": comment, "picked": raw}
     if len(comment) > responses.COMMENT_MAX:
-        return _thanks_page(visit, token, display, error="comment_too_long", status=422)
-    # Without a score the submission only attaches the comment: it counts nothing.
-    submission = responses.Submission(display=display, score=None, comment=comment)
+        return _thanks_page(visit, token, display, error="comment_too_long", status=422, **again)
+    try:
+        values = questions.validate(visit.survey.questions, raw)
+    except questions.AnswerError as error:
+        return _answers_refused(visit, token, display, error, again)
+    if not comment and not values:
+        missing = "follow_up_missing" if visit.survey.questions else "comment_missing"
+        return _thanks_page(visit, token, display, error=missing, status=422, **again)
+    # Without a score the submission only attaches: it counts nothing.
+    submission = responses.Submission(
+        display=display, score=None, comment=comment or None, answers=values
+    )
     try:
         _count(visit, submission)
     except responses.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
-    except responses.CommentAlreadyGiven:
+    except (responses.CommentAlreadyGiven, answers.AnswerAlreadyGiven):
         raise Notice(visit.lang, 409, "commented_title", "commented_text") from None
+    except questions.AnswerError as error:  # a question not asked of the stored segment
+        return _answers_refused(visit, token, display, error, again)
     return RedirectResponse(_thanks_url(visit, token), status_code=303)
+
+
+def _answers_refused(
+    visit: Visit,
+    token: str,
+    display: Display,
+    error: questions.AnswerError,
+    again: dict[str, Any],
+) -> Response:
+    wrong = questions.refused_labels(visit.survey.questions, error, visit.lang)
+    return _thanks_page(
+        visit, token, display, error="answers_invalid", status=422, wrong=wrong, **again
+    )
 
 
 def _count(visit: Visit, submission: responses.Submission) -> responses.Recorded:
@@ -255,6 +279,19 @@ async def _read_form(visit: Visit) -> dict[str, str]:
         raise Notice(visit.lang, problem.status, "bad_form_title", text, link=back) from None
 
 
+async def _read_follow_up(visit: Visit) -> tuple[dict[str, str], dict[str, Any]]:
+    """The thank-you page's form: its last value per name, and the follow-up
+    answers with every value of a question (checkboxes repeat a name)."""
+    limit = 4 + questions.MAX_QUESTIONS * questions.MAX_OPTIONS
+    try:
+        form = await http.read_form_lists(visit.request, FORM_LIMIT, max_fields=limit)
+    except Problem as problem:
+        text = "too_large_text" if problem.status == 413 else "bad_form_text"
+        back = (_survey_url(visit), "open_survey")
+        raise Notice(visit.lang, problem.status, "bad_form_title", text, link=back) from None
+    return {name: values[-1] for name, values in form.items()}, questions.from_form(form)
+
+
 def _bad_form(visit: Visit) -> Notice:
     back = (_survey_url(visit), "open_survey")
     return Notice(visit.lang, 400, "bad_form_title", "bad_form_text", link=back)
@@ -305,6 +342,7 @@ def _thanks_page(
     *,
     error: str | None = None,
     status: int = 200,
+    **again: Any,
 ) -> Response:
     stored = responses.stored_response(visit.ctx.engine, visit.survey, display)
     if stored is None:  # nothing answered with this token yet: back to the question
@@ -321,7 +359,7 @@ def _thanks_page(
         token=token,
         thanks=texts["thanks"][stored.segment],
         follow_up=texts["follow_up"][stored.segment],
-        commented=bool(stored.comment),
+        commented=bool(stored.comment) or bool(stored.answered),
         error=error,
         comment_max=responses.COMMENT_MAX,
         reward=stored.reward,
@@ -331,6 +369,9 @@ def _thanks_page(
             else None
         ),
         test=visit.test,
+        **questions.page_context(
+            survey.questions, stored.segment, visit.lang, survey.default_language, **again
+        ),
     )
 
 

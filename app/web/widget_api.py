@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, responses, survey_texts
+from app import answers, budget, questions, responses, survey_texts
 from app.cache import Missing
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -20,7 +20,8 @@ from app.surveys import Survey
 from app.web import http
 from app.web.errors import Problem
 
-BODY_LIMIT = 16 * 1024
+# Room for a comment and five follow-up answers in any script.
+BODY_LIMIT = 32 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
 
@@ -75,6 +76,9 @@ async def widget_config(request: Request) -> Response:
                 "kind": survey.kind,
                 "language": language,
                 **texts,
+                "questions": questions.localised(
+                    survey.questions, language, survey.default_language
+                ),
                 "color": survey.color,
                 "position": survey.position,
             },
@@ -155,6 +159,14 @@ def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, 
             "comment_already_given",
             "This answer has a comment already; the first one is kept.",
         ) from None
+    except answers.AnswerAlreadyGiven:
+        raise Problem(
+            409,
+            "answer_already_given",
+            "A follow-up question of this answer was answered already; the first answer is kept.",
+        ) from None
+    except questions.AnswerError as error:  # a question not asked of the stored segment
+        raise _invalid(error.errors) from None
     except responses.SurveyGone:
         raise _unknown_survey() from None
     except responses.ScoreRequired:
@@ -197,6 +209,12 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
             comment = survey_texts.clean_text(comment) or None
             if comment and len(comment) > responses.COMMENT_MAX:
                 errors.append(("comment", f"must be at most {responses.COMMENT_MAX} characters"))
+    try:
+        # With a valid score its segment is known now; a later submission's is checked on storing.
+        segment = survey.scale.segment_of(score) if score is not None and not errors else None
+        answered = questions.validate(survey.questions, data.get("answers"), segment)
+    except questions.AnswerError as error:
+        errors.extend(error.errors)
     page_url = data.get("page_url")
     if page_url is not None and not _is_web_url(page_url):
         errors.append(("page_url", "must be an http or https address"))
@@ -210,6 +228,7 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
         "comment": comment,
         "page_url": page_url or None,
         "locale": locale or None,
+        "answers": answered or None,
     }
 
 

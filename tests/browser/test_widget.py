@@ -395,9 +395,7 @@ def test_exhausted_budget_hides_the_widget(
     assert config == {"show": False, "reason": "budget_exhausted"}
     # Even an explicit request to show it is declined.
     assert page.evaluate("window.npsBeacon.show()") is False
-    assert seen.warnings == [
-        f"nps-beacon: not shown on {origin}: this month's survey budget is used up"
-    ]
+    assert seen.warnings == [f"nps-beacon: not shown on {origin}: budget_exhausted"]
     assert page.locator(WIDGET).count() == 0
     assert count_responses(engine) == 0
     assert used(engine, survey.account_id) == (0, 0)
@@ -466,7 +464,7 @@ def test_inactive_survey_is_explained_in_the_console(
 
     assert open_config(page, origin) == {"show": False, "reason": "inactive"}
     assert page.evaluate("window.npsBeacon.show()") is False
-    assert seen.warnings == [f"nps-beacon: not shown on {origin}: the survey is switched off"]
+    assert seen.warnings == [f"nps-beacon: not shown on {origin}: inactive"]
     assert seen.console_errors == []
 
 

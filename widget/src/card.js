@@ -1,7 +1,9 @@
-// The card: the question as a radio group, then the follow-up comment.
+// The card: the question as a radio group, then the follow-up comment and
+// questions, then the thanks (with a reward code or review link if given).
 import { post } from './api.js';
-import { h, safe } from './dom.js';
+import { box, h, safe } from './dom.js';
 import { remember } from './memory.js';
+import { fields } from './questions.js';
 import { placement, sheet } from './style.js';
 import { textsFor } from './text.js';
 
@@ -61,13 +63,10 @@ export function open(config, tag) {
   // -- the score ---------------------------------------------------------------
   const radios = [];
   const scale = h('div', { class: 's' });
-  for (let score = low; score <= high; score++) {
-    const radio = h('input', { type: 'radio', name: 'score', value: score });
-    if (score == low) radio.setAttribute('aria-describedby', 'lo');
-    if (score == high) radio.setAttribute('aria-describedby', 'hi');
-    radios.push(radio);
-    scale.append(h('label', {}, radio, h('span', { text: score })));
-  }
+  for (let score = low; score <= high; score++)
+    scale.append(box(radios, 'radio', 'score', score, score));
+  radios[0].setAttribute('aria-describedby', 'lo');
+  radios[radios.length - 1].setAttribute('aria-describedby', 'hi');
   const group = h(
     'fieldset',
     {},
@@ -105,7 +104,7 @@ export function open(config, tag) {
     group.disabled = true;
     post(endpoint, answer)
       .then(async (res) => {
-        if (res && res.ok) followUp(survey.follow_up[(await res.json()).segment]);
+        if (res && res.ok) followUp(await res.json());
         else if (res && res.status == 402) say(words.paused);
         else end();
       })
@@ -113,28 +112,52 @@ export function open(config, tag) {
   }
 
   // -- the follow-up -------------------------------------------------------------
-  function followUp(question) {
+  // `done` is the stored answer: its segment, and a reward or review link if any.
+  function followUp(done) {
+    const segment = done.segment;
     const area = h('textarea', { id: 't', name: 'comment', maxlength: 2000 });
+    const [extra, read] = fields(survey.questions, segment);
     const form = h(
       'form',
       {},
-      h('label', { for: 't', class: 'q' }, question + ' ', h('span', { text: words.optional })),
+      h(
+        'label',
+        { for: 't', class: 'q' },
+        survey.follow_up[segment] + ' ',
+        h('span', { text: words.optional }),
+      ),
       area,
+      ...extra,
       h('button', { class: 'send', text: words.send }),
     );
     form.onsubmit = safe((event) => {
       event.preventDefault();
-      const comment = area.value.trim();
+      const comment = area.value.trim() || undefined;
+      const answers = read(form);
       form.inert = true;
-      (comment ? post(endpoint, { ...answer, comment }) : Promise.resolve())
-        .then(() => {
-          say(words.thanks);
-          setTimeout(end, 5e3);
-        })
+      (comment || Object.keys(answers).length
+        ? post(endpoint, { ...answer, comment, answers })
+        : Promise.resolve()
+      )
+        .then(() => thank(done))
         .catch(end);
     });
     body.replaceChildren(form);
     area.focus();
+  }
+
+  // -- the thanks ------------------------------------------------------------------
+  function thank(done) {
+    say((survey.thanks || {})[done.segment] || words.thanks);
+    let stay = done.reward;
+    if (stay) status.append(h('br'), 'Code: ', h('b', { text: stay }));
+    if (/^https?:/.test(done.review_url))
+      status.append(
+        h('br'),
+        h('a', { href: (stay = done.review_url), target: '_blank', text: words.review }),
+      );
+    // Read out with the thanks; kept open while there is something to copy or follow.
+    stay || setTimeout(end, 5e3);
   }
 
   body.append(group);

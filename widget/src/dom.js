@@ -20,3 +20,11 @@ export const safe = (handler) => (event) => {
     // The widget gives up quietly rather than disturb the host page.
   }
 };
+
+// A radio or checkbox inside its label, the visible box beside it; the input
+// is pushed onto `inputs`.
+export function box(inputs, type, name, value, text) {
+  const input = h('input', { type, name, value });
+  inputs.push(input);
+  return h('label', {}, input, h('span', { text }));
+}

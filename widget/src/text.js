@@ -7,7 +7,8 @@ const TEXTS = {
     optional: '(optional)',
     send: 'Send',
     thanks: 'Thank you for your feedback!',
-    paused: 'We are not collecting feedback right now. Thank you all the same!',
+    review: 'Write a review',
+    paused: 'We are not collecting feedback right now.',
   },
   de: {
     region: 'Feedback',
@@ -15,7 +16,8 @@ const TEXTS = {
     optional: '(optional)',
     send: 'Senden',
     thanks: 'Vielen Dank für Ihr Feedback!',
-    paused: 'Wir sammeln gerade kein Feedback. Trotzdem vielen Dank!',
+    review: 'Bewertung schreiben',
+    paused: 'Wir sammeln gerade kein Feedback.',
   },
 };
 

@@ -23,8 +23,8 @@ RESET = (
 CONSOLE = (
     "nps-beacon: this survey does not accept answers from http://127.0.0.1:8090 "
     "(allowed origins are set in the survey's settings)\n"
-    "nps-beacon: not shown on https://shop.example: this month's survey budget is used up\n"
-    "nps-beacon: not shown on https://shop.example: the survey is switched off"
+    "nps-beacon: not shown on https://shop.example: budget_exhausted\n"
+    "nps-beacon: not shown on https://shop.example: inactive"
 )
 
 

@@ -51,6 +51,8 @@ def results(request: Request, admin: Admin) -> Response:
         chart=charts.trend_chart(kind, found.trend),
         comments=found.comments,
         review=found.review,
+        follow_ups=found.follow_ups,
+        answers=found.answers,
         segment=segment,
         segments=found.survey.scale.segments,
         page_url=page_url,

@@ -13,6 +13,7 @@ from app import (
     admin_store,
     i18n,
     inbox,
+    questions,
     rewards,
     scales,
     survey_form,
@@ -95,7 +96,7 @@ def edit_survey_form(request: Request, admin: Admin) -> Response:
 
 def save_survey(request: Request, admin: Admin, form: Form) -> Response:
     survey = _survey(request, admin)
-    parsed = survey_form.parse(form, kind=survey.kind)
+    parsed = survey_form.parse(form, kind=survey.kind, asked=survey.questions)
     if not parsed.valid:
         return _form_page(request, admin, parsed, survey, status=422)
     survey_id = _survey_id(request)
@@ -176,6 +177,14 @@ def _form_page(
             admin_store.account_settings(ctx(request).engine, admin.account_id).name
         ),
         long_question=survey_form.LONG_QUESTION,
+        question_slots=survey_form.QUESTION_SLOTS,
+        question_kinds=questions.KINDS,
+        question_limits={
+            "label": questions.LABEL_MAX,
+            "option": questions.OPTION_MAX,
+            "options": questions.MAX_OPTIONS,
+            "picks": questions.MAX_PICKS,
+        },
         embed=_embed(request, survey) if survey is not None else None,
     )
 
