@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, survey_texts, surveys
+from app import budget, db, survey_texts, surveys, webhooks
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
@@ -183,6 +183,19 @@ def _answer(
     if new_id is None:
         raise TokenAlreadyUsed  # this display answered another invitation of the survey
     budget.note_feedback(conn, taken.account_id, period, now, survey.id)
+    data = webhooks.response_data(
+        response_id=int(new_id),
+        survey_id=survey.id,
+        survey_name=survey.name,
+        score=score,
+        segment=segment,
+        comment=None,
+        channel=CHANNEL,
+        created_at=now,
+    )
+    if not survey.anonymous:
+        data["invitation_id"] = invitation_id
+    webhooks.emit(conn, taken.account_id, "response.created", data, now)
     return Answer(int(new_id), score, segment, None, created=True)
 
 
@@ -233,7 +246,13 @@ def _stored(conn: Connection, invitation_id: int, nonce: str | None) -> Answer |
 # -- the comment ---------------------------------------------------------------
 
 
-def add_comment(engine: Engine, invitation_id: int, nonce: str | None, comment: str) -> Answer:
+def add_comment(
+    engine: Engine,
+    invitation_id: int,
+    nonce: str | None,
+    comment: str,
+    now: datetime,
+) -> Answer:
     """Attach the first comment to the invitation's answer; it counts nothing.
 
     Raises ``ScoreRequired`` when there is no answer to attach it to (for an
@@ -256,4 +275,33 @@ def add_comment(engine: Engine, invitation_id: int, nonce: str | None, comment: 
             ).scalar_one()
             if first != comment:
                 raise CommentAlreadyGiven
+        else:
+            _emit_updated(conn, found, comment, now)
     return Answer(found.id, found.score, found.segment, comment)
+
+
+def _emit_updated(conn: Connection, found: Answer, comment: str, now: datetime) -> None:
+    row = conn.execute(
+        select(
+            response.c.account_id,
+            response.c.survey_id,
+            response.c.invitation_id,
+            response.c.created_at,
+            survey_table.c.name,
+        )
+        .join(survey_table, survey_table.c.id == response.c.survey_id)
+        .where(response.c.id == found.id)
+    ).one()
+    data = webhooks.response_data(
+        response_id=found.id,
+        survey_id=row.survey_id,
+        survey_name=row.name,
+        score=found.score,
+        segment=found.segment,
+        comment=comment,
+        channel=CHANNEL,
+        created_at=row.created_at,
+    )
+    if row.invitation_id is not None:
+        data["invitation_id"] = row.invitation_id
+    webhooks.emit(conn, row.account_id, "response.updated", data, now)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db
+from app import budget, db, webhooks
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -98,8 +98,10 @@ def record_response(
                 if new_id is not None:
                     if not budget.consume(conn, account_id, period, now, survey.id):
                         raise BudgetExhausted
+                    # In this transaction: a refused or rolled-back answer emits nothing.
+                    _emit(conn, "response.created", survey, submission, new_id, segment, now)
                     return Recorded(new_id, submission.score, segment, True)
-            return _replay(conn, ANSWERS, submission)
+            return _replay(conn, ANSWERS, submission, survey, now)
     except BudgetExhausted:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
@@ -189,10 +191,46 @@ def _insert_response(
     return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
 
 
-def _replay(conn: db.Executor, table: _Table, submission: Submission) -> Recorded:
+def _emit(
+    conn: db.Executor,
+    event: str,
+    survey: Survey,
+    submission: Submission,
+    response_id: int,
+    segment: str,
+    now: datetime,
+    score: int | None = None,
+    comment: str | None = None,
+) -> None:
+    webhooks.emit(
+        conn,
+        survey.account_id,
+        event,
+        webhooks.response_data(
+            response_id=response_id,
+            survey_id=survey.id,
+            survey_name=survey.name,
+            score=score if score is not None else submission.score or 0,
+            segment=segment,
+            comment=comment if comment is not None else submission.comment,
+            channel=submission.display.channel,
+            created_at=now if event == "response.created" else None,
+        ),
+        now,
+    )
+
+
+def _replay(
+    conn: db.Executor,
+    table: _Table,
+    submission: Submission,
+    survey: Survey | None = None,
+    now: datetime | None = None,
+) -> Recorded:
     """The token was used before: the same score returns the stored response,
     a first comment attaches to it, and a different score or a different
-    comment than the one stored is a conflict."""
+    comment than the one stored is a conflict. A comment attached to a
+    counted answer (``survey`` and ``now`` given) emits ``response.updated``."""
     stored = conn.execute(table.stored, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
@@ -208,6 +246,18 @@ def _replay(conn: db.Executor, table: _Table, submission: Submission) -> Recorde
         lost = attached is None
         if lost and _comment_of(conn, table, stored_id) != wanted:
             raise CommentAlreadyGiven
+        if not lost and survey is not None and now is not None:
+            _emit(
+                conn,
+                "response.updated",
+                survey,
+                submission,
+                stored_id,
+                segment,
+                now,
+                score=score,
+                comment=wanted,
+            )
     return Recorded(stored_id, score, segment, False)
 
 

@@ -31,6 +31,9 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 SECRET = "test-secret-key"
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 TABLES = (
+    "webhook_attempt",
+    "webhook_message",
+    "webhook_endpoint",
     "record_upload",
     "record_sync",
     "api_key",

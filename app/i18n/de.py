@@ -652,6 +652,11 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "email.budget.scheduled": "Bereits angenommene E-Mail-Einladungen werden weiterhin versandt.",
     "email.budget.action": "Verbrauch und Tarife ansehen",
     "email.budget.why": "Sie erhalten diese Nachricht als Admin von {account}, je Zeitraum einmal bei 80 % und einmal bei 100 %.",
+    "email.webhook.subject": "{account}: Ein Webhook-Endpunkt wurde abgeschaltet",
+    "email.webhook.disabled": "Der Webhook-Endpunkt {url} von {account} ist wiederholt fehlgeschlagen und wurde deshalb abgeschaltet.",
+    "email.webhook.lost": "Bis Sie ihn wieder einschalten, werden keine Ereignisse mehr an ihn gesendet. Sein Zustellprotokoll zeigt, was schiefging.",
+    "email.webhook.action": "Endpunkt öffnen",
+    "email.webhook.why": "Sie erhalten diese Nachricht als Admin von {account}.",
     # months, as dates and periods are written
     "month.1": "Januar",
     "month.2": "Februar",

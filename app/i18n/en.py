@@ -645,6 +645,11 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "email.budget.scheduled": "E-mail invitations accepted before are still sent.",
     "email.budget.action": "See the usage and the tariffs",
     "email.budget.why": "You receive this message as an admin of {account}, once per period at 80% and once at 100%.",
+    "email.webhook.subject": "{account}: a webhook endpoint was switched off",
+    "email.webhook.disabled": "The webhook endpoint {url} of {account} failed again and again, so it was switched off.",
+    "email.webhook.lost": "Events are not sent to it any more until you switch it on again. Its delivery log shows what went wrong.",
+    "email.webhook.action": "Open the endpoint",
+    "email.webhook.why": "You receive this message as an admin of {account}.",
     # months, as dates and periods are written
     "month.1": "January",
     "month.2": "February",

@@ -184,7 +184,9 @@ def _record_comment(visit: Visit, fields: dict[str, str]) -> Response:
         return _thanks_page(visit, token, False, error="comment_too_long", status=422)
     nonce = display.nonce if display is not None else None
     try:
-        invitation_answers.add_comment(visit.ctx.engine, visit.invited.id, nonce, comment)
+        invitation_answers.add_comment(
+            visit.ctx.engine, visit.invited.id, nonce, comment, visit.ctx.clock()
+        )
     except responses.ScoreRequired:
         return RedirectResponse(_survey_url(visit), status_code=303)
     except responses.CommentAlreadyGiven:
