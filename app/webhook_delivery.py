@@ -194,7 +194,9 @@ def post(sender: WebhookSender, client: httpx.Client, due: Due) -> Result:
         target = webhooks.target(due.url, sender.production, sender.resolver)
     except webhooks.TargetRefused as refused:
         return done(None, f"refused: {refused}")
-    timestamp = int(at.timestamp())
+    # The wall clock, whatever the sender's clock says: receivers compare it
+    # with theirs to refuse replays.
+    timestamp = int(time.time())
     head = webhooks.headers(due.secrets, due.msg_id, timestamp, due.body)
     url = due.url
     extensions: dict[str, object] = {}

@@ -149,6 +149,13 @@ ID_ROUTES = {
     ("GET", "/records/uploads/{upload_id:int}/refused.csv"),
     ("GET", "/api-keys/{key_id:int}/revoke"),
     ("POST", "/api-keys/{key_id:int}/revoke"),
+    # webhooks: tests/test_webhooks_admin.py
+    ("GET", "/webhooks/{endpoint_id:int}"),
+    ("POST", "/webhooks/{endpoint_id:int}"),
+    ("POST", "/webhooks/{endpoint_id:int}/test"),
+    ("POST", "/webhooks/{endpoint_id:int}/rotate"),
+    ("GET", "/webhooks/{endpoint_id:int}/delete"),
+    ("POST", "/webhooks/{endpoint_id:int}/delete"),
 }
 
 
