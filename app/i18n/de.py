@@ -432,7 +432,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "webhooks.send_test": "Testereignis senden",
     "webhooks.test_queued": "Ein Testereignis ist unterwegs; sein Versuch erscheint in wenigen Sekunden im Zustellprotokoll unten.",
     "webhooks.rotate": "Neues Geheimnis erzeugen",
-    "webhooks.rotate_hint": "Ein Testereignis (webhook.test) geht auch an einen abgeschalteten Endpunkt, sodass Sie ihn prüfen können, bevor Sie ihn einschalten.",
+    "webhooks.test_hint": "Ein Testereignis (webhook.test) geht auch an einen abgeschalteten Endpunkt, sodass Sie ihn prüfen können, bevor Sie ihn einschalten.",
     "webhooks.delete": "Endpunkt löschen",
     "webhooks.delete_title": "Diesen Endpunkt löschen?",
     "webhooks.delete_text": "Es wird nichts mehr an ihn gesendet, und sein Zustellprotokoll wird mit ihm gelöscht. Das lässt sich nicht rückgängig machen.",

@@ -425,7 +425,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "webhooks.send_test": "Send test event",
     "webhooks.test_queued": "A test event is on its way; its attempt appears in the delivery log below within seconds.",
     "webhooks.rotate": "Make a new secret",
-    "webhooks.rotate_hint": "A test event (webhook.test) goes to this endpoint even when it is switched off, so you can check it before you switch it on.",
+    "webhooks.test_hint": "A test event (webhook.test) goes to this endpoint even when it is switched off, so you can check it before you switch it on.",
     "webhooks.delete": "Delete endpoint",
     "webhooks.delete_title": "Delete this endpoint?",
     "webhooks.delete_text": "Nothing more is sent to it, and its delivery log is deleted with it. This cannot be undone.",
