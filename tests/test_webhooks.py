@@ -434,3 +434,58 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     assert set(receiver.ids()) == expected  # each at least once; repeats share their id
     statuses = _rows(engine, "SELECT DISTINCT status FROM webhook_message")
     assert [row.status for row in statuses] == ["delivered"]
+
+
+def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address(
+    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine)
+    _endpoint(engine, shop.account_id, receiver.url)
+    source = Source("csv", "march.csv")
+    zone = ZoneInfo("UTC")
+    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, clock())
+    accepted = records.accept(engine, shop.account_id, wanted, source, clock(), zone)
+    [invitation] = _rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=accepted.id)
+    key = URLS.signer.invitation_key(invitation.id)
+    page = client.get(f"/s/{key}?score=4").text
+    token = page.split('name="display_token" value="', 1)[1].split('"', 1)[0]
+    sent = client.post(
+        f"/s/{key}", data={"display_token": token, "score": "4"}, follow_redirects=False
+    )
+    assert sent.status_code == 303
+    thanks = client.get(sent.headers["location"]).text
+    token = thanks.split('name="display_token" value="', 1)[1].split('"', 1)[0]
+    commented = client.post(
+        f"/s/{key}/comment",
+        data={"display_token": token, "comment": "Late parcel"},
+        follow_redirects=False,
+    )
+    assert commented.status_code == 303
+    # The address unsubscribes; a record for it again is refused, by name of reason only.
+    with db.write(engine) as conn:
+        conn.execute(text("UPDATE recipient SET unsubscribed_at = created_at"))
+    again = records.parse(
+        {"survey_id": shop.survey_id, "email": "ann@example.com", "external_id": "crm-9"}, clock()
+    )
+    refused = records.accept(engine, shop.account_id, again, source, clock(), zone)
+    assert refused.code == "unsubscribed"
+
+    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    by_type = {r.json["type"]: r for r in receiver.requests}
+    assert sorted(by_type) == ["record.refused", "response.created", "response.updated"]
+    created = by_type["response.created"].json["data"]
+    assert (created["channel"], created["score"], created["invitation_id"]) == (
+        "email",
+        4,
+        invitation.id,
+    )
+    assert by_type["response.updated"].json["data"]["comment"] == "Late parcel"
+    assert by_type["record.refused"].json["data"] == {
+        "record_id": refused.id,
+        "reason": "unsubscribed",
+        "survey_id": shop.survey_id,
+        "external_id": "crm-9",
+        "event": None,
+        "source": "csv",
+    }
+    assert all(b"ann@" not in r.body for r in receiver.requests)
