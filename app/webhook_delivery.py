@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
 
 from app import db, webhooks
 from app.i18n import DEFAULT, LANGUAGES
@@ -52,6 +52,12 @@ RETRY_FOR = timedelta(days=1)
 DISABLE_AFTER = 5  # messages failed for good in a row
 FAILING_FOR = timedelta(days=1)  # every attempt failed this long
 ERROR_MAX = 500
+# Delivered and failed messages are kept, with their attempts, this long for
+# the log; pruned at most this often per process, a slice at a time.
+KEEP_FOR = timedelta(days=30)
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_SLICE = 5000
+_pruned: dict[str, datetime] = {}
 
 
 @dataclass(frozen=True)
@@ -394,8 +400,32 @@ def client(sender: WebhookSender) -> httpx.Client:
     )
 
 
+def prune(sender: WebhookSender) -> int:
+    """Delete finished messages older than ``KEEP_FOR`` with their attempts;
+    at most hourly per process, so most passes skip it."""
+    now = sender.clock()
+    key = sender.engine.url.render_as_string(hide_password=True)
+    last = _pruned.get(key)
+    if last is not None and timedelta(0) <= now - last < PRUNE_EVERY:
+        return 0
+    _pruned[key] = now
+    with db.write(sender.engine) as conn:
+        ids = list(
+            conn.execute(
+                select(message.c.id)
+                .where(message.c.status != "pending", message.c.created_at < now - KEEP_FOR)
+                .limit(PRUNE_SLICE)
+            ).scalars()
+        )
+        if ids:
+            conn.execute(delete(attempt).where(attempt.c.message_id.in_(ids)))
+            conn.execute(delete(message).where(message.c.id.in_(ids)))
+    return len(ids)
+
+
 def run_pass(sender: WebhookSender, stop: Callable[[], bool] | None = None) -> Summary:
-    """Send every due message, batch after batch."""
+    """Send every due message, batch after batch; now and then forget old ones."""
+    prune(sender)
     total = Summary()
     with client(sender) as http:
         while stop is None or not stop():

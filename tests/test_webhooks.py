@@ -489,3 +489,24 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
         "source": "csv",
     }
     assert all(b"ann@" not in r.body for r in receiver.requests)
+
+
+def test_finished_messages_are_forgotten_after_thirty_days(
+    engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine)
+    _endpoint(engine, shop.account_id, receiver.url)
+    with db.write(engine) as conn:
+        webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
+    webhook_delivery._pruned.clear()
+    sender = _sender(engine, clock, smtp_server)
+    assert webhook_delivery.run_pass(sender).delivered == 1
+    clock.now += timedelta(days=29)
+    with db.write(engine) as conn:
+        webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 2}, clock())
+    clock.now += timedelta(days=2)  # the first is 31 days old, the second 2; both delivered
+    webhook_delivery.run_pass(sender)
+    assert webhook_delivery.prune(sender) == 0  # not again within the hour
+    left = _rows(engine, "SELECT body FROM webhook_message")
+    assert [row.body.count('"id":2') for row in left] == [1]
+    assert len(_rows(engine, "SELECT id FROM webhook_attempt")) == 1
