@@ -101,12 +101,28 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def public_address(raw: str) -> bool:
     """False for private, loopback, link-local, multicast, reserved and
-    unspecified addresses, IPv4-mapped IPv6 judged by its IPv4 address."""
+    unspecified addresses. An IPv6 address that carries an IPv4 one
+    (IPv4-mapped, 6to4, Teredo, NAT64) is judged by that as well."""
     address = ipaddress.ip_address(raw.split("%", 1)[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded: list[ipaddress.IPv4Address] = []
+        if address.ipv4_mapped is not None:
+            embedded.append(address.ipv4_mapped)
+        if address.sixtofour is not None:
+            embedded.append(address.sixtofour)
+        if address.teredo is not None:
+            embedded.extend(address.teredo)
+        if address in _NAT64:
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        if any(not public_address(str(inner)) for inner in embedded):
+            return False
+        if address.ipv4_mapped is not None:
+            return True  # judged by its IPv4 address alone
     return address.is_global and not (
         address.is_private
         or address.is_loopback

@@ -322,6 +322,9 @@ def test_a_day_of_failures_ends_the_message_and_switches_the_endpoint_off(
         ("ff02::1", False),
         ("::ffff:127.0.0.1", False),
         ("::ffff:10.0.0.1", False),
+        ("2002:7f00:1::1", False),  # 6to4 around 127.0.0.1
+        ("64:ff9b::a00:1", False),  # NAT64 around 10.0.0.1
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo: a tunnel, not global
         ("93.184.215.14", True),
         ("2606:4700:4700::1111", True),
         ("::ffff:93.184.215.14", True),
