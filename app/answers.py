@@ -53,17 +53,19 @@ def attach(
     survey_id: int,
     values: Mapping[str, Value],
     now: datetime,
-) -> None:
+) -> bool:
     """Store ``values`` (validated already) for the response in the caller's
     transaction, which may be the counting one (plain text statements run on
     either kind of connection). Raises ``AnswerAlreadyGiven`` when a question
-    has another answer stored; the caller's transaction then rolls back whole."""
+    has another answer stored; the caller's transaction then rolls back whole.
+    True when an answer was stored that was not there before."""
     if not values:
-        return
+        return False
     # Only the first answer of each question stands.
     stored = {
         row[0]: decode(row[1]) for row in conn.execute(_STORED, {"response_id": response_id}).all()
     }
+    added = False
     for question_id, value in values.items():
         if question_id in stored:
             if stored[question_id] != value:
@@ -83,6 +85,9 @@ def attach(
             ).first()
             if first is None or decode(first[0]) != value:
                 raise AnswerAlreadyGiven
+        else:
+            added = True
+    return added
 
 
 def given(conn: Connection, response_id: int) -> set[str]:

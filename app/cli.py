@@ -72,6 +72,7 @@ def _sender(settings: Settings, engine: Engine) -> delivery.Sender:
         urls=_urls(settings),
         mail_from=settings.mail_from,
         zone=settings.zone,
+        production=settings.production,
     )
 
 
@@ -322,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(run=run)
 
-    worker = commands.add_parser("worker", help="send due invitations and budget alerts")
+    worker = commands.add_parser("worker", help="send due invitations, budget alerts and webhooks")
     worker.add_argument(
         "--once", action="store_true", help="send what is due, print a summary and exit"
     )

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, db, inbox_mail, records
+from app import budget, db, inbox_mail, records, webhook_delivery, webhooks
 from app.i18n import DEFAULT, LANGUAGES
 from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
 from app.mail import Delivery, Transport, file_name
@@ -66,7 +66,8 @@ def utcnow() -> datetime:
 class Summary:
     """What passes did: messages sent, invitations retried later, failed and
     given back, cancelled (unsubscribed) and given back; alert messages sent;
-    the inbox's replies and detractor alerts sent."""
+    the inbox's replies and detractor alerts sent, webhook messages delivered,
+    to be retried and failed for good."""
 
     sent: int = 0
     retried: int = 0
@@ -74,6 +75,9 @@ class Summary:
     cancelled: int = 0
     alerts: int = 0
     inbox: int = 0  # replies and detractor alerts of the inbox sent
+    webhooks_delivered: int = 0
+    webhooks_retried: int = 0
+    webhooks_failed: int = 0
 
     def add(self, other: Summary) -> None:
         for name, value in asdict(other).items():
@@ -99,6 +103,20 @@ class Sender:
     clock: Clock = utcnow
     batch_size: int = BATCH_SIZE
     lease: timedelta = LEASE
+    # Production checks every webhook target before calling it (no private addresses).
+    production: bool = False
+    webhook_timeout: float = webhook_delivery.TIMEOUT
+
+    def webhooks(self) -> webhook_delivery.WebhookSender:
+        return webhook_delivery.WebhookSender(
+            engine=self.engine,
+            transport=self.transport,
+            urls=self.urls,
+            mail_from=self.mail_from,
+            production=self.production,
+            clock=self.clock,
+            timeout=self.webhook_timeout,
+        )
 
 
 def backoff(attempts: int) -> timedelta:
@@ -358,7 +376,7 @@ def level_of(used: int, limit: int) -> int:
     return reached[-1] if reached else 0
 
 
-def take_alerts(conn: Connection, period: str) -> list[Alert]:
+def take_alerts(conn: Connection, period: str, now: datetime) -> list[Alert]:
     """Raise ``alerted`` for every account that crossed a level, in the
     caller's write transaction; the guarded UPDATE hands each alert to one
     pass only, however many run at once. Only the highest level crossed is
@@ -374,6 +392,22 @@ def take_alerts(conn: Connection, period: str) -> list[Alert]:
         name = conn.execute(
             select(account.c.name).where(account.c.id == row.account_id)
         ).scalar_one()
+        # In the transaction that takes the alert, so it is emitted once per
+        # level, for every account, whatever its channels. (An alert whose
+        # mails all failed for now is taken again later and emitted again;
+        # receivers tell a repeat by its period and level.)
+        webhooks.emit(
+            conn,
+            row.account_id,
+            "budget.threshold",
+            {
+                "period": period,
+                "level": level,
+                "used": row.used,
+                "limit": row.budget_limit,
+            },
+            now,
+        )
         admins = conn.execute(
             select(admin_user.c.id, admin_user.c.email, admin_user.c.language)
             .where(admin_user.c.account_id == row.account_id)
@@ -408,7 +442,7 @@ def send_alerts(sender: Sender) -> int:
         if conn.execute(_CROSSED, {"period": period}).first() is None:
             return 0
     with db.write(sender.engine) as conn:
-        alerts = take_alerts(conn, period)
+        alerts = take_alerts(conn, period, sender.clock())
     if not alerts:
         return 0
     messages: list[EmailMessage] = []
@@ -471,9 +505,9 @@ def _alert_message(
 
 
 def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send everything due, batch after batch, then the budget alerts and
-    the inbox's mail. A set ``stop`` ends the pass after the batch in hand,
-    without the rest."""
+    """Send everything due, batch after batch, then the budget alerts, the
+    inbox's mail, then the webhook outbox (with the alerts' events). A set
+    ``stop`` ends the pass after the batch in hand, without the rest."""
     summary = Summary()
     while stop is None or not stop.is_set():
         done, claimed = send_batch(sender)
@@ -484,6 +518,10 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
         summary.alerts = send_alerts(sender)
     if stop is None or not stop.is_set():
         summary.inbox = inbox_mail.run_pass(sender)
+        hooks = webhook_delivery.run_pass(sender.webhooks(), stop.is_set if stop else None)
+        summary.webhooks_delivered = hooks.delivered
+        summary.webhooks_retried = hooks.retried
+        summary.webhooks_failed = hooks.failed
     return summary
 
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, questions, rewards, survey_texts, surveys
+from app import answers, budget, db, questions, rewards, survey_texts, surveys, webhooks
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
@@ -191,6 +191,19 @@ def _answer(
     reward = rewards.hand_out(conn, postgres, survey, segment, int(new_id), now)
     if survey.offers_review(segment):
         rewards.count_shown(conn, survey, now, zone)
+    data = webhooks.response_data(
+        response_id=int(new_id),
+        survey_id=survey.id,
+        survey_name=survey.name,
+        score=score,
+        segment=segment,
+        comment=None,
+        channel=CHANNEL,
+        created_at=now,
+    )
+    if not survey.anonymous:
+        data["invitation_id"] = invitation_id
+    webhooks.emit(conn, taken.account_id, "response.created", data, now)
     return Answer(int(new_id), score, segment, None, created=True, reward=reward)
 
 
@@ -256,19 +269,22 @@ def add_comment(
 ) -> Answer:
     """Attach the first comment and the follow-up answers (cleaned by
     ``questions.validate``) to the invitation's answer, in one transaction;
-    they count nothing.
+    they count nothing, and what was new emits ``response.updated``.
 
     Raises ``ScoreRequired`` when there is no answer to attach them to (for an
     anonymous survey: none given with the display of ``nonce``),
     ``CommentAlreadyGiven`` or ``answers.AnswerAlreadyGiven`` when another
     comment or answer is there (the first one stands), and
     ``questions.AnswerError`` for a question not asked of the answer's segment."""
+    moment = now or datetime.now(UTC)
+    commented = added = False
+    clean: questions.Answers = {}
     with db.write(engine) as conn:
         found = _stored(conn, invitation_id, nonce)
         if found is None:
             raise ScoreRequired
         if comment:
-            _attach_comment(conn, found.id, comment)
+            commented = _attach_comment(conn, found.id, comment)
         if values:
             survey_id = conn.execute(
                 select(response.c.survey_id).where(response.c.id == found.id)
@@ -276,11 +292,14 @@ def add_comment(
             survey = surveys.find(conn, survey_id)
             asked = survey.questions if survey is not None else ()
             clean = questions.validate(asked, dict(values), found.segment)
-            answers.attach(conn, found.id, survey_id, clean, now or datetime.now(UTC))
+            added = answers.attach(conn, found.id, survey_id, clean, moment)
+        if commented or added:
+            _emit_updated(conn, found, comment if commented else None, clean, moment)
     return Answer(found.id, found.score, found.segment, comment or found.comment)
 
 
-def _attach_comment(conn: Connection, response_id: int, comment: str) -> None:
+def _attach_comment(conn: Connection, response_id: int, comment: str) -> bool:
+    """True when this comment was attached now; False for it sent twice."""
     attached = conn.execute(
         update(response)
         .where(response.c.id == response_id, response.c.comment.is_(None))
@@ -294,3 +313,39 @@ def _attach_comment(conn: Connection, response_id: int, comment: str) -> None:
         ).scalar_one()
         if first != comment:
             raise CommentAlreadyGiven
+        return False
+    return True
+
+
+def _emit_updated(
+    conn: Connection,
+    found: Answer,
+    comment: str | None,
+    given: questions.Answers,
+    now: datetime,
+) -> None:
+    row = conn.execute(
+        select(
+            response.c.account_id,
+            response.c.survey_id,
+            response.c.invitation_id,
+            response.c.created_at,
+            survey_table.c.name,
+        )
+        .join(survey_table, survey_table.c.id == response.c.survey_id)
+        .where(response.c.id == found.id)
+    ).one()
+    data = webhooks.response_data(
+        response_id=found.id,
+        survey_id=row.survey_id,
+        survey_name=row.name,
+        score=found.score,
+        segment=found.segment,
+        comment=comment,
+        channel=CHANNEL,
+        created_at=row.created_at,
+        answers=given,
+    )
+    if row.invitation_id is not None:
+        data["invitation_id"] = row.invitation_id
+    webhooks.emit(conn, row.account_id, "response.updated", data, now)

@@ -1,5 +1,5 @@
 """The e-mails the service writes: a survey's invitation to one recipient and
-the budget alert an account's admins get.
+the budget alert and the disabled-webhook notice an account's admins get.
 
 Small functions over ``html.escape`` instead of templates: domain modules do
 not import jinja2, and a message's HTML is a few fixed tables. The HTML keeps
@@ -209,6 +209,49 @@ def budget_alert_message(
     link = _url(dashboard_url)
     action = t("email.budget.action")
     why = t("email.budget.why", account=account)
+    text = "\n\n".join([*paragraphs, f"{action}: {link}", f"-- \n{why}"])
+    button = (
+        f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
+        f'<tr><td style="{ACTION_CELL}"><a href="{_e(link)}" style="{ACTION_LINK}">'
+        f"{_e(action)}</a></td></tr></table>"
+    )
+    body = _row("".join(_paragraph(p) for p in paragraphs) + button, "padding:28px 24px")
+    return _message(
+        to=recipient(to, None),
+        sender=sender,
+        subject=subject,
+        language=language,
+        message_id=message_id,
+        text=text,
+        html=_document(language, subject, body, _paragraph(why, FOOTER_TEXT), "#1f5fbf"),
+    )
+
+
+def webhook_disabled_message(
+    *,
+    to: str,
+    sender: str,
+    language: str,
+    account_name: str,
+    url: str,
+    page_url: str,
+    message_id: str,
+) -> EmailMessage:
+    """Tells an account's admin that a webhook endpoint was switched off
+    after repeated failures, and where to switch it on again."""
+    language = language if language in LANGUAGES else DEFAULT
+    t = translator(language)
+    account = _one_line(account_name)
+    target = _one_line(url)
+    subject = t("email.webhook.subject", account=account)
+    paragraphs = [
+        t("email.budget.greeting"),
+        t("email.webhook.disabled", account=account, url=target),
+        t("email.webhook.lost"),
+    ]
+    link = _url(page_url)
+    action = t("email.webhook.action")
+    why = t("email.webhook.why", account=account)
     text = "\n\n".join([*paragraphs, f"{action}: {link}", f"-- \n{why}"])
     button = (
         f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'

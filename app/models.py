@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -460,6 +461,53 @@ class InboxMail(SQLModel, table=True):
     # "alert:{response}:{address}": one alert per response and address.
     dedupe_key: str | None = Field(default=None, max_length=300, unique=True)
     status: str = Field(max_length=10)  # scheduled, sent, failed
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Where an account wants its events POSTed. ``events`` is the wanted
+    types between commas (",response.created,record.refused,"), so the
+    outbox's one INSERT ... SELECT filters with LIKE on both databases. The
+    secret signs every message and so is kept as it is; after a rotation the
+    previous one also signs until ``previous_until``."""
+
+    __tablename__ = "webhook_endpoint"
+    __table_args__ = (Index("ix_webhook_endpoint_account", "account_id", "active"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    url: str = Field(max_length=2048)
+    events: str = Field(max_length=200)
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_until: datetime | None = _when(nullable=True)
+    active: bool = True
+    disabled_at: datetime | None = _when(nullable=True)
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    # Messages that failed for good since the last success.
+    failed_in_a_row: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The first failed attempt since the last success.
+    failing_since: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
+
+
+class WebhookMessage(SQLModel, table=True):
+    """One event for one endpoint: the outbox row, written in the event's own
+    transaction. ``msg_id`` is the ``webhook-id`` of every attempt; ``body``
+    is kept as sent, so every retry signs the same bytes."""
+
+    __tablename__ = "webhook_message"
+    __table_args__ = (
+        Index("ix_webhook_message_due", "status", "next_attempt_at"),
+        UniqueConstraint("endpoint_id", "msg_id", name="ux_webhook_message_endpoint_msg"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
+    account_id: int = Field(foreign_key="account.id")
+    msg_id: str = Field(max_length=40)
+    event_type: str = Field(max_length=40)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=10)  # pending, delivered, failed
     next_attempt_at: datetime = _when(nullable=False)
     claimed_until: datetime | None = _when(nullable=True)
     attempts: int = 0
@@ -514,6 +562,23 @@ class ReviewCount(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     shown: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     followed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    delivered_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a message and its outcome: a status code or an error."""
+
+    __tablename__ = "webhook_attempt"
+    __table_args__ = (Index("ix_webhook_attempt_endpoint", "endpoint_id", "attempted_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="webhook_message.id", ondelete="CASCADE")
+    endpoint_id: int = Field(foreign_key="webhook_endpoint.id", ondelete="CASCADE")
+    attempted_at: datetime = _when(nullable=False)
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int
 
 
 # Core handles for the hot paths, which skip the ORM.
@@ -539,3 +604,6 @@ inbox_note_table: Table = SQLModel.metadata.tables["inbox_note"]
 inbox_mail_table: Table = SQLModel.metadata.tables["inbox_mail"]
 coupon_table: Table = Coupon.__table__  # type: ignore[attr-defined]
 review_count_table: Table = SQLModel.metadata.tables["review_count"]
+webhook_endpoint_table: Table = SQLModel.metadata.tables["webhook_endpoint"]
+webhook_message_table: Table = SQLModel.metadata.tables["webhook_message"]
+webhook_attempt_table: Table = SQLModel.metadata.tables["webhook_attempt"]

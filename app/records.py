@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db
+from app import budget, db, webhooks
 from app.db import insert as upsert_for
 from app.i18n import LANGUAGES
 from app.models import UTCDateTime
@@ -319,6 +319,7 @@ def accept(
     except BudgetExhausted:
         with db.write(engine) as conn:
             budget.record_refused_record(conn, account_id, period)
+            _emit_refused(conn, account_id, wanted, source, None, "budget_exhausted", now)
         return Outcome(None, "budget_exhausted")
     except IntegrityError:
         # The survey was deleted while the record was being taken.
@@ -405,7 +406,9 @@ def _accept(
     ).one()
     keep = _RecordRow(account_id, recipient_id, wanted, source, now, period)
     if unsubscribed_at is not None:
-        return Outcome(keep.insert(conn, "unsubscribed"), "unsubscribed")
+        record_id = keep.insert(conn, "unsubscribed")
+        _emit_refused(conn, account_id, wanted, source, record_id, "unsubscribed", now)
+        return Outcome(record_id, "unsubscribed")
     days = found.min_interval_days
     if (
         days > 0
@@ -413,7 +416,9 @@ def _accept(
             _RECENTLY_INVITED, {"recipient_id": recipient_id, "since": now - timedelta(days=days)}
         ).first()
     ):
-        return Outcome(keep.insert(conn, "recently_surveyed"), "recently_surveyed")
+        record_id = keep.insert(conn, "recently_surveyed")
+        _emit_refused(conn, account_id, wanted, source, record_id, "recently_surveyed", now)
+        return Outcome(record_id, "recently_surveyed")
     record_id = keep.insert(conn, "accepted")
     if not budget.consume_invitation(conn, account_id, period, now):
         raise BudgetExhausted
@@ -431,6 +436,33 @@ def _accept(
         },
     )
     return Outcome(record_id, None, send_at)
+
+
+def _emit_refused(
+    conn: Connection,
+    account_id: int,
+    wanted: RecordIn,
+    source: Source,
+    record_id: int | None,
+    reason: str,
+    now: datetime,
+) -> None:
+    """``record.refused`` without the address: the integration knows whom
+    its ``external_id`` stands for; every endpoint need not."""
+    webhooks.emit(
+        conn,
+        account_id,
+        "record.refused",
+        {
+            "record_id": record_id,
+            "reason": reason,
+            "survey_id": wanted.survey_id,
+            "external_id": wanted.external_id,
+            "event": wanted.event,
+            "source": source.kind,
+        },
+        now,
+    )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, questions, rewards
+from app import answers, budget, db, questions, rewards, webhooks
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -109,9 +109,18 @@ def record_response(
                     reward = rewards.hand_out(conn, postgres, survey, segment, new_id, now)
                     if survey.offers_review(segment):
                         rewards.count_shown(conn, survey, now, zone)
+                    # In this transaction: a refused or rolled-back answer emits nothing.
+                    _emit(conn, "response.created", survey, submission, new_id, segment, now)
                     return Recorded(new_id, submission.score, segment, True, reward)
-            found = _replay(conn, ANSWERS, submission)
-            _attach(conn, survey, found.id, found.segment, submission, now)
+            found = _replay(conn, ANSWERS, submission, survey, now)
+            if _attach(conn, survey, found.id, found.segment, submission, now) and not (
+                submission.comment
+            ):
+                # Answers alone, later: a comment with them emitted already.
+                _emit(
+                    conn, "response.updated", survey, submission, found.id, found.segment, now,
+                    score=found.score,
+                )  # fmt: skip
             return replace(found, reward=rewards.handed(conn, survey, found.segment, found.id))
     except BudgetExhausted:
         with db.counting(engine) as conn:
@@ -126,13 +135,15 @@ def _attach(
     segment: str,
     submission: Submission,
     now: datetime,
-) -> None:
+) -> bool:
     """The submission's answers onto the response, in its transaction. Only
     now is the segment of a later submission known: a question not asked of
-    it raises ``questions.AnswerError`` and the whole submission rolls back."""
-    if submission.answers:
-        values = questions.validate(survey.questions, dict(submission.answers), segment)
-        answers.attach(conn, response_id, survey.id, values, now)
+    it raises ``questions.AnswerError`` and the whole submission rolls back.
+    True when an answer was stored that was not there before."""
+    if not submission.answers:
+        return False
+    values = questions.validate(survey.questions, dict(submission.answers), segment)
+    return answers.attach(conn, response_id, survey.id, values, now)
 
 
 def _record_test(
@@ -218,10 +229,47 @@ def _insert_response(
     return conn.execute(_INSERT_RESPONSE, params).scalar_one_or_none()
 
 
-def _replay(conn: db.Executor, table: _Table, submission: Submission) -> Recorded:
+def _emit(
+    conn: db.Executor,
+    event: str,
+    survey: Survey,
+    submission: Submission,
+    response_id: int,
+    segment: str,
+    now: datetime,
+    score: int | None = None,
+    comment: str | None = None,
+) -> None:
+    webhooks.emit(
+        conn,
+        survey.account_id,
+        event,
+        webhooks.response_data(
+            response_id=response_id,
+            survey_id=survey.id,
+            survey_name=survey.name,
+            score=score if score is not None else submission.score or 0,
+            segment=segment,
+            comment=comment if comment is not None else submission.comment,
+            channel=submission.display.channel,
+            created_at=now if event == "response.created" else None,
+            answers=submission.answers,
+        ),
+        now,
+    )
+
+
+def _replay(
+    conn: db.Executor,
+    table: _Table,
+    submission: Submission,
+    survey: Survey | None = None,
+    now: datetime | None = None,
+) -> Recorded:
     """The token was used before: the same score returns the stored response,
     a first comment attaches to it, and a different score or a different
-    comment than the one stored is a conflict."""
+    comment than the one stored is a conflict. A comment attached to a
+    counted answer (``survey`` and ``now`` given) emits ``response.updated``."""
     stored = conn.execute(table.stored, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
@@ -237,6 +285,18 @@ def _replay(conn: db.Executor, table: _Table, submission: Submission) -> Recorde
         lost = attached is None
         if lost and _comment_of(conn, table, stored_id) != wanted:
             raise CommentAlreadyGiven
+        if not lost and survey is not None and now is not None:
+            _emit(
+                conn,
+                "response.updated",
+                survey,
+                submission,
+                stored_id,
+                segment,
+                now,
+                score=score,
+                comment=wanted,
+            )
     return Recorded(stored_id, score, segment, False)
 
 

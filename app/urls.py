@@ -103,6 +103,11 @@ class Urls:
         host = urlsplit(self.public_url).hostname or "localhost"
         return f"<inbox-{mail_id}@{host}>"
 
+    def webhook_disabled_message_id(self, endpoint_id: int, stamp: int, admin_id: int) -> str:
+        """One ``Message-ID`` per disabling of an endpoint and admin."""
+        host = urlsplit(self.public_url).hostname or "localhost"
+        return f"<webhook-{endpoint_id}-{stamp}-{admin_id}@{host}>"
+
     def test_snippet(self, public_id: str) -> str:
         """Always the plain script, so a test runs the widget being served now."""
         return snippet(self.public_url, self.signer.test_embed_key(public_id))

@@ -24,6 +24,7 @@ from app.main import build_app
 from app.settings import Settings
 from app.signing import Signer
 from tests.smtp_server import smtp_cert, smtp_server  # noqa: F401  (fixtures for every test)
+from tests.webhook_receiver import receiver  # noqa: F401  (a fixture for every test)
 
 T = TypeVar("T")
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -36,6 +37,9 @@ TABLES = (
     "inbox_item",
     "review_count",
     "coupon",
+    "webhook_attempt",
+    "webhook_message",
+    "webhook_endpoint",
     "record_upload",
     "record_sync",
     "api_key",

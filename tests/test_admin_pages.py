@@ -157,6 +157,13 @@ ID_ROUTES = {
     ("POST", "/inbox/{response_id:int}/state"),
     ("POST", "/inbox/{response_id:int}/notes"),
     ("POST", "/inbox/{response_id:int}/reply"),
+    # webhooks: tests/test_webhooks_admin.py
+    ("GET", "/webhooks/{endpoint_id:int}"),
+    ("POST", "/webhooks/{endpoint_id:int}"),
+    ("POST", "/webhooks/{endpoint_id:int}/test"),
+    ("POST", "/webhooks/{endpoint_id:int}/rotate"),
+    ("GET", "/webhooks/{endpoint_id:int}/delete"),
+    ("POST", "/webhooks/{endpoint_id:int}/delete"),
 }
 
 

@@ -121,7 +121,18 @@ def _worker_once(capsys: pytest.CaptureFixture[str]) -> dict[str, int]:
 
 
 def _summary(**counts: int) -> dict[str, int]:
-    return {"sent": 0, "retried": 0, "failed": 0, "cancelled": 0, "alerts": 0, "inbox": 0, **counts}
+    return {
+        "sent": 0,
+        "retried": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "alerts": 0,
+        "inbox": 0,
+        "webhooks_delivered": 0,
+        "webhooks_retried": 0,
+        "webhooks_failed": 0,
+        **counts,
+    }
 
 
 # -- through the command -----------------------------------------------------------

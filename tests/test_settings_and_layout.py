@@ -95,7 +95,11 @@ def test_domain_modules_never_import_web_libraries() -> None:
         path = ROOT / "app" / f"{name}.py"
         if not path.exists():
             continue
-        bad = {m for m in _imports(path) if m.split(".")[0] in WEB_ONLY or m.startswith("app.web")}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.split(".")[0] in WEB_ONLY or m == "app.web" or m.startswith("app.web.")
+        }
         assert not bad, f"app/{name}.py imports {bad}"
 
 

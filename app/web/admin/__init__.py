@@ -34,6 +34,7 @@ from app.web.admin import (
     surveys,
     tariff,
     uploads,
+    webhooks,
 )
 from app.web.admin.auth import admin_form, admin_page
 from app.web.admin.render import redirect
@@ -65,6 +66,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
     upload = "/records/uploads/{upload_id:int}"
     api_key = "/api-keys/{key_id:int}"
     inbox_item = "/inbox/{response_id:int}"
+    webhook = "/webhooks/{endpoint_id:int}"
     pages = [
         # logging in and out
         get("/", auth.start),
@@ -130,6 +132,15 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post("/api-keys", admin_form(api_keys.create_key)),
         get(f"{api_key}/revoke", admin_page(api_keys.confirm_revoke)),
         post(f"{api_key}/revoke", admin_form(api_keys.revoke_key)),
+        # webhooks, under the account
+        get("/webhooks", admin_page(webhooks.webhooks_page)),
+        post("/webhooks", admin_form(webhooks.create_endpoint)),
+        get(webhook, admin_page(webhooks.endpoint_page)),
+        post(webhook, admin_form(webhooks.save_endpoint)),
+        post(f"{webhook}/test", admin_form(webhooks.send_test)),
+        post(f"{webhook}/rotate", admin_form(webhooks.rotate_secret)),
+        get(f"{webhook}/delete", admin_page(webhooks.confirm_delete)),
+        post(f"{webhook}/delete", admin_form(webhooks.delete_endpoint)),
     ]
     return [
         # The service has no public home page: its root leads owners to the admin.

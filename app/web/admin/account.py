@@ -35,6 +35,7 @@ def _page(
         "account.html",
         status=status,
         nav="account",
+        tab="settings",
         error=error,
         languages=i18n.LANGUAGES,
         password_min=accounts.PASSWORD_MIN,
