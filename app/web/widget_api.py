@@ -23,6 +23,7 @@ from app.web.errors import Problem
 BODY_LIMIT = 16 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+URL_MAX = 2048
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -214,7 +215,7 @@ def _origin_of(url: str | None) -> str | None:
 
 
 def _is_web_url(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 2048:
+    if not isinstance(value, str) or len(value) > URL_MAX:
         return False
     try:
         parts = urlsplit(value)
