@@ -20,6 +20,8 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from app import api_keys, db, records, responses
+from app.main import build_app
+from app.settings import Settings
 from app.signing import Signer
 from app.web import records_api, widget_api
 from tests.conftest import SECRET, seed, set_budget
@@ -113,13 +115,6 @@ EXAMPLES = int(EXPLORE) if EXPLORE.isdigit() else 40
 def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine) -> None:
     import schemathesis
     from schemathesis import GenerationMode
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        response_headers_conformance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
 
     # Small budgets, one account for the widget and one for records: some
     # answers and records are counted, later ones meet the exhausted budget,
@@ -136,13 +131,7 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
     # fetched from, and this one should be exercised like the others.
     schema = schemathesis.openapi.from_dict(httpx.get(f"{base}{API}/openapi.json").json())
     schema.config.update(base_url=f"{base}{API}")
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-        response_headers_conformance,
-    ]
+    checks = _checks()
     used_tokens: list[str] = []
     record_ids: list[int] = []
     statuses: dict[str, set[int]] = {}
@@ -206,6 +195,76 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
     assert {200, 404} <= statuses["GET /records/{record_id}"]
     assert 200 in statuses["GET /widget/{embed_key}"]
     assert 200 in statuses["GET /openapi.json"]
+
+
+def _checks() -> list[Any]:
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        response_headers_conformance,
+    ]
+
+
+def test_answers_fuzzing_rarely_reaches_are_documented_too(
+    settings: Settings, engine: Engine, clock: Any
+) -> None:
+    """Wrong media types, oversized bodies, bad keys, a refused origin, a full
+    rate-limit window and a revalidation, each checked against the document."""
+    import schemathesis
+
+    limited = settings.replace(
+        rate_limit_enabled=True, rate_limit_widget="2/minute", rate_limit_records="2/minute"
+    )
+    shop = seed(engine, origins=["https://shop.example"])
+    with db.write(engine) as conn:
+        _stored, secret = api_keys.create(conn, shop.account_id, "Shop", datetime.now(UTC))
+    auth = {"Authorization": f"Bearer {secret}"}
+    token = Signer((SECRET,), 3600).display_token(shop.survey_id, "widget")
+    app = build_app(limited, clock=clock, engine=engine)
+    with TestClient(app, base_url="http://testserver") as client:
+        schema = schemathesis.openapi.from_dict(_document(client))
+        etag = client.get(f"{API}/openapi.json").headers["etag"]
+        too_many = {"records": [{"survey_id": 1, "email": "a@b.example"}] * 1_001}
+        exchanges: list[tuple[str, str, int, dict[str, Any]]] = [
+            ("GET", "/openapi.json", 304, {"headers": {"If-None-Match": etag}}),
+            ("POST", "/responses", 415, {"content": b"{}", "headers": {"Content-Type": "a/b"}}),
+            ("POST", "/responses", 413, {"content": b" " * (widget_api.BODY_LIMIT + 1)}),
+            (
+                "POST",
+                "/responses",
+                403,
+                {
+                    "json": {"display_token": token, "score": 9},
+                    "headers": {"Origin": "https://elsewhere.example"},
+                },
+            ),
+            ("POST", "/records", 401, {"json": {}}),
+            ("POST", "/records", 401, {"json": {}, "headers": {"Authorization": "Bearer nbk_x"}}),
+            ("POST", "/records", 415, {"content": b"{}", "headers": auth}),
+            ("POST", "/records/batch", 422, {"json": too_many, "headers": auth}),
+            ("POST", "/records/batch", 429, {"json": {"records": []}, "headers": auth}),
+            ("GET", "/records/{record_id}", 404, {"path": {"record_id": 7}, "headers": auth}),
+            ("GET", "/widget/{embed_key}", 200, {"path": {"embed_key": shop.embed_key}}),
+            ("GET", "/widget/{embed_key}", 200, {"path": {"embed_key": shop.embed_key}}),
+            ("GET", "/widget/{embed_key}", 429, {"path": {"embed_key": shop.embed_key}}),
+        ]
+        for method, path, status, request in exchanges:
+            parameters = request.pop("path", {})
+            url = API + path.format(**parameters)
+            answer = client.request(method, url, **request)
+            assert answer.status_code == status, (method, url, answer.text)
+            case = schema[path][method].Case(path_parameters=parameters)
+            case.validate_response(answer, checks=_checks())
 
 
 # -- what fuzzing found --------------------------------------------------------
