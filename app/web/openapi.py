@@ -689,7 +689,8 @@ def _schemas(limits: Limits) -> dict[str, Schema]:
                 ),
             ]
         },
-        "Submission": _obj(submission_fields(limits), "display_token"),
+        # Open: the server ignores fields it does not know (records refuse them).
+        "Submission": _obj(submission_fields(limits), "display_token", closed=False),
         "Submitted": _obj(submitted_fields(), *submitted_fields()),
         "Record": _obj(record_fields(), "survey_id", "email"),
         "RecordAccepted": _obj(
