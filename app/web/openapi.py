@@ -704,9 +704,10 @@ def _schemas(limits: Limits) -> dict[str, Schema]:
                 "records": {
                     "type": "array",
                     "maxItems": records.BATCH_MAX,
-                    "description": "Each item is checked on its own: an invalid one gets an "
-                    "`invalid` result, the others go on.",
-                    "items": _ref("Record"),
+                    "description": "Each item is checked on its own: one that is no valid "
+                    "Record gets an `invalid` result, and the others go on.",
+                    # Anything is taken, as the server does; Record says what counts.
+                    "items": {"anyOf": [_ref("Record"), {}]},
                 }
             },
             "records",
