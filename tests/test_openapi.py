@@ -188,7 +188,6 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
 
             exchange()
 
-    print(statuses)
     # The run went past authentication and validation into the handlers.
     assert {201, 402} <= statuses["POST /responses"]
     assert {202, 401, 422} <= statuses["POST /records"]
