@@ -35,6 +35,7 @@ from app.web import (
     health,
     invitations,
     links,
+    openapi,
     records_api,
     reviews,
     widget_api,
@@ -141,6 +142,15 @@ def build_app(
             routes=[
                 *widget_api.routes(limit(settings.rate_limit_widget), submissions),
                 *records_api.routes(records_posts, records_lookups),
+                *openapi.routes(
+                    openapi.Limits(
+                        response_body=widget_api.BODY_LIMIT,
+                        record_body=records_api.RECORD_BODY_LIMIT,
+                        batch_body=records_api.BATCH_BODY_LIMIT,
+                        locale_pattern=widget_api.LOCALE.pattern,
+                        url_max=widget_api.URL_MAX,
+                    )
+                ),
             ],
             middleware=[api_cors],
         ),

@@ -218,10 +218,15 @@ def _moment(value: object, now: datetime, fail: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # a moment without a zone is taken as UTC
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC is before the calendar begins
+        fail("event_at", f"not a date or time within the calendar: {text_value[:40]!r}")
+        return None
     if moment > now + FUTURE_LIMIT:
         fail("event_at", "more than a year ahead")
         return None
-    return moment.astimezone(UTC)
+    return moment
 
 
 def _properties(value: object, fail: Any) -> dict[str, Any]:

@@ -23,6 +23,9 @@ from app.web.errors import Problem
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 FORM_TYPE = "application/x-www-form-urlencoded"
 PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+# JSON may escape half of a UTF-16 pair alone ("\\ud800"): Python decodes it to
+# a string that no database can store. Only bodies with such an escape are checked.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # No data is older than this month.
 FIRST_PERIOD = "2000-01"
 
@@ -93,7 +96,17 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
         raise Problem(400, "invalid_json", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise Problem(400, "invalid_json", "The body must be a JSON object.")
+    if SURROGATE_ESCAPE.search(body) and not _is_unicode(data):
+        raise Problem(400, "invalid_json", "The body escapes half of a Unicode character.")
     return data
+
+
+def _is_unicode(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def negotiate(accept_language: str | None, supported: tuple[str, ...]) -> str | None:

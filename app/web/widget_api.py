@@ -24,6 +24,9 @@ from app.web.errors import Problem
 BODY_LIMIT = 32 * 1024
 NO_STORE = {"Cache-Control": "no-store"}
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,4}$")
+URL_MAX = 2048
+# No control characters in a stored address (PostgreSQL refuses NUL outright).
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -240,7 +243,7 @@ def _origin_of(url: str | None) -> str | None:
 
 
 def _is_web_url(value: Any) -> bool:
-    if not isinstance(value, str) or len(value) > 2048:
+    if not isinstance(value, str) or len(value) > URL_MAX or CONTROL.search(value):
         return False
     try:
         parts = urlsplit(value)
