@@ -461,6 +461,12 @@ class InboxMail(SQLModel, table=True):
     # "alert:{response}:{address}": one alert per response and address.
     dedupe_key: str | None = Field(default=None, max_length=300, unique=True)
     status: str = Field(max_length=10)  # scheduled, sent, failed
+    next_attempt_at: datetime = _when(nullable=False)
+    claimed_until: datetime | None = _when(nullable=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = _when(nullable=True)
+    created_at: datetime = _when(nullable=False)
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -512,7 +518,7 @@ class WebhookMessage(SQLModel, table=True):
     claimed_until: datetime | None = _when(nullable=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
-    sent_at: datetime | None = _when(nullable=True)
+    delivered_at: datetime | None = _when(nullable=True)
     created_at: datetime = _when(nullable=False)
 
 
@@ -562,8 +568,6 @@ class ReviewCount(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     shown: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     followed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    delivered_at: datetime | None = _when(nullable=True)
-    created_at: datetime = _when(nullable=False)
 
 
 class WebhookAttempt(SQLModel, table=True):
