@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import records, responses, scales, surveys
+from app import questions, records, responses, scales, surveys
 from app.i18n import LANGUAGES
 from app.survey_form import COLOR
 from app.web.errors import PROBLEM_TYPE
@@ -302,10 +302,12 @@ def _paths(limits: Limits) -> dict[str, Any]:
                     ),
                     "404": _problem("The survey was deleted.", 404, "unknown_survey"),
                     "409": _problem(
-                        "This display was answered with another score, or has a comment.",
+                        "This display was answered with another score, or has a comment "
+                        "or an answer to a question already (the first one stands).",
                         409,
                         "token_already_used",
                         "comment_already_given",
+                        "answer_already_given",
                     ),
                     "410": _problem(
                         "The display token expired, or the survey was switched off.",
@@ -464,6 +466,13 @@ def _score() -> Schema:
     }
 
 
+# Every survey field is always sent but these, which a survey may not have.
+SURVEY_REQUIRED = (
+    "kind", "language", "question", "low_label", "high_label", "follow_up", "color", "position",
+    "thanks",
+)  # fmt: skip
+
+
 def survey_fields() -> dict[str, Schema]:
     """The widget config's ``survey``."""
     return {
@@ -480,6 +489,37 @@ def survey_fields() -> dict[str, Schema]:
         },
         "color": {"type": "string", "pattern": COLOR.pattern},
         "position": {"enum": list(surveys.POSITIONS)},
+        "questions": {
+            "type": "array",
+            "maxItems": questions.MAX_QUESTIONS,
+            "description": "The follow-up questions, in the page's language; `segments` "
+            "names who is asked (absent: everyone).",
+            "items": _obj(
+                {
+                    "id": {"type": "string", "maxLength": questions.ID_MAX},
+                    "kind": {"enum": list(questions.KINDS)},
+                    "label": {"type": "string"},
+                    "options": {
+                        "type": "array",
+                        "maxItems": questions.MAX_OPTIONS,
+                        "items": _obj(
+                            {"id": {"type": "string"}, "label": {"type": "string"}}, "id", "label"
+                        ),
+                    },
+                    "segments": {"type": "array", "items": {"enum": _all_segments()}},
+                    "max": {"type": "integer", "minimum": 1, "maximum": questions.MAX_PICKS},
+                },
+                "id",
+                "kind",
+                "label",
+            ),
+        },
+        "thanks": {
+            "type": "object",
+            "description": "The thank-you per segment of the survey's kind.",
+            "propertyNames": {"enum": _all_segments()},
+            "additionalProperties": {"type": "string"},
+        },
     }
 
 
@@ -513,6 +553,21 @@ def submission_fields(limits: Limits) -> dict[str, Schema]:
             {"type": "string", "maxLength": limits.url_max, "pattern": "^https?://[^/]"}
         ),
         "locale": _optional({"type": "string", "pattern": limits.locale_pattern}),
+        "answers": _optional(
+            {
+                "type": "object",
+                "maxProperties": questions.MAX_QUESTIONS,
+                "description": "Follow-up answers by question id: a text, an option id, or a "
+                "list of option ids; with the score or later with the same token. The first "
+                "answer to a question stands.",
+                "additionalProperties": {
+                    "anyOf": [
+                        {"type": "string", "maxLength": questions.TEXT_MAX},
+                        {"type": "array", "items": {"type": "string"}},
+                    ]
+                },
+            }
+        ),
     }
 
 
@@ -521,6 +576,12 @@ def submitted_fields() -> dict[str, Schema]:
     return {
         "id": {"type": "integer"},
         "segment": {"enum": _all_segments()},
+        "reward": {"type": "string", "description": "A coupon code handed to this response."},
+        "review_url": {
+            "type": "string",
+            "format": "uri",
+            "description": "The survey's review link for this segment (counts a follow).",
+        },
     }
 
 
@@ -671,7 +732,7 @@ def _schemas(limits: Limits) -> dict[str, Schema]:
                     {
                         "show": {"const": True},
                         "display_token": {"type": "string"},
-                        "survey": _obj(survey_fields(), *survey_fields()),
+                        "survey": _obj(survey_fields(), *SURVEY_REQUIRED),
                         "rules": _obj(rules_fields(), "delay_ms", "recontact_days", "sample_rate"),
                     },
                     "show",
@@ -691,7 +752,7 @@ def _schemas(limits: Limits) -> dict[str, Schema]:
         },
         # Open: the server ignores fields it does not know (records refuse them).
         "Submission": _obj(submission_fields(limits), "display_token", closed=False),
-        "Submitted": _obj(submitted_fields(), *submitted_fields()),
+        "Submitted": _obj(submitted_fields(), "id", "segment"),
         "Record": _obj(record_fields(), "survey_id", "email"),
         "RecordAccepted": _obj(
             {"id": {"type": "integer"}, "status": {"const": "scheduled"}, "send_at": _moment()},
