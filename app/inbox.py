@@ -29,7 +29,8 @@ from sqlalchemy import (
     update,
 )
 
-from app import db, i18n
+from app import db, i18n, webhooks
+from app.answers import Answered, answers_for
 from app.i18n import LANGUAGES
 from app.models import account_table
 from app.models import admin_table as admin_user
@@ -279,9 +280,7 @@ class Item:
     history: list[Earlier]
     admins: list[AdminChoice]
     replies_pending: int  # replies queued, not yet sent
-    # FOLLOW-UP ANSWERS: filled from answers_for(conn, [response_id]) at the
-    # merge (see the marked place in ``find_item``); the page lists them.
-    answers: Sequence[Any] = ()
+    answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
 
     @property
     def can_reply(self) -> bool:
@@ -347,7 +346,7 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
             )
         ).scalar_one()
         choices = admins(conn, account_id)
-        # FOLLOW-UP ANSWERS: answers = answers_for(conn, [response_id]).get(response_id, ())
+        given = answers_for(conn, [response_id]).get(response_id, [])
     return Item(
         row=row,
         page_url=values.page_url,
@@ -356,6 +355,7 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
         recipient_name=values.recipient_name if row.email else None,
         recipient_language=values.recipient_language if row.email else None,
         notes=notes,
+        answers=given,
         history=history,
         admins=choices,
         replies_pending=int(pending),
@@ -441,12 +441,12 @@ def _ensure_item(conn: Connection, account_id: int, response_id: int, now: datet
     )
 
 
-def _changed(conn: Connection, account_id: int, response_id: int, change: dict[str, Any]) -> None:
-    """The one place every change of an item passes, in its transaction.
-
-    WEBHOOKS: the ``inbox.updated`` event is emitted here at the merge, e.g.
-    ``webhooks.emit(conn, account_id, "inbox.updated", {"response_id":
-    response_id, **change})``, so it is written in the same transaction."""
+def _changed(
+    conn: Connection, account_id: int, response_id: int, change: dict[str, Any], now: datetime
+) -> None:
+    """The one place every change of an item passes, in its transaction:
+    ``inbox.updated`` is written to the webhook outbox with it."""
+    webhooks.emit(conn, account_id, "inbox.updated", {"response_id": response_id, **change}, now)
 
 
 def update_item(
@@ -485,7 +485,9 @@ def update_item(
             .values(status=status, assignee_id=assignee_id, updated_at=now)
         )
         if (before.status, before.assignee_id) != (status, assignee_id):
-            _changed(conn, account_id, response_id, {"status": status, "assignee_id": assignee_id})
+            _changed(
+                conn, account_id, response_id, {"status": status, "assignee_id": assignee_id}, now
+            )
     return True
 
 
@@ -517,7 +519,7 @@ def add_note(
                 created_at=now,
             )
         )
-        _changed(conn, account_id, response_id, {"note": text})
+        _changed(conn, account_id, response_id, {"note": text}, now)
     return True
 
 
@@ -605,5 +607,5 @@ def queue_reply(
                 created_at=now,
             )
         )
-        _changed(conn, account_id, response_id, {"replied": True})
+        _changed(conn, account_id, response_id, {"replied": True}, now)
     return True

@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, or_, select, update
 
-from app import db, delivery, i18n
+from app import answers, db, delivery, i18n
+from app.answers import Answered
 from app.i18n import LANGUAGES, Formatter
 from app.inbox import DETRACTORS
 from app.invitation_mail import note_message
@@ -56,6 +57,7 @@ def _alert_text(
     high: int,
     comment: str | None,
     when: datetime,
+    given: Sequence[Answered] = (),
 ) -> tuple[str, str]:
     t = i18n.translator(language)
     formats = Formatter(language, zone)
@@ -64,7 +66,7 @@ def _alert_text(
         t("inbox.alert.intro", survey=survey_name),
         t("inbox.alert.score", score=score, high=high),
         t("inbox.alert.comment", comment=comment) if comment else t("inbox.alert.no_comment"),
-        # FOLLOW-UP ANSWERS: the response's answers (answers_for) are listed here.
+        *(f"{answer.question}: {answer.display}" for answer in given),
         t("inbox.alert.when", when=formats.datetime(when)),
     ]
     return subject, "\n\n".join(lines)
@@ -133,6 +135,7 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
         ).all()
         language = watch.language if watch.language in LANGUAGES else i18n.DEFAULT
         high = scale(watch.kind).high
+        follow_ups = answers.answers_for(conn, [row.id for row in found])
         for answer in found:
             subject, text = _alert_text(
                 language,
@@ -142,6 +145,7 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
                 high=high,
                 comment=answer.comment,
                 when=answer.created_at,
+                given=follow_ups.get(answer.id, ()),
             )
             for address in addresses:
                 inserted = conn.execute(
