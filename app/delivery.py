@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, or_, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, db, inbox_mail, records, webhook_delivery, webhooks
+from app import budget, db, inbox_mail, metrics, records, webhook_delivery, webhooks
 from app.i18n import DEFAULT, LANGUAGES
 from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
 from app.mail import Delivery, Transport, file_name
@@ -522,6 +522,10 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
         summary.webhooks_delivered = hooks.delivered
         summary.webhooks_retried = hooks.retried
         summary.webhooks_failed = hooks.failed
+    for outcome in ("sent", "retried", "failed", "cancelled"):
+        metrics.invitation(outcome, getattr(summary, outcome))
+    for outcome in ("delivered", "retried", "failed"):
+        metrics.webhook(outcome, getattr(summary, f"webhooks_{outcome}"))
     return summary
 
 

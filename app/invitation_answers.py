@@ -20,7 +20,17 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, questions, rewards, survey_texts, surveys, webhooks
+from app import (
+    answers,
+    budget,
+    db,
+    metrics,
+    questions,
+    rewards,
+    survey_texts,
+    surveys,
+    webhooks,
+)
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
@@ -136,10 +146,24 @@ def answer(
     period = budget.period_of(now, zone)
     try:
         with db.write(engine) as conn:
-            return _answer(conn, invitation_id, display, score, locale, now, period, zone)
+            found = _answer(conn, invitation_id, display, score, locale, now, period, zone)
     except IntegrityError:
         # A foreign key: the survey was deleted while its answer was being stored.
+        metrics.submission(CHANNEL, "closed")
         raise Closed from None
+    except (Closed, Inactive, AnsweredBefore, TokenAlreadyUsed) as refused:
+        metrics.submission(CHANNEL, _REFUSALS[type(refused)])
+        raise
+    metrics.submission(CHANNEL, "accepted" if found.created else "replayed")
+    return found
+
+
+_REFUSALS: dict[type[Exception], str] = {
+    Closed: "closed",
+    Inactive: "inactive",
+    AnsweredBefore: "answered_before",
+    TokenAlreadyUsed: "token_already_used",
+}
 
 
 def _answer(

@@ -52,16 +52,16 @@ def record(outcome: str) -> None:
         _on.records.labels(outcome).inc()
 
 
-def invitation(outcome: str) -> None:
-    """An invitation sent, retried or failed."""
-    if _on is not None:
-        _on.invitations.labels(outcome).inc()
+def invitation(outcome: str, count: int = 1) -> None:
+    """Invitations sent, retried, failed or cancelled."""
+    if _on is not None and count:
+        _on.invitations.labels(outcome).inc(count)
 
 
-def webhook(outcome: str) -> None:
-    """A webhook attempt delivered, retried or failed."""
-    if _on is not None:
-        _on.webhooks.labels(outcome).inc()
+def webhook(outcome: str, count: int = 1) -> None:
+    """Webhook messages delivered, to be retried, or failed for good."""
+    if _on is not None and count:
+        _on.webhooks.labels(outcome).inc(count)
 
 
 def rate_limited(route: str) -> None:

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, webhooks
+from app import budget, db, metrics, webhooks
 from app.db import insert as upsert_for
 from app.i18n import LANGUAGES
 from app.models import UTCDateTime
@@ -312,6 +312,19 @@ def accept(
     zone: ZoneInfo,
 ) -> Outcome:
     """Take one record under the budget rule; see the module's docstring."""
+    outcome = _take(engine, account_id, wanted, source, now, zone)
+    metrics.record("replayed" if outcome.replay else outcome.code or "accepted")
+    return outcome
+
+
+def _take(
+    engine: Engine,
+    account_id: int,
+    wanted: RecordIn,
+    source: Source,
+    now: datetime,
+    zone: ZoneInfo,
+) -> Outcome:
     period = budget.period_of(now, zone)
     try:
         with db.write(engine) as conn:

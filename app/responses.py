@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, questions, rewards, webhooks
+from app import answers, budget, db, metrics, questions, rewards, webhooks
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -69,14 +69,28 @@ def record(
 ) -> Recorded:
     """Count a submission under the budget rule. Counted, refused or replayed,
     this worker's widget configs then read the account's budget afresh."""
+    channel = submission.display.channel
     try:
-        return record_response(engine, survey, submission, now, zone)
+        recorded = record_response(engine, survey, submission, now, zone)
     except IntegrityError:
         # The nonce's conflict is handled in SQL, so this is a foreign key: the
         # survey was deleted after this worker's cached copy of it was read.
+        metrics.submission(channel, "survey_gone")
         raise SurveyGone from None
+    except (BudgetExhausted, TokenAlreadyUsed, CommentAlreadyGiven) as refused:
+        metrics.submission(channel, _REFUSALS[type(refused)])
+        raise
     finally:
         cache.forget_budget(survey.account_id)
+    metrics.submission(channel, "accepted" if recorded.created else "replayed")
+    return recorded
+
+
+_REFUSALS: dict[type[Exception], str] = {
+    BudgetExhausted: "budget_exhausted",
+    TokenAlreadyUsed: "token_already_used",
+    CommentAlreadyGiven: "comment_already_given",
+}
 
 
 def record_response(
