@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from app import db
 from app.models import (
+    answer_table,
+    inbox_mail_table,
     invitation_table,
     recipient_table,
     record_table,
@@ -42,10 +44,11 @@ FINAL_STATUSES = ("sent", "answered", "failed", "cancelled")
 
 @dataclass(frozen=True)
 class Erased:
-    responses: int = 0
+    responses: int = 0  # with their follow-up answers and inbox notes
     invitations: int = 0
     records: int = 0
     uploaded_rows: int = 0
+    messages: int = 0  # replies from the inbox to the address
     suppressed: bool = False  # the address stays on the suppression list only
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,14 +61,21 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     key = email.strip().lower()
     with db.write(engine) as conn:
         uploaded = _scrub_uploads(conn, account_id, key)
+        messages = conn.execute(
+            delete(inbox_mail_table).where(
+                inbox_mail_table.c.account_id == account_id,
+                func.lower(inbox_mail_table.c.to_email) == key,
+            )
+        ).rowcount
         found = conn.execute(
             select(recipient.c.id, recipient.c.unsubscribed_at).where(
                 recipient.c.account_id == account_id, recipient.c.email_key == key
             )
         ).first()
         if found is None:
-            return Erased(uploaded_rows=uploaded)
+            return Erased(uploaded_rows=uploaded, messages=messages)
         invitations = select(invitation.c.id).where(invitation.c.recipient_id == found.id)
+        # Their follow-up answers, inbox items and notes go with them (ON DELETE CASCADE).
         answers = conn.execute(
             delete(response).where(response.c.invitation_id.in_(invitations))
         ).rowcount
@@ -80,7 +90,7 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
             )
         else:
             conn.execute(delete(recipient).where(recipient.c.id == found.id))
-    return Erased(answers, sent.rowcount, records.rowcount, uploaded, suppressed)
+    return Erased(answers, sent.rowcount, records.rowcount, uploaded, messages, suppressed)
 
 
 def _scrub_uploads(conn: Connection, account_id: int, key: str) -> int:
@@ -131,6 +141,19 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
             update(test_response_table)
             .where(test_response_table.c.created_at < cutoff)
             .values(comment=None)
+        )
+        # Free-text follow-up answers are comments too (stored as JSON strings);
+        # the chosen options stay for the figures.
+        comments += conn.execute(
+            delete(answer_table).where(
+                answer_table.c.created_at < cutoff, answer_table.c.value.like('"%')
+            )
+        ).rowcount
+        # Replies and alerts the inbox sent, with their text and addresses.
+        conn.execute(
+            delete(inbox_mail_table).where(
+                inbox_mail_table.c.created_at < cutoff, inbox_mail_table.c.status != "scheduled"
+            )
         )
         old = select(invitation.c.id).where(
             invitation.c.created_at < cutoff, invitation.c.status.in_(FINAL_STATUSES)

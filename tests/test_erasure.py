@@ -61,6 +61,24 @@ def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
     _answer(client, SIGNER.invitation_key(ann), 3)
     _answer(client, SIGNER.invitation_key(bob), 9)
     used_before = _all(engine, f"SELECT used FROM usage WHERE account_id = {shop.account_id}")
+    with db.write(engine) as conn:
+        # A reply the admin sent Ann from the inbox, and an internal note on her answer.
+        conn.execute(
+            text(
+                "INSERT INTO inbox_mail (account_id, response_id, kind, to_email, subject, body,"
+                " language, status, next_attempt_at, attempts, created_at) SELECT :a, id,"
+                " 'reply', 'ann@example.com', 'Sorry', 'We are sorry, Ann.', 'en', 'sent',"
+                " created_at, 1, created_at FROM response WHERE score = 3"
+            ),
+            {"a": shop.account_id},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO inbox_note (account_id, response_id, kind, body, created_at)"
+                " SELECT :a, id, 'note', 'Called Ann', created_at FROM response WHERE score = 3"
+            ),
+            {"a": shop.account_id},
+        )
 
     erased = _run(capsys, f"erase --account {shop.account_id} --email ANN@example.com")
 
@@ -70,9 +88,12 @@ def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
         "invitations": 1,
         "records": 1,
         "uploaded_rows": 0,
+        "messages": 1,
         "suppressed": False,
     }
     assert _all(engine, "SELECT score FROM response ORDER BY id") == [(9,)]
+    assert _all(engine, "SELECT count(*) FROM inbox_mail") == [(0,)]
+    assert _all(engine, "SELECT count(*) FROM inbox_note") == [(0,)]
     emails = _all(engine, "SELECT account_id, email FROM recipient ORDER BY id")
     assert emails == [(shop.account_id, "bob@example.com"), (other.account_id, "ann@example.com")]
     assert len(_all(engine, "SELECT id FROM invitation")) == 2

@@ -121,6 +121,8 @@ def test_metrics_add_up_every_worker_and_name_routes_not_keys(
         assert requests['{method="GET",route="/api/v1/widget/{embed_key}",status="4xx"}'] == 2
         assert requests['{method="POST",route="/api/v1/responses",status="2xx"}'] == 1
         assert requests['{method="GET",route="unmatched",status="4xx"}'] == 1
+        submissions = _samples(text, "nps_beacon_submissions_total")
+        assert submissions == {'{channel="widget",outcome="accepted"}': 1}
         limited = _samples(text, "nps_beacon_rate_limited_total")
         assert limited == {'{route="/api/v1/widget/{embed_key}"}': 2}
         assert "nps_beacon_request_duration_seconds_bucket" in text
