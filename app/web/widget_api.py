@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -69,26 +70,53 @@ async def widget_config(request: Request) -> Response:
         await run_in_threadpool(ctx.contacts.write, ctx.engine, survey, seen_from, "widget", now)
     if reason is not None:
         return _hide(reason)
-    language = survey_texts.choose_language(survey.language, request.query_params.get("lang"))
-    texts = survey_texts.texts_for(survey.kind, survey.texts, language)
-    return JSONResponse(
-        {
-            "show": True,
-            "display_token": ctx.signer.display_token(survey.id, "widget", test=key.test),
-            "survey": {
-                "kind": survey.kind,
-                "language": language,
-                **texts,
-                "questions": questions.localised(
-                    survey.questions, language, survey.default_language
-                ),
-                "color": survey.color,
-                "position": survey.position,
-            },
-            "rules": TEST_RULES if key.test else _rules(survey),
-        },
+    language = survey_texts.choose_language(survey.language, _lang(request.scope))
+    token = ctx.signer.display_token(survey.id, "widget", test=key.test)
+    # Everything but the token is the same for every view of this copy of
+    # the survey: serialised once per copy and language, then spliced.
+    return Response(
+        b'{"show":true,"display_token":"%s",%s}'
+        % (token.encode(), _rest_of_config(survey, language, key.test)),
+        media_type="application/json",
         headers=NO_STORE,
     )
+
+
+_RENDERED: dict[tuple[int, str, bool], tuple[Survey, bytes]] = {}
+RENDERED_MAX = 10_000
+
+
+def _rest_of_config(survey: Survey, language: str, test: bool) -> bytes:
+    wanted = (survey.id, language, test)
+    found = _RENDERED.get(wanted)
+    # The cache hands out a new Survey object when it reads the row again.
+    if found is not None and found[0] is survey:
+        return found[1]
+    texts = survey_texts.texts_for(survey.kind, survey.texts, language)
+    rest = {
+        "survey": {
+            "kind": survey.kind,
+            "language": language,
+            **texts,
+            "questions": questions.localised(survey.questions, language, survey.default_language),
+            "color": survey.color,
+            "position": survey.position,
+        },
+        "rules": TEST_RULES if test else _rules(survey),
+    }
+    rendered = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]
+    if len(_RENDERED) >= RENDERED_MAX:
+        _RENDERED.clear()
+    _RENDERED[wanted] = (survey, rendered)
+    return rendered
+
+
+def _lang(scope: Any) -> str | None:
+    """``?lang=`` without building QueryParams for the one parameter."""
+    query: bytes = scope.get("query_string", b"")
+    if b"lang=" not in query:
+        return None
+    return parse_qs(query.decode("latin-1")).get("lang", [None])[0]
 
 
 # The owner testing their page is asked on every view, at once.
