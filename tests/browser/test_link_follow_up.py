@@ -31,7 +31,9 @@ def test_a_detractor_answers_the_questions_by_keyboard(
     page.goto(f"{base}/s/{shop.link_key}?score=2")
     with page.expect_navigation():
         page.get_by_role("button", name="Send").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Thank you for your feedback!"
+    assert (
+        page.get_by_role("heading", level=1).inner_text() == "Thank you for your honest feedback."
+    )
     tags = page.get_by_role("group", name="What went wrong?")
     assert tags.get_by_role("checkbox").count() == 3
     _targets_are_large(page, ".option span")

@@ -245,7 +245,9 @@ def test_keyboard_answer_and_comment_under_strict_csp(
     page.keyboard.type("Quick checkout, friendly support")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
-    page.locator("nps-beacon [role=status]", has_text="Thank you for your feedback!").wait_for()
+    page.locator(
+        "nps-beacon [role=status]", has_text="Thank you! We are glad you are happy."
+    ).wait_for()
 
     rows = stored(engine)
     assert len(rows) == 1
@@ -582,7 +584,9 @@ def test_screenshots_desktop_and_narrow(
     page.keyboard.type("The parcel tracking")
     screenshot(page, "widget-desktop-follow-up")
     page.locator("nps-beacon .send").click()
-    page.locator("nps-beacon [role=status]", has_text="Thank you for your feedback!").wait_for()
+    page.locator(
+        "nps-beacon [role=status]", has_text="Thank you! We are glad you are happy."
+    ).wait_for()
     screenshot(page, "widget-desktop-thanks")
 
     page.set_viewport_size({"width": 375, "height": 740})
@@ -632,7 +636,9 @@ def test_owner_tests_the_widget_twice_and_nothing_counts(
     page.locator(RADIOS).nth(4).click()
     page.locator("nps-beacon textarea").fill("Testing the checkout")
     page.locator("nps-beacon .send").click()
-    page.locator("nps-beacon [role=status]", has_text="Thank you for your feedback!").wait_for()
+    page.locator(
+        "nps-beacon [role=status]", has_text="Thank you! We are glad you are happy."
+    ).wait_for()
     # Second view in the same browser: asked again at once, answered by keyboard.
     page.goto(origin)
     page.locator("nps-beacon fieldset").wait_for()

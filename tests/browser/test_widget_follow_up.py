@@ -122,7 +122,7 @@ def test_detractor_answers_by_keyboard_alone(
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     status = page.locator("nps-beacon [role=status]")
-    status.filter(has_text="Thank you for your feedback!").wait_for()
+    status.filter(has_text="Thank you for your honest feedback.").wait_for()
     # Without a thanks text, a reward or a review address there is nothing to follow.
     assert status.locator("a").count() == 0
     assert status.locator("b").count() == 0
