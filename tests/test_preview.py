@@ -79,7 +79,7 @@ def test_preview_shows_the_unsaved_form_and_stores_nothing(
     editor = client.get(f"/admin/surveys/{shop.survey_id}")
     assert "frame-ancestors 'none'" in editor.headers["content-security-policy"]
     assert "frame-src 'self'" in editor.headers["content-security-policy"]
-    assert 'sandbox="allow-scripts"' in editor.text
+    assert 'sandbox="allow-scripts allow-forms"' in editor.text
     key = _key(page.text)
 
     # The sandboxed frame's fetches carry Origin: null, which the survey's
