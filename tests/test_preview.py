@@ -125,6 +125,9 @@ def test_preview_shows_the_unsaved_form_and_stores_nothing(
 
     assert _counts(engine) == before
     assert usage_row(engine, shop.account_id, PERIOD) == (0, 0)
+    # Origin: null is accepted for preview keys only.
+    real = client.get(f"/api/v1/widget/{shop.embed_key}", headers={"Origin": "null"}).json()
+    assert real == {"show": False, "reason": "origin_not_allowed"}
 
 
 def test_preview_language_and_a_new_survey(client: TestClient, engine: Engine) -> None:
@@ -204,8 +207,14 @@ def test_preview_keys_and_tokens_are_kept_apart(client: TestClient, engine: Engi
         == 400
     )
     # A preview answer is checked like any other.
-    for score, field in ((11, "between 0 and 10"), (True, "whole number"), (None, "required")):
-        answer = client.post("/api/v1/responses", json={"display_token": token, "score": score})
+    for extra, field in (
+        ({"score": 11}, "between 0 and 10"),
+        ({"score": True}, "whole number"),
+        ({"score": None}, "required"),
+        ({"score": 3, "comment": 7}, "must be text"),
+        ({"score": 3, "comment": "x" * 2001}, "at most 2000"),
+    ):
+        answer = client.post("/api/v1/responses", json={"display_token": token, **extra})
         assert answer.status_code == 422 and field in answer.json()["detail"], answer.text
 
     # A real display token still counts, once.

@@ -193,6 +193,13 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
         raise _invalid([("score", "must be a whole number")])
     if not scale.low <= score <= scale.high:
         raise _invalid([("score", f"must be between {scale.low} and {scale.high}")])
+    # The comment is checked as a visitor's would be; follow-up answers are
+    # left unchecked, as a preview token does not carry the questions.
+    comment = data.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise _invalid([("comment", "must be text")])
+    if comment and len(survey_texts.clean_text(comment)) > responses.COMMENT_MAX:
+        raise _invalid([("comment", f"must be at most {responses.COMMENT_MAX} characters")])
     try:
         answer = preview.answer(told, score)
     except preview.PreviewError:
