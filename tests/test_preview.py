@@ -8,6 +8,7 @@ import html
 import re
 from typing import Any
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
@@ -59,6 +60,14 @@ def _key(page: str) -> str:
     return html.unescape(match.group(1))
 
 
+def _check_documented(client: TestClient, path: str, method: str, status: str, body: Any) -> None:
+    """``body`` against the API's own OpenAPI document."""
+    document = client.get("/api/v1/openapi.json").json()
+    schema = document["paths"][path][method]["responses"][status]["content"]["application/json"]
+    # The document's components beside the schema, for its "#/components/..." references.
+    Draft202012Validator({**schema["schema"], "components": document["components"]}).validate(body)
+
+
 def _preview(client: TestClient, survey_id: int | str, **extra: str) -> Any:
     return client.get(f"/admin/surveys/{survey_id}/preview", params={**FORM, **extra})
 
@@ -103,6 +112,7 @@ def test_preview_shows_the_unsaved_form_and_stores_nothing(
     assert question["label"] == "Which shop did you visit?"
     assert question["segments"] == ["detractor"]
     token = body["display_token"]
+    _check_documented(client, "/widget/{embed_key}", "get", "200", body)
 
     promoter = client.post(
         "/api/v1/responses", json={"display_token": token, "score": 10}, headers={"Origin": "null"}
@@ -114,6 +124,7 @@ def test_preview_shows_the_unsaved_form_and_stores_nothing(
         "reward": "PREVIEW",
         "review_url": "https://reviews.example/bakery",
     }
+    _check_documented(client, "/responses", "post", "201", promoter.json())
     detractor = client.post(
         "/api/v1/responses",
         json={"display_token": token, "score": 2, "comment": "Stale", "answers": {"x": "y"}},
