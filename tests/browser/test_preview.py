@@ -65,3 +65,24 @@ def test_the_preview_follows_the_form(live_server: Any, page: Any, engine: Engin
     assert _counts(engine) == before
     assert usage_row(engine, shop.account_id, PERIOD) == (0, 0)
     assert not [text for text in problems if "Content Security Policy" in text], problems
+
+
+def test_a_new_surveys_preview_follows_kind_and_language(
+    live_server: Any, page: Any, engine: Engine
+) -> None:
+    seed(engine, email=EMAIL)
+    base = live_server()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    _log_in(page, base)
+    page.goto(f"{base}/admin/surveys/new?kind=csat")
+    frame = page.frame_locator("#preview-frame")
+    frame.get_by_text("How satisfied are you with your experience?").wait_for(timeout=10_000)
+    # A CSAT scale runs from 1 to 5 in the real widget.
+    radios = frame.locator("nps-beacon input[name='score']")
+    assert radios.count() == 5
+    page.locator("#kind").select_option("ces")
+    frame.get_by_text("How easy was it to get what you needed?").wait_for(timeout=10_000)
+    assert radios.count() == 7
+    page.locator("#language").select_option("de")
+    frame.get_by_text("Wie einfach war es, das Gewünschte zu erledigen?").wait_for(timeout=10_000)
+    assert frame.locator("nps-beacon section").get_attribute("lang") == "de"
