@@ -33,6 +33,12 @@ TEST_LINK = "link-test"
 DISPLAY = "display"
 INVITATION = "invitation"
 REVIEW = "review"
+# The survey editor's live preview: a key carrying the unsaved form's config,
+# and the display tokens it hands out. Own salts, so neither ever reads as a
+# survey's key or as a display token that counts.
+PREVIEW = "preview"
+PREVIEW_DISPLAY = "display-preview"
+PREVIEW_MAX_AGE = 6 * 3600
 
 CHANNELS = ("widget", "link", "email")
 EMBED_MEMO = 10_000
@@ -113,6 +119,8 @@ class Signer:
         self._display = _DisplaySerializer(ordered, salt=DISPLAY)
         self._invitation = URLSafeSerializer(ordered, salt=INVITATION)
         self._review = URLSafeSerializer(ordered, salt=REVIEW)
+        self._preview = URLSafeTimedSerializer(ordered, salt=PREVIEW)
+        self._preview_display = URLSafeTimedSerializer(ordered, salt=PREVIEW_DISPLAY)
         self.display_max_age = display_max_age
         # The same few embed keys arrive on every page view: a key verified once
         # stays valid for the life of these secret keys.
@@ -186,6 +194,21 @@ class Signer:
                 return SurveyKey(public_id, test=True)
         raise InvalidToken
 
+    def preview_key(self, payload: dict[str, Any]) -> str:
+        """A key for ``/api/v1/widget/``: the preview's whole config, signed
+        (and compressed when that is shorter), valid for a few hours."""
+        return str(self._preview.dumps(payload))
+
+    def read_preview_key(self, key: str) -> dict[str, Any]:
+        return _timed_object(self._preview, key, PREVIEW_MAX_AGE)
+
+    def preview_token(self, payload: dict[str, Any]) -> str:
+        """A preview's display token: what its answer is told, never counted."""
+        return str(self._preview_display.dumps(payload))
+
+    def read_preview_token(self, token: str) -> dict[str, Any]:
+        return _timed_object(self._preview_display, token, self.display_max_age)
+
     def display_token(self, survey_id: int, channel: str, *, test: bool = False) -> str:
         # The JSON json.dumps would write for [id, nonce, channel(, 1)]: a
         # url-safe nonce needs no escaping. A test flag is inside the
@@ -207,6 +230,18 @@ class Signer:
             case [int(survey_id), str(nonce), int(channel), 1] if 0 <= channel < len(CHANNELS):
                 return Display(survey_id, nonce, CHANNELS[channel], test=True)
         raise InvalidToken
+
+
+def _timed_object(serializer: URLSafeTimedSerializer, value: str, max_age: int) -> dict[str, Any]:
+    try:
+        found = serializer.loads(value, max_age=max_age)
+    except SignatureExpired as exc:
+        raise ExpiredToken from exc
+    except BadSignature as exc:
+        raise InvalidToken from exc
+    if not isinstance(found, dict):
+        raise InvalidToken
+    return found
 
 
 def _survey_key(

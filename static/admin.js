@@ -221,7 +221,47 @@
     });
   }
 
+  // The live preview: the real widget in a sandboxed frame, reloaded with the
+  // form's unsaved values once typing pauses. Only what the widget shows is
+  // sent (never the CSRF token), and empty fields are left out of the URL.
+  var PREVIEW_AFTER_MS = 400;
+  var PREVIEW_SKIP = /^(csrf_token|origins|alert_emails|.*email_.*|recontact_days|sample_percent|delay_seconds|inbox_rule|anonymous)$/;
+
+  function setUpPreview(pane) {
+    var form = document.querySelector("form.survey-form");
+    var frame = document.getElementById("preview-frame");
+    var stage = document.getElementById("preview-stage");
+    if (!form || !frame || !stage || !window.URLSearchParams || !window.FormData) return;
+    var timer = null;
+    var shown = "";
+    function load() {
+      var params = new URLSearchParams();
+      new FormData(form).forEach(function (value, name) {
+        if (typeof value === "string" && value !== "" && !PREVIEW_SKIP.test(name)) {
+          params.append(name, value);
+        }
+      });
+      if (stage.value) params.set("stage", stage.value);
+      var src = pane.getAttribute("data-preview") + "?" + params.toString();
+      // A change that leaves the preview as it is does not restart the widget.
+      if (src === shown) return;
+      shown = src;
+      frame.src = src;
+    }
+    function later() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(load, PREVIEW_AFTER_MS);
+    }
+    form.addEventListener("input", later);
+    form.addEventListener("change", later);
+    stage.addEventListener("change", load);
+    pane.hidden = false;
+    load();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var pane = document.querySelector("[data-preview]");
+    if (pane) setUpPreview(pane);
     var addQuestion = document.querySelector("[data-add-question]");
     if (addQuestion) setUpQuestions(addQuestion);
     each("button[data-copy]", setUp);

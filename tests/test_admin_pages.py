@@ -131,6 +131,7 @@ def test_dashboard_figures_after_real_submissions(
 
 ID_ROUTES = {
     ("GET", "/surveys/{survey_id:int}"),
+    ("GET", "/surveys/{survey_id:int}/preview"),
     ("POST", "/surveys/{survey_id:int}"),
     ("POST", "/surveys/{survey_id:int}/active"),
     ("POST", "/surveys/{survey_id:int}/allowed-origins"),
@@ -198,6 +199,7 @@ def test_every_route_with_an_id_hides_other_accounts(client: TestClient, engine:
     crossed = f"/admin/surveys/{own.survey_id}/responses/{theirs}/delete"
     answers = {
         "edit form": client.get(base),
+        "preview": client.get(f"{base}/preview", params={"en_question": "Taken over?"}),
         "save": client.post(
             base,
             data={

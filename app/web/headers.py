@@ -32,7 +32,15 @@ ADMIN_PREFIX = urls.ADMIN
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 ADMIN_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; frame-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+# The survey editor's preview page is the one admin page that may be framed,
+# and only by the admin's own pages; it runs /widget.js and posts nowhere.
+PREVIEW_PATH = re.compile(r"^/admin/surveys/(?:new|[0-9]+)/preview$")
+PREVIEW_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 Headers = tuple[tuple[bytes, bytes], ...]
 
@@ -52,6 +60,15 @@ ADMIN_HEADERS: Headers = (
 )
 
 
+PREVIEW_HEADERS: Headers = (
+    (b"content-security-policy", PREVIEW_CSP.encode()),
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+)
+
+
 _ADMIN_NAMES = frozenset(name for name, _ in ADMIN_HEADERS)
 
 
@@ -64,7 +81,7 @@ def secured(headers: Iterable[tuple[bytes, bytes]], path: str) -> list[tuple[byt
     if is_admin_path(path):
         replaced = _ADMIN_NAMES
         kept = [(name, value) for name, value in headers if name.lower() not in replaced]
-        return kept + list(ADMIN_HEADERS)
+        return kept + list(PREVIEW_HEADERS if PREVIEW_PATH.match(path) else ADMIN_HEADERS)
     # Every answer passes here: the common case stays a scan and an append.
     kept = list(headers)
     present = {name.lower() for name, _ in kept}

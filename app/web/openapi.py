@@ -235,7 +235,8 @@ def _paths(limits: Limits) -> dict[str, Any]:
                         "name": "embed_key",
                         "in": "path",
                         "required": True,
-                        "description": "The survey's signed embed key from the snippet.",
+                        "description": "The survey's signed embed key from the snippet "
+                        "(or a survey editor's preview key).",
                         "schema": {"type": "string"},
                     },
                     {
@@ -283,7 +284,11 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 },
                 "responses": {
                     "200": _answer("This display's answer, already stored.", _ref("Submitted")),
-                    "201": _answer("Stored and counted.", _ref("Submitted")),
+                    "201": _answer(
+                        "Stored and counted (with a survey editor's preview token: "
+                        "checked only, id 0, nothing stored).",
+                        _ref("Submitted"),
+                    ),
                     "400": _problem(
                         "The body is no JSON object, or the display token is not valid.",
                         400,
@@ -530,6 +535,11 @@ def rules_fields() -> dict[str, Schema]:
         "recontact_days": {"type": "integer", "minimum": 0},
         "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
         "test": {"const": True, "description": "Present for a test key: asks on every view."},
+        "preview": {
+            "const": True,
+            "description": "Present for a survey editor's preview key: its answers are "
+            "checked and told id 0, and nothing is stored or counted.",
+        },
     }
 
 
@@ -576,7 +586,10 @@ def submitted_fields() -> dict[str, Schema]:
     return {
         "id": {"type": "integer"},
         "segment": {"enum": _all_segments()},
-        "reward": {"type": "string", "description": "A coupon code handed to this response."},
+        "reward": {
+            "type": "string",
+            "description": "A coupon code handed to this response (PREVIEW for a preview).",
+        },
         "review_url": {
             "type": "string",
             "format": "uri",

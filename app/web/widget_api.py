@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, questions, responses, survey_texts
+from app import answers, budget, preview, questions, responses, scales, survey_texts
 from app.cache import Missing
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -48,7 +48,7 @@ async def widget_config(request: Request) -> Response:
     try:
         key = ctx.signer.read_embed_key(request.path_params["embed_key"])
     except InvalidToken:
-        raise _unknown_survey() from None
+        return _preview_config(ctx, request.path_params["embed_key"])
     now = ctx.clock()
     period = budget.period_of(now, ctx.zone)
     # A cache hit answers without a database read or a thread hop.
@@ -78,6 +78,20 @@ async def widget_config(request: Request) -> Response:
         b'{"show":true,"display_token":"%s",%s}'
         % (token.encode(), _rest_of_config(survey, language, key.test)),
         media_type="application/json",
+        headers=NO_STORE,
+    )
+
+
+def _preview_config(ctx: Context, key: str) -> Response:
+    """The survey editor's preview: the config comes from the key alone, so
+    no row is read or written and no contact is recorded. Its frame is
+    sandboxed (``Origin: null``), which any origin list would refuse."""
+    try:
+        config, told = preview.widget_config(ctx.signer.read_preview_key(key))
+    except (InvalidToken, ExpiredToken, preview.PreviewError):
+        raise _unknown_survey() from None
+    return JSONResponse(
+        {"show": True, "display_token": ctx.signer.preview_token(told), **config},
         headers=NO_STORE,
     )
 
@@ -148,13 +162,49 @@ async def submit_response(request: Request) -> Response:
             410, "token_expired", "This survey was shown too long ago; please load it again."
         ) from None
     except InvalidToken:
-        raise _invalid_token() from None
+        return _preview_answer(ctx, token, data)
     if display.channel != "widget":
         # A link page's token answers on its page; each channel takes only its own.
         raise _invalid_token()
     return await ctx.writes.run(
         _record, ctx, request.headers.get("origin"), display, data, inline_on=ctx.engine
     )
+
+
+def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
+    """A preview's answer is checked like any other and told what a visitor
+    would be, but nothing is stored and no budget is touched."""
+    try:
+        told = ctx.signer.read_preview_token(token)
+    except ExpiredToken:
+        raise Problem(
+            410, "token_expired", "This survey was shown too long ago; please load it again."
+        ) from None
+    except InvalidToken:
+        raise _invalid_token() from None
+    kind = told.get("k")
+    if kind not in scales.KINDS:
+        raise _invalid_token()
+    scale = scales.scale(str(kind))
+    score = data.get("score")
+    if score is None:
+        raise _invalid([("score", "is required")])
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise _invalid([("score", "must be a whole number")])
+    if not scale.low <= score <= scale.high:
+        raise _invalid([("score", f"must be between {scale.low} and {scale.high}")])
+    # The comment is checked as a visitor's would be; follow-up answers are
+    # left unchecked, as a preview token does not carry the questions.
+    comment = data.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise _invalid([("comment", "must be text")])
+    if comment and len(survey_texts.clean_text(comment)) > responses.COMMENT_MAX:
+        raise _invalid([("comment", f"must be at most {responses.COMMENT_MAX} characters")])
+    try:
+        answer = preview.answer(told, score)
+    except preview.PreviewError:
+        raise _invalid_token() from None
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)
 
 
 def _invalid_token() -> Problem:

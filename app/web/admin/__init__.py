@@ -28,6 +28,7 @@ from app.web.admin import (
     help,
     inbox,
     owner_tests,
+    preview,
     records,
     results,
     rewards,
@@ -83,8 +84,10 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/help/widget", admin_page(help.widget_help)),
         # one survey: its settings, then its results
         get("/surveys/new", admin_page(surveys.new_survey_form)),
+        get("/surveys/new/preview", admin_page(preview.new_survey_preview)),
         post("/surveys/new", admin_form(surveys.create_survey)),
         get(survey, admin_page(surveys.edit_survey_form)),
+        get(f"{survey}/preview", admin_page(preview.survey_preview)),
         post(survey, admin_form(surveys.save_survey)),
         post(f"{survey}/active", admin_form(surveys.set_active)),
         get(f"{survey}/delete", admin_page(deletions.confirm_delete_survey)),

@@ -1,0 +1,50 @@
+// The survey editor's preview frame: when the editor's switch names a
+// segment, this answers that segment's score for the admin once the real
+// widget's card is open, and for a thank-you stage sends the empty
+// follow-up too. The widget itself is the unchanged /widget.js.
+(function () {
+  "use strict";
+  var tag = document.currentScript;
+  var score = tag && tag.getAttribute("data-score");
+  var thanks = tag && tag.hasAttribute("data-thanks");
+  if (!score) return;
+  var TRIES = 100; // 10 s in steps of 100 ms
+  var STEP_MS = 100;
+
+  function card() {
+    var host = document.querySelector("nps-beacon");
+    return host && host.shadowRoot;
+  }
+
+  function waitFor(find, then, tries) {
+    var found = find();
+    if (found) then(found);
+    else if (tries > 0)
+      window.setTimeout(function () {
+        waitFor(find, then, tries - 1);
+      }, STEP_MS);
+  }
+
+  waitFor(
+    function () {
+      var root = card();
+      return root && root.querySelector("input[name='score'][value='" + score + "']");
+    },
+    function (radio) {
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+      if (!thanks) return;
+      waitFor(
+        function () {
+          var root = card();
+          return root && root.querySelector("form .send");
+        },
+        function (send) {
+          send.click();
+        },
+        TRIES
+      );
+    },
+    TRIES
+  );
+})();
