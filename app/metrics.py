@@ -69,6 +69,13 @@ def rate_limited(route: str) -> None:
         _on.rate_limited.labels(route).inc()
 
 
+def rate_limits_in_memory(fallen_back: bool) -> None:
+    """Whether this process counts rate limits in memory because their Redis
+    is away (the limits then hold per process only)."""
+    if _on is not None:
+        _on.limits_in_memory.set(1 if fallen_back else 0)
+
+
 def pool(checked_out: int, size: int) -> None:
     if _on is not None:
         _on.pool_in_use.set(checked_out)
@@ -105,6 +112,12 @@ class _Collectors:
         self.webhooks = Counter("nps_beacon_webhook_deliveries", "Webhook attempts", ["outcome"])
         self.rate_limited = Counter(
             "nps_beacon_rate_limited", "Requests refused by a rate limit", ["route"]
+        )
+        # The processes counting limits in memory while Redis is away.
+        self.limits_in_memory = Gauge(
+            "nps_beacon_rate_limits_in_memory",
+            "Processes counting rate limits in memory because Redis is away",
+            multiprocess_mode="livesum",
         )
         # Summed over the live processes: the host's connections in use.
         self.pool_in_use = Gauge(

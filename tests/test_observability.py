@@ -132,3 +132,35 @@ def test_metrics_add_up_every_worker_and_name_routes_not_keys(
 
 def test_metrics_are_off_unless_enabled(client: TestClient) -> None:
     assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.server
+def test_redis_away_shows_in_the_metrics_and_the_log_while_answers_go_on(
+    engine: Engine, live_server: Any, tmp_path: Path
+) -> None:
+    from tests.servers import free_port
+
+    shop = seed(engine)
+    closed = free_port()  # nothing listens there: Redis is away
+    base = live_server(
+        METRICS="on",
+        METRICS_DIR=str(tmp_path / "metrics"),
+        RATE_LIMIT_ENABLED="true",
+        RATE_LIMIT_STORAGE_URL=f"redis://127.0.0.1:{closed}/0",
+        LOG_LEVEL="warning",
+    )
+    answers = [httpx.get(f"{base}/api/v1/widget/{shop.embed_key}") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    text = httpx.get(f"{base}/metrics").text
+    assert _samples_plain(text, "nps_beacon_rate_limits_in_memory") == 1
+    port = base.rsplit(":", 1)[1]
+    log = (tmp_path / "logs" / f"server-{port}.log").read_text()
+    assert "falling back to in-memory storage" in log.lower() or "in-memory" in log.lower()
+
+
+def _samples_plain(text: str, name: str) -> float:
+    """A metric without labels."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} is not in the metrics")

@@ -188,7 +188,10 @@ class SecurityHeaders:
             )
         if self.count_requests:
             metrics.request(scope["method"], route, status, seconds)
-            pool = scope["app"].state.ctx.engine.pool
+            state = scope["app"].state
+            # slowapi's own flag for "storage unreachable, counting in memory".
+            metrics.rate_limits_in_memory(bool(getattr(state.limiter, "_storage_dead", False)))
+            pool = state.ctx.engine.pool
             size = getattr(pool, "size", None)
             metrics.pool(pool.checkedout(), size() if callable(size) else 0)
 
