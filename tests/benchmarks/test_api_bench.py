@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -41,7 +42,7 @@ from app import migrations
 from app.budget import next_period, period_of
 from app.db import create_db_engine
 from app.signing import Signer
-from tests.conftest import SECRET, require, seed, set_budget
+from tests.conftest import PG_URL, SECRET, require, seed, set_budget
 from tests.servers import free_port, running_server
 
 pytestmark = [pytest.mark.benchmark]
@@ -338,3 +339,54 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# -- several workers on PostgreSQL against one on SQLite ----------------------
+
+PG_WORKERS = int(os.environ.get("BENCH_PG_WORKERS", "4"))
+
+
+@pytest.fixture
+def _postgres_required() -> None:
+    # Named first below, so a laptop without PostgreSQL skips before it is asked.
+    require(PG_URL is not None, "PostgreSQL is needed (TEST_DATABASE_URL)")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_workers_against_one_sqlite_worker(
+    _postgres_required: None,
+    tmp_path: Path, settings: Any, engine: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Accepted submissions per second: PG_WORKERS uvicorn workers on
+    PostgreSQL (the path for several workers and hosts) against one worker on
+    SQLite, the same wrk load on each (target ratio >= 1.0)."""
+    require(shutil.which("wrk") is not None, "wrk is not installed (apt-get install wrk)")
+    signer = Signer((SECRET,), 86400)
+    single, _widget, (stored, used) = _measure_project(
+        tmp_path, _migrated_template(tmp_path), signer
+    )
+    assert stored == used
+
+    shop = seed(engine, tariff="business")
+    set_budget(engine, "business", HUGE_BUDGET)
+    tokens = _mint(signer, shop.survey_id, tmp_path / "pg-tokens.txt")
+    port = free_port()
+    env = {
+        "DATABASE_URL": settings.db_url,
+        "SECRET_KEYS": SECRET,
+        "RATE_LIMIT_ENABLED": "false",
+        "ENVIRONMENT": "development",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    with running_server(env, workers=PG_WORKERS, port=port, log_dir=tmp_path / "logs") as base:
+        _warm_post(f"{base}/api/v1/responses", signer, shop.survey_id)
+        many = _wrk(f"{base}/api/v1/responses", 201, tokens)
+    with capsys.disabled():
+        print(
+            f"\nPostgreSQL, {PG_WORKERS} workers: {many.rate:.0f} accepted POSTs/s"
+            f" (p50 {many.p50_ms:.1f} ms, p99 {many.p99_ms:.1f} ms);"
+            f" SQLite, 1 worker: {single.rate:.0f}/s (p50 {single.p50_ms:.1f} ms,"
+            f" p99 {single.p99_ms:.1f} ms); ratio {many.rate / single.rate:.2f}"
+            f" (target 1.0); {_cpu()}"
+        )
+    assert many.ok > 0 and many.other == 0 and many.exhausted == 0
