@@ -4,7 +4,6 @@ Either way it is stored exactly once."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import Engine, text
 from app import db
 from app.settings import Settings
 from app.write_queue import WriteQueue
+from tests.conftest import run_async
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -33,11 +33,13 @@ def test_a_free_lock_writes_on_the_loop_and_a_held_one_on_a_thread(
     queue = WriteQueue(wait=10)
     seen: list[str] = []
 
+    loop_threads: list[str] = []
+
     async def submit() -> str:
+        loop_threads.append(threading.current_thread().name)
         return await queue.run(_write_once, engine, seen, inline_on=engine)
 
-    loop_thread = threading.current_thread().name
-    assert asyncio.run(submit()) == loop_thread
+    assert run_async(submit()) == loop_threads[0]
 
     # Another process's writer (here: another connection) holds SQLite's lock.
     path = settings.db_url.removeprefix("sqlite:///")
@@ -46,11 +48,12 @@ def test_a_free_lock_writes_on_the_loop_and_a_held_one_on_a_thread(
     release = threading.Timer(0.5, holder.rollback)
     release.start()
     try:
-        done_on = asyncio.run(submit())
+        done_on = run_async(submit())
     finally:
         release.join()
         holder.close()
     # Tried on the loop, given up at once, done on a thread once the lock was free.
+    loop_thread = loop_threads[1]
     assert seen[1:] == [loop_thread, done_on] and done_on != loop_thread
 
 
@@ -72,7 +75,7 @@ def test_work_that_committed_inline_is_never_run_again(engine: Engine) -> None:
         with db.counting(engine) as conn:
             conn.execute(text("UPDATE tariff SET monthly_budget = 2 WHERE code = 't1'"), {})
 
-    asyncio.run(queue.run(two_writes, inline_on=engine))
+    run_async(queue.run(two_writes, inline_on=engine))
     assert calls == [1]
     with db.read(engine) as conn:
         assert (

@@ -355,7 +355,10 @@ def _postgres_required() -> None:
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgresql_workers_against_one_sqlite_worker(
     _postgres_required: None,
-    tmp_path: Path, settings: Any, engine: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    settings: Any,
+    engine: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Accepted submissions per second: PG_WORKERS uvicorn workers on
     PostgreSQL (the path for several workers and hosts) against one worker on
