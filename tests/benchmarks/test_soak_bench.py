@@ -119,7 +119,9 @@ def test_two_hosts_on_postgresql_and_redis_stay_exact(
     assert used == stored and accepted <= used <= accepted + lost
     assert used <= phase_budget
     # Every answer that was not a 201 was a 402 the usage row counted: no 5xx.
-    assert runs["POST A"].other + runs["POST B"].other == rejected
+    # (Requests still in flight when wrk stopped may have been refused unseen.)
+    refused_seen = runs["POST A"].other + runs["POST B"].other
+    assert refused_seen <= rejected <= refused_seen + lost
     assert runs["GET B"].other == 0
     posted = runs["POST A"].requests + runs["POST B"].requests
     if posted > phase_budget:
