@@ -206,24 +206,16 @@ def budget_alert_message(
         t("email.budget.exhausted" if level == 100 else "email.budget.warning", next=next_start),
         t("email.budget.scheduled"),
     ]
-    link = _url(dashboard_url)
-    action = t("email.budget.action")
-    why = t("email.budget.why", account=account)
-    text = "\n\n".join([*paragraphs, f"{action}: {link}", f"-- \n{why}"])
-    button = (
-        f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
-        f'<tr><td style="{ACTION_CELL}"><a href="{_e(link)}" style="{ACTION_LINK}">'
-        f"{_e(action)}</a></td></tr></table>"
-    )
-    body = _row("".join(_paragraph(p) for p in paragraphs) + button, "padding:28px 24px")
-    return _message(
-        to=recipient(to, None),
+    return _notice(
+        to=to,
         sender=sender,
         subject=subject,
         language=language,
         message_id=message_id,
-        text=text,
-        html=_document(language, subject, body, _paragraph(why, FOOTER_TEXT), "#1f5fbf"),
+        paragraphs=paragraphs,
+        action=t("email.budget.action"),
+        link=_url(dashboard_url),
+        why=t("email.budget.why", account=account),
     )
 
 
@@ -249,9 +241,32 @@ def webhook_disabled_message(
         t("email.webhook.disabled", account=account, url=target),
         t("email.webhook.lost"),
     ]
-    link = _url(page_url)
-    action = t("email.webhook.action")
-    why = t("email.webhook.why", account=account)
+    return _notice(
+        to=to,
+        sender=sender,
+        subject=subject,
+        language=language,
+        message_id=message_id,
+        paragraphs=paragraphs,
+        action=t("email.webhook.action"),
+        link=_url(page_url),
+        why=t("email.webhook.why", account=account),
+    )
+
+
+def _notice(
+    *,
+    to: str,
+    sender: str,
+    subject: str,
+    language: str,
+    message_id: str,
+    paragraphs: list[str],
+    action: str,
+    link: str,
+    why: str,
+) -> EmailMessage:
+    """A message to an admin: paragraphs, one action button, why it came."""
     text = "\n\n".join([*paragraphs, f"{action}: {link}", f"-- \n{why}"])
     button = (
         f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
