@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,10 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
+    or_,
+    select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
@@ -275,6 +278,37 @@ def read(engine: Engine) -> Iterator[Connection]:
     """A read-only unit of work (a deferred transaction on SQLite)."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def lease_due(
+    conn: Connection, table: Table, waiting: str, now: datetime, limit: int, lease: timedelta
+) -> list[int]:
+    """Claim up to ``limit`` rows of an outbox (``status``, ``next_attempt_at``,
+    ``claimed_until``, ``attempts``) that are ``waiting`` and due, for ``lease``,
+    in the caller's write transaction: their ids, oldest due first. PostgreSQL
+    locks the rows until commit and passes over rows another worker is
+    claiming; SQLite renders nothing and has one writer anyway."""
+    c = table.c
+    ids = list(
+        conn.execute(
+            select(c.id)
+            .where(
+                c.status == waiting,
+                c.next_attempt_at <= now,
+                or_(c.claimed_until.is_(None), c.claimed_until <= now),
+            )
+            .order_by(c.next_attempt_at, c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if ids:
+        conn.execute(
+            update(table)
+            .where(c.id.in_(ids))
+            .values(claimed_until=now + lease, attempts=c.attempts + 1)
+        )
+    return ids
 
 
 def insert(conn: Connection, table: Table) -> Any:

@@ -27,7 +27,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, or_, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import budget, db, inbox_mail, metrics, records, webhook_delivery, webhooks
@@ -154,28 +154,9 @@ class Claim:
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE) -> Claim:
     """Claim up to ``limit`` due invitations in the caller's write transaction."""
-    ids = list(
-        conn.execute(
-            select(invitation.c.id)
-            .where(
-                invitation.c.status == "scheduled",
-                invitation.c.next_attempt_at <= now,
-                or_(invitation.c.claimed_until.is_(None), invitation.c.claimed_until <= now),
-            )
-            .order_by(invitation.c.next_attempt_at, invitation.c.id)
-            .limit(limit)
-            # PostgreSQL locks the rows until commit and passes over rows another
-            # worker is claiming; SQLite renders nothing and has one writer anyway.
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    ids = db.lease_due(conn, invitation, "scheduled", now, limit, lease)
     if not ids:
         return Claim()
-    conn.execute(
-        update(invitation)
-        .where(invitation.c.id.in_(ids))
-        .values(claimed_until=now + lease, attempts=invitation.c.attempts + 1)
-    )
     rows = conn.execute(
         select(
             invitation.c.id,

@@ -195,26 +195,9 @@ class Queued:
 
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Queued]:
-    ids = list(
-        conn.execute(
-            select(mail.c.id)
-            .where(
-                mail.c.status == "scheduled",
-                mail.c.next_attempt_at <= now,
-                or_(mail.c.claimed_until.is_(None), mail.c.claimed_until <= now),
-            )
-            .order_by(mail.c.next_attempt_at, mail.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    ids = db.lease_due(conn, mail, "scheduled", now, limit, lease)
     if not ids:
         return []
-    conn.execute(
-        update(mail)
-        .where(mail.c.id.in_(ids))
-        .values(claimed_until=now + lease, attempts=mail.c.attempts + 1)
-    )
     rows = conn.execute(
         select(
             mail.c.id,

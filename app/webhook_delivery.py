@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from app import db, webhooks
 from app.i18n import DEFAULT, LANGUAGES
@@ -109,26 +109,9 @@ class Result:
 
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Due]:
-    ids = list(
-        conn.execute(
-            select(message.c.id)
-            .where(
-                message.c.status == "pending",
-                message.c.next_attempt_at <= now,
-                or_(message.c.claimed_until.is_(None), message.c.claimed_until <= now),
-            )
-            .order_by(message.c.next_attempt_at, message.c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
+    ids = db.lease_due(conn, message, "pending", now, limit, lease)
     if not ids:
         return []
-    conn.execute(
-        update(message)
-        .where(message.c.id.in_(ids))
-        .values(claimed_until=now + lease, attempts=message.c.attempts + 1)
-    )
     rows = conn.execute(
         select(
             message.c.id,
