@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
+from app import db
 from app.db import Executor
 from app.db import insert as insert_for
 from app.models import UTCDateTime
@@ -234,6 +235,12 @@ _CONSUME = text(
     " RETURNING used"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
+# The same step for a pipeline, where nobody reads its row before the COMMIT:
+# no row back raises (migration 0011), and the COMMIT becomes a rollback.
+_CONSUME_OR_REFUSE = text(
+    f"WITH step AS ({_CONSUME.text}) SELECT coalesce((SELECT used FROM step), budget_exhausted())"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
 # The same guarded step for an accepted record's invitation: it leaves "last
 # accepted feedback" alone, which is about answers.
 _CONSUME_INVITATION = text(
@@ -271,11 +278,17 @@ _GIVE_BACK = text(
 )
 
 
-def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_id: int) -> bool:
-    """Count one survey if the budget in force allows it. Must run inside the
-    write transaction that stores the response; False means roll back."""
+def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_id: int) -> None:
+    """Count one survey if the budget in force allows it, as the last
+    statement of the write transaction that stores the response: from this
+    step to the commit the account's usage row is locked. Refused, it raises
+    ``db.Refused``: at once, or, when the statement is sent ahead with the
+    COMMIT in a pipeline, from the commit, which then rolls back."""
     params = {"account_id": account_id, "period": period, "now": now, "survey_id": survey_id}
-    return conn.execute(_CONSUME, params).first() is not None
+    if db.pipelined(conn):
+        conn.execute(_CONSUME_OR_REFUSE, params)
+    elif conn.execute(_CONSUME, params).first() is None:
+        raise db.Refused
 
 
 def consume_invitation(conn: Executor, account_id: int, period: str, now: datetime) -> bool:

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, StatementError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Seconds a writer waits for SQLite's write lock, first behind the other
@@ -54,6 +54,10 @@ from sqlalchemy.pool import ConnectionPoolEntry
 # operator runs (migrate, tariff, account, ...) are patient.
 REQUEST_WRITE_WAIT = 2.0
 COMMAND_WRITE_WAIT = 30.0
+
+# PostgreSQL connections kept per process: the write queue's slots and a few
+# for reads (see ``write_queue.WRITE_SLOTS``).
+POOL_SIZE = 12
 
 
 class WriteTimeout(OperationalError):
@@ -84,8 +88,10 @@ def create_db_engine(
         return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
+    # It keeps a connection for each write slot and a few reads: a smaller pool
+    # opens and closes its overflow connections on every burst of answers.
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("pool_size", POOL_SIZE)
     kwargs.setdefault("max_overflow", 5)
     return create_engine(url, **kwargs)
 
@@ -336,12 +342,35 @@ class Executor(Protocol):
     def execute(self, statement: TextClause, params: Mapping[str, Any], /) -> Any: ...
 
 
+# A guarded statement sent ahead in a pipeline is not read before the COMMIT
+# queued behind it, so it refuses by raising this SQLSTATE (migration 0011)
+# and the COMMIT becomes a rollback.
+REFUSED_SQLSTATE = "NB402"
+
+
+class Refused(Exception):
+    """A guarded step refused, and the transaction was rolled back."""
+
+
+def pipelined(conn: Executor) -> bool:
+    """Whether ``conn`` sends statements ahead without waiting for them: a
+    guarded step must then refuse by raising (``REFUSED_SQLSTATE``)."""
+    return isinstance(conn, DriverConnection) and conn.pipelined
+
+
 class DriverResult:
-    def __init__(self, cursor: Any) -> None:
+    def __init__(self, cursor: Any, conn: DriverConnection, sql: str) -> None:
         self._cursor = cursor
+        self._conn = conn
+        self._sql = sql
 
     def first(self) -> tuple[Any, ...] | None:
-        row = self._cursor.fetchone()
+        # In a pipeline this is where the statement's error, or an earlier
+        # unread one's, surfaces.
+        try:
+            row = self._cursor.fetchone()
+        except self._conn.dbapi_error as exc:
+            raise self._conn.failure(exc, self._sql) from exc
         return tuple(row) if row is not None else None
 
     def scalar_one_or_none(self) -> Any:
@@ -349,32 +378,45 @@ class DriverResult:
         return row[0] if row is not None else None
 
     def all(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._cursor.fetchall()]
+        try:
+            rows = self._cursor.fetchall()
+        except self._conn.dbapi_error as exc:
+            raise self._conn.failure(exc, self._sql) from exc
+        return [tuple(row) for row in rows]
 
 
 class DriverConnection:
     """Executes ``text()`` statements with ``:name`` parameters on the driver."""
 
-    def __init__(self, raw: Any, dialect: Dialect) -> None:
+    def __init__(self, raw: Any, dialect: Dialect, pipelined: bool = False) -> None:
         self._raw = raw
         self._dialect = dialect
         self._sqlite = dialect.name == "sqlite"
+        # PostgreSQL's pipeline mode: a statement whose result is not read
+        # costs no round trip; its error surfaces when a later one is read, or
+        # at the commit.
+        self.pipelined = pipelined
 
     def execute(self, statement: TextClause, params: Mapping[str, Any]) -> DriverResult:
         sql = _driver_sql(statement.text, self._sqlite)
         values = {key: self._bind(value) for key, value in params.items()}
         try:
-            return DriverResult(self._raw.execute(sql, values))
-        except self._dialect.loaded_dbapi.Error as exc:
-            raise self._translated(exc, sql, values) from exc
+            return DriverResult(self._raw.execute(sql, values), self, sql)
+        except self.dbapi_error as exc:
+            raise self.failure(exc, sql, values) from exc
+
+    @property
+    def dbapi_error(self) -> type[Exception]:
+        error: type[Exception] = self._dialect.loaded_dbapi.Error
+        return error
 
     def commit(self) -> None:
         # A commit does I/O of its own (SQLite writes its log, PostgreSQL runs
         # deferred triggers): its failure is a database error like any other.
         try:
             self._raw.commit()
-        except self._dialect.loaded_dbapi.Error as exc:
-            raise self._translated(exc, "COMMIT", {}) from exc
+        except self.dbapi_error as exc:
+            raise self.failure(exc, "COMMIT") from exc
 
     def rollback(self) -> bool:
         """Roll back; False when even that failed and the connection is suspect."""
@@ -384,8 +426,14 @@ class DriverConnection:
             return False
         return True
 
-    def _translated(self, exc: Exception, sql: str, values: Mapping[str, Any]) -> StatementError:
-        return DBAPIError.instance(sql, values, exc, self._dialect.loaded_dbapi.Error)
+    def failure(
+        self, exc: Exception, sql: str, values: Mapping[str, Any] | None = None
+    ) -> Exception:
+        """What a driver error is raised as: a guarded step's refusal, or
+        SQLAlchemy's exception for it, so that handlers answer it as usual."""
+        if getattr(exc, "sqlstate", None) == REFUSED_SQLSTATE:
+            return Refused()
+        return DBAPIError.instance(sql, values or {}, exc, self.dbapi_error)
 
     def _bind(self, value: Any) -> Any:
         # The form SQLAlchemy's DateTime keeps on SQLite: naive UTC text.
@@ -401,16 +449,23 @@ def _driver_sql(sql: str, sqlite_style: bool) -> str:
 
 @contextmanager
 def counting(engine: Engine) -> Iterator[DriverConnection]:
-    """A write transaction on the driver's connection (BEGIN IMMEDIATE on SQLite)."""
+    """A write transaction on the driver's connection: BEGIN IMMEDIATE on
+    SQLite; on PostgreSQL a pipeline, where only the results read cost a
+    round trip and the last statements leave together with the COMMIT."""
     with _one_writer(engine), engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None  # a live pooled connection always has its driver's
-        driver = DriverConnection(raw, conn.dialect)
+        sqlite_conn = conn.dialect.name == "sqlite"
+        driver = DriverConnection(raw, conn.dialect, pipelined=not sqlite_conn)
         try:
-            if conn.dialect.name == "sqlite":
+            if sqlite_conn:
                 _begin_immediate(raw, driver)
-            yield driver
-            driver.commit()
+                yield driver
+                driver.commit()
+            else:
+                with raw.pipeline():
+                    yield driver
+                    driver.commit()
             inline = _INLINE.get()
             if inline is not None:
                 inline.committed = True
@@ -436,6 +491,6 @@ def _begin_immediate(raw: Any, driver: DriverConnection) -> None:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise WouldWait from exc
-        raise driver._translated(exc, "BEGIN IMMEDIATE", {}) from exc
+        raise driver.failure(exc, "BEGIN IMMEDIATE") from exc
     finally:
         raw.execute(f"PRAGMA busy_timeout = {int(waits)}")

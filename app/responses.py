@@ -115,8 +115,6 @@ def record_response(
                 segment = survey.scale.segment_of(submission.score)
                 new_id = _insert_response(conn, survey, submission, segment, period, now)
                 if new_id is not None:
-                    if not budget.consume(conn, account_id, period, now, survey.id):
-                        raise BudgetExhausted
                     _attach(conn, survey, new_id, segment, submission, now)
                     # In this transaction: a code is handed out only to a stored response.
                     postgres = engine.dialect.name == "postgresql"
@@ -125,6 +123,8 @@ def record_response(
                         rewards.count_shown(conn, survey, now, zone)
                     # In this transaction: a refused or rolled-back answer emits nothing.
                     _emit(conn, "response.created", survey, submission, new_id, segment, now)
+                    # Last: from this step to the commit every answer to the account waits.
+                    budget.consume(conn, account_id, period, now, survey.id)
                     return Recorded(new_id, submission.score, segment, True, reward)
             found = _replay(conn, ANSWERS, submission, survey, now)
             if _attach(conn, survey, found.id, found.segment, submission, now) and not (
@@ -136,10 +136,10 @@ def record_response(
                     score=found.score,
                 )  # fmt: skip
             return replace(found, reward=rewards.handed(conn, survey, found.segment, found.id))
-    except BudgetExhausted:
+    except db.Refused:
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
-        raise
+        raise BudgetExhausted from None
 
 
 def _attach(
