@@ -18,7 +18,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,7 +120,7 @@ def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) 
         **kwargs,
     )
 
-    _WRITERS[engine] = _Writers(threading.Lock(), write_wait)
+    _WRITERS[engine] = _Writers(threading.Lock(), write_wait, path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -202,10 +202,15 @@ def schema_revisions(engine: Engine) -> set[str]:
 # rather than in SQLite's busy handler, which sleeps in growing steps and turns
 # contention into long tails; other processes still wait in busy_timeout. Each
 # of the two waits ends after the engine's write_wait.
-@dataclass(frozen=True)
+@dataclass
 class _Writers:
     lock: threading.Lock
     wait: float
+    path: Path | None
+    # The event loop's own connection for inline writes (see below), taken
+    # only under ``lock``, with its file's identity when it was opened.
+    loop_connection: Any = None
+    loop_file: tuple[int, int] | None = None
 
 
 _WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
@@ -231,6 +236,31 @@ class _Inline:
 
 
 _INLINE: ContextVar[_Inline | None] = ContextVar("nps_beacon_inline_write", default=None)
+
+
+def _loop_connection(engine: Engine, writers: _Writers) -> Any:
+    """The connection inline writes use, kept out of the pool: a pool's
+    checkout and return cost as much as the write itself. Its busy_timeout
+    is 0 for good, so a lock held elsewhere is known at once. Opened again
+    when its file was moved or replaced, like the pool's (see ``_on_checkout``)."""
+    opened = _file_identity(writers.path) if writers.path is not None else None
+    if writers.loop_connection is not None and writers.loop_file != opened:
+        _drop_loop_connection(writers)
+    if writers.loop_connection is None:
+        pooled = engine.raw_connection()
+        raw = pooled.driver_connection
+        assert raw is not None  # a live pooled connection always has its driver's
+        pooled.detach()  # the pool's events (pragmas, file check) ran; it is ours now
+        raw.execute("PRAGMA busy_timeout = 0")
+        writers.loop_connection, writers.loop_file = raw, opened
+    return writers.loop_connection
+
+
+def _drop_loop_connection(writers: _Writers) -> None:
+    connection, writers.loop_connection = writers.loop_connection, None
+    if connection is not None:
+        with suppress(sqlite3.Error):  # already unusable: that is why it is dropped
+            connection.close()
 
 
 def writes_inline(engine: Engine) -> bool:
@@ -452,6 +482,11 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
     """A write transaction on the driver's connection: BEGIN IMMEDIATE on
     SQLite; on PostgreSQL a pipeline, where only the results read cost a
     round trip and the last statements leave together with the COMMIT."""
+    writers = _WRITERS.get(engine)
+    if writers is not None and _must_not_wait():
+        with _counting_inline(engine, writers) as driver:
+            yield driver
+        return
     with _one_writer(engine), engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert raw is not None  # a live pooled connection always has its driver's
@@ -459,7 +494,7 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
         driver = DriverConnection(raw, conn.dialect, pipelined=not sqlite_conn)
         try:
             if sqlite_conn:
-                _begin_immediate(raw, driver)
+                driver.execute(_BEGIN_IMMEDIATE, {})
                 yield driver
                 driver.commit()
             else:
@@ -479,18 +514,36 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
 _BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
 
 
-def _begin_immediate(raw: Any, driver: DriverConnection) -> None:
-    if not _must_not_wait():
-        driver.execute(_BEGIN_IMMEDIATE, {})
-        return
-    # Another process may hold SQLite's write lock: find out without waiting.
-    waits = raw.execute("PRAGMA busy_timeout").fetchone()[0]
-    raw.execute("PRAGMA busy_timeout = 0")
+@contextmanager
+def _counting_inline(engine: Engine, writers: _Writers) -> Iterator[DriverConnection]:
+    """``counting`` on the event loop: it begins at once or raises
+    ``WouldWait`` having written nothing."""
+    if not writers.lock.acquire(blocking=False):
+        raise WouldWait
     try:
-        raw.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise WouldWait from exc
-        raise driver.failure(exc, "BEGIN IMMEDIATE") from exc
+        try:
+            raw = _loop_connection(engine, writers)
+        except (DBAPIError, sqlite3.Error):
+            raise WouldWait from None  # a thread tries again, and reports what fails
+        driver = DriverConnection(raw, engine.dialect)
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            # Another process holds SQLite's write lock (busy_timeout is 0 here).
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from exc
+            _drop_loop_connection(writers)
+            raise driver.failure(exc, "BEGIN IMMEDIATE") from exc
+        try:
+            yield driver
+            driver.commit()
+        except BaseException as exc:
+            failed = exc.orig if isinstance(exc, DBAPIError) else None
+            if not driver.rollback() or _connection_unusable(failed):
+                _drop_loop_connection(writers)
+            raise
+        inline = _INLINE.get()
+        assert inline is not None
+        inline.committed = True
     finally:
-        raw.execute(f"PRAGMA busy_timeout = {int(waits)}")
+        writers.lock.release()
