@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -24,7 +24,6 @@ from app import (
     backups,
     budget,
     db,
-    delivery,
     demo,
     erasure,
     i18n,
@@ -39,6 +38,9 @@ from app import (
 from app.db import create_db_engine
 from app.settings import Settings, SettingsError, from_env
 from app.signing import Signer
+
+if TYPE_CHECKING:
+    from app import delivery
 
 # A made-up password: 16 characters of base64url, 96 bits.
 PASSWORD_BYTES = 12
@@ -66,6 +68,9 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _sender(settings: Settings, engine: Engine) -> delivery.Sender:
+    # The sender (httpx for webhooks among it) loads only in a process that sends.
+    from app import delivery
+
     return delivery.Sender(
         engine=engine,
         transport=mail.transport_for(settings),
@@ -87,6 +92,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     background = None
     if _sends_in_process(settings, args):
+        # Imported here, so a server that sends nothing never loads the sender.
+        from app import delivery
+
         background = delivery.Background(_sender(settings, _engine(settings))).start()
     try:
         uvicorn.run(
@@ -114,6 +122,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     if settings.metrics:
         # The web server's /metrics adds up this process's figures too.
         metrics.enable(settings.metrics_path)
+    # Only the commands that send load the sender (and httpx).
+    from app import delivery
+
     engine = _engine(settings)
     sender = _sender(settings, engine)
     if args.once:
@@ -132,6 +143,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production:
         raise CommandError("the demo is for development; unset ENVIRONMENT=production")
+    # Only the commands that send load the sender (and httpx).
+    from app import delivery
+
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)
     seeded = demo.seed(engine, settings.var_dir, settings.zone)
