@@ -135,8 +135,7 @@ def build_app(
     )
     widget = assets.widget_script()
     routes = [
-        *health.routes(metrics_on=settings.metrics),
-        *assets.routes(widget),
+        # First: every page view's config and every answer match here at once.
         Mount(
             "/api/v1",
             routes=[
@@ -154,6 +153,8 @@ def build_app(
             ],
             middleware=[api_cors],
         ),
+        *health.routes(metrics_on=settings.metrics),
+        *assets.routes(widget),
         # Before the link survey's: these match only invitation keys on /s/.
         *_compressed(invitations.routes(submissions)),
         *_compressed(links.routes(submissions)),
