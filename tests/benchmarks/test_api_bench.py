@@ -383,13 +383,47 @@ def test_postgresql_workers_against_one_sqlite_worker(
     }
     with running_server(env, workers=PG_WORKERS, port=port, log_dir=tmp_path / "logs") as base:
         _warm_post(f"{base}/api/v1/responses", signer, shop.survey_id)
+        server = _server_pid(f"{base}/")
+        before = _cpu_by_process(server)
         many = _wrk(f"{base}/api/v1/responses", 201, tokens)
+        spent = _cpu_by_process(server, since=before)
+    answers = max(many.requests, 1)
+    workers_us = sum(used for pid, used in spent.items() if pid > 0) * 1e6 / answers
+    postgres_us = sum(used for pid, used in spent.items() if pid < 0) * 1e6 / answers
     with capsys.disabled():
         print(
             f"\nPostgreSQL, {PG_WORKERS} workers: {many.rate:.0f} accepted POSTs/s"
             f" (p50 {many.p50_ms:.1f} ms, p99 {many.p99_ms:.1f} ms);"
             f" SQLite, 1 worker: {single.rate:.0f}/s (p50 {single.p50_ms:.1f} ms,"
             f" p99 {single.p99_ms:.1f} ms); ratio {many.rate / single.rate:.2f}"
-            f" (target 1.0); {_cpu()}"
+            f" (target 1.0); {_cpu()}, nproc={os.cpu_count()}\n"
+            f"  CPU per answer: {PG_WORKERS} workers {workers_us:.0f} us + PostgreSQL"
+            f" {postgres_us:.0f} us, against SQLite's one worker {single.cpu_us:.0f} us"
+            " (on a machine with fewer cores than processes, these bound the rate)"
         )
     assert many.ok > 0 and many.other == 0 and many.exhausted == 0
+
+
+def _cpu_by_process(server: int, since: dict[int, float] | None = None) -> dict[int, float]:
+    """CPU seconds of the server's processes (``server`` and its workers, as
+    positive pids) and of PostgreSQL's (as negative pids); with ``since``,
+    what each spent after that reading."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, parent = int(entry.name), int(fields[1])
+        used = (int(fields[11]) + int(fields[12])) / ticks
+        if pid == server or parent == server:
+            found[pid] = used
+        elif name == "postgres":
+            found[-pid] = used
+    if since is not None:
+        found = {pid: used - since.get(pid, 0.0) for pid, used in found.items()}
+    return found
