@@ -15,9 +15,11 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app import db
+from app.main import build_app
+from app.settings import Settings
 from app.signing import Signer
 from tests.admin_helpers import csrf_from, login, post_form, text_of
-from tests.conftest import SECRET, Seeded, seed
+from tests.conftest import SECRET, Clock, Seeded, seed
 from tests.test_concurrency import _fire, _run, _tokens, _workers
 from tests.test_invitations import _answer as answer_invitation
 from tests.test_invitations import _invite
@@ -382,6 +384,21 @@ def test_promoters_get_a_counting_review_link(client: TestClient, engine: Engine
     assert "Offered this month: 1. Followed: 1. Offered to: Promoters only" in text_of(
         results, "review-counts"
     )
+
+
+def test_a_clients_follows_count_once_an_hour_and_always_lead_on(
+    settings: Settings, engine: Engine, clock: Clock
+) -> None:
+    shop = seed(engine, review_url=REVIEW, review_audience="all")
+    path = f"/r/{SIGNER.review_key(shop.public_id)}"
+    app = build_app(settings.replace(rate_limit_enabled=True), clock=clock, engine=engine)
+    with TestClient(app) as client, TestClient(app, client=("203.0.113.9", 50000)) as other:
+        followed = [client.get(path, follow_redirects=False) for _ in range(5)]
+        assert {(a.status_code, a.headers["location"]) for a in followed} == {(303, REVIEW)}
+        assert _review_counts(engine) == [(shop.survey_id, "2026-05-14", 0, 1)]
+        # Another client is counted on its own.
+        assert other.get(path, follow_redirects=False).status_code == 303
+    assert _review_counts(engine) == [(shop.survey_id, "2026-05-14", 0, 2)]
 
 
 def test_a_forged_or_switched_off_review_link_is_a_readable_404(
