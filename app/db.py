@@ -55,9 +55,11 @@ from sqlalchemy.pool import ConnectionPoolEntry
 REQUEST_WRITE_WAIT = 2.0
 COMMAND_WRITE_WAIT = 30.0
 
-# PostgreSQL connections kept per process: the write queue's slots and a few
-# for reads (see ``write_queue.WRITE_SLOTS``).
-POOL_SIZE = 12
+# PostgreSQL connections per process, all kept open: the write queue's slots
+# and two for reads (see ``write_queue.WRITE_SLOTS``). Overflow connections
+# would be opened and closed on every burst of answers; beyond these, threads
+# wait for one. Operators size max_connections by it (docs/deployment.md).
+POOL_SIZE = 10
 
 
 class WriteTimeout(OperationalError):
@@ -88,11 +90,9 @@ def create_db_engine(
         return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
-    # It keeps a connection for each write slot and a few reads: a smaller pool
-    # opens and closes its overflow connections on every burst of answers.
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", POOL_SIZE)
-    kwargs.setdefault("max_overflow", 5)
+    kwargs.setdefault("max_overflow", 0)
     return create_engine(url, **kwargs)
 
 
