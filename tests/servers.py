@@ -82,3 +82,19 @@ def _wait_until_up(
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server did not come up in {timeout}s:\n{log_path.read_text()}")
+
+
+def server_pid(port: int | str) -> int:
+    """The server process this test process started on ``port`` (found by
+    the port in its arguments); with one worker, uvicorn serves in it."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == os.getpid() and str(port).encode() in arguments:
+            return int(entry.name)
+    raise LookupError(f"no server process on port {port}")

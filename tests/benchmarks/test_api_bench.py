@@ -43,7 +43,7 @@ from app.budget import next_period, period_of
 from app.db import create_db_engine
 from app.signing import Signer
 from tests.conftest import PG_URL, SECRET, require, seed, set_budget
-from tests.servers import free_port, running_server
+from tests.servers import free_port, running_server, server_pid
 
 pytestmark = [pytest.mark.benchmark]
 
@@ -212,18 +212,7 @@ def _wrk(url: str, expected: int, tokens: Path | None = None) -> Run:
 
 def _server_pid(url: str) -> int:
     """The server process this test started for ``url`` (found by its port)."""
-    port = url.split(":")[2].split("/")[0]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == os.getpid() and port.encode() in arguments:
-            return int(entry.name)
-    raise LookupError(f"no server process on port {port}")
+    return server_pid(url.split(":")[2].split("/")[0])
 
 
 def _cpu_seconds(pid: int) -> float:

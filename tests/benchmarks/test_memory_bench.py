@@ -25,7 +25,7 @@ import pytest
 from app import migrations
 from app.db import create_db_engine
 from tests.conftest import SECRET, seed
-from tests.servers import free_port, running_server
+from tests.servers import free_port, running_server, server_pid
 from tests.test_worker_imports import ROOT, WORKER
 
 pytestmark = [pytest.mark.benchmark]
@@ -52,7 +52,7 @@ def test_idle_worker_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     }
     figures: dict[str, float] = {}
     with running_server(env, workers=1, port=port, log_dir=tmp_path / "logs") as base:
-        worker = _worker_pid(port)
+        worker = server_pid(port)
         figures["after GET /healthz"] = _idle_rss_mb(worker)
         with httpx.Client(base_url=base) as http:
             config = http.get(f"/api/v1/widget/{shop.embed_key}")
@@ -73,21 +73,6 @@ def test_idle_worker_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     lines.append(f"  modules imported by a fresh worker after the first visitor: {modules}")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
-
-
-def _worker_pid(port: int) -> int:
-    """With one worker, uvicorn serves in the process this test started."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            arguments = (entry / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == os.getpid() and str(port).encode() in arguments:
-            return int(entry.name)
-    raise LookupError(f"no server process on port {port}")
 
 
 def _idle_rss_mb(pid: int) -> float:
