@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -77,10 +78,9 @@ asyncio.run(main())
 """
 
 
-def test_first_visitor_requests_load_no_heavy_library(
-    engine: Engine, database_url: str, tmp_path: Path
-) -> None:
-    shop = seed(engine)
+def first_visit(database_url: str, embed_key: str, cwd: Path) -> dict[str, Any]:
+    """A fresh worker's first widget config and answer: their statuses and
+    the modules it then holds."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -90,8 +90,8 @@ def test_first_visitor_requests_load_no_heavy_library(
         "PUBLIC_URL": "http://127.0.0.1:8000",
     }
     done = subprocess.run(
-        [sys.executable, "-c", WORKER, shop.embed_key],
-        cwd=tmp_path,
+        [sys.executable, "-c", WORKER, embed_key],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -99,7 +99,15 @@ def test_first_visitor_requests_load_no_heavy_library(
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    worker = json.loads(done.stdout.splitlines()[-1])
+    worker: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return worker
+
+
+def test_first_visitor_requests_load_no_heavy_library(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    shop = seed(engine)
+    worker = first_visit(database_url, shop.embed_key, tmp_path)
     assert worker["statuses"] == [200, 201]
     loaded = set(worker["modules"])
     assert [name for name in NOT_IN_A_WORKER if name in loaded] == []

@@ -11,11 +11,8 @@ time: machines differ. It asserts that the requests succeeded.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +23,7 @@ from app import migrations
 from app.db import create_db_engine
 from tests.conftest import SECRET, seed
 from tests.servers import free_port, running_server, server_pid
-from tests.test_worker_imports import ROOT, WORKER
+from tests.test_worker_imports import first_visit
 
 pytestmark = [pytest.mark.benchmark]
 
@@ -86,23 +83,6 @@ def _idle_rss_mb(pid: int) -> float:
 def _modules_after_first_visit(url: str, embed_key: str, tmp_path: Path) -> int:
     """How many modules a fresh worker holds after the same two requests
     (its own survey view, so a display token of its own)."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": url,
-        "SECRET_KEYS": SECRET,
-        "ENVIRONMENT": "development",
-        "PUBLIC_URL": "http://127.0.0.1:8000",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", WORKER, embed_key],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    worker = json.loads(done.stdout.splitlines()[-1])
+    worker = first_visit(url, embed_key, tmp_path)
     assert worker["statuses"] == [200, 201], worker["statuses"]
     return len(worker["modules"])
