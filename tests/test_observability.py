@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,17 @@ def test_a_server_with_json_logs_writes_a_line_per_request_with_its_route(
     )
     assert answer.status_code == 201
     port = base.rsplit(":", 1)[1]
-    lines = [
-        json.loads(line)
-        for line in (tmp_path / "logs" / f"server-{port}.log").read_text().splitlines()
-        if line.startswith("{")
-    ]
-    requests = {line["route"]: line for line in lines if line["logger"] == "nps_beacon.access"}
+    # The access line is written once the answer has gone out, so the client
+    # may read the log a moment before it is there.
+    log = tmp_path / "logs" / f"server-{port}.log"
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+        requests = {line["route"]: line for line in lines if line["logger"] == "nps_beacon.access"}
+        if "/api/v1/responses" in requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert "/api/v1/responses" in requests, log.read_text()
     posted = requests["/api/v1/responses"]
     assert posted["status"] == 201 and posted["method"] == "POST"
     assert posted["request_id"] == answer.headers["x-request-id"]
