@@ -117,6 +117,12 @@ def test_metrics_add_up_every_worker_and_name_routes_not_keys(
         token = configs[0].json()["display_token"]
         assert http.post("/api/v1/responses", json={"display_token": token, "score": 2}).is_success
         assert http.get("/no/such/page").status_code == 404
+        # A request is counted once its answer has gone out: wait for the last.
+        deadline = time.monotonic() + 10
+        unmatched = '{method="GET",route="unmatched",status="4xx"}'
+        while unmatched not in _samples(http.get("/metrics").text, "nps_beacon_requests_total"):
+            assert time.monotonic() < deadline, "the 404 was never counted"
+            time.sleep(0.05)
         # New connections: the scrapes land on either worker, the sums agree.
         scrapes = [httpx.get(f"{base}/metrics").text for _ in range(4)]
 
