@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -90,10 +91,45 @@ def create_db_engine(
         return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
     # A bounded pool per process: with several workers per host the sum must stay
     # below the server's max_connections (100 by default); threads queue instead.
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", POOL_SIZE)
     kwargs.setdefault("max_overflow", 0)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+# Seconds a pooled PostgreSQL connection may rest before it is tried on
+# checkout. A ping on every checkout (pool_pre_ping) is one more round trip
+# per answer, a fifth of the answer path's CPU under load; a connection in
+# steady use has just proved itself. One that rested may have been cut by a
+# restart, a proxy or a firewall meanwhile, and so may every connection that
+# rested while another was found broken.
+IDLE_PING = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    lost_at = [0.0]  # when a connection of this pool was last found broken
+
+    @event.listens_for(engine, "invalidate")
+    def _lost(dbapi_connection: Any, record: ConnectionPoolEntry, exc: Any) -> None:
+        lost_at[0] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _rested_from(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_rested(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or (time.monotonic() - since < IDLE_PING and since > lost_at[0]):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping began a transaction; end it
+        except Exception as exc:
+            # The pool drops this connection and checks out another (up to three).
+            raise DisconnectionError(str(exc)) from exc
 
 
 def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) -> Engine:
@@ -498,9 +534,14 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
                 yield driver
                 driver.commit()
             else:
-                with raw.pipeline():
-                    yield driver
-                    driver.commit()
+                try:
+                    with raw.pipeline():
+                        yield driver
+                        driver.commit()
+                except driver.dbapi_error as exc:
+                    # Leaving the pipeline flushes it: a connection lost
+                    # after the commit fails there, like any database error.
+                    raise driver.failure(exc, "COMMIT") from exc
             inline = _INLINE.get()
             if inline is not None:
                 inline.committed = True

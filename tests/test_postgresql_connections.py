@@ -1,0 +1,134 @@
+"""PostgreSQL's connections: a connection in steady use goes out without a
+ping (a round trip per answer saved); one that rested is tried first, and if
+the server cut it meanwhile another takes its place without an error. A
+connection lost right after a commit is a database error like any other."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from app import db
+from tests.conftest import PG_URL, require
+
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def _postgres_required() -> None:
+    # Named first below, so a laptop without PostgreSQL skips before it is asked.
+    require(PG_URL is not None, "PostgreSQL is needed (TEST_DATABASE_URL)")
+
+
+@pytest.fixture
+def pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pings the pool sends, one entry each."""
+    sent: list[int] = []
+    ping = engine.dialect.do_ping
+
+    def counted(dbapi_connection: Any) -> bool:
+        sent.append(1)
+        return ping(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counted)
+    return sent
+
+
+def _backend(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+@POSTGRES_ONLY
+def test_a_connection_in_steady_use_is_not_pinged(
+    _postgres_required: None, engine: Engine, pings: list[int]
+) -> None:
+    first = _backend(engine)
+    again = [_backend(engine) for _ in range(5)]
+    assert again == [first] * 5  # the same pooled connection each time
+    assert pings == []
+
+
+@POSTGRES_ONLY
+def test_a_rested_connection_cut_by_the_server_is_replaced_without_an_error(
+    _postgres_required: None, engine: Engine, pings: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cut = _backend(engine)
+    other = db.create_db_engine(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        with other.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": cut}).scalar()
+    finally:
+        other.dispose()
+    monkeypatch.setattr(db, "IDLE_PING", 0.0)  # as if it had rested long enough
+
+    replaced = _backend(engine)
+    assert replaced != cut
+    assert pings == [1]
+    # A ping that succeeds leaves no transaction open behind it.
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None and driver.info.transaction_status.name == "IDLE"
+        assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == replaced
+    assert pings == [1, 1]
+
+
+@POSTGRES_ONLY
+def test_a_connection_lost_after_the_commit_is_a_database_error(
+    _postgres_required: None, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Leaving the pipeline flushes it; a server gone by then (a fast
+    shutdown right after the commit) must surface as SQLAlchemy's error,
+    which the web layer answers with a 503, never as the driver's own."""
+    other = db.create_db_engine(str(engine.url.render_as_string(hide_password=False)))
+    commit = db.DriverConnection.commit
+
+    def commit_then_cut(driver: db.DriverConnection) -> None:
+        commit(driver)
+        pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
+        with other.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        time.sleep(0.2)
+
+    monkeypatch.setattr(db.DriverConnection, "commit", commit_then_cut)
+    try:
+        with pytest.raises(DBAPIError), db.counting(engine) as conn:
+            conn.execute(text("SELECT 1"), {})
+    finally:
+        other.dispose()
+    monkeypatch.undo()
+    # The lost connection was dropped: the next transaction gets a live one.
+    with db.counting(engine) as conn:
+        assert conn.execute(text("SELECT 1"), {}).scalar_one_or_none() == 1
+
+
+@POSTGRES_ONLY
+def test_once_a_connection_is_found_broken_the_rested_ones_are_tried_first(
+    _postgres_required: None, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart cuts every connection at once: the first answer to meet one
+    fails, and the pool tries the others before handing them out."""
+    monkeypatch.setattr(db, "IDLE_PING", 60.0)  # none has rested long enough
+    with engine.connect() as first, engine.connect() as second:
+        cut = {
+            conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in (first, second)
+        }
+    other = db.create_db_engine(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        with other.connect() as conn:
+            for pid in cut:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        other.dispose()
+    time.sleep(0.2)
+
+    with pytest.raises(DBAPIError), db.counting(engine) as driver:
+        driver.execute(text("SELECT 1"), {}).scalar_one_or_none()
+    for _ in range(3):
+        with db.counting(engine) as driver:
+            pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
+        assert pid not in cut
