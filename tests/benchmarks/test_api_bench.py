@@ -8,9 +8,13 @@ the same ``wrk`` command:
   (c) the project's ``POST /api/v1/responses`` and ``GET /api/v1/widget/{key}``.
 
 It prints successful requests per second and the ratios c_post/b (target
->= 0.5) and c_widget/a (target >= 0.4). Nothing here asserts a time: machines
-differ. What it does assert is that every run answered, and that under load the
-stored rows, the usage counter and the 201 answers agree.
+>= 0.5) and c_widget/a (target >= 0.4). With PostgreSQL it also serves the
+submission from several workers on PostgreSQL against one on SQLite (target
+>= 1.0), next to the same submission written on async psycopg
+(``pg_reference_app.py``), the most those workers could give on the machine.
+Nothing here asserts a time: machines differ. What it does assert is that
+every run answered, and that under load the stored rows, the usage counter
+and the 201 answers agree.
 
 Knobs (environment): BENCH_DURATION seconds per run (8), BENCH_CONNECTIONS (32),
 BENCH_THREADS wrk threads (2), BENCH_TOKENS display tokens minted per
@@ -37,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app import migrations
 from app.budget import next_period, period_of
@@ -376,9 +381,23 @@ def test_postgresql_workers_against_one_sqlite_worker(
         before = _cpu_by_process(server)
         many = _wrk(f"{base}/api/v1/responses", 201, tokens)
         spent = _cpu_by_process(server, since=before)
-    answers = max(many.requests, 1)
-    workers_us = sum(used for pid, used in spent.items() if pid > 0) * 1e6 / answers
-    postgres_us = sum(used for pid, used in spent.items() if pid < 0) * 1e6 / answers
+    workers_us, postgres_us = _cpu_per_answer(spent, many)
+
+    # The yardstick: the same answer on the same database with nothing but
+    # Starlette and async psycopg, as many workers.
+    reference_tokens = _mint(signer, shop.survey_id, tmp_path / "pg-reference-tokens.txt")
+    command = [
+        sys.executable, "-m", "uvicorn", "tests.benchmarks.pg_reference_app:app",
+        "--host", "127.0.0.1", "--workers", str(PG_WORKERS), "--log-level", "warning",
+    ]  # fmt: skip
+    reference_env = {"REFERENCE_DATABASE_URL": settings.db_url, "REFERENCE_SECRET_KEYS": SECRET}
+    with running_server(reference_env, log_dir=tmp_path / "logs", command=command) as base:
+        _warm_post(f"{base}/responses", signer, shop.survey_id)
+        server = _server_pid(f"{base}/")
+        before = _cpu_by_process(server)
+        reference = _wrk(f"{base}/responses", 201, reference_tokens)
+        reference_cpu = _cpu_per_answer(_cpu_by_process(server, since=before), reference)
+
     with capsys.disabled():
         print(
             f"\nPostgreSQL, {PG_WORKERS} workers: {many.rate:.0f} accepted POSTs/s"
@@ -388,9 +407,27 @@ def test_postgresql_workers_against_one_sqlite_worker(
             f" (target 1.0); {_cpu()}, nproc={os.cpu_count()}\n"
             f"  CPU per answer: {PG_WORKERS} workers {workers_us:.0f} us + PostgreSQL"
             f" {postgres_us:.0f} us, against SQLite's one worker {single.cpu_us:.0f} us"
-            " (on a machine with fewer cores than processes, these bound the rate)"
+            " (on a machine with fewer cores than processes, these bound the rate)\n"
+            f"  reference on PostgreSQL (Starlette and async psycopg, {PG_WORKERS} workers):"
+            f" {reference.rate:.0f}/s, ratio {reference.rate / single.rate:.2f} against"
+            f" SQLite's one worker; CPU per answer {reference_cpu[0]:.0f} us + PostgreSQL"
+            f" {reference_cpu[1]:.0f} us; the project reaches"
+            f" {many.rate / reference.rate:.2f} of it"
         )
     assert many.ok > 0 and many.other == 0 and many.exhausted == 0
+    assert reference.ok > 0 and reference.other == 0
+    with engine.connect() as conn:
+        used = conn.execute(text("SELECT sum(used) FROM usage")).scalar_one()
+        stored = conn.execute(text("SELECT count(*) FROM response")).scalar_one()
+    assert used == stored
+
+
+def _cpu_per_answer(spent: dict[int, float], run: Run) -> tuple[float, float]:
+    """Microseconds of CPU per answer: the server's processes, PostgreSQL's."""
+    answers = max(run.requests, 1)
+    workers = sum(used for pid, used in spent.items() if pid > 0) * 1e6 / answers
+    postgres = sum(used for pid, used in spent.items() if pid < 0) * 1e6 / answers
+    return workers, postgres
 
 
 def _cpu_by_process(server: int, since: dict[int, float] | None = None) -> dict[int, float]:
