@@ -4,6 +4,7 @@ TEST_DATABASE_URL is set), an app with an injectable clock, and seed helpers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 from collections.abc import Coroutine, Iterator
@@ -97,6 +98,20 @@ def _reset_postgres(url: str) -> None:
             )
         )
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A command run in-process (``worker --once``) configures logging onto
+    this test's captured stderr; later tests must not write to it once closed."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
 
 
 @pytest.fixture(params=BACKENDS)
