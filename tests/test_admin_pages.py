@@ -93,6 +93,8 @@ def test_dashboard_figures_after_real_submissions(
     assert submit(client, shop.embed_key, 3) == 201
     page = client.get("/admin/dashboard").text
     assert text_of(page, "remaining") == "1"
+    # 3 in 11.7 days: the last one goes in about 3.9 days.
+    assert text_of(page, "forecast") == "At the current pace the budget runs out on 16 May 2026."
     assert 'value="3"' in page and 'max="4"' in page  # the meter: used / limit
     assert "3 of 4 used:" in page and text_of(page, "use-widget") == "3 widget answers"
     assert "The budget resets on 1 June 2026, 00:00 UTC." in page
@@ -122,7 +124,7 @@ def test_dashboard_figures_after_real_submissions(
     assert text_of(page, "refused") == "1"
     assert text_of(page, "last-accepted") == "14 May 2026, 12:00 UTC"
     # Exhausted on 14 May; 5 wanted in 13.5 days is about 11 a month: Basic fits.
-    assert text_of(page, "forecast") == "At the current pace the budget runs out on 14 May 2026."
+    assert text_of(page, "forecast") == "The budget ran out on 14 May 2026."
     assert "A tariff that would fit: Basic (500 surveys a month)." in page
     assert usage_row(engine, shop.account_id, "2026-05") == (4, 1)
 

@@ -256,7 +256,7 @@ def test_the_dashboard_splits_the_budget_and_explains_the_records(
 
     # The budget ran out with the upload's records, not with the last answer;
     # demand counts e-mails and refused records: 10 in 13.5 days, Basic fits.
-    assert text_of(page, "forecast") == "At the current pace the budget runs out on 12 May 2026."
+    assert text_of(page, "forecast") == "The budget ran out on 12 May 2026."
     assert text_of(page, "forecast-basis") == (
         "The pace counts answers, e-mails sent or scheduled, and what the budget refused."
     )

@@ -170,7 +170,7 @@ def test_an_email_answer_is_the_dashboards_last_feedback_but_not_the_day_the_bud
     dashboard = unescape(client.get("/admin/dashboard").text)
     feedback = dashboard.split("Last accepted feedback", 1)[1].split("</section>", 1)[0]
     assert "17 May 2026" in feedback and "Survey" in feedback
-    assert "the budget runs out on 14 May 2026." in dashboard
+    assert "The budget ran out on 14 May 2026." in dashboard
 
 
 def test_a_second_answer_shows_the_stored_one_and_stores_nothing(

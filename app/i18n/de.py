@@ -70,6 +70,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.refused_hint": "Antworten, die abgelehnt wurden, weil das Budget verbraucht war. Sie sind verloren.",
     "dash.forecast": "Prognose",
     "dash.runs_out": "Beim aktuellen Tempo ist das Budget am {date} aufgebraucht.",
+    "dash.ran_out": "Das Budget war am {date} aufgebraucht.",
     "dash.lasts": "Beim aktuellen Tempo reicht das Budget diesen Monat.",
     "dash.no_pace": "In diesem Monat noch keine Antworten.",
     "dash.suggest": "Passender Tarif: {name} ({budget} Umfragen im Monat).",

@@ -72,6 +72,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.refused_hint": "Answers refused because the budget was used up. They are lost.",
     "dash.forecast": "Forecast",
     "dash.runs_out": "At the current pace the budget runs out on {date}.",
+    "dash.ran_out": "The budget ran out on {date}.",
     "dash.lasts": "At the current pace the budget lasts this month.",
     "dash.no_pace": "No answers this month yet.",
     "dash.suggest": "A tariff that would fit: {name} ({budget} surveys a month).",
