@@ -373,10 +373,9 @@ def take_alerts(conn: Connection, period: str, now: datetime) -> list[Alert]:
         name = conn.execute(
             select(account.c.name).where(account.c.id == row.account_id)
         ).scalar_one()
-        # In the transaction that takes the alert, so it is emitted once per
-        # level, for every account, whatever its channels. (An alert whose
-        # mails all failed for now is taken again later and emitted again;
-        # receivers tell a repeat by its period and level.)
+        # In the transaction that takes the alert, for every account whatever
+        # its channels. An alert whose mails all failed for now is taken again
+        # later: its id, one per account, period and level, queues it once.
         webhooks.emit(
             conn,
             row.account_id,
@@ -388,6 +387,7 @@ def take_alerts(conn: Connection, period: str, now: datetime) -> list[Alert]:
                 "limit": row.budget_limit,
             },
             now,
+            msg_id=f"msg_budget_{row.account_id}_{period}_{level}",
         )
         admins = conn.execute(
             select(admin_user.c.id, admin_user.c.email, admin_user.c.language)

@@ -211,21 +211,31 @@ _EMIT = text(
     " next_attempt_at, attempts, created_at)"
     " SELECT id, account_id, :msg_id, :event_type, :body, 'pending', :now, 0, :now"
     " FROM webhook_endpoint WHERE account_id = :account_id AND active AND events LIKE :wanted"
+    # An event with an id of its own is queued once however often it is told.
+    " ON CONFLICT (endpoint_id, msg_id) DO NOTHING"
 ).bindparams(bindparam("now", type_=UTCDateTime()))
 
 
 def emit(
-    conn: db.Executor, account_id: int, event_type: str, data: dict[str, Any], now: datetime
+    conn: db.Executor,
+    account_id: int,
+    event_type: str,
+    data: dict[str, Any],
+    now: datetime,
+    *,
+    msg_id: str | None = None,
 ) -> None:
     """Queue ``event_type`` for each of the account's active endpoints that
     want it, in the caller's transaction. One statement; every endpoint gets
-    the same ``webhook-id``, as one message fanned out."""
+    the same ``webhook-id``, as one message fanned out. An event that may be
+    told again (a budget level crossed) names its own ``msg_id``: told twice,
+    it is queued once."""
     if event_type not in EVENTS:
         raise ValueError(f"unknown webhook event {event_type!r}")
     conn.execute(
         _EMIT,
         {
-            "msg_id": message_id(),
+            "msg_id": msg_id or message_id(),
             "event_type": event_type,
             "body": body(event_type, now, data),
             "now": now,

@@ -161,6 +161,31 @@ def test_emit_rolls_back_with_its_transaction(engine: Engine, receiver: Receiver
     assert len(_rows(engine, "SELECT id FROM webhook_message")) == 1
 
 
+def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
+    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    set_budget(engine, "free", 5)
+    shop = seed(engine, email=ADMIN)
+    _endpoint(engine, shop.account_id, receiver.url)
+    for _ in range(4):
+        assert _answer(client, shop.embed_key, 8)[1].status_code == 201
+    sender = delivery.Sender(
+        engine=engine,
+        transport=SmtpTransport(parse_smtp_url(smtp_server.url()), timeout=10),
+        urls=URLS,
+        mail_from="Shop feedback <feedback@shop.example>",
+        zone=ZoneInfo("UTC"),
+        clock=clock,
+    )
+    smtp_server.answer_next("RCPT", 451)  # the alert mail fails for now...
+    assert delivery.run_pass(sender).alerts == 0
+    assert delivery.run_pass(sender).alerts == 1  # ...and goes in the next pass
+    threshold = [r for r in receiver.requests if r.json["type"] == "budget.threshold"]
+    assert len(threshold) == 1
+    assert threshold[0].json["data"] == {"period": "2026-05", "level": 80, "used": 4, "limit": 5}
+    assert _rows(engine, "SELECT count(*) FROM webhook_message") == [(5,)]
+
+
 def test_refused_records_and_budget_thresholds_are_events(
     client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
 ) -> None:
