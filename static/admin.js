@@ -255,6 +255,12 @@
     form.addEventListener("input", later);
     form.addEventListener("change", later);
     stage.addEventListener("change", load);
+    // The frame's "show again" button, once its widget has closed.
+    window.addEventListener("message", function (event) {
+      if (event.source === frame.contentWindow && event.data === "nps-beacon:preview-again") {
+        frame.src = shown;
+      }
+    });
     pane.hidden = false;
     load();
   }

@@ -193,6 +193,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "form.long_question": "Auf einem Smartphone (375 px breit) braucht diese Frage {lines} Zeilen; kürzere Fragen bekommen mehr Antworten.",
     "form.phone_preview": "Vorschau auf einem Smartphone",
     "preview.title": "Live-Vorschau",
+    "preview.again": "Umfrage erneut zeigen",
     "preview.hint": "Das echte Widget mit den Werten im Formular, noch vor dem Speichern. Antworten hier werden weder gespeichert noch gezählt.",
     "preview.stage": "Vorschau von",
     "preview.stage.question": "Die Frage",

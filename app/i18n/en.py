@@ -189,6 +189,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "form.long_question": "On a phone (375 px wide) this question takes {lines} lines; shorter questions get more answers.",
     "form.phone_preview": "Preview on a phone",
     "preview.title": "Live preview",
+    "preview.again": "Show the survey again",
     "preview.hint": "The real widget with the values in the form, before you save. Answers given here are not stored or counted.",
     "preview.stage": "Preview of",
     "preview.stage.question": "The question",

@@ -60,6 +60,13 @@ def test_the_preview_follows_the_form(live_server: Any, page: Any, engine: Engin
     shutil.copy(path, SHOTS / "preview.png")
     page.get_by_label("Preview of").select_option(label="Thank-you after a high score")
     frame.get_by_text("Merci, croissant fan!").wait_for(timeout=10_000)
+    # Once the widget has closed, the frame offers it again instead of going blank.
+    again = frame.get_by_role("button", name="Show the survey again")
+    assert not again.is_visible()
+    frame.locator("nps-beacon button.x").click()
+    again.click()
+    frame.get_by_text("Merci, croissant fan!").wait_for(timeout=10_000)
+    assert not again.is_visible()
 
     # Nothing was stored or counted, and the frame's policy refused nothing.
     assert _counts(engine) == before
