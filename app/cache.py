@@ -42,6 +42,7 @@ class SurveyCache:
         self._forgotten: dict[int, int] = {}  # account id -> tick of its last change
         self._configs: dict[tuple[str, str], tuple[float, int, Offer | None]] = {}
         self._surveys: dict[int, tuple[float, Survey | None]] = {}
+        self._rendered: dict[tuple[int, str, bool], tuple[Survey, bytes]] = {}
 
     # -- the widget config: survey plus budget state -----------------------
 
@@ -71,6 +72,25 @@ class SurveyCache:
     def clear(self) -> None:
         self._configs.clear()
         self._surveys.clear()
+        self._rendered.clear()
+
+    def rendered(
+        self,
+        survey: Survey,
+        language: str,
+        test: bool,
+        render: Callable[[Survey, str, bool], bytes],
+    ) -> bytes:
+        """What ``render`` makes of this copy of the survey, made once per
+        copy, language and kind of key: the same for every view of it. A
+        survey read again is a new copy and is rendered again."""
+        key = (survey.id, language, test)
+        found = self._rendered.get(key)
+        if found is not None and found[0] is survey:
+            return found[1]
+        made = render(survey, language, test)
+        self._store(self._rendered, key, (survey, made))
+        return made
 
     # -- a survey by id, for submissions ------------------------------------
 

@@ -156,6 +156,36 @@ def test_cache_remembers_unknown_keys_and_stays_bounded(engine: Engine) -> None:
     assert len(cache._configs) <= 3
 
 
+def test_cache_renders_each_copy_of_a_survey_once(engine: Engine) -> None:
+    shop = seed(engine)
+    clock = Ticking()
+    cache = SurveyCache(ttl=1.0, clock=clock)
+    made: list[tuple[int, str, bool]] = []
+
+    def render(survey: Survey, language: str, test: bool) -> bytes:
+        made.append((survey.id, language, test))
+        return f"{survey.id}:{language}:{test}".encode()
+
+    first = cache.load_config(engine, shop.public_id, PERIOD)
+    assert first is not None
+    for _ in range(3):
+        assert (
+            cache.rendered(first.survey, "en", False, render)
+            == f"{shop.survey_id}:en:False".encode()
+        )
+    cache.rendered(first.survey, "de", False, render)
+    cache.rendered(first.survey, "en", True, render)
+    assert len(made) == 3  # once per language and kind of key
+    clock.now = 1.5  # the survey is read again: a new copy, rendered again
+    again = cache.load_config(engine, shop.public_id, PERIOD)
+    assert again is not None
+    cache.rendered(again.survey, "en", False, render)
+    assert len(made) == 4
+    cache.clear()
+    cache.rendered(again.survey, "en", False, render)
+    assert len(made) == 5
+
+
 @pytest.mark.parametrize(
     ("written", "stored"),
     [

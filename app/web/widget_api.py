@@ -76,7 +76,7 @@ async def widget_config(request: Request) -> Response:
     # the survey: serialised once per copy and language, then spliced.
     return Response(
         b'{"show":true,"display_token":"%s",%s}'
-        % (token.encode(), _rest_of_config(survey, language, key.test)),
+        % (token.encode(), ctx.cache.rendered(survey, language, key.test, _rest_of_config)),
         media_type="application/json",
         headers=NO_STORE,
     )
@@ -96,16 +96,8 @@ def _preview_config(ctx: Context, key: str) -> Response:
     )
 
 
-_RENDERED: dict[tuple[int, str, bool], tuple[Survey, bytes]] = {}
-RENDERED_MAX = 10_000
-
-
 def _rest_of_config(survey: Survey, language: str, test: bool) -> bytes:
-    wanted = (survey.id, language, test)
-    found = _RENDERED.get(wanted)
-    # The cache hands out a new Survey object when it reads the row again.
-    if found is not None and found[0] is survey:
-        return found[1]
+    """The config's members after the token, as JSON without its braces."""
     texts = survey_texts.texts_for(survey.kind, survey.texts, language)
     rest = {
         "survey": {
@@ -118,11 +110,7 @@ def _rest_of_config(survey: Survey, language: str, test: bool) -> bytes:
         },
         "rules": TEST_RULES if test else _rules(survey),
     }
-    rendered = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]
-    if len(_RENDERED) >= RENDERED_MAX:
-        _RENDERED.clear()
-    _RENDERED[wanted] = (survey, rendered)
-    return rendered
+    return json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode()[1:-1]
 
 
 def _lang(scope: Any) -> str | None:
