@@ -254,6 +254,17 @@ class Note:
 
 
 @dataclass(frozen=True)
+class FailedReply:
+    """A reply the mail server refused or that found no way through for a
+    day: the admin must hear of it, as the note alone says "replied"."""
+
+    subject: str
+    to_email: str
+    error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Earlier:
     """One of the recipient's invitations in this account, with its answer."""
 
@@ -281,6 +292,7 @@ class Item:
     admins: list[AdminChoice]
     replies_pending: int  # replies queued, not yet sent
     answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
+    replies_failed: Sequence[FailedReply] = ()
 
     @property
     def can_reply(self) -> bool:
@@ -337,14 +349,22 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
             if row.email is not None
             else []
         )
+        replies = (
+            mail.c.account_id == account_id,
+            mail.c.response_id == response_id,
+            mail.c.kind == "reply",
+        )
         pending = conn.execute(
-            select(func.count()).where(
-                mail.c.account_id == account_id,
-                mail.c.response_id == response_id,
-                mail.c.kind == "reply",
-                mail.c.status == "scheduled",
-            )
+            select(func.count()).where(*replies, mail.c.status == "scheduled")
         ).scalar_one()
+        failed = [
+            FailedReply(r.subject, r.to_email, r.last_error, r.created_at)
+            for r in conn.execute(
+                select(mail.c.subject, mail.c.to_email, mail.c.last_error, mail.c.created_at)
+                .where(*replies, mail.c.status == "failed")
+                .order_by(mail.c.created_at, mail.c.id)
+            )
+        ]
         choices = admins(conn, account_id)
         given = answers_for(conn, [response_id]).get(response_id, [])
     return Item(
@@ -359,6 +379,7 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
         history=history,
         admins=choices,
         replies_pending=int(pending),
+        replies_failed=failed,
     )
 
 

@@ -365,6 +365,28 @@ def test_an_email_response_shows_what_happened_before_and_takes_a_reply(
     assert "reply-pending" not in client.get(f"/admin/inbox/{item}").text
 
 
+def test_a_reply_the_mail_server_refused_is_said_on_the_item(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    clock.now = T0
+    item = invite_and_answer(client, engine, shop, "ann@example.com", 2, "Broken", clock.now)
+    login(client, EMAIL)
+    token = csrf_from(client.get(f"/admin/inbox/{item}").text)
+    reply = {"csrf_token": token, "subject": "About your parcel", "reply": "Dear Ann, sorry."}
+    assert client.post(f"/admin/inbox/{item}/reply", data=reply).status_code == 200
+    assert "reply-failed" not in client.get(f"/admin/inbox/{item}").text
+
+    smtp_server.answer_next("RCPT", 550, text="5.1.1 No such mailbox")
+    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 0
+    page = client.get(f"/admin/inbox/{item}").text
+    assert "reply-pending" not in page
+    assert text_of(page, "reply-failed") == (
+        "The reply “About your parcel” of 14 May 2026, 12:00 UTC could not be sent to"
+        " ann@example.com. The mail server said: 550 5.1.1 No such mailbox"
+    )
+
+
 def test_no_reply_where_there_is_no_address(client: TestClient, engine: Engine) -> None:
     shop = seed(engine, email=EMAIL)
     private_id, _ = add_survey(engine, shop.account_id, "Private", anonymous=True)

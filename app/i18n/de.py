@@ -821,6 +821,8 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "inbox.reply": "Per E-Mail antworten",
     "inbox.reply_hint": "Geht an {email}; Antworten kommen an Sie unter {admin} zurück.",
     "inbox.reply_pending": ("{count} Antwort ist unterwegs.", "{count} Antworten sind unterwegs."),
+    "inbox.reply_failed": "Die Antwort „{subject}“ vom {date} konnte nicht an {email} gesendet werden.",
+    "inbox.reply_failed_why": "Der Mailserver meldete: {error}",
     "inbox.subject": "Betreff",
     "inbox.message": "Nachricht",
     "inbox.send_reply": "Antwort senden",

@@ -814,6 +814,8 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "inbox.reply": "Reply by e-mail",
     "inbox.reply_hint": "Goes to {email}; answers come back to you at {admin}.",
     "inbox.reply_pending": ("{count} reply is on its way.", "{count} replies are on their way."),
+    "inbox.reply_failed": "The reply “{subject}” of {date} could not be sent to {email}.",
+    "inbox.reply_failed_why": "The mail server said: {error}",
     "inbox.subject": "Subject",
     "inbox.message": "Message",
     "inbox.send_reply": "Send reply",
