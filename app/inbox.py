@@ -265,6 +265,38 @@ class FailedReply:
 
 
 @dataclass(frozen=True)
+class FailedAlert:
+    """A detractor alert that could not be sent to one of a survey's addresses."""
+
+    to_email: str
+    error: str | None
+    created_at: datetime
+
+
+FAILED_ALERTS_SHOWN = 5
+
+
+def failed_alerts(engine: Engine, account_id: int, survey_id: int) -> list[FailedAlert]:
+    """The survey's latest alerts that failed for good, newest first, so
+    the form that holds its alert addresses can say which ones do not work."""
+    with db.read(engine) as conn:
+        rows = conn.execute(
+            select(mail.c.to_email, mail.c.last_error, mail.c.created_at)
+            .select_from(mail.join(response, response.c.id == mail.c.response_id))
+            .where(
+                mail.c.account_id == account_id,
+                mail.c.kind == "alert",
+                mail.c.status == "failed",
+                response.c.account_id == account_id,
+                response.c.survey_id == survey_id,
+            )
+            .order_by(mail.c.created_at.desc(), mail.c.id.desc())
+            .limit(FAILED_ALERTS_SHOWN)
+        )
+        return [FailedAlert(r.to_email, r.last_error, r.created_at) for r in rows]
+
+
+@dataclass(frozen=True)
 class Earlier:
     """One of the recipient's invitations in this account, with its answer."""
 

@@ -6,6 +6,7 @@ passes, once per response however many workers run."""
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -471,6 +472,34 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     answer(client, shop.embed_key, 2)
     assert delivery.run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 4
+
+
+def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    clock.now = T0
+    login(client, EMAIL)
+    saved = set_alerts(client, shop.survey_id, "typo@shop.exmaple, support@shop.example")
+    assert saved.status_code == 303
+    assert "alerts-failed" not in client.get(f"/admin/surveys/{shop.survey_id}").text
+
+    clock.now = T0 + timedelta(seconds=5)
+    answer(client, shop.embed_key, 2, "Late again")
+    smtp_server.answer_next("RCPT", 550, text="5.1.2 Bad destination domain")
+    clock.now = T0 + timedelta(seconds=20)
+    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    form = client.get(f"/admin/surveys/{shop.survey_id}").text
+    box = form.split('id="alerts-failed"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
+    assert " ".join(html.unescape(re.sub(r"<[^>]+>", " ", box)).split()) == (
+        "These detractor alerts could not be sent. Check the addresses:"
+        " to typo@shop.exmaple, 14 May 2026, 12:00 UTC."
+        " The mail server said: 550 5.1.2 Bad destination domain"
+    )
+    # Another account's survey page knows nothing of it.
+    other = seed(engine, email="other@shop.example")
+    login(client, "other@shop.example")
+    assert "alerts-failed" not in client.get(f"/admin/surveys/{other.survey_id}").text
 
 
 def test_one_alert_per_response_with_two_workers(
