@@ -276,9 +276,14 @@ class FailedAlert:
 FAILED_ALERTS_SHOWN = 5
 
 
-def failed_alerts(engine: Engine, account_id: int, survey_id: int) -> list[FailedAlert]:
-    """The survey's latest alerts that failed for good, newest first, so
-    the form that holds its alert addresses can say which ones do not work."""
+def failed_alerts(
+    engine: Engine, account_id: int, survey_id: int, addresses: Sequence[str]
+) -> list[FailedAlert]:
+    """The survey's latest alerts to ``addresses`` (those it alerts now)
+    that failed for good, newest first, so the form that holds the addresses
+    can say which ones do not work. A mended address stops being named."""
+    if not addresses:
+        return []
     with db.read(engine) as conn:
         rows = conn.execute(
             select(mail.c.to_email, mail.c.last_error, mail.c.created_at)
@@ -287,6 +292,7 @@ def failed_alerts(engine: Engine, account_id: int, survey_id: int) -> list[Faile
                 mail.c.account_id == account_id,
                 mail.c.kind == "alert",
                 mail.c.status == "failed",
+                mail.c.to_email.in_(addresses),
                 response.c.account_id == account_id,
                 response.c.survey_id == survey_id,
             )

@@ -496,6 +496,9 @@ def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
         " to typo@shop.exmaple, 14 May 2026, 12:00 UTC."
         " The mail server said: 550 5.1.2 Bad destination domain"
     )
+    # Once the address is mended, the page stops naming it.
+    assert set_alerts(client, shop.survey_id, "typo@shop.example").status_code == 303
+    assert "alerts-failed" not in client.get(f"/admin/surveys/{shop.survey_id}").text
     # Another account's survey page knows nothing of it.
     other = seed(engine, email="other@shop.example")
     login(client, "other@shop.example")

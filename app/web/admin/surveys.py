@@ -169,7 +169,9 @@ def _form_page(
         pools=admin_store.pools(ctx(request).engine, admin.account_id, survey.id)
         if survey is not None
         else {},
-        failed_alerts=inbox.failed_alerts(ctx(request).engine, admin.account_id, survey.id)
+        failed_alerts=inbox.failed_alerts(
+            ctx(request).engine, admin.account_id, survey.id, survey.alert_emails
+        )
         if survey is not None
         else [],
         # Every kind's defaults, so that the page can follow a change of kind.
