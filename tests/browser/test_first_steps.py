@@ -93,6 +93,7 @@ def test_tariff_change_is_confirmed_on_a_page_of_its_own(
     screenshot(page, "tariff-confirm-downgrade")
     # Going back changes nothing.
     page.get_by_role("link", name="Back to the tariffs").click()
+    page.wait_for_url(f"{base}/admin/tariff")
     assert page.locator("#pending").count() == 0
 
     page.get_by_role("link", name=re.compile(r"^Downgrade next month\W+Basic$")).click()
@@ -106,7 +107,8 @@ def test_tariff_change_is_confirmed_on_a_page_of_its_own(
     screenshot(page, "dashboard-pending-downgrade")
     pending.get_by_role("link").click()
     page.wait_for_url(f"{base}/admin/tariff#pending")
-    page.get_by_role("button", name="Keep the current tariff").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Keep the current tariff").click()
     assert page.locator("#pending").count() == 0
 
     page.get_by_role("link", name=re.compile(r"^Upgrade now\W+Business$")).click()
