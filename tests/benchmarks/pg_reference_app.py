@@ -14,40 +14,37 @@ The survey's account, kind and budget are read once and kept, as the
 project's cache keeps them; the benchmark has created the period's usage row.
 
 Settings come from the environment: ``REFERENCE_DATABASE_URL``,
-``REFERENCE_SECRET_KEYS`` and ``REFERENCE_CONNECTIONS`` (per worker, 8).
+``REFERENCE_CONNECTIONS`` (per worker, 8), and those of ``reference_app.py``
+for the tokens (``REFERENCE_SECRET_KEYS``, ``REFERENCE_TOKEN_MAX_AGE``), whose
+reading of the body this reference shares.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.benchmarks.reference_app import (
-    BODY_LIMIT,
-    CHANNELS,
     CONSUME,
     INSERT,
     NO_STORE,
     SCALES,
     SURVEY,
     problem,
+    read_submission,
     segment_of,
 )
 
 URL = os.environ.get("REFERENCE_DATABASE_URL", "")
-KEYS = [key for key in os.environ.get("REFERENCE_SECRET_KEYS", "").split(",") if key]
 CONNECTIONS = int(os.environ.get("REFERENCE_CONNECTIONS", "8"))
-TOKENS = URLSafeTimedSerializer(list(reversed(KEYS)) or ["unset"], salt="display")
 
 
 def _pyformat(sql: str) -> str:
@@ -109,16 +106,14 @@ async def record(survey_id: int, nonce: str, channel: str, score: int) -> Respon
                     return problem(409, "token_already_used")
                 return JSONResponse({"id": stored[0], "segment": stored[2]}, headers=NO_STORE)
             await conn.execute(PG_CONSUME, (now, survey_id, account_id, period, budget))
-            try:
-                await conn.commit()
-                refused = False
-            except psycopg.Error as exc:
-                if exc.sqlstate != REFUSED:
-                    raise
-                refused = True
-        if refused:
-            await conn.rollback()
-            return problem(402, "budget_exhausted")
+            await conn.commit()
+    except psycopg.Error as exc:
+        # Caught outside the pipeline, which must end before the connection
+        # can roll back and serve again.
+        await conn.rollback()
+        if exc.sqlstate != REFUSED:
+            raise
+        return problem(402, "budget_exhausted")
     except BaseException:
         await conn.rollback()
         raise
@@ -128,26 +123,10 @@ async def record(survey_id: int, nonce: str, channel: str, score: int) -> Respon
 
 
 async def submit(request: Request) -> Response:
-    body = await request.body()
-    if len(body) > BODY_LIMIT:
-        return problem(413, "payload_too_large")
-    try:
-        data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return problem(400, "invalid_json")
-    if not isinstance(data, dict) or not isinstance(data.get("display_token"), str):
-        return problem(400, "invalid_json")
-    try:
-        payload = TOKENS.loads(data["display_token"], max_age=86400)
-    except SignatureExpired:
-        return problem(410, "token_expired")
-    except BadSignature:
-        return problem(400, "invalid_token")
-    match payload, data.get("score"):
-        case [int(survey_id), str(nonce), int(channel)], int(score) if 0 <= channel < 2:
-            return await record(survey_id, nonce, CHANNELS[channel], score)
-        case _:
-            return problem(422, "validation_error")
+    args = read_submission(await request.body())
+    if isinstance(args, Response):
+        return args
+    return await record(*args)
 
 
 async def healthz(request: Request) -> Response:

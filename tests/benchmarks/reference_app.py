@@ -137,8 +137,9 @@ def record(survey_id: int, nonce: str, channel: str, score: int) -> Response:
     return JSONResponse({"id": inserted[0], "segment": segment}, status_code=201, headers=NO_STORE)
 
 
-async def submit(request: Request) -> Response:
-    body = await request.body()
+def read_submission(body: bytes) -> tuple[int, str, str, int] | Response:
+    """The survey, nonce, channel and score a POST's body names, or the
+    problem to answer instead."""
     if len(body) > BODY_LIMIT:
         return problem(413, "payload_too_large")
     try:
@@ -155,9 +156,15 @@ async def submit(request: Request) -> Response:
         return problem(400, "invalid_token")
     match payload, data.get("score"):
         case [int(survey_id), str(nonce), int(channel)], int(score) if 0 <= channel < 2:
-            args = (survey_id, nonce, CHANNELS[channel], score)
+            return survey_id, nonce, CHANNELS[channel], score
         case _:
             return problem(422, "validation_error")
+
+
+async def submit(request: Request) -> Response:
+    args = read_submission(await request.body())
+    if isinstance(args, Response):
+        return args
     if THREADPOOL:
         return await run_in_threadpool(record, *args)
     return record(*args)
