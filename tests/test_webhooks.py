@@ -27,9 +27,10 @@ from app.records import Source
 from app.settings import Settings
 from app.signing import Signer
 from app.urls import Urls
-from tests.conftest import SECRET, Clock, seed, set_budget
+from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
+from tests.test_inbox import sender as inbox_sender
 from tests.webhook_receiver import Receiver, verify
 
 ADMIN = "owner@shop.example"
@@ -161,22 +162,22 @@ def test_emit_rolls_back_with_its_transaction(engine: Engine, receiver: Receiver
     assert len(_rows(engine, "SELECT id FROM webhook_message")) == 1
 
 
-def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
-    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
-) -> None:
+def _four_of_five_used(client: TestClient, engine: Engine, receiver: Receiver) -> Seeded:
+    """An account with an endpoint that used 4 of its 5 by widget answers
+    only: no e-mail survey in sight."""
     set_budget(engine, "free", 5)
     shop = seed(engine, email=ADMIN)
     _endpoint(engine, shop.account_id, receiver.url)
     for _ in range(4):
         assert _answer(client, shop.embed_key, 8)[1].status_code == 201
-    sender = delivery.Sender(
-        engine=engine,
-        transport=SmtpTransport(parse_smtp_url(smtp_server.url()), timeout=10),
-        urls=URLS,
-        mail_from="Shop feedback <feedback@shop.example>",
-        zone=ZoneInfo("UTC"),
-        clock=clock,
-    )
+    return shop
+
+
+def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
+    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    _four_of_five_used(client, engine, receiver)
+    sender = inbox_sender(engine, smtp_server, clock)
     smtp_server.answer_next("RCPT", 451)  # the alert mail fails for now...
     assert delivery.run_pass(sender).alerts == 0
     assert delivery.run_pass(sender).alerts == 1  # ...and goes in the next pass
@@ -189,19 +190,8 @@ def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
 def test_refused_records_and_budget_thresholds_are_events(
     client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
 ) -> None:
-    set_budget(engine, "free", 5)
-    shop = seed(engine, email=ADMIN)  # widget answers only: no e-mail survey in sight
-    _endpoint(engine, shop.account_id, receiver.url)
-    for _ in range(4):
-        assert _answer(client, shop.embed_key, 8)[1].status_code == 201
-    sender = delivery.Sender(
-        engine=engine,
-        transport=SmtpTransport(parse_smtp_url(smtp_server.url()), timeout=10),
-        urls=URLS,
-        mail_from="Shop feedback <feedback@shop.example>",
-        zone=ZoneInfo("UTC"),
-        clock=clock,
-    )
+    shop = _four_of_five_used(client, engine, receiver)
+    sender = inbox_sender(engine, smtp_server, clock)
     # The worker's pass: the 80 % alert by e-mail, and its event, sent in the same pass.
     summary = delivery.run_pass(sender)
     assert (summary.alerts, summary.webhooks_delivered) == (1, 5)
