@@ -101,10 +101,10 @@ def create_db_engine(
 
 # Seconds a pooled PostgreSQL connection may rest before it is tried on
 # checkout. A ping on every checkout (pool_pre_ping) is one more round trip
-# per answer, a fifth of the answer path's CPU under load; a connection in
-# steady use has just proved itself. One that rested may have been cut by a
-# restart, a proxy or a firewall meanwhile, and so may every connection that
-# rested while another was found broken.
+# per answer, which counts when PostgreSQL is on another host; a connection
+# in steady use has just proved itself. One that rested may have been cut by
+# a restart, a proxy or a firewall meanwhile, and so may every connection
+# that rested while another was found broken.
 IDLE_PING = 1.0
 
 
