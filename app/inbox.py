@@ -11,7 +11,7 @@ query is scoped to one account: another account's item reads as none.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -254,23 +254,22 @@ class Note:
 
 
 @dataclass(frozen=True)
-class FailedReply:
-    """A reply the mail server refused or that found no way through for a
-    day: the admin must hear of it, as the note alone says "replied"."""
+class FailedMail:
+    """A reply or a detractor alert that the mail server refused or that
+    found no way through for a day. The admin must hear of it: a reply's
+    note alone says "replied", an alert's addresses may hold a typo."""
 
+    to_email: str
     subject: str
-    to_email: str
     error: str | None
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class FailedAlert:
-    """A detractor alert that could not be sent to one of a survey's addresses."""
+_FAILED = (mail.c.to_email, mail.c.subject, mail.c.last_error, mail.c.created_at)
 
-    to_email: str
-    error: str | None
-    created_at: datetime
+
+def _failed_mails(rows: Iterable[Any]) -> list[FailedMail]:
+    return [FailedMail(r.to_email, r.subject, r.last_error, r.created_at) for r in rows]
 
 
 FAILED_ALERTS_SHOWN = 5
@@ -278,7 +277,7 @@ FAILED_ALERTS_SHOWN = 5
 
 def failed_alerts(
     engine: Engine, account_id: int, survey_id: int, addresses: Sequence[str]
-) -> list[FailedAlert]:
+) -> list[FailedMail]:
     """The survey's latest alerts to ``addresses`` (those it alerts now)
     that failed for good, newest first, so the form that holds the addresses
     can say which ones do not work. A mended address stops being named."""
@@ -286,7 +285,7 @@ def failed_alerts(
         return []
     with db.read(engine) as conn:
         rows = conn.execute(
-            select(mail.c.to_email, mail.c.last_error, mail.c.created_at)
+            select(*_FAILED)
             .select_from(mail.join(response, response.c.id == mail.c.response_id))
             .where(
                 mail.c.account_id == account_id,
@@ -299,7 +298,7 @@ def failed_alerts(
             .order_by(mail.c.created_at.desc(), mail.c.id.desc())
             .limit(FAILED_ALERTS_SHOWN)
         )
-        return [FailedAlert(r.to_email, r.last_error, r.created_at) for r in rows]
+        return _failed_mails(rows)
 
 
 @dataclass(frozen=True)
@@ -330,7 +329,7 @@ class Item:
     admins: list[AdminChoice]
     replies_pending: int  # replies queued, not yet sent
     answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
-    replies_failed: Sequence[FailedReply] = ()
+    replies_failed: Sequence[FailedMail] = ()
 
     @property
     def can_reply(self) -> bool:
@@ -395,14 +394,13 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
         pending = conn.execute(
             select(func.count()).where(*replies, mail.c.status == "scheduled")
         ).scalar_one()
-        failed = [
-            FailedReply(r.subject, r.to_email, r.last_error, r.created_at)
-            for r in conn.execute(
-                select(mail.c.subject, mail.c.to_email, mail.c.last_error, mail.c.created_at)
+        failed = _failed_mails(
+            conn.execute(
+                select(*_FAILED)
                 .where(*replies, mail.c.status == "failed")
                 .order_by(mail.c.created_at, mail.c.id)
             )
-        ]
+        )
         choices = admins(conn, account_id)
         given = answers_for(conn, [response_id]).get(response_id, [])
     return Item(

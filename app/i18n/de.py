@@ -822,7 +822,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "inbox.reply_hint": "Geht an {email}; Antworten kommen an Sie unter {admin} zurück.",
     "inbox.reply_pending": ("{count} Antwort ist unterwegs.", "{count} Antworten sind unterwegs."),
     "inbox.reply_failed": "Die Antwort „{subject}“ vom {date} konnte nicht an {email} gesendet werden.",
-    "inbox.reply_failed_why": "Der Mailserver meldete: {error}",
+    "inbox.mail_failed_why": "Der Mailserver meldete: {error}",
     "inbox.alerts_failed": "Diese Warnungen zu Kritikern konnten nicht gesendet werden. Bitte prüfen Sie die Adressen:",
     "inbox.alert_failed": "an {email}, {date}.",
     "inbox.subject": "Betreff",

@@ -815,7 +815,7 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "inbox.reply_hint": "Goes to {email}; answers come back to you at {admin}.",
     "inbox.reply_pending": ("{count} reply is on its way.", "{count} replies are on their way."),
     "inbox.reply_failed": "The reply “{subject}” of {date} could not be sent to {email}.",
-    "inbox.reply_failed_why": "The mail server said: {error}",
+    "inbox.mail_failed_why": "The mail server said: {error}",
     "inbox.alerts_failed": "These detractor alerts could not be sent. Check the addresses:",
     "inbox.alert_failed": "to {email}, {date}.",
     "inbox.subject": "Subject",
