@@ -13,15 +13,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from app import db
-from tests.conftest import PG_URL, require
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-@pytest.fixture
-def _postgres_required() -> None:
-    # Named first below, so a laptop without PostgreSQL skips before it is asked.
-    require(PG_URL is not None, "PostgreSQL is needed (TEST_DATABASE_URL)")
 
 
 @pytest.fixture
@@ -44,9 +37,7 @@ def _backend(engine: Engine) -> int:
 
 
 @POSTGRES_ONLY
-def test_a_connection_in_steady_use_is_not_pinged(
-    _postgres_required: None, engine: Engine, pings: list[int]
-) -> None:
+def test_a_connection_in_steady_use_is_not_pinged(engine: Engine, pings: list[int]) -> None:
     first = _backend(engine)
     again = [_backend(engine) for _ in range(5)]
     assert again == [first] * 5  # the same pooled connection each time
@@ -55,7 +46,7 @@ def test_a_connection_in_steady_use_is_not_pinged(
 
 @POSTGRES_ONLY
 def test_a_rested_connection_cut_by_the_server_is_replaced_without_an_error(
-    _postgres_required: None, engine: Engine, pings: list[int], monkeypatch: pytest.MonkeyPatch
+    engine: Engine, pings: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cut = _backend(engine)
     other = db.create_db_engine(str(engine.url.render_as_string(hide_password=False)))
@@ -79,7 +70,7 @@ def test_a_rested_connection_cut_by_the_server_is_replaced_without_an_error(
 
 @POSTGRES_ONLY
 def test_a_connection_lost_after_the_commit_is_a_database_error(
-    _postgres_required: None, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Leaving the pipeline flushes it; a server gone by then (a fast
     shutdown right after the commit) must surface as SQLAlchemy's error,
@@ -108,7 +99,7 @@ def test_a_connection_lost_after_the_commit_is_a_database_error(
 
 @POSTGRES_ONLY
 def test_once_a_connection_is_found_broken_the_rested_ones_are_tried_first(
-    _postgres_required: None, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A restart cuts every connection at once: the first answer to meet one
     fails, and the pool tries the others before handing them out."""

@@ -47,7 +47,7 @@ from app import migrations
 from app.budget import next_period, period_of
 from app.db import create_db_engine
 from app.signing import Signer
-from tests.conftest import PG_URL, SECRET, require, seed, set_budget
+from tests.conftest import SECRET, require, seed, set_budget
 from tests.servers import free_port, running_server, server_pid
 
 pytestmark = [pytest.mark.benchmark]
@@ -340,15 +340,8 @@ def _cpu() -> str:
 PG_WORKERS = int(os.environ.get("BENCH_PG_WORKERS", "4"))
 
 
-@pytest.fixture
-def _postgres_required() -> None:
-    # Named first below, so a laptop without PostgreSQL skips before it is asked.
-    require(PG_URL is not None, "PostgreSQL is needed (TEST_DATABASE_URL)")
-
-
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_postgresql_workers_against_one_sqlite_worker(
-    _postgres_required: None,
     tmp_path: Path,
     settings: Any,
     engine: Any,
