@@ -194,7 +194,7 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> None:
     with db.read(engine) as conn:
         if not accounts.exists(conn, args.account):
             raise CommandError(f"no account with id {args.account}")
-    erased = erasure.erase_recipient(engine, args.account, args.email)
+    erased = erasure.erase(engine, args.account, args.email)
     _print({"account_id": args.account, **erased.as_dict()})
 
 

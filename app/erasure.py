@@ -55,6 +55,16 @@ class Erased:
         return asdict(self)
 
 
+def erase(engine: Engine, account_id: int, email: str) -> Erased:
+    """``erase_recipient``, then what lies beside the tables: SQLite's
+    write-ahead log, which still holds the deleted rows' old pages, is
+    emptied into the file (where ``secure_delete`` left zeros)."""
+    erased = erase_recipient(engine, account_id, email)
+    if not db.empty_log(engine):
+        log.warning("the database log was busy; the erased rows leave it at its next checkpoint")
+    return erased
+
+
 def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     """Everything the account holds about one address, in one transaction:
     its answers, invitations, records and refused upload rows."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from starlette.testclient import TestClient
 
 from app import db, records
@@ -216,3 +218,54 @@ def test_the_worker_thread_applies_retention_until_stopped(engine: Engine) -> No
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+# -- what lies beside the tables ---------------------------------------------------
+
+
+def _sqlite_bytes(path: Path) -> bytes:
+    """The database file and its write-ahead log, as they lie on disk."""
+    log = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (log.read_bytes() if log.exists() else b"")
+
+
+def test_an_erased_address_leaves_no_bytes_in_the_sqlite_files(
+    engine: Engine, settings: Settings, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not settings.db_url.startswith("sqlite"):
+        pytest.skip("SQLite's own files")
+    path = Path(str(make_url(settings.db_url).database))
+    shop = seed(engine, tariff="pro")
+    gone = "zelda.quist@example.com"
+    wanted = records.parse(
+        {
+            "survey_id": shop.survey_id,
+            "email": gone,
+            "name": "Zelda Quist",
+            "properties": {"note": "quince-jam-order"},
+        },
+        NOW,
+    )
+    outcome = records.accept(engine, shop.account_id, wanted, Source("api", "S"), NOW, UTC_ZONE)
+    invitation_id = _all(engine, f"SELECT id FROM invitation WHERE record_id = {outcome.id}")[0][0]
+    assert _answer(client, SIGNER.invitation_key(int(str(invitation_id))), 2)
+    # The service keeps the file open, as a running server does.
+    held = sqlite3.connect(path)
+    try:
+        # Some of it reached the file itself (SQLite checkpoints now and then),
+        # some is in the log only.
+        assert held.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
+        _invite(engine, shop.account_id, shop.survey_id, "bob@example.com", NOW)
+        assert held.execute("SELECT count(*) FROM recipient").fetchone() == (2,)
+        before = _sqlite_bytes(path)
+        assert gone.encode() in before and b"Zelda Quist" in before  # the control
+
+        _run(capsys, f"erase --account {shop.account_id} --email {gone}")
+
+        after = _sqlite_bytes(path)
+        for trace in (gone.encode(), b"Zelda Quist", b"quince-jam-order"):
+            assert trace not in after, trace
+        assert b"bob@example.com" in after
+        assert held.execute("SELECT email FROM recipient").fetchall() == [("bob@example.com",)]
+    finally:
+        held.close()
