@@ -8,6 +8,8 @@ import shlex
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +19,7 @@ from starlette.testclient import TestClient
 
 from app import db, records
 from app.cli import main as cli
+from app.mail import OutboxTransport
 from app.records import Source
 from app.settings import Settings
 from tests.conftest import SECRET, seed
@@ -92,6 +95,7 @@ def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
         "uploaded_rows": 0,
         "messages": 1,
         "suppressed": False,
+        "outbox_files": 0,
     }
     assert _all(engine, "SELECT score FROM response ORDER BY id") == [(9,)]
     assert _all(engine, "SELECT count(*) FROM inbox_mail") == [(0,)]
@@ -269,3 +273,44 @@ def test_an_erased_address_leaves_no_bytes_in_the_sqlite_files(
         assert held.execute("SELECT email FROM recipient").fetchall() == [("bob@example.com",)]
     finally:
         held.close()
+
+
+def test_erase_removes_the_development_outboxs_messages_naming_the_address(
+    engine: Engine,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(settings.var_dir.parent)  # var/ (the outbox) is relative to the directory
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    shop = seed(engine, tariff="pro")
+    for email in ("Ann.Lee@Example.com", "joann.lee@example.com", "bob@example.com"):
+        _invite(engine, shop.account_id, shop.survey_id, email, NOW)
+    assert _run(capsys, "worker --once")["sent"] == 3
+    outbox = settings.var_dir / "outbox"
+    # A message that names her only in its body, base64-encoded.
+    note = EmailMessage()
+    note["Message-ID"] = "<note-1@shop.example>"
+    note["To"] = "owner@shop.example"
+    note.set_content("A detractor: ann.lee@EXAMPLE.com \u2014 call back.", cte="base64")
+    OutboxTransport(outbox).send_batch([note])
+    assert len(list(outbox.glob("*.eml"))) == 4
+
+    erased = _run(capsys, f"erase --account {shop.account_id} --email ANN.LEE@example.COM")
+
+    left = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.iterdir()]
+    assert sorted(message["To"].addresses[0].addr_spec for message in left) == [
+        "bob@example.com",
+        "joann.lee@example.com",
+    ]
+    assert erased["outbox_files"] == 2
+
+    # A domain written in Unicode names the same mailbox as its ASCII form.
+    idn = EmailMessage()
+    idn["Message-ID"] = "<note-2@shop.example>"
+    idn["To"] = "Una <una@xn--bcher-kva.de>"
+    idn.set_content("Thank you.")
+    OutboxTransport(outbox).send_batch([idn])
+    erased = _run(capsys, f"erase --account {shop.account_id} --email UNA@B\u00fccher.de")
+    assert erased["outbox_files"] == 1
+    assert len(list(outbox.glob("*.eml"))) == 2
