@@ -194,7 +194,8 @@ def cmd_erase(settings: Settings, args: argparse.Namespace) -> None:
     with db.read(engine) as conn:
         if not accounts.exists(conn, args.account):
             raise CommandError(f"no account with id {args.account}")
-    erased = erasure.erase_recipient(engine, args.account, args.email)
+    outbox = settings.var_dir / "outbox"
+    erased = erasure.erase(engine, args.account, args.email, outbox)
     _print({"account_id": args.account, **erased.as_dict()})
 
 

@@ -1,31 +1,26 @@
 """The CSV export of one survey's responses in a range of months.
 
-Spreadsheets open the file directly, so free text that could start a formula
-is neutralised, and a BOM makes them read it as UTF-8.
+Spreadsheets open the file directly, so it is written by ``sheet_csv``: text
+quoted, formulas neutralised, a BOM first.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
 
-from app import answers, db, questions
+from app import answers, db, questions, sheet_csv
 from app.i18n import LANGUAGES
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.stats import response_scope, with_recipient_email
 
 BATCH = 1_000
-# Spreadsheets run a cell that starts with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
     "id",
     "created_at",
@@ -84,22 +79,6 @@ class Export:
     chunks: Iterator[str]
 
 
-def neutralize(value: object) -> str:
-    """A cell as text that a spreadsheet shows instead of evaluating."""
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def _csv_lines(rows: Iterable[Sequence[object]]) -> str:
-    """Rows whose free-text cells went through ``neutralize`` already."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
 def export_csv(engine: Engine, account_id: int, survey_id: int, period: str) -> Iterator[str]:
     """One month's export as CSV text chunks (see ``export``)."""
     return export(engine, account_id, survey_id, period, period).chunks
@@ -127,10 +106,10 @@ def export(engine: Engine, account_id: int, survey_id: int, first: str, last: st
         ).first()
     if row is None:
         raise NotFound(survey_id)
-    name = neutralize(row.name)
+    name = str(row.name)
     # Named in the survey's default language, like the answers in their cells.
     language = row.language if row.language in LANGUAGES else "en"
-    headers = [neutralize(f"answer: {q.label(language)}") for q in questions.parse(row.questions)]
+    headers = [f"answer: {q.label(language)}" for q in questions.parse(row.questions)]
     asked = questions.parse(row.questions)
     chunks = _export_rows(
         engine,
@@ -158,28 +137,27 @@ def _export_rows(
     # One column per follow-up question, named by its label; each cell the
     # answer in the survey's default language (choices joined by ", ").
     asked, headers = follow_ups
-    yield "\ufeff" + _csv_lines([[*COLUMNS, *headers]])
+    writer = sheet_csv.SheetWriter()
+    yield sheet_csv.BOM + writer.row([*COLUMNS, *headers])
     query = export_query(account_id, survey_id, *months, recipients=recipients)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(query)
         for batch in result.partitions():
             given = _answers_of(engine, [r.id for r in batch]) if asked else {}
-            yield _csv_lines(
+            yield writer.rows(
                 (
                     r.id,
-                    r.created_at.isoformat(),
+                    r.created_at,
                     name,
                     kind,
                     r.period,
                     r.score,
                     r.segment,
-                    # Only the free-text cells can start a formula: the
-                    # others are numbers, timestamps and fixed words.
-                    neutralize(r.comment),
+                    r.comment,
                     r.channel,
-                    neutralize(r.page_url),
-                    neutralize(r.locale),
-                    neutralize(r.recipient_email) if recipients else "",
+                    r.page_url,
+                    r.locale,
+                    r.recipient_email if recipients else "",
                     *_answer_cells(asked, given.get(r.id, [])),
                 )
                 for r in batch
@@ -196,7 +174,7 @@ def _answer_cells(
     asked: tuple[questions.Question, ...], given: list[answers.Answered]
 ) -> list[str]:
     by_id = {answer.question_id: answer.display for answer in given}
-    return [neutralize(by_id.get(question.id)) for question in asked]
+    return [by_id.get(question.id) or "" for question in asked]
 
 
 def export_query(

@@ -166,6 +166,9 @@ def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) 
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free space for
+        # anyone who reads the file: an erased address must be gone from it.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
         if path is not None:
             record.info[_OPENED_FILE] = _file_identity(path)
@@ -196,6 +199,24 @@ def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) 
 
 
 _OPENED_FILE = "nps_beacon_file"
+
+
+def empty_log(engine: Engine) -> bool:
+    """SQLite: the write-ahead log copied into the database file and cut to
+    nothing, so the old versions of rows just deleted leave it too; False when
+    readers or writers kept it from completing within the busy timeout.
+    PostgreSQL keeps no such file beside the tables: nothing to do."""
+    if engine.dialect.name != "sqlite":
+        return True
+    pooled = engine.raw_connection()
+    try:
+        # Outside any transaction (the driver's own BEGIN is off on our connections).
+        cursor = pooled.cursor()
+        busy, _frames, _copied = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        pooled.close()
+    return bool(busy == 0)
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -9,10 +9,14 @@ e-mail the person who asked for silence."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -50,9 +54,22 @@ class Erased:
     uploaded_rows: int = 0
     messages: int = 0  # replies from the inbox to the address
     suppressed: bool = False  # the address stays on the suppression list only
+    outbox_files: int = 0  # the development outbox's messages naming the address
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def erase(engine: Engine, account_id: int, email: str, outbox: Path) -> Erased:
+    """``erase_recipient``, then what lies beside the tables: SQLite's
+    write-ahead log, which still holds the deleted rows' old pages, is
+    emptied into the file (where ``secure_delete`` left zeros), and the
+    messages in the development ``outbox`` that name the address are removed
+    (whichever account sent them: a file does not say)."""
+    erased = erase_recipient(engine, account_id, email)
+    if not db.empty_log(engine):
+        log.warning("the database log was busy; the erased rows leave it at its next checkpoint")
+    return replace(erased, outbox_files=remove_from_outbox(outbox, email))
 
 
 def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
@@ -222,3 +239,77 @@ def keep_retention(
     thread = threading.Thread(target=run, name="retention", daemon=True)
     thread.start()
     return thread
+
+
+# -- the development outbox -------------------------------------------------------
+
+# What may stand right before an address's local part, or right after its
+# domain, inside a longer address ("joann@" is not "ann@").
+_LOCAL_CHARS = r"\w.!#$%&'*+/=?^`{|}~-"
+
+
+def remove_from_outbox(directory: Path, email: str) -> int:
+    """Delete the ``.eml`` files in ``directory`` that name ``email`` in a
+    header or a text part, compared case-insensitively and with the domain
+    in either its Unicode or its ASCII (IDNA) form; how many went."""
+    if not directory.is_dir():
+        return 0
+    forms = _address_forms(email)
+    if not forms:
+        return 0
+    named = re.compile(
+        f"(?<![{_LOCAL_CHARS}])(?:{'|'.join(map(re.escape, forms))})(?![\\w-]|\\.[\\w-])"
+    )
+    removed = 0
+    for path in directory.glob("*.eml"):
+        if named.search(_message_text(path.read_bytes())):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _address_forms(email: str) -> set[str]:
+    """``email`` folded as messages are searched: NFC, case-folded, the
+    domain both as written (Unicode) and as its IDNA A-label."""
+    local, at, domain = _fold(email.strip()).rpartition("@")
+    if not at or not local or not domain:
+        return set()
+    forms = {f"{local}@{domain}"}
+    for convert in (_to_ascii, _to_unicode):
+        other = convert(domain)
+        if other:
+            forms.add(f"{local}@{_fold(other)}")
+    return forms
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _to_ascii(domain: str) -> str | None:
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+
+
+def _to_unicode(domain: str) -> str | None:
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return None
+
+
+def _message_text(raw: bytes) -> str:
+    """The file as a reader sees it, folded: headers decoded, each text part
+    decoded from its transfer encoding, and the raw text besides."""
+    pieces = [raw.decode("utf-8", "replace")]
+    try:
+        message = message_from_bytes(raw, policy=policy.default)
+        pieces += [str(value) for value in message.values()]
+        for part in message.walk():
+            if part.get_content_maintype() == "text":
+                pieces.append(str(part.get_content()))
+    except (LookupError, ValueError, TypeError, AttributeError):
+        return _fold(pieces[0])  # a file no parser reads: its raw text is all there is
+    return _fold("\n".join(pieces))

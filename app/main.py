@@ -107,19 +107,9 @@ def build_app(
         settings.rate_limit_responses, scope="submissions"
     )
 
-    # The records API counts per API key, one window for records and batches
-    # and one for status lookups, so polling never eats the sending allowance.
-    records_posts = limiter.shared_limit(
-        settings.rate_limit_records,
-        scope="records",
-        key_func=records_api.limit_key,
-        error_message="Too many requests with this API key. Please wait and try again.",
-    )
-    records_lookups = limiter.shared_limit(
-        settings.rate_limit_records,
-        scope="record_status",
-        key_func=records_api.limit_key,
-        error_message="Too many requests with this API key. Please wait and try again.",
+    # The records API counts per valid API key, and failed keys per address.
+    records_windows = records_api.Windows(
+        limiter, settings.rate_limit_records, settings.rate_limit_api_key_failures
     )
 
     # Content-Type is the only header browsers may add cross-origin. That keeps
@@ -140,7 +130,7 @@ def build_app(
             "/api/v1",
             routes=[
                 *widget_api.routes(limit(settings.rate_limit_widget), submissions),
-                *records_api.routes(records_posts, records_lookups),
+                *records_api.routes(records_windows),
                 *openapi.routes(
                     openapi.Limits(
                         response_body=widget_api.BODY_LIMIT,

@@ -12,15 +12,13 @@ No database access here; accepting a record is the caller's business.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from app import i18n
-from app.csv_export import neutralize
+from app import i18n, sheet_csv
 
 BOM = b"\xef\xbb\xbf"
 DELIMITERS = (";", ",")
@@ -295,18 +293,9 @@ def rows(file: BinaryIO, layout: CsvLayout) -> Iterator[CsvRow]:
 
 
 def refused_rows_csv(rows: Iterable[tuple[int, str, str]]) -> Iterator[str]:
-    """``(line, email, reason)`` as a CSV download, one chunk per line: a
-    BOM first so spreadsheets read UTF-8, cells that could start a formula
-    neutralised."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-
-    def line(cells: tuple[object, ...]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(cells)
-        return buffer.getvalue()
-
-    yield "\ufeff" + line(("line", "email", "reason"))
+    """``(line, email, reason)`` as a CSV download, one chunk per line,
+    written by ``sheet_csv`` (a BOM first, text quoted, formulas neutralised)."""
+    writer = sheet_csv.SheetWriter()
+    yield sheet_csv.BOM + writer.row(("line", "email", "reason"))
     for number, email, reason in rows:
-        yield line((number, neutralize(email), neutralize(reason)))
+        yield writer.row((number, email, reason))

@@ -203,8 +203,15 @@ SETTINGS: tuple[Setting, ...] = (
         "RATE_LIMIT_RECORDS",
         "600/minute",
         "Limit per API key on the records API: a record or a whole batch counts once, "
-        "and status lookups have a window of their own. Requests without a key count "
-        "per client address.",
+        "and status lookups have a window of their own.",
+        _rate,
+    ),
+    Setting(
+        "RATE_LIMIT_API_KEY_FAILURES",
+        "10/minute",
+        "Limit per client address on records API requests with a missing, unknown or "
+        "revoked API key; past it the address gets 429 before any key is looked up, "
+        "while a key valid within its window keeps working.",
         _rate,
     ),
     Setting(
@@ -294,6 +301,7 @@ class Settings:
     rate_limit_widget: str = "120/minute"
     rate_limit_responses: str = "30/minute"
     rate_limit_records: str = "600/minute"
+    rate_limit_api_key_failures: str = "10/minute"
     rate_limit_login: str = "10/minute"
     forwarded_allow_ips: str = "127.0.0.1"
     session_https_only: bool = False

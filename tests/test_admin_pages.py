@@ -456,7 +456,7 @@ def test_periods_outside_the_data_are_a_readable_400(client: TestClient, engine:
         assert client.get(f"{base}/results", params={"period": period}).status_code == 200
         export = client.get(f"{base}/export.csv", params={"period": period})
         assert export.status_code == 200
-        assert export.text.startswith("\ufeffid,")
+        assert export.text.startswith('\ufeff"id",')
 
 
 def test_comments_filter_and_pages(client: TestClient, engine: Engine, clock: Clock) -> None:
@@ -505,9 +505,32 @@ def test_csv_export_neutralises_formulas_and_starts_with_bom(
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert [row["score"] for row in rows] == ["9", "4", "7", "8"]
     assert rows[0]["comment"] == '\'=HYPERLINK("http://evil.example")'
-    assert rows[1]["comment"] == "'+1; -2, @me\nline two"
+    assert rows[1]["comment"] == "'+1; '-2, '@me\nline two"
     assert rows[2]["comment"] == 'plain, with "quotes"'
     assert [row["segment"] for row in rows] == ["promoter", "detractor", "passive", "passive"]
+
+
+def test_csv_export_quotes_text_and_neutralises_formulas_inside_cells(
+    client: TestClient, engine: Engine
+) -> None:
+    # A spreadsheet whose list separator is ";" (German Excel) splits an
+    # unquoted cell at its semicolons; every piece must stay text.
+    shop = seed(engine, email=EMAIL)
+    hostile = ["ok;=1+1;x", "\uff1d1+1", "fine, -2+3", "two lines\n@SUM(A1)"]
+    for comment in hostile:
+        assert submit(client, shop.embed_key, 3, comment=comment) == 201
+    login(client, EMAIL)
+    answer = client.get(f"/admin/surveys/{shop.survey_id}/export.csv", params={"period": "2026-05"})
+    assert answer.status_code == 200
+    raw = answer.content
+    assert raw.startswith(b'\xef\xbb\xbf"id","created_at","survey","kind",')
+    rows = raw.decode("utf-8-sig").split("\r\n")
+    # Numbers stay unquoted, so they are read as numbers; text is quoted.
+    assert re.match(r'\d+,"2026-05-\d\dT[^"]+","Survey","nps","2026-05",3,"detractor",', rows[1])
+    assert ',"ok;\'=1+1;x","widget",' in rows[1]
+    assert ',"\'\uff1d1+1","widget",' in rows[2]
+    assert ',"fine, \'-2+3","widget",' in rows[3]
+    assert ',"two lines\n\'@SUM(A1)","widget",' in rows[4]
 
 
 # -- tariffs ---------------------------------------------------------------

@@ -207,9 +207,9 @@ def test_results_and_the_csv_export_show_the_answers(client: TestClient, engine:
     assert export.status_code == 200
     lines = export.text.lstrip("\ufeff").splitlines()
     assert lines[0].endswith(
-        ",answer: What went wrong?,answer: Will you order again?,answer: Which did you use?,"
-        "answer: Anything else?,answer: What do you love?"
+        ',"answer: What went wrong?","answer: Will you order again?",'
+        '"answer: Which did you use?","answer: Anything else?","answer: What do you love?"'
     )
-    assert lines[1].endswith(',"Delivery, Price",No,,,')
-    assert lines[2].endswith(",Delivery,,,'=cmd|' /C calc'!A0,")  # no formula runs
-    assert lines[3].endswith(",,Yes,,,Speed")
+    assert lines[1].endswith(',"Delivery, Price","No","","",""')
+    assert lines[2].endswith(',"Delivery","","","\'=cmd|\' /C calc\'!A0",""')  # no formula runs
+    assert lines[3].endswith(',"","Yes","","","Speed"')

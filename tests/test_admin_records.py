@@ -425,6 +425,21 @@ def test_the_result_page_shows_the_first_hundred_and_the_download_all(
     assert len(rows) == 131 and rows[-1][:2] == ["131", "broken-129"]
 
 
+def test_refused_rows_download_quotes_text_and_neutralises_formulas_inside_cells(
+    owner: TestClient, shop: Seeded
+) -> None:
+    # Read with ";" as the list separator, an unquoted "bad;=2+2;y" would be
+    # three cells, the second a formula.
+    content = "email,name\r\nbad;=2+2;y,X\r\n\uff1d3+3,Y\r\n".encode()
+    sent = upload(owner, shop.survey_id, content)
+    raw = owner.get(sent.headers["location"] + "/refused.csv").content
+    lines = raw.decode("utf-8-sig").split("\r\n")
+    assert lines[0] == '"line","email","reason"'
+    assert lines[1].startswith('2,"bad;\'=2+2;y","Column email: ')
+    assert lines[2].startswith('3,"\'\uff1d3+3","Column email: ')
+    assert b"bad;=2+2" not in raw
+
+
 def test_german_admins_read_the_result_in_german(
     owner: TestClient, engine: Engine, shop: Seeded
 ) -> None:

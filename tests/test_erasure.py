@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import json
 import shlex
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from starlette.testclient import TestClient
 
 from app import db, records
 from app.cli import main as cli
+from app.mail import OutboxTransport
 from app.records import Source
 from app.settings import Settings
 from tests.conftest import SECRET, seed
@@ -90,6 +95,7 @@ def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
         "uploaded_rows": 0,
         "messages": 1,
         "suppressed": False,
+        "outbox_files": 0,
     }
     assert _all(engine, "SELECT score FROM response ORDER BY id") == [(9,)]
     assert _all(engine, "SELECT count(*) FROM inbox_mail") == [(0,)]
@@ -216,3 +222,95 @@ def test_the_worker_thread_applies_retention_until_stopped(engine: Engine) -> No
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+# -- what lies beside the tables ---------------------------------------------------
+
+
+def _sqlite_bytes(path: Path) -> bytes:
+    """The database file and its write-ahead log, as they lie on disk."""
+    log = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (log.read_bytes() if log.exists() else b"")
+
+
+def test_an_erased_address_leaves_no_bytes_in_the_sqlite_files(
+    engine: Engine, settings: Settings, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if not settings.db_url.startswith("sqlite"):
+        pytest.skip("SQLite's own files")
+    path = Path(str(make_url(settings.db_url).database))
+    shop = seed(engine, tariff="pro")
+    gone = "zelda.quist@example.com"
+    wanted = records.parse(
+        {
+            "survey_id": shop.survey_id,
+            "email": gone,
+            "name": "Zelda Quist",
+            "properties": {"note": "quince-jam-order"},
+        },
+        NOW,
+    )
+    outcome = records.accept(engine, shop.account_id, wanted, Source("api", "S"), NOW, UTC_ZONE)
+    invitation_id = _all(engine, f"SELECT id FROM invitation WHERE record_id = {outcome.id}")[0][0]
+    assert _answer(client, SIGNER.invitation_key(int(str(invitation_id))), 2)
+    # The service keeps the file open, as a running server does.
+    held = sqlite3.connect(path)
+    try:
+        # Some of it reached the file itself (SQLite checkpoints now and then),
+        # some is in the log only.
+        assert held.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[0] == 0
+        _invite(engine, shop.account_id, shop.survey_id, "bob@example.com", NOW)
+        assert held.execute("SELECT count(*) FROM recipient").fetchone() == (2,)
+        before = _sqlite_bytes(path)
+        assert gone.encode() in before and b"Zelda Quist" in before  # the control
+
+        _run(capsys, f"erase --account {shop.account_id} --email {gone}")
+
+        after = _sqlite_bytes(path)
+        for trace in (gone.encode(), b"Zelda Quist", b"quince-jam-order"):
+            assert trace not in after, trace
+        assert b"bob@example.com" in after
+        assert held.execute("SELECT email FROM recipient").fetchall() == [("bob@example.com",)]
+    finally:
+        held.close()
+
+
+def test_erase_removes_the_development_outboxs_messages_naming_the_address(
+    engine: Engine,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(settings.var_dir.parent)  # var/ (the outbox) is relative to the directory
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    shop = seed(engine, tariff="pro")
+    for email in ("Ann.Lee@Example.com", "joann.lee@example.com", "bob@example.com"):
+        _invite(engine, shop.account_id, shop.survey_id, email, NOW)
+    assert _run(capsys, "worker --once")["sent"] == 3
+    outbox = settings.var_dir / "outbox"
+    # A message that names her only in its body, base64-encoded.
+    note = EmailMessage()
+    note["Message-ID"] = "<note-1@shop.example>"
+    note["To"] = "owner@shop.example"
+    note.set_content("A detractor: ann.lee@EXAMPLE.com \u2014 call back.", cte="base64")
+    OutboxTransport(outbox).send_batch([note])
+    assert len(list(outbox.glob("*.eml"))) == 4
+
+    erased = _run(capsys, f"erase --account {shop.account_id} --email ANN.LEE@example.COM")
+
+    left = [message_from_bytes(p.read_bytes(), policy=policy.default) for p in outbox.iterdir()]
+    assert sorted(message["To"].addresses[0].addr_spec for message in left) == [
+        "bob@example.com",
+        "joann.lee@example.com",
+    ]
+    assert erased["outbox_files"] == 2
+
+    # A domain written in Unicode names the same mailbox as its ASCII form.
+    idn = EmailMessage()
+    idn["Message-ID"] = "<note-2@shop.example>"
+    idn["To"] = "Una <una@xn--bcher-kva.de>"
+    idn.set_content("Thank you.")
+    OutboxTransport(outbox).send_batch([idn])
+    erased = _run(capsys, f"erase --account {shop.account_id} --email UNA@B\u00fccher.de")
+    assert erased["outbox_files"] == 1
+    assert len(list(outbox.glob("*.eml"))) == 2

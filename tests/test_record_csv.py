@@ -243,7 +243,7 @@ def test_refused_rows_as_a_download() -> None:
     ]
     chunks = list(record_csv.refused_rows_csv(iter(refused)))
     assert len(chunks) == 1 + len(refused), "one chunk a line"
-    assert chunks[0] == "\ufeffline,email,reason\r\n"
+    assert chunks[0] == '\ufeff"line","email","reason"\r\n'
     table = list(csv.reader(io.StringIO("".join(chunks)[1:])))
     assert table == [
         ["line", "email", "reason"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -12,13 +13,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
 from app import api_keys, db, records
 from app.main import build_app
 from app.settings import Settings
-from tests.conftest import Clock, Seeded, seed, set_budget
+from tests.conftest import Clock, Seeded, require, seed, set_budget
+from tests.servers import free_port
+from tests.test_rate_limits import REDIS_URL, make_url_db
 
 PERIOD = "2026-05"  # the client fixture's clock
 
@@ -547,13 +550,91 @@ def test_the_rate_limit_counts_per_key_and_a_batch_once(
         assert secret[4:20] not in caplog.text
 
 
-def test_requests_without_a_key_count_per_address(
+def test_requests_without_a_key_count_as_failures_per_address(
     settings: Settings, engine: Engine, clock: Clock
 ) -> None:
-    limited = settings.replace(rate_limit_enabled=True, rate_limit_records="2/minute")
+    limited = settings.replace(rate_limit_enabled=True, rate_limit_api_key_failures="2/minute")
     with TestClient(build_app(limited, clock=clock, engine=engine)) as client:
         codes = [client.post("/api/v1/records", json={}).status_code for _ in range(3)]
     assert codes == [401, 401, 429]
+
+
+def _key_lookups(engine: Engine) -> list[str]:
+    """Every statement that reads the api_key table, as the engine sends them."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "api_key" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    return seen
+
+
+def _addresses() -> tuple[str, str]:
+    # Unique per run: a shared Redis may hold the windows of other runs.
+    run = secrets.randbelow(2**16)
+    return f"198.51.{run >> 8}.{run & 255}", f"203.0.{run >> 8}.{run & 255}"
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis", "redis away"])
+def test_failed_keys_are_limited_per_address_before_any_lookup(
+    settings: Settings, engine: Engine, clock: Clock, storage: str
+) -> None:
+    if storage == "redis":
+        require(bool(REDIS_URL), "TEST_REDIS_URL is not set (a Redis for shared limits)")
+    # With Redis away the limits hold in memory, and nothing answers 500.
+    urls = {
+        "memory": "memory://",
+        "redis": make_url_db(REDIS_URL, 13),
+        "redis away": f"redis://127.0.0.1:{free_port()}/0",
+    }
+    limited = settings.replace(
+        rate_limit_enabled=True,
+        rate_limit_records="100/minute",
+        rate_limit_api_key_failures="5/minute",
+        rate_limit_storage_url=urls[storage],
+    )
+    app = build_app(limited, clock=clock, engine=engine)
+    here, there = _addresses()
+    with (
+        TestClient(app, client=(here, 40000)) as guesser,
+        TestClient(app, client=(there, 40000)) as neighbour,
+    ):
+        shop = Api(guesser, engine)
+        assert shop.record(email="before@example.com").status_code == 202
+        lookups = _key_lookups(engine)
+        bogus = [
+            guesser.post(
+                "/api/v1/records",
+                json={"survey_id": shop.shop.survey_id, "email": "x@example.com"},
+                headers=_auth(f"nbk_{secrets.token_urlsafe(32)}"),
+            )
+            for _ in range(8)
+        ]
+        assert [a.status_code for a in bogus] == [401] * 5 + [429] * 3
+        # Past the limit no key is looked up: the three 429s cost no query.
+        assert len(lookups) == 5
+        for refused in bogus[5:]:
+            body = _problem(refused, 429, "rate_limited")
+            assert "invalid API keys" in body["detail"]
+            assert 1 <= int(refused.headers["retry-after"]) <= 60
+        lookup = guesser.get("/api/v1/records/1", headers=_auth("nbk_guess"))
+        assert lookup.status_code == 429
+        assert guesser.post("/api/v1/records", json={}).status_code == 429  # no key at all
+
+        # Another address has a window of its own.
+        other = neighbour.post("/api/v1/records", json={}, headers=_auth("nbk_wrong"))
+        assert other.status_code == 401
+        # The valid key keeps working, from the other address and from this one,
+        # where it was used within its window.
+        neighbour.headers.update(_auth(shop.secret))
+        listed = neighbour.post(
+            "/api/v1/records", json={"survey_id": shop.shop.survey_id, "email": "b@example.com"}
+        )
+        assert listed.status_code == 202
+        assert shop.record(email="after@example.com").status_code == 202
+        assert shop.show(listed.json()["id"]).status_code == 200
 
 
 # -- against real servers -----------------------------------------------------
@@ -647,6 +728,45 @@ def test_the_per_key_rate_limit_on_a_real_server(live_server: Any, engine: Engin
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert _count(engine, "record") == 6
+
+
+def _guess(base: str, forwarded_for: str | None = None) -> int:
+    headers = _auth(f"nbk_{secrets.token_urlsafe(32)}")
+    if forwarded_for is not None:
+        headers["X-Forwarded-For"] = forwarded_for
+    with httpx.Client(base_url=base) as http:
+        return http.post("/api/v1/records", json={}, headers=headers).status_code
+
+
+@pytest.mark.server
+def test_failed_keys_count_per_address_as_the_proxy_settings_give_it(
+    live_server: Any, engine: Engine
+) -> None:
+    limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_API_KEY_FAILURES": "3/minute"}
+    here, there = _addresses()
+    # Behind a trusted proxy each forwarded client has a window of its own.
+    trusted = live_server(FORWARDED_ALLOW_IPS="127.0.0.1", **limits)
+    assert [_guess(trusted, here) for _ in range(5)] == [401] * 3 + [429] * 2
+    assert _guess(trusted, there) == 401
+    # From a peer that is no trusted proxy the header picks no fresh window.
+    direct = live_server(FORWARDED_ALLOW_IPS="", **limits)
+    assert [_guess(direct, f"192.0.2.{i}") for i in range(5)] == [401] * 3 + [429] * 2
+
+
+@pytest.mark.server
+def test_failed_keys_share_one_window_across_workers_through_redis(
+    live_server: Any, engine: Engine
+) -> None:
+    require(bool(REDIS_URL), "TEST_REDIS_URL is not set (a Redis for shared limits)")
+    limits = {
+        "RATE_LIMIT_ENABLED": "true",
+        "RATE_LIMIT_API_KEY_FAILURES": "4/minute",
+        "RATE_LIMIT_STORAGE_URL": make_url_db(REDIS_URL, 13),
+    }
+    servers = [live_server(**limits) for _ in range(2)]
+    here, _there = _addresses()
+    codes = [_guess(servers[i % 2], here) for i in range(8)]
+    assert codes == [401] * 4 + [429] * 4
 
 
 def test_each_use_of_a_key_is_noted(api: Api, engine: Engine, clock: Clock) -> None:

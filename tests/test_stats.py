@@ -15,7 +15,17 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import budget, csv_export, db, query_plans, responses, scales, stats, surveys
+from app import (
+    budget,
+    csv_export,
+    db,
+    query_plans,
+    responses,
+    scales,
+    sheet_csv,
+    stats,
+    surveys,
+)
 from app.models import response_table
 from app.signing import Signer
 from tests.conftest import SECRET, Seeded, seed, set_budget
@@ -325,11 +335,16 @@ def test_csv_has_bom_header_and_neutralised_formula_cells(engine: Engine) -> Non
 
 
 def test_neutralize_covers_every_formula_start() -> None:
-    for start in ("=", "+", "-", "@", "\t", "\r"):
-        assert csv_export.neutralize(f"{start}x") == f"'{start}x"
-    assert csv_export.neutralize("x=1") == "x=1"
-    assert csv_export.neutralize(None) == ""
-    assert csv_export.neutralize(7) == "7"
+    for start in ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20"):
+        assert sheet_csv.neutralize(f"{start}x") == f"'{start}x"
+    # After a separator or line break inside the cell, blanks between.
+    for start in ("=", "+", "-", "@", "\uff1d", "\ufe62"):
+        for cut in (";", ",", "\n", "\t", "\uff1b"):
+            assert sheet_csv.neutralize(f"a{cut} {start}x") == f"a{cut} '{start}x"
+    assert sheet_csv.neutralize(" =1") == "' =1"
+    assert sheet_csv.neutralize("x=1; a-b, c@d") == "x=1; a-b, c@d"
+    assert sheet_csv.neutralize(None) == ""
+    assert sheet_csv.neutralize(7) == "7"
 
 
 def test_csv_streams_in_batches(engine: Engine) -> None:
@@ -338,7 +353,7 @@ def test_csv_streams_in_batches(engine: Engine) -> None:
     _bulk(engine, shop, count)
     chunks = csv_export.export_csv(engine, shop.account_id, shop.survey_id, MAY)
     header = next(chunks)
-    assert header.startswith("\ufeffid,created_at")
+    assert header.startswith('\ufeff"id","created_at"')
     batches = list(chunks)
     assert len(batches) == 3
     assert [chunk.count("\r\n") for chunk in batches] == [

@@ -200,7 +200,9 @@ def _invalid(what: str) -> Schema:
 
 
 def _paths(limits: Limits) -> dict[str, Any]:
-    key_limited = _rate_limited("with this API key (or, without one, from this address)")
+    key_limited = _rate_limited(
+        "with this API key, or with invalid keys from this address (looked up no more)"
+    )
     return {
         "/openapi.json": {
             "get": {
@@ -431,7 +433,8 @@ def _paths(limits: Limits) -> dict[str, Any]:
                         "not_found",
                     ),
                     "429": _rate_limited(
-                        "with this API key; lookups count apart from records sent"
+                        "with this API key (lookups count apart from records sent), "
+                        "or with invalid keys from this address"
                     ),
                     "503": _UNAVAILABLE,
                 },

@@ -4,26 +4,37 @@ an API key, one at a time or in batches, and look up what became of them.
 Keys belong on servers. The API's CORS policy allows no ``Authorization``
 header, so a browser on another site cannot send one; integrations call from
 their back ends, where CORS does not apply.
+
+Rate limits (``Windows``): a valid key counts in its own window; a request
+with a missing, unknown or revoked key counts against its client address, and
+an address past that limit is answered 429 before any key is looked up.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from limits import RateLimitItem, WindowStats, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from slowapi import Limiter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import api_keys, records
+from app import api_keys, metrics, records
 from app.api_keys import ApiKey
 from app.context import Context
 from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.web import http
-from app.web.errors import Problem
+from app.web.errors import Problem, route_template
 
 # A record at its field limits (properties up to 4 KiB) fits in 16 KiB.
 RECORD_BODY_LIMIT = 16 * 1024
@@ -34,14 +45,21 @@ BATCH_BODY_LIMIT = 8 * 1024 * 1024
 ID_MAX = 2**31 - 1
 NO_STORE = {"Cache-Control": "no-store"}
 
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+# A key's windows: records and batches in one, status lookups in another, so
+# polling never eats the sending allowance.
+POSTS, LOOKUPS = "records", "record_status"
+FAILURES = "api_key_failures"
+
+log = logging.getLogger("nps_beacon")
+T = TypeVar("T")
+Handler = Callable[[Request, Context, ApiKey], Awaitable[Response]]
 
 
-def routes(posts_limit: Decorator, lookups_limit: Decorator) -> list[BaseRoute]:
+def routes(windows: Windows) -> list[BaseRoute]:
     return [
-        Route("/records", posts_limit(create_record), methods=["POST"]),
-        Route("/records/batch", posts_limit(create_batch), methods=["POST"]),
-        Route("/records/{record_id}", lookups_limit(show_record), methods=["GET"]),
+        Route("/records", windows.guard(POSTS, create_record), methods=["POST"]),
+        Route("/records/batch", windows.guard(POSTS, create_batch), methods=["POST"]),
+        Route("/records/{record_id}", windows.guard(LOOKUPS, show_record), methods=["GET"]),
     ]
 
 
@@ -55,34 +73,119 @@ def _bearer(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def limit_key(request: Request) -> str:
-    """The rate-limit window a request counts in: its API key's, named by a
-    hash so the secret never reaches the limiter's storage or its log lines;
-    without a key, the client's address."""
-    token = _bearer(request)
-    if token is not None:
-        return "key:" + hashlib.sha256(b"rate-limit:" + token.encode()).hexdigest()[:32]
-    return "address:" + (request.client.host if request.client else "unknown")
+def _window_name(token: str) -> str:
+    """A key's window, named by a hash so the secret never reaches the
+    limiter's storage or its log lines."""
+    return hashlib.sha256(b"rate-limit:" + token.encode()).hexdigest()[:32]
 
 
-async def _authenticate(request: Request, ctx: Context) -> ApiKey:
-    token = _bearer(request)
-    if token is None:
-        raise Problem(
-            401,
-            "invalid_api_key",
-            "Send an API key as 'Authorization: Bearer <key>'.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    key = await run_in_threadpool(api_keys.authenticate, ctx.engine, token, ctx.clock())
-    if key is None:
-        raise Problem(
-            401,
-            "invalid_api_key",
-            "This API key is not valid: it is unknown or was revoked.",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return key
+def _address(request: Request) -> str:
+    # As uvicorn's proxy-header handling left it: X-Forwarded-For counts only
+    # from a peer listed in FORWARDED_ALLOW_IPS.
+    return request.client.host if request.client else "unknown"
+
+
+class Windows:
+    """The records API's rate limits, counted in the limiter's storage (shared
+    by the workers with Redis), moving windows like every other limit."""
+
+    def __init__(self, limiter: Limiter, per_key: str, failures: str) -> None:
+        self._limiter = limiter
+        self._per_key: RateLimitItem = parse(per_key)
+        self._failures: RateLimitItem = parse(failures)
+        # Used while the shared storage fails, as the limiter itself does.
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._away = False
+
+    def guard(self, scope: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        """``handler`` called with the request's valid key, or a 401/429 problem."""
+
+        async def endpoint(request: Request) -> Response:
+            ctx: Context = request.app.state.ctx
+            key = await self._authenticate(request, ctx, scope)
+            return await handler(request, ctx, key)
+
+        endpoint.__name__ = handler.__name__
+        return endpoint
+
+    async def _authenticate(self, request: Request, ctx: Context, scope: str) -> ApiKey:
+        token = _bearer(request)
+        window = _window_name(token) if token is not None else None
+        address = _address(request)
+        if self._limiter.enabled:
+            self._before_lookup(request, scope, window, address)
+        if token is None:
+            self._failed(address)
+            raise Problem(
+                401,
+                "invalid_api_key",
+                "Send an API key as 'Authorization: Bearer <key>'.",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        key = await run_in_threadpool(api_keys.authenticate, ctx.engine, token, ctx.clock())
+        if key is None:
+            self._failed(address)
+            raise Problem(
+                401,
+                "invalid_api_key",
+                "This API key is not valid: it is unknown or was revoked.",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        if self._limiter.enabled and window is not None:
+            self._count(request, scope, window)
+        return key
+
+    def _before_lookup(
+        self, request: Request, scope: str, window: str | None, address: str
+    ) -> None:
+        """429 without a database query: the key's window is full, or the
+        address has failed too often and the key was not valid moments ago
+        (a key's window holds only requests it was valid for)."""
+        own = self._stats(self._per_key, scope, window) if window is not None else None
+        if own is not None and own.remaining <= 0:
+            raise self._too_many(request, _KEY_FULL, own)
+        failures = self._stats(self._failures, FAILURES, address)
+        if failures.remaining > 0 or (window is not None and self._recently_valid(window)):
+            return
+        raise self._too_many(request, _FAILURES_FULL, failures)
+
+    def _recently_valid(self, window: str) -> bool:
+        full = self._per_key.amount
+        return any(self._stats(self._per_key, s, window).remaining < full for s in (POSTS, LOOKUPS))
+
+    def _failed(self, address: str) -> None:
+        if self._limiter.enabled:
+            self._use(lambda limiter: limiter.hit(self._failures, FAILURES, address))
+
+    def _count(self, request: Request, scope: str, window: str) -> None:
+        if not self._use(lambda limiter: limiter.hit(self._per_key, scope, window)):
+            raise self._too_many(request, _KEY_FULL, self._stats(self._per_key, scope, window))
+
+    def _stats(self, item: RateLimitItem, *names: str) -> WindowStats:
+        return self._use(lambda limiter: limiter.get_window_stats(item, *names))
+
+    def _use(self, count: Callable[[RateLimiter], T]) -> T:
+        try:
+            counted = count(self._limiter.limiter)
+        except Exception as exc:  # the storage's own errors, whatever its kind
+            if not self._away:  # once per outage, not once per request
+                log.warning("API key limits counted in memory: %s", type(exc).__name__)
+            self._away = True
+            return count(self._fallback)
+        self._away = False
+        return counted
+
+    @staticmethod
+    def _too_many(request: Request, detail: str, stats: WindowStats) -> Problem:
+        metrics.rate_limited(route_template(request.scope))
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        return Problem(429, "rate_limited", detail, headers={"Retry-After": str(retry_after)})
+
+
+_KEY_FULL = "Too many requests with this API key. Please wait and try again."
+_FAILURES_FULL = (
+    "Too many requests with invalid API keys from your address. Please wait and try again."
+)
 
 
 async def _read_json(request: Request, limit: int) -> dict[str, Any]:
@@ -100,16 +203,12 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 # -- handlers --------------------------------------------------------------
 
 
-async def create_record(request: Request) -> Response:
-    ctx: Context = request.app.state.ctx
-    key = await _authenticate(request, ctx)
+async def create_record(request: Request, ctx: Context, key: ApiKey) -> Response:
     data = await _read_json(request, RECORD_BODY_LIMIT)
     return await ctx.writes.run(_take_one, ctx, key, data)
 
 
-async def create_batch(request: Request) -> Response:
-    ctx: Context = request.app.state.ctx
-    key = await _authenticate(request, ctx)
+async def create_batch(request: Request, ctx: Context, key: ApiKey) -> Response:
     data = await _read_json(request, BATCH_BODY_LIMIT)
     items = _batch_items(data)
     # One write slot for the whole batch, taken once: a batch never stops
@@ -117,9 +216,7 @@ async def create_batch(request: Request) -> Response:
     return await ctx.writes.run(_take_batch, ctx, key, items)
 
 
-async def show_record(request: Request) -> Response:
-    ctx: Context = request.app.state.ctx
-    key = await _authenticate(request, ctx)
+async def show_record(request: Request, ctx: Context, key: ApiKey) -> Response:
     raw_id = request.path_params["record_id"]
     if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 and int(raw_id) <= ID_MAX):
         raise _no_record()
