@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, Select, and_, select
 
 from app import answers, db, questions
 from app.i18n import LANGUAGES
+from app.models import invitation_table as invitation
+from app.models import record_table as record
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.stats import response_scope, with_recipient_email
@@ -39,6 +42,11 @@ COLUMNS = (
     "page_url",
     "locale",
     "recipient_email",  # an invitation's answer, unless the survey is anonymous
+    # and, alike, the answered record's own words: the integration's id, its event
+    # and its properties (as JSON)
+    "external_id",
+    "event",
+    "properties",
 )
 
 
@@ -180,10 +188,20 @@ def _export_rows(
                     neutralize(r.page_url),
                     neutralize(r.locale),
                     neutralize(r.recipient_email) if recipients else "",
+                    *(_record_cells(r) if recipients else ("", "", "")),
                     *_answer_cells(asked, given.get(r.id, [])),
                 )
                 for r in batch
             )
+
+
+def _record_cells(row: Any) -> tuple[str, str, str]:
+    properties = row.properties or {}
+    return (
+        neutralize(row.external_id),
+        neutralize(row.event),
+        neutralize(json.dumps(properties, ensure_ascii=False) if properties else None),
+    )
 
 
 def _answers_of(engine: Engine, response_ids: list[int]) -> dict[int, list[answers.Answered]]:
@@ -233,4 +251,11 @@ def export_query(
         .where(where)
         .order_by(response.c.created_at, response.c.id)
     )
-    return with_recipient_email(query) if recipients else query
+    if not recipients:
+        return query
+    # The record of the invitation with_recipient_email joined.
+    return (
+        with_recipient_email(query)
+        .outerjoin(record, record.c.id == invitation.c.record_id)
+        .add_columns(record.c.external_id, record.c.event, record.c.properties)
+    )

@@ -918,4 +918,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Vielen Dank für Ihre ehrliche Rückmeldung.",
     "survey.thanks.mid": "Vielen Dank für Ihr Feedback!",
     "survey.thanks.high": "Vielen Dank! Schön, dass Sie zufrieden sind.",
+    # What an answered record was about: its reference.
+    "records.reference": "Bezug",
 }

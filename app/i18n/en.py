@@ -911,4 +911,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Thank you for your honest feedback.",
     "survey.thanks.mid": "Thank you for your feedback!",
     "survey.thanks.high": "Thank you! We are glad you are happy.",
+    # What an answered record was about: its reference.
+    "records.reference": "Reference",
 }
