@@ -15,13 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
 from app import accounts, db, delivery, inbox, inbox_mail, records, surveys
 from app.db import create_db_engine
 from app.delivery import Sender
 from app.mail import SmtpTransport, parse_smtp_url
+from app.models import survey_table
 from app.records import Source
 from app.settings import Settings
 from app.signing import Signer
@@ -581,6 +582,40 @@ def test_without_a_comment_the_alert_goes_after_the_wait_and_an_anonymous_one_na
     assert "Customer" not in text_body and "Reference" not in text_body
     assert "ann@" not in alert.as_string() and "Ann Example" not in alert.as_string()
     assert "order-1001" not in alert.as_string() and "purchase" not in alert.as_string()
+
+
+def test_follow_up_answers_without_a_comment_send_the_alert_at_once(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    why = {
+        "id": "qwhy",
+        "kind": "tags",
+        "labels": {"en": "What went wrong?"},
+        "options": [{"id": "odel", "labels": {"en": "Delivery"}}],
+        "segments": ["detractor"],
+    }
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
+    with db.write(engine) as conn:  # the question, as the form's editor would save it
+        conn.execute(update(survey_table).values(questions=[why]))
+    worker = sender(engine, smtp_server, clock)
+    clock.now = T0 + timedelta(seconds=5)
+    token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
+    scored = client.post("/api/v1/responses", json={"display_token": token, "score": 3})
+    assert scored.status_code == 201
+    assert delivery.run_pass(worker).inbox == 0
+
+    clock.now += timedelta(seconds=40)
+    followed = client.post(
+        "/api/v1/responses", json={"display_token": token, "answers": {"qwhy": ["odel"]}}
+    )
+    assert followed.status_code == 200, followed.text
+    assert delivery.run_pass(worker).inbox == 1
+    text_body = body_text(inbox_messages(smtp_server)[0])
+    assert "What went wrong?: Delivery" in text_body and "No comment." in text_body
+    # A widget answer has no customer to name.
+    assert "Customer" not in text_body
 
 
 def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
