@@ -6,6 +6,7 @@ quoted, formulas neutralised, a BOM first.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from sqlalchemy import Engine, Select, and_, select
 
 from app import answers, db, questions, sheet_csv
 from app.i18n import LANGUAGES
+from app.models import invitation_table as invitation
+from app.models import record_table as record
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.stats import response_scope, with_recipient_email
@@ -34,6 +37,11 @@ COLUMNS = (
     "page_url",
     "locale",
     "recipient_email",  # an invitation's answer, unless the survey is anonymous
+    # and, alike, the answered record's own words: the integration's id, its event
+    # and its properties (as JSON)
+    "external_id",
+    "event",
+    "properties",
 )
 
 
@@ -158,10 +166,21 @@ def _export_rows(
                     r.page_url,
                     r.locale,
                     r.recipient_email if recipients else "",
+                    *(_record_cells(r) if recipients else ("", "", "")),
                     *_answer_cells(asked, given.get(r.id, [])),
                 )
                 for r in batch
             )
+
+
+def _record_cells(row: Any) -> tuple[str | None, str | None, str | None]:
+    # The writer quotes and neutralises these like every other text cell.
+    properties = row.properties or {}
+    return (
+        row.external_id,
+        row.event,
+        json.dumps(properties, ensure_ascii=False) if properties else None,
+    )
 
 
 def _answers_of(engine: Engine, response_ids: list[int]) -> dict[int, list[answers.Answered]]:
@@ -211,4 +230,11 @@ def export_query(
         .where(where)
         .order_by(response.c.created_at, response.c.id)
     )
-    return with_recipient_email(query) if recipients else query
+    if not recipients:
+        return query
+    # The record of the invitation with_recipient_email joined.
+    return (
+        with_recipient_email(query)
+        .outerjoin(record, record.c.id == invitation.c.record_id)
+        .add_columns(record.c.external_id, record.c.event, record.c.properties)
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from app.models import inbox_mail_table as mail
 from app.models import inbox_note_table as note
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
+from app.models import record_table as record
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.survey_texts import clean_text
@@ -330,6 +331,11 @@ class Item:
     replies_pending: int  # replies queued, not yet sent
     answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
     replies_failed: Sequence[FailedMail] = ()
+    # The answered record's own words (its integration's id, event, properties);
+    # none for a survey that is anonymous.
+    external_id: str | None = None
+    event: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def can_reply(self) -> bool:
@@ -365,8 +371,11 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
                 recipient.c.name.label("recipient_name"),
                 recipient.c.language.label("recipient_language"),
                 invitation.c.id.label("invitation_id"),
+                record.c.external_id,
+                record.c.event,
+                record.c.properties,
             )
-            .select_from(joined)
+            .select_from(joined.outerjoin(record, record.c.id == invitation.c.record_id))
             .where(scope, response.c.id == response_id)
         ).first()
         if values is None:
@@ -416,6 +425,9 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
         admins=choices,
         replies_pending=int(pending),
         replies_failed=failed,
+        external_id=values.external_id if row.email else None,
+        event=values.event if row.email else None,
+        properties=dict(values.properties or {}) if row.email else {},
     )
 
 

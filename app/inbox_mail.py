@@ -4,9 +4,14 @@ an admin wrote to a respondent, and the detractor alerts.
 Alerts cost the submission path nothing: each pass looks for detractor
 responses of the surveys whose alerts are on, newer than the survey's
 high-water mark (``survey.alert_since``), and queues one message per
-response and address. The mark trails the clock by ``OVERLAP`` so a response
-whose transaction commits late is still seen; ``inbox_mail.dedupe_key`` is
-unique, so however many workers look at once, each alert is queued once.
+response and address. A response is alerted once its comment or follow-up
+answers have come, or ``COMMENT_WAIT`` after it without them, so the owner
+reads what the customer wrote, not "No comment" a moment before it. Where
+the survey is not anonymous the alert names the customer and the record
+(its ``external_id`` and event). The mark trails the clock by the wait plus
+``OVERLAP`` so a response whose transaction commits late is still seen;
+``inbox_mail.dedupe_key`` is unique, so however many workers look at once,
+each alert is queued once.
 Queued messages are claimed under a lease, sent outside any transaction and
 marked, with the invitations' backoff for up to a day.
 """
@@ -14,14 +19,14 @@ marked, with the invitations' backoff for up to a day.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from app import answers, db, delivery, i18n
 from app.answers import Answered
@@ -30,7 +35,11 @@ from app.inbox import DETRACTORS
 from app.invitation_mail import note_message
 from app.mail import Delivery
 from app.models import account_table as account
+from app.models import answer_table
 from app.models import inbox_mail_table as mail
+from app.models import invitation_table as invitation
+from app.models import recipient_table as recipient
+from app.models import record_table as record
 from app.models import response_table as response
 from app.models import survey_table as survey
 from app.scales import scale
@@ -42,6 +51,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("nps_beacon.inbox_mail")
 
 OVERLAP = timedelta(minutes=10)
+# How long an alert waits for the comment that usually follows the score.
+COMMENT_WAIT = timedelta(minutes=10)
+# How far the high-water mark trails the clock: a response waiting for its
+# comment stays above it, and so does one whose transaction committed late.
+TRAIL = COMMENT_WAIT + OVERLAP
 ALERTS_PER_PASS = 500  # responses per survey and pass; the next pass takes the rest
 
 
@@ -58,18 +72,73 @@ def _alert_text(
     comment: str | None,
     when: datetime,
     given: Sequence[Answered] = (),
+    whom: Whom | None = None,
 ) -> tuple[str, str]:
     t = i18n.translator(language)
     formats = Formatter(language, zone)
     subject = t("inbox.alert.subject", survey=survey_name, score=score)
     lines = [
         t("inbox.alert.intro", survey=survey_name),
+        *(_whom_lines(t, whom) if whom is not None else ()),
         t("inbox.alert.score", score=score, high=high),
         t("inbox.alert.comment", comment=comment) if comment else t("inbox.alert.no_comment"),
         *(f"{answer.question}: {answer.display}" for answer in given),
         t("inbox.alert.when", when=formats.datetime(when)),
     ]
     return subject, "\n\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Whom:
+    """The customer an e-mail answer came from and what the record was about."""
+
+    email: str
+    name: str | None
+    external_id: str | None
+    event: str | None
+
+
+def _whom_lines(t: Callable[..., str], whom: Whom) -> list[str]:
+    customer = f"{whom.name} <{whom.email}>" if whom.name else whom.email
+    lines = [t("inbox.alert.customer", customer=customer)]
+    reference = " · ".join(part for part in (whom.external_id, whom.event) if part)
+    if reference:
+        lines.append(t("inbox.alert.reference", reference=reference))
+    return lines
+
+
+def _whom_of(conn: Connection, response_ids: list[int]) -> dict[int, Whom]:
+    """The customers of e-mail answers, by response id. An anonymous
+    survey's answers keep no invitation, so they find none here."""
+    if not response_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            response.c.id,
+            recipient.c.email,
+            recipient.c.name,
+            record.c.external_id,
+            record.c.event,
+        )
+        .select_from(
+            response.join(invitation, invitation.c.id == response.c.invitation_id)
+            .join(record, record.c.id == invitation.c.record_id)
+            .join(recipient, recipient.c.id == invitation.c.recipient_id)
+        )
+        .where(response.c.id.in_(response_ids))
+    )
+    return {row.id: Whom(row.email, row.name, row.external_id, row.event) for row in rows}
+
+
+def _ready(now: datetime) -> ColumnElement[bool]:
+    """A detractor response whose alert need not wait any longer: its
+    comment or a follow-up answer has come, or the wait is over."""
+    followed = select(answer_table.c.id).where(answer_table.c.response_id == response.c.id)
+    return or_(
+        response.c.comment.is_not(None),
+        followed.exists(),
+        response.c.created_at <= now - COMMENT_WAIT,
+    )
 
 
 # Is there anything for ``queue_alerts``: a detractor response without its
@@ -82,6 +151,7 @@ def _alert_work(now: datetime) -> Any:
             response.c.account_id == survey.c.account_id,
             response.c.segment.in_(DETRACTORS),
             response.c.created_at >= survey.c.alert_since,
+            _ready(now),
             ~select(mail.c.id)
             .where(mail.c.response_id == response.c.id, mail.c.kind == "alert")
             .exists(),
@@ -92,7 +162,7 @@ def _alert_work(now: datetime) -> Any:
         select(survey.c.id)
         .where(
             survey.c.alert_since.is_not(None),
-            or_(unalerted, survey.c.alert_since < now - 2 * OVERLAP),
+            or_(unalerted, survey.c.alert_since < now - TRAIL - OVERLAP),
         )
         .limit(1)
     )
@@ -110,6 +180,7 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
             survey.c.language,
             survey.c.alert_emails,
             survey.c.alert_since,
+            survey.c.anonymous,
         )
         .where(survey.c.alert_since.is_not(None))
         .order_by(survey.c.id)
@@ -126,6 +197,7 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
                 response.c.account_id == watch.account_id,
                 response.c.segment.in_(DETRACTORS),
                 response.c.created_at >= watch.alert_since,
+                _ready(now),
                 ~select(mail.c.id)
                 .where(mail.c.response_id == response.c.id, mail.c.kind == "alert")
                 .exists(),
@@ -136,6 +208,8 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
         language = watch.language if watch.language in LANGUAGES else i18n.DEFAULT
         high = scale(watch.kind).high
         follow_ups = answers.answers_for(conn, [row.id for row in found])
+        # Checked anyway: a survey made anonymous later names no one either.
+        customers = {} if watch.anonymous else _whom_of(conn, [row.id for row in found])
         for answer in found:
             subject, text = _alert_text(
                 language,
@@ -146,6 +220,7 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
                 comment=answer.comment,
                 when=answer.created_at,
                 given=follow_ups.get(answer.id, ()),
+                whom=customers.get(answer.id),
             )
             for address in addresses:
                 inserted = conn.execute(
@@ -167,11 +242,12 @@ def queue_alerts(conn: Connection, now: datetime, zone: ZoneInfo) -> int:
                     .on_conflict_do_nothing(index_elements=[mail.c.dedupe_key])
                 )
                 queued += inserted.rowcount
-        # The mark trails the clock: what commits late is still looked at.
+        # The mark trails the clock: what waits for its comment, or commits
+        # late, is still looked at.
         conn.execute(
             update(survey)
-            .where(survey.c.id == watch.id, survey.c.alert_since < now - OVERLAP)
-            .values(alert_since=now - OVERLAP)
+            .where(survey.c.id == watch.id, survey.c.alert_since < now - TRAIL)
+            .values(alert_since=now - TRAIL)
         )
     return queued
 

@@ -34,6 +34,7 @@ from app import (
 from app.models import account_table as account
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
+from app.models import record_table as record
 from app.models import response_table as response
 from app.models import survey_table as survey_table
 from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
@@ -226,7 +227,7 @@ def _answer(
         created_at=now,
     )
     if not survey.anonymous:
-        data["invitation_id"] = invitation_id
+        data.update(_whom(conn, invitation_id))
     webhooks.emit(conn, taken.account_id, "response.created", data, now)
     return Answer(int(new_id), score, segment, None, created=True, reward=reward)
 
@@ -355,6 +356,7 @@ def _emit_updated(
             response.c.invitation_id,
             response.c.created_at,
             survey_table.c.name,
+            survey_table.c.anonymous,
         )
         .join(survey_table, survey_table.c.id == response.c.survey_id)
         .where(response.c.id == found.id)
@@ -370,6 +372,26 @@ def _emit_updated(
         created_at=row.created_at,
         answers=given,
     )
-    if row.invitation_id is not None:
-        data["invitation_id"] = row.invitation_id
+    if row.invitation_id is not None and not row.anonymous:
+        data.update(_whom(conn, row.invitation_id))
     webhooks.emit(conn, row.account_id, "response.updated", data, now)
+
+
+def _whom(conn: Connection, invitation_id: int) -> dict[str, object]:
+    """What lets an integration match a response of a survey that is not
+    anonymous to its own order: the invitation, its record and the address."""
+    row = conn.execute(
+        select(record.c.id, record.c.external_id, recipient.c.email)
+        .select_from(
+            invitation.join(record, record.c.id == invitation.c.record_id).join(
+                recipient, recipient.c.id == invitation.c.recipient_id
+            )
+        )
+        .where(invitation.c.id == invitation_id)
+    ).one()
+    return {
+        "invitation_id": invitation_id,
+        "record_id": row.id,
+        "external_id": row.external_id,
+        "recipient_email": row.email,
+    }

@@ -10,7 +10,7 @@ never shows here: the dashboard counts those.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,10 @@ class RecordRow:
     sent_at: datetime | None
     # A sender holds the invitation now: it cannot be cancelled at this moment.
     sending: bool
+    # What the integration said the record is about (its order, its ticket).
+    external_id: str | None = None
+    event: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cancellable(self) -> bool:
@@ -97,6 +101,9 @@ def _columns(now: datetime) -> Select[Any]:
         record.c.source_name,
         record.c.outcome,
         record.c.period,
+        record.c.external_id,
+        record.c.event,
+        record.c.properties,
         invitation.c.status,
         invitation.c.send_at,
         invitation.c.sent_at,
@@ -122,6 +129,9 @@ def _row(row: Row[Any]) -> RecordRow:
         send_at=values["send_at"],
         sent_at=values["sent_at"],
         sending=bool(values["sending"]),
+        external_id=values["external_id"],
+        event=values["event"],
+        properties=dict(values["properties"] or {}),
     )
 
 

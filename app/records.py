@@ -47,6 +47,7 @@ from app.models import recipient_table as recipient
 from app.models import record_sync_table as record_sync
 from app.models import record_table as record
 from app.models import response_table as response
+from app.models import survey_table as survey
 
 SOURCES = ("api", "csv", "manual")
 REFUSALS = ("budget_exhausted", "unsubscribed", "recently_surveyed")
@@ -554,30 +555,65 @@ def note_arrival(engine: Engine, account_id: int, source: Source, now: datetime)
 
 
 @dataclass(frozen=True)
+class Given:
+    """The answer to a record's invitation, as the API shows it."""
+
+    score: int
+    segment: str
+    comment: str | None
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
 class RecordStatus:
-    """A record as the API shows it: its invitation's state, or ``refused``."""
+    """A record as the API shows it: its invitation's state, or ``refused``;
+    with the answer once there is one, unless the survey is anonymous."""
 
     id: int
     status: str
     code: str | None
     send_at: datetime | None
     sent_at: datetime | None
+    external_id: str | None = None
+    answer: Given | None = None
 
 
 def find_status(engine: Engine, account_id: int, record_id: int) -> RecordStatus | None:
     """The account's record as the API shows it; None for another account's."""
+    # An anonymous survey's answer keeps no invitation, and one made
+    # anonymous later is not shown either: the survey as it is now decides.
+    answered = and_(
+        response.c.invitation_id == invitation.c.id,
+        response.c.account_id == account_id,
+        survey.c.anonymous.is_(False),
+    )
     with db.read(engine) as conn:
         row = conn.execute(
-            select(record.c.id, record.c.outcome, invitation.c.status)
+            select(record.c.id, record.c.outcome, record.c.external_id, invitation.c.status)
             .add_columns(invitation.c.send_at, invitation.c.sent_at)
-            .select_from(record.outerjoin(invitation, invitation.c.record_id == record.c.id))
+            .add_columns(
+                response.c.score,
+                response.c.segment,
+                response.c.comment,
+                response.c.created_at.label("answered_at"),
+            )
+            .select_from(
+                record.join(survey, survey.c.id == record.c.survey_id)
+                .outerjoin(invitation, invitation.c.record_id == record.c.id)
+                .outerjoin(response, answered)
+            )
             .where(record.c.id == record_id, record.c.account_id == account_id)
         ).first()
     if row is None:
         return None
     if row.status is None:
-        return RecordStatus(row.id, "refused", row.outcome, None, None)
-    return RecordStatus(row.id, row.status, None, row.send_at, row.sent_at)
+        return RecordStatus(row.id, "refused", row.outcome, None, None, row.external_id)
+    given = (
+        Given(row.score, row.segment, row.comment, row.answered_at)
+        if row.score is not None
+        else None
+    )
+    return RecordStatus(row.id, row.status, None, row.send_at, row.sent_at, row.external_id, given)
 
 
 # -- giving back -------------------------------------------------------------

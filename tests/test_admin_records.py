@@ -224,6 +224,33 @@ def test_the_records_page_lists_and_filters(
     assert text_of(theirs, "record-count") == "5 records"
 
 
+def test_the_records_list_shows_each_records_reference_event_and_properties(
+    owner: TestClient, engine: Engine, clock: Clock, shop: Seeded
+) -> None:
+    ordered = take(
+        engine,
+        clock,
+        shop,
+        "ann@example.com",
+        external_id="order-1001",
+        event="purchase",
+        properties={"plan": "pro", "country": "DE", "repeat": True},
+    )
+    bare = take(engine, clock, shop, "ben@example.com")
+
+    page = owner.get("/admin/records")
+
+    assert page.status_code == 200
+    assert "Reference" in page.text
+    row = _row(page.text, ordered.id)
+    assert "order-1001 · purchase" in row
+    assert "country : DE plan : pro repeat : true" in row
+    assert "–" in _row(page.text, bare.id) and "order-1001" not in _row(page.text, bare.id)
+    # Markup in a property is shown as text, never run.
+    take(engine, clock, shop, "cleo@example.com", properties={"note": "<b>x</b>"})
+    assert "&lt;b&gt;x&lt;/b&gt;" in owner.get("/admin/records").text
+
+
 def _second_survey(engine: Engine, account_id: int, name: str) -> Seeded:
     from app import surveys
 

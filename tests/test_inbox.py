@@ -15,13 +15,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
 from app import accounts, db, delivery, inbox, inbox_mail, records, surveys
 from app.db import create_db_engine
 from app.delivery import Sender
 from app.mail import SmtpTransport, parse_smtp_url
+from app.models import survey_table
 from app.records import Source
 from app.settings import Settings
 from app.signing import Signer
@@ -414,7 +415,14 @@ def test_no_reply_where_there_is_no_address(client: TestClient, engine: Engine) 
 
 def set_alerts(client: TestClient, survey_id: int, addresses: str) -> Any:
     form = client.get(f"/admin/surveys/{survey_id}").text
-    fields = dict(re.findall(r'<input[^>]*name="([a-z_0-9]+)"[^>]*value="([^"]*)"', form))
+    # As a browser sends the form: a checkbox only when it is checked.
+    inputs = re.findall(r"<input[^>]*>", form)
+    chosen = [tag for tag in inputs if 'type="checkbox"' not in tag or " checked" in tag]
+    fields = dict(
+        found
+        for tag in chosen
+        for found in re.findall(r'name="([a-z_0-9]+)"[^>]*value="([^"]*)"', tag)
+    )
     data = {
         **{name: value for name, value in fields.items() if name != "csrf_token"},
         "name": "Survey",
@@ -463,6 +471,9 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     clock.now = T0 + timedelta(minutes=30)
     assert delivery.run_pass(worker).inbox == 0
     late = answer(client, shop.embed_key, 0)
+    # No comment yet: the alert waits for it, then goes out without one.
+    assert delivery.run_pass(worker).inbox == 0
+    clock.now += inbox_mail.COMMENT_WAIT
     assert delivery.run_pass(worker).inbox == 2
     assert f"/admin/inbox/{late}" in body_text(inbox_messages(smtp_server)[-1])
     assert "No comment." in body_text(inbox_messages(smtp_server)[-1])
@@ -472,6 +483,139 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     answer(client, shop.embed_key, 2)
     assert delivery.run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 4
+
+
+def _invitation_scored(
+    client: TestClient, engine: Engine, shop: Seeded, score: int, now: datetime, **fields: Any
+) -> tuple[str, str]:
+    """A record's invitation answered with ``score`` and nothing else yet: its
+    key and the display token its comment goes with."""
+    wanted = records.parse({"survey_id": shop.survey_id, **fields}, now)
+    outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), now, UTC_ZONE)
+    assert outcome.accepted, outcome
+    (invitation_id,) = rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)[
+        0
+    ]
+    key = SIGNER.invitation_key(invitation_id)
+    page = client.get(f"/s/{key}?score={score}").text
+    token = re.search(r'name="display_token" value="([^"]+)"', page)
+    assert token
+    thanks = client.post(f"/s/{key}", data={"display_token": token.group(1), "score": str(score)})
+    assert thanks.status_code == 200, thanks.text
+    later = re.search(r'name="display_token" value="([^"]+)"', thanks.text)
+    assert later
+    return key, later.group(1)
+
+
+def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_order(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
+    worker = sender(engine, smtp_server, clock)
+    clock.now = T0 + timedelta(seconds=5)
+    key, token = _invitation_scored(
+        client,
+        engine,
+        shop,
+        2,
+        clock.now,
+        email="ann@example.com",
+        name="Ann Example",
+        external_id="order-1001",
+        event="purchase",
+    )
+
+    # The score alone: the alert waits for the comment that usually follows.
+    clock.now += timedelta(seconds=30)
+    assert delivery.run_pass(worker).inbox == 0
+    clock.now += timedelta(minutes=2)
+    added = client.post(
+        f"/s/{key}/comment", data={"display_token": token, "comment": "The parcel came late."}
+    )
+    assert added.status_code == 200
+    clock.now += timedelta(seconds=5)
+    assert delivery.run_pass(worker).inbox == 1
+
+    [alert] = inbox_messages(smtp_server)
+    text_body = body_text(alert)
+    assert "Comment: The parcel came late." in text_body
+    assert "No comment" not in text_body
+    assert "Customer: Ann Example <ann@example.com>" in text_body
+    assert "Reference: order-1001 · purchase" in text_body
+    # Once sent, never again, however long the worker keeps looking.
+    clock.now += inbox_mail.COMMENT_WAIT * 3
+    assert delivery.run_pass(worker).inbox == 0
+    assert len(inbox_messages(smtp_server)) == 1
+
+
+def test_without_a_comment_the_alert_goes_after_the_wait_and_an_anonymous_one_names_nobody(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine, email=EMAIL, anonymous=True)
+    login(client, EMAIL)
+    assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
+    worker = sender(engine, smtp_server, clock)
+    clock.now = T0 + timedelta(seconds=5)
+    answered_at = clock.now
+    _invitation_scored(
+        client,
+        engine,
+        shop,
+        1,
+        clock.now,
+        email="ann@example.com",
+        name="Ann Example",
+        external_id="order-1001",
+        event="purchase",
+    )
+
+    clock.now = answered_at + inbox_mail.COMMENT_WAIT - timedelta(seconds=10)
+    assert delivery.run_pass(worker).inbox == 0
+    clock.now = answered_at + inbox_mail.COMMENT_WAIT
+    assert delivery.run_pass(worker).inbox == 1
+
+    [alert] = inbox_messages(smtp_server)
+    text_body = body_text(alert)
+    assert "Score: 1 of 10" in text_body and "No comment." in text_body
+    assert "Customer" not in text_body and "Reference" not in text_body
+    assert "ann@" not in alert.as_string() and "Ann Example" not in alert.as_string()
+    assert "order-1001" not in alert.as_string() and "purchase" not in alert.as_string()
+
+
+def test_follow_up_answers_without_a_comment_send_the_alert_at_once(
+    client: TestClient, engine: Engine, clock: Clock, smtp_server: SmtpServer
+) -> None:
+    why = {
+        "id": "qwhy",
+        "kind": "tags",
+        "labels": {"en": "What went wrong?"},
+        "options": [{"id": "odel", "labels": {"en": "Delivery"}}],
+        "segments": ["detractor"],
+    }
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
+    with db.write(engine) as conn:  # the question, as the form's editor would save it
+        conn.execute(update(survey_table).values(questions=[why]))
+    worker = sender(engine, smtp_server, clock)
+    clock.now = T0 + timedelta(seconds=5)
+    token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
+    scored = client.post("/api/v1/responses", json={"display_token": token, "score": 3})
+    assert scored.status_code == 201
+    assert delivery.run_pass(worker).inbox == 0
+
+    clock.now += timedelta(seconds=40)
+    followed = client.post(
+        "/api/v1/responses", json={"display_token": token, "answers": {"qwhy": ["odel"]}}
+    )
+    assert followed.status_code == 200, followed.text
+    assert delivery.run_pass(worker).inbox == 1
+    text_body = body_text(inbox_messages(smtp_server)[0])
+    assert "What went wrong?: Delivery" in text_body and "No comment." in text_body
+    # A widget answer has no customer to name.
+    assert "Customer" not in text_body
 
 
 def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
@@ -517,6 +661,7 @@ def test_one_alert_per_response_with_two_workers(
     assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
     clock.now = T0 + timedelta(seconds=1)
     detractors = {answer(client, shop.embed_key, score % 7) for score in range(12)}
+    clock.now += inbox_mail.COMMENT_WAIT  # none of them commented
 
     # Two workers, each with its own engine as two processes would have.
     engines = [create_db_engine(settings.db_url) for _ in range(2)]
@@ -573,6 +718,7 @@ def test_a_new_survey_with_alert_addresses_alerts_from_its_first_answer(
     survey_id = int(created.headers["location"].rsplit("/", 1)[1])
     (public_id,) = rows(engine, "SELECT public_id FROM survey WHERE id = :i", i=survey_id)[0]
     item = answer(client, SIGNER.embed_key(public_id), 5)
+    clock.now += inbox_mail.COMMENT_WAIT  # no comment came
     assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
     assert f"/admin/inbox/{item}" in body_text(inbox_messages(smtp_server)[0])
     assert rows(engine, "SELECT inbox_rule FROM survey WHERE id = :i", i=survey_id)[0][0] == (

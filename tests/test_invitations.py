@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -479,6 +480,63 @@ def test_an_anonymous_survey_keeps_no_link_to_the_recipient(
     assert "ann@example.com" not in page.lower()
     assert "Good enough." in page
     assert [(row["channel"], row["recipient_email"]) for row in rows] == [("email", "")]
+
+
+def _item_and_export(
+    client: TestClient, engine: Engine, shop: Seeded
+) -> tuple[str, dict[str, str]]:
+    """The inbox item of the newest answer and its row of the CSV export."""
+    response_id = _scalar(engine, "SELECT max(id) FROM response")
+    item = client.get(f"/admin/inbox/{response_id}")
+    assert item.status_code == 200
+    _, rows = _results_and_export(client, shop)
+    [row] = rows
+    return item.text, row
+
+
+def test_the_inbox_item_and_the_export_show_the_answered_records_reference(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine, email=OWNER)
+    properties = {"plan": "pro", "items": 3}
+    _, key = _invite(
+        engine, shop, external_id="order-1001", event="purchase", properties=properties
+    )
+    _answer_with_comment(client, key, 3, "The parcel came late.")
+    login(client, OWNER)
+
+    item, row = _item_and_export(client, engine, shop)
+
+    reference = item.split('id="item-reference">', 1)[1].split("</dd>", 1)[0]
+    visible = " ".join(unescape(re.sub(r"<[^>]+>", " ", reference)).split())
+    assert visible == "order-1001 · purchase items : 3 plan : pro"
+    assert (row["recipient_email"], row["external_id"], row["event"]) == (
+        "ann@example.com",
+        "order-1001",
+        "purchase",
+    )
+    assert json.loads(row["properties"]) == properties
+
+
+def test_an_anonymous_surveys_item_and_export_show_no_reference(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine, email=OWNER, anonymous=True)
+    _, key = _invite(engine, shop, external_id="order-1001", event="purchase", properties={"a": 1})
+    _answer_with_comment(client, key, 3, "The parcel came late.")
+    login(client, OWNER)
+
+    item, row = _item_and_export(client, engine, shop)
+
+    assert "The parcel came late." in item
+    assert "item-reference" not in item and "order-1001" not in item and "purchase" not in item
+    assert row["comment"] == "The parcel came late."
+    assert (row["recipient_email"], row["external_id"], row["event"], row["properties"]) == (
+        "",
+        "",
+        "",
+        "",
+    )
 
 
 def test_a_survey_made_anonymous_later_shows_no_address_either(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,8 @@ from starlette.testclient import TestClient
 from app import api_keys, db, records
 from app.main import build_app
 from app.settings import Settings
-from tests.conftest import Clock, Seeded, require, seed, set_budget
+from app.signing import Signer
+from tests.conftest import SECRET, Clock, Seeded, require, seed, set_budget
 from tests.servers import free_port
 from tests.test_rate_limits import REDIS_URL, make_url_db
 
@@ -117,7 +119,12 @@ def test_a_record_is_scheduled_counted_and_looked_up(api: Api, engine: Engine) -
 
     shown = api.show(body["id"])
     assert shown.status_code == 200
-    assert shown.json() == {"id": body["id"], "status": "scheduled", "send_at": body["send_at"]}
+    assert shown.json() == {
+        "id": body["id"],
+        "external_id": "o-1",
+        "status": "scheduled",
+        "send_at": body["send_at"],
+    }
 
 
 def test_the_survey_delay_and_event_time_set_send_at(client: TestClient, engine: Engine) -> None:
@@ -147,6 +154,7 @@ def test_a_replay_of_a_refused_record_is_refused_alike(api: Api, engine: Engine)
     shown = api.show(refused["id"]).json()
     assert shown == {
         "id": refused["id"],
+        "external_id": "o-2",
         "status": "refused",
         "send_at": None,
         "code": "recently_surveyed",
@@ -411,6 +419,76 @@ def test_status_follows_the_invitation(api: Api, engine: Engine) -> None:
     assert "sent_at" not in shown[2] and "sent_at" not in shown[3]
     assert all(body["send_at"] == "2026-05-14T12:00:00Z" for body in shown)
     assert all("code" not in body for body in shown)
+
+
+def _answer_invitation(api: Api, record_id: int, score: int, comment: str | None) -> None:
+    """The recipient answers the record's invitation on its pages, as in a browser."""
+    invitation_id = _scalar(
+        api.engine, "SELECT id FROM invitation WHERE record_id = :r", r=record_id
+    )
+    key = Signer((SECRET,), 3600).invitation_key(invitation_id)
+    token_of = re.compile(r'name="display_token" value="([^"]+)"')
+    page = api.client.get(f"/s/{key}?score={score}").text
+    token = token_of.search(page)
+    assert token
+    sent = api.client.post(f"/s/{key}", data={"display_token": token.group(1), "score": str(score)})
+    assert sent.status_code == 200, sent.text
+    if comment is not None:
+        later = token_of.search(sent.text)
+        assert later
+        added = api.client.post(
+            f"/s/{key}/comment", data={"display_token": later.group(1), "comment": comment}
+        )
+        assert added.status_code == 200, added.text
+
+
+def test_an_answered_record_shows_its_answer(api: Api, engine: Engine, clock: Clock) -> None:
+    record_id = api.record(external_id="order-1001", event="purchase").json()["id"]
+    assert "response" not in api.show(record_id).json()  # not answered yet
+    clock.now += timedelta(hours=2)
+
+    _answer_invitation(api, record_id, 3, "The parcel came late.")
+
+    shown = api.show(record_id)
+    assert shown.status_code == 200
+    assert shown.json() == {
+        "id": record_id,
+        "external_id": "order-1001",
+        "status": "answered",
+        "send_at": "2026-05-14T12:00:00Z",
+        "response": {
+            "score": 3,
+            "segment": "detractor",
+            "comment": "The parcel came late.",
+            "answered_at": "2026-05-14T14:00:00Z",
+        },
+    }
+    # An answer without a comment says so.
+    quiet = api.record(email="ben@example.com").json()["id"]
+    _answer_invitation(api, quiet, 10, None)
+    assert api.show(quiet).json()["response"] == {
+        "score": 10,
+        "segment": "promoter",
+        "comment": None,
+        "answered_at": "2026-05-14T14:00:00Z",
+    }
+
+
+def test_an_anonymous_surveys_record_says_answered_and_nothing_of_the_answer(
+    client: TestClient, engine: Engine
+) -> None:
+    api = Api(client, engine, anonymous=True)
+    record_id = api.record(external_id="order-7").json()["id"]
+
+    _answer_invitation(api, record_id, 2, "Nobody should know it was me.")
+
+    shown = api.show(record_id).json()
+    assert shown == {
+        "id": record_id,
+        "external_id": "order-7",
+        "status": "answered",
+        "send_at": "2026-05-14T12:00:00Z",
+    }
 
 
 # -- batches -------------------------------------------------------------------

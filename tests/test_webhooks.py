@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, delivery, records, webhook_delivery, webhooks
+from app import api_keys, db, delivery, records, webhook_delivery, webhooks
 from app.mail import SmtpTransport, parse_smtp_url
 from app.records import Source
 from app.settings import Settings
@@ -506,7 +506,80 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
         "event": None,
         "source": "csv",
     }
-    assert all(b"ann@" not in r.body for r in receiver.requests)
+    assert b"ann@" not in by_type["record.refused"].body
+
+
+def _api_record(client: TestClient, engine: Engine, shop: Seeded, **fields: Any) -> int:
+    """A record as the shop's back end sends it: through the records API."""
+    with db.write(engine) as conn:
+        _key, secret = api_keys.create(conn, shop.account_id, "Shop", datetime.now(UTC))
+    sent = client.post(
+        "/api/v1/records",
+        json={"survey_id": shop.survey_id, **fields},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert sent.status_code == 202, sent.text
+    return int(sent.json()["id"])
+
+
+def _answer_invitation(
+    client: TestClient, engine: Engine, record_id: int, score: int, comment: str
+) -> None:
+    [invitation] = _rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=record_id)
+    key = URLS.signer.invitation_key(invitation.id)
+    page = client.get(f"/s/{key}?score={score}").text
+    token = page.split('name="display_token" value="', 1)[1].split('"', 1)[0]
+    thanks = client.post(f"/s/{key}", data={"display_token": token, "score": str(score)})
+    token = thanks.text.split('name="display_token" value="', 1)[1].split('"', 1)[0]
+    added = client.post(f"/s/{key}/comment", data={"display_token": token, "comment": comment})
+    assert added.status_code == 200, added.text
+
+
+def test_response_events_name_the_record_and_the_address_so_the_shop_finds_its_order(
+    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine)
+    _endpoint(engine, shop.account_id, receiver.url)
+    record_id = _api_record(
+        client, engine, shop, email="ann@example.com", external_id="order-1001", event="purchase"
+    )
+    _answer_invitation(client, engine, record_id, 2, "The parcel came late.")
+
+    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+
+    by_type = {r.json["type"]: r.json["data"] for r in receiver.requests}
+    assert sorted(by_type) == ["response.created", "response.updated"]
+    for data in by_type.values():
+        assert (data["record_id"], data["external_id"], data["recipient_email"]) == (
+            record_id,
+            "order-1001",
+            "ann@example.com",
+        )
+        assert (data["score"], data["segment"], data["channel"]) == (2, "detractor", "email")
+    assert by_type["response.created"]["comment"] is None
+    assert by_type["response.updated"]["comment"] == "The parcel came late."
+
+
+def test_an_anonymous_surveys_response_events_name_nobody(
+    client: TestClient, engine: Engine, clock: Clock, receiver: Receiver, smtp_server: SmtpServer
+) -> None:
+    shop = seed(engine, anonymous=True)
+    _endpoint(engine, shop.account_id, receiver.url)
+    record_id = _api_record(
+        client, engine, shop, email="ann@example.com", external_id="order-1001", event="purchase"
+    )
+    _answer_invitation(client, engine, record_id, 2, "Nobody should know it was me.")
+
+    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+
+    by_type = {r.json["type"]: r for r in receiver.requests}
+    assert sorted(by_type) == ["response.created", "response.updated"]
+    assert by_type["response.updated"].json["data"]["comment"] == "Nobody should know it was me."
+    for request in by_type.values():
+        data = request.json["data"]
+        assert (data["score"], data["segment"]) == (2, "detractor")
+        assert not {"record_id", "external_id", "recipient_email", "invitation_id"} & set(data)
+        assert b"ann@" not in request.body and b"order-1001" not in request.body
 
 
 def test_finished_messages_are_forgotten_after_thirty_days(

@@ -918,4 +918,8 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Vielen Dank für Ihre ehrliche Rückmeldung.",
     "survey.thanks.mid": "Vielen Dank für Ihr Feedback!",
     "survey.thanks.high": "Vielen Dank! Schön, dass Sie zufrieden sind.",
+    # Who answered and about what: the record's reference, and the alert naming them.
+    "records.reference": "Bezug",
+    "inbox.alert.customer": "Kunde: {customer}",
+    "inbox.alert.reference": "Bezug: {reference}",
 }

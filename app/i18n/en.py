@@ -911,4 +911,8 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Thank you for your honest feedback.",
     "survey.thanks.mid": "Thank you for your feedback!",
     "survey.thanks.high": "Thank you! We are glad you are happy.",
+    # Who answered and about what: the record's reference, and the alert naming them.
+    "records.reference": "Reference",
+    "inbox.alert.customer": "Customer: {customer}",
+    "inbox.alert.reference": "Reference: {reference}",
 }

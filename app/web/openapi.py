@@ -660,6 +660,20 @@ def record_status_fields() -> dict[str, Schema]:
         "send_at": _optional(_moment()),
         "sent_at": _moment(),
         "code": {"enum": list(records.REFUSALS), "description": "Why it was refused."},
+        "external_id": {"type": "string", "description": "Your id, when the record had one."},
+        "response": _obj(
+            {
+                "score": _score(),
+                "segment": {"enum": _all_segments()},
+                "comment": _optional({"type": "string"}),
+                "answered_at": _moment(),
+            },
+            "score",
+            "segment",
+            "comment",
+            "answered_at",
+        )
+        | {"description": "The answer, once answered; never for an anonymous survey."},
     }
 
 

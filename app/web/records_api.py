@@ -228,10 +228,19 @@ async def show_record(request: Request, ctx: Context, key: ApiKey) -> Response:
         "status": found.status,
         "send_at": _timestamp(found.send_at),
     }
+    if found.external_id is not None:
+        body["external_id"] = found.external_id
     if found.sent_at is not None:
         body["sent_at"] = _timestamp(found.sent_at)
     if found.code is not None:
         body["code"] = found.code
+    if found.answer is not None:
+        body["response"] = {
+            "score": found.answer.score,
+            "segment": found.answer.segment,
+            "comment": found.answer.comment,
+            "answered_at": _timestamp(found.answer.answered_at),
+        }
     return JSONResponse(body, headers=NO_STORE)
 
 

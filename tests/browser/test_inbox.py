@@ -43,10 +43,17 @@ def _answer(base: str, embed_key: str, score: int, comment: str | None = None) -
 
 
 def _email_answer(
-    engine: Engine, base: str, account_id: int, survey_id: int, score: int, comment: str, when: Any
+    engine: Engine,
+    base: str,
+    account_id: int,
+    survey_id: int,
+    score: int,
+    comment: str,
+    when: Any,
+    **fields: Any,
 ) -> None:
     """An invitation to Ann, answered with a comment on its page."""
-    wanted = records.parse({"survey_id": survey_id, "email": "ann@example.com"}, when)
+    wanted = records.parse({"survey_id": survey_id, "email": "ann@example.com", **fields}, when)
     outcome = records.accept(
         engine, account_id, wanted, Source("api", "Shop"), when, ZoneInfo("UTC")
     )
@@ -90,7 +97,16 @@ def test_the_admin_assigns_notes_and_closes_a_detractors_item(
     now = datetime.now(UTC)
     _email_answer(engine, base, shop.account_id, shop.survey_id, 8, "Fine.", now - timedelta(1))
     _email_answer(
-        engine, base, shop.account_id, shop.survey_id, 3, "The parcel arrived broken.", now
+        engine,
+        base,
+        shop.account_id,
+        shop.survey_id,
+        3,
+        "The parcel arrived broken.",
+        now,
+        external_id="order-1001",
+        event="purchase",
+        properties={"plan": "pro"},
     )
     _answer(base, shop.embed_key, 10, "Love the new app!")
     errors: list[str] = []
@@ -124,6 +140,9 @@ def test_the_admin_assigns_notes_and_closes_a_detractors_item(
     page.wait_for_url(re.compile(r".*/admin/inbox/\d+$"))
     assert page.locator("#item-comment").inner_text() == "The parcel arrived broken."
     assert "Fine." in page.locator("#history").inner_text()
+    assert page.locator("#item-reference").inner_text().split() == [
+        "order-1001", "·", "purchase", "plan:", "pro",
+    ]  # fmt: skip
 
     page.get_by_label("Assignee").select_option(label=COLLEAGUE)
     page.get_by_role("button", name="Save").click()
