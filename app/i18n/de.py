@@ -918,4 +918,9 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Vielen Dank für Ihre ehrliche Rückmeldung.",
     "survey.thanks.mid": "Vielen Dank für Ihr Feedback!",
     "survey.thanks.high": "Vielen Dank! Schön, dass Sie zufrieden sind.",
+    # Link and invitation pages: a score saved on opening, changed within 30 minutes, follow-ups sent again.
+    "link.score_saved": "Ihre Bewertung {score} ist gespeichert – möchten Sie noch etwas ergänzen?",
+    "link.saving": "Ihre Bewertung {score} wird gespeichert …",
+    "link.change_too_late": "Ihre Bewertung {score} wurde vor mehr als 30 Minuten gespeichert und bleibt bestehen.",
+    "link.send_failed": "Ihre Antwort konnte nicht gesendet werden. Bitte versuchen Sie es noch einmal.",
 }
