@@ -6,9 +6,12 @@ no step of ``usage`` and is stored even while the budget is exhausted. The
 answer and the invitation's move to ``answered`` are one transaction, guarded
 so that only a scheduled or sent invitation is answered: scheduled too, since
 delivery is at-least-once and the message may have gone out before the sender
-marked it sent. An anonymous survey's answer keeps no link to the invitation:
-the invitation's status alone holds it to one answer, and the answer is found
-again only through the display it was given with.
+marked it sent. Another score within ``score_changes.WINDOW`` of the answer
+changes it in place (a regretted click, or a mail scanner that ran the page's
+script first); later the first score stands. An anonymous survey's answer
+keeps no link to the invitation: the invitation's status alone holds it to
+one answer, and the answer is found again only through the display it was
+given with (the answering browser keeps it in a cookie for the window).
 """
 
 from __future__ import annotations

@@ -35,7 +35,6 @@ CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
     "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
-
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
     # Every render carries a fresh display token: never serve one from a cache.
@@ -147,12 +146,12 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
         back = (_thanks_url(visit, token), "back_to_thanks")
         raise Notice(visit.lang, 409, "already_title", "already_text", link=back) from None
     except score_changes.TooLate:
-        # The answer this browser gave first stands; its page says so.
-        first = earlier[0] if earlier else token
-        found = _own_display(visit, first)
-        if found is None:
-            raise Notice(visit.lang, 409, "already_title", "already_text") from None
-        return _thanks_page(visit, first, found, status=409, too_late=True)
+        # The answer given first stands (the browser's earlier one, when it
+        # is stored, else this page's own); its page says so.
+        engine = visit.ctx.engine
+        if earlier and responses.stored_response(engine, survey, earlier[1]) is not None:
+            return _thanks_page(visit, earlier[0], earlier[1], status=409, too_late=True)
+        return _thanks_page(visit, token, display, status=409, too_late=True)
     answered = earlier[0] if earlier and recorded.earlier else token
     response = RedirectResponse(_thanks_url(visit, answered), status_code=303)
     seconds = int(score_changes.WINDOW.total_seconds())
