@@ -238,3 +238,27 @@ def test_alerts_and_webhooks_follow_the_changed_segment(
     ]
     ids = {r.json["data"]["id"] for r in receiver.requests}
     assert len(ids) == 1  # one response throughout
+
+
+def test_an_anonymous_invitation_is_changed_only_from_the_browser_that_answered(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine, anonymous=True)
+    page = Page(client, engine, shop, "email")
+    first = page.click(0)
+    assert first.status_code == 303
+    # The display it answered with, kept for the half hour, for this invitation's pages alone.
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith("answered=") and f"Path=/s/{page.key};" in cookie
+    assert all(part in cookie for part in ("HttpOnly", "Max-Age=1800", "SameSite=lax"))
+
+    assert page.click(9).status_code == 303
+    assert page.stored() == [(9, "promoter", "email")]
+    with db.read(engine) as conn:
+        assert conn.execute(text("SELECT invitation_id FROM response")).scalar_one() is None
+
+    client.cookies.clear()  # another browser: the answer cannot be found from the invitation
+    other = client.get(f"/s/{page.key}?score=2")
+    assert "You have already answered" in other.text
+    assert page.stored() == [(9, "promoter", "email")]
+    assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
