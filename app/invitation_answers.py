@@ -6,9 +6,12 @@ no step of ``usage`` and is stored even while the budget is exhausted. The
 answer and the invitation's move to ``answered`` are one transaction, guarded
 so that only a scheduled or sent invitation is answered: scheduled too, since
 delivery is at-least-once and the message may have gone out before the sender
-marked it sent. An anonymous survey's answer keeps no link to the invitation:
-the invitation's status alone holds it to one answer, and the answer is found
-again only through the display it was given with.
+marked it sent. Another score within ``score_changes.WINDOW`` of the answer
+changes it in place (a regretted click, or a mail scanner that ran the page's
+script first); later the first score stands. An anonymous survey's answer
+keeps no link to the invitation: the invitation's status alone holds it to
+one answer, and the answer is found again only through the display it was
+given with (the answering browser keeps it in a cookie for the window).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from app import (
     metrics,
     questions,
     rewards,
+    score_changes,
     survey_texts,
     surveys,
     webhooks,
@@ -128,6 +132,12 @@ class Answer:
     created: bool = False  # stored by this call
     reward: str | None = None  # the coupon code the answer got
     answered: frozenset[str] = frozenset()  # ids of the follow-up questions answered
+    created_at: datetime | None = None
+    changed: bool = False  # its score was changed by this call
+
+    def changeable(self, now: datetime) -> bool:
+        """Whether another score still changes this one (``score_changes.WINDOW``)."""
+        return self.created_at is not None and now - self.created_at < score_changes.WINDOW
 
 
 def answer(
@@ -138,24 +148,32 @@ def answer(
     locale: str | None,
     now: datetime,
     zone: ZoneInfo,
+    earlier: Display | None = None,
 ) -> Answer:
-    """Store the invitation's answer, or give back the one stored before.
+    """Store the invitation's answer, or give back the one stored before,
+    its score changed to ``score`` while ``score_changes.WINDOW`` lasts.
+    ``earlier`` is the display this browser answered with before: an
+    anonymous survey's answer is found only through its display.
 
-    Raises ``Closed``, ``Inactive``, ``AnsweredBefore``, or
-    ``TokenAlreadyUsed`` when ``display`` answered another invitation."""
+    Raises ``Closed``, ``Inactive``, ``AnsweredBefore``,
+    ``score_changes.TooLate``, or ``TokenAlreadyUsed`` when ``display``
+    answered another invitation."""
     assert display.channel == CHANNEL and not display.test
     period = budget.period_of(now, zone)
     try:
         with db.write(engine) as conn:
-            found = _answer(conn, invitation_id, display, score, locale, now, period, zone)
+            found = _answer(conn, invitation_id, display, score, locale, now, period, zone, earlier)
+            if not found.created and found.score != score:
+                found = _change(conn, invitation_id, found, score, now, zone)
     except IntegrityError:
         # A foreign key: the survey was deleted while its answer was being stored.
         metrics.submission(CHANNEL, "closed")
         raise Closed from None
-    except (Closed, Inactive, AnsweredBefore, TokenAlreadyUsed) as refused:
+    except (Closed, Inactive, AnsweredBefore, TokenAlreadyUsed, score_changes.TooLate) as refused:
         metrics.submission(CHANNEL, _REFUSALS[type(refused)])
         raise
-    metrics.submission(CHANNEL, "accepted" if found.created else "replayed")
+    outcome = "accepted" if found.created else "changed" if found.changed else "replayed"
+    metrics.submission(CHANNEL, outcome)
     return found
 
 
@@ -164,7 +182,36 @@ _REFUSALS: dict[type[Exception], str] = {
     Inactive: "inactive",
     AnsweredBefore: "answered_before",
     TokenAlreadyUsed: "token_already_used",
+    score_changes.TooLate: "score_too_late",
 }
+
+
+def _change(
+    conn: Connection, invitation_id: int, found: Answer, score: int, now: datetime, zone: ZoneInfo
+) -> Answer:
+    """The stored answer with its score changed; ``TooLate`` once the window passed."""
+    survey_id = conn.execute(
+        select(invitation.c.survey_id).where(invitation.c.id == invitation_id)
+    ).scalar_one()
+    survey = surveys.find(conn, survey_id)
+    if survey is None:
+        raise Closed
+    if not survey.active:
+        raise Inactive
+    postgres = conn.dialect.name == "postgresql"
+    changed = score_changes.change(conn, survey, found.id, score, now, zone, postgres=postgres)
+    if changed is None:  # changed to this score meanwhile
+        return found
+    return Answer(
+        found.id,
+        changed.score,
+        changed.segment,
+        found.comment,
+        reward=rewards.handed(conn, survey, changed.segment, found.id),
+        answered=frozenset(answers.given(conn, found.id)),
+        created_at=found.created_at,
+        changed=True,
+    )
 
 
 def _answer(
@@ -176,6 +223,7 @@ def _answer(
     now: datetime,
     period: str,
     zone: ZoneInfo,
+    earlier: Display | None,
 ) -> Answer:
     taken = conn.execute(
         update(invitation)
@@ -184,7 +232,7 @@ def _answer(
         .returning(invitation.c.survey_id, invitation.c.account_id)
     ).first()
     if taken is None:
-        return _answered_before(conn, invitation_id, display)
+        return _answered_before(conn, invitation_id, display, earlier)
     # Read in this transaction: whether the answer may name the invitation
     # is decided by the survey as it is now.
     survey = surveys.find(conn, taken.survey_id)
@@ -229,16 +277,20 @@ def _answer(
     if not survey.anonymous:
         data.update(_whom(conn, invitation_id))
     webhooks.emit(conn, taken.account_id, "response.created", data, now)
-    return Answer(int(new_id), score, segment, None, created=True, reward=reward)
+    return Answer(int(new_id), score, segment, None, created=True, reward=reward, created_at=now)
 
 
-def _answered_before(conn: Connection, invitation_id: int, display: Display) -> Answer:
+def _answered_before(
+    conn: Connection, invitation_id: int, display: Display, earlier: Display | None
+) -> Answer:
     status = conn.execute(
         select(invitation.c.status).where(invitation.c.id == invitation_id)
     ).scalar_one_or_none()
     if status != "answered":
         raise Closed
     found = _stored(conn, invitation_id, display.nonce)
+    if found is None and earlier is not None:
+        found = _stored(conn, invitation_id, earlier.nonce)
     if found is None:
         raise AnsweredBefore
     return found
@@ -271,14 +323,28 @@ def _stored(conn: Connection, invitation_id: int, nonce: str | None) -> Answer |
     else:
         return None
     row = conn.execute(
-        select(response.c.id, response.c.score, response.c.segment, response.c.comment).where(which)
+        select(
+            response.c.id,
+            response.c.score,
+            response.c.segment,
+            response.c.comment,
+            response.c.created_at,
+        ).where(which)
     ).first()
     if row is None:
         return None
     survey = surveys.find(conn, asked.id)
     reward = rewards.handed(conn, survey, row.segment, row.id) if survey is not None else None
     given = frozenset(answers.given(conn, row.id))
-    return Answer(row.id, row.score, row.segment, row.comment, reward=reward, answered=given)
+    return Answer(
+        row.id,
+        row.score,
+        row.segment,
+        row.comment,
+        reward=reward,
+        answered=given,
+        created_at=row.created_at,
+    )
 
 
 # -- the comment and the follow-up answers --------------------------------------------

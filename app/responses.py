@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, metrics, questions, rewards, webhooks
+from app import answers, budget, db, metrics, questions, rewards, score_changes, webhooks
 from app.cache import SurveyCache
 from app.models import UTCDateTime
 from app.signing import Display
@@ -48,6 +48,10 @@ class Submission:
     locale: str | None = None
     # Follow-up answers, cleaned by ``questions.validate``; with the score or later.
     answers: Mapping[str, questions.Value] | None = None
+    # A link page's score may change the one stored within ``score_changes.WINDOW``:
+    # the one of this display, or of ``earlier``, the display this browser answered with.
+    changeable: bool = False
+    earlier: Display | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class Recorded:
     segment: str
     created: bool
     reward: str | None = None  # the coupon code this answer got
+    changed: bool = False  # the stored score was changed to this one
+    earlier: bool = False  # the answer is the one of ``Submission.earlier``
 
 
 def record(
@@ -77,12 +83,18 @@ def record(
         # survey was deleted after this worker's cached copy of it was read.
         metrics.submission(channel, "survey_gone")
         raise SurveyGone from None
-    except (BudgetExhausted, TokenAlreadyUsed, CommentAlreadyGiven) as refused:
+    except (
+        BudgetExhausted,
+        TokenAlreadyUsed,
+        CommentAlreadyGiven,
+        score_changes.TooLate,
+    ) as refused:
         metrics.submission(channel, _REFUSALS[type(refused)])
         raise
     finally:
         cache.forget_budget(survey.account_id)
-    metrics.submission(channel, "accepted" if recorded.created else "replayed")
+    outcome = "accepted" if recorded.created else "changed" if recorded.changed else "replayed"
+    metrics.submission(channel, outcome)
     return recorded
 
 
@@ -90,6 +102,7 @@ _REFUSALS: dict[type[Exception], str] = {
     BudgetExhausted: "budget_exhausted",
     TokenAlreadyUsed: "token_already_used",
     CommentAlreadyGiven: "comment_already_given",
+    score_changes.TooLate: "score_too_late",
 }
 
 
@@ -111,6 +124,9 @@ def record_response(
     account_id = survey.account_id
     try:
         with db.counting(engine) as conn:
+            earlier = _change_earlier(conn, survey, submission, now, zone)
+            if earlier is not None:
+                return earlier
             if submission.score is not None:
                 segment = survey.scale.segment_of(submission.score)
                 new_id = _insert_response(conn, survey, submission, segment, period, now)
@@ -126,7 +142,7 @@ def record_response(
                     # Last: from this step to the commit every answer to the account waits.
                     budget.consume(conn, account_id, period, now, survey.id)
                     return Recorded(new_id, submission.score, segment, True, reward)
-            found = _replay(conn, ANSWERS, submission, survey, now)
+            found = _replay(conn, ANSWERS, submission, survey, now, zone)
             if _attach(conn, survey, found.id, found.segment, submission, now) and not (
                 submission.comment
             ):
@@ -140,6 +156,30 @@ def record_response(
         with db.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise BudgetExhausted from None
+
+
+def _change_earlier(
+    conn: db.Executor, survey: Survey, submission: Submission, now: datetime, zone: ZoneInfo
+) -> Recorded | None:
+    """The answer this browser gave with another display of the link page,
+    its score changed to the submission's; None when there is none (or no
+    score), and the submission is taken on its own."""
+    earlier = submission.earlier
+    if submission.score is None or earlier is None or earlier.nonce == submission.display.nonce:
+        return None
+    params = {"nonce": earlier.nonce, "survey_id": survey.id}
+    stored = conn.execute(ANSWERS.by_survey, params).first()
+    if stored is None:
+        return None
+    response_id = int(stored[0])
+    changed = score_changes.change(
+        conn, survey, response_id, submission.score, now, zone, postgres=db.pipelined(conn)
+    )
+    segment = changed.segment if changed is not None else str(stored[1])
+    reward = rewards.handed(conn, survey, segment, response_id)
+    return Recorded(
+        response_id, submission.score, segment, False, reward, changed is not None, earlier=True
+    )
 
 
 def _attach(
@@ -192,7 +232,7 @@ class _Table:
             ),
             text(f"SELECT comment FROM {table} WHERE id = :id"),
             text(
-                f"SELECT id, segment, comment FROM {table}"
+                f"SELECT id, segment, comment, score FROM {table}"
                 " WHERE nonce = :nonce AND survey_id = :survey_id"
             ),
         )
@@ -279,17 +319,26 @@ def _replay(
     submission: Submission,
     survey: Survey | None = None,
     now: datetime | None = None,
+    zone: ZoneInfo | None = None,
 ) -> Recorded:
     """The token was used before: the same score returns the stored response,
     a first comment attaches to it, and a different score or a different
-    comment than the one stored is a conflict. A comment attached to a
-    counted answer (``survey`` and ``now`` given) emits ``response.updated``."""
+    comment than the one stored is a conflict, unless the submission's score
+    may change the stored one. A comment attached to a counted answer
+    (``survey`` and ``now`` given) emits ``response.updated``."""
     stored = conn.execute(table.stored, {"nonce": submission.display.nonce}).first()
     if stored is None:
         raise ScoreRequired
     stored_id, score, segment, comment = stored
+    changed = None
     if submission.score is not None and submission.score != score:
-        raise TokenAlreadyUsed
+        if not (submission.changeable and survey is not None and now and zone):
+            raise TokenAlreadyUsed
+        changed = score_changes.change(
+            conn, survey, stored_id, submission.score, now, zone, postgres=db.pipelined(conn)
+        )
+        if changed is not None:
+            score, segment = changed.score, changed.segment
     wanted = submission.comment
     if wanted and wanted != comment:
         if comment is not None:
@@ -311,7 +360,7 @@ def _replay(
                 score=score,
                 comment=wanted,
             )
-    return Recorded(stored_id, score, segment, False)
+    return Recorded(stored_id, score, segment, False, changed=changed is not None)
 
 
 def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | None:
@@ -323,6 +372,7 @@ def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | Non
 
 @dataclass(frozen=True)
 class Stored:
+    score: int
     segment: str
     comment: str | None
     reward: str | None = None
@@ -344,4 +394,4 @@ def stored_response(engine: Engine, survey: Survey, display: Display) -> Stored 
             reward = rewards.handed(conn, survey, row.segment, row.id)
         # A test's answers are checked but not kept: they have no response to hang on.
         given = answers.given(conn, row.id) if survey.questions and not display.test else set()
-    return Stored(row.segment, row.comment, reward, frozenset(given))
+    return Stored(row.score, row.segment, row.comment, reward, frozenset(given))

@@ -174,8 +174,8 @@ def test_an_email_answer_is_the_dashboards_last_feedback_but_not_the_day_the_bud
     assert "The budget ran out on 14 May 2026." in dashboard
 
 
-def test_a_second_answer_shows_the_stored_one_and_stores_nothing(
-    client: TestClient, engine: Engine
+def test_a_second_answer_changes_the_first_for_half_an_hour_then_it_stands(
+    client: TestClient, engine: Engine, clock: Clock
 ) -> None:
     shop = seed(engine)
     invitation_id, key = _invite(engine, shop)
@@ -183,18 +183,30 @@ def test_a_second_answer_shows_the_stored_one_and_stores_nothing(
     second_token = _open(client, key)  # another tab, opened before the first answer
     assert _send(client, key, first_token, 9).status_code == 303
 
-    # The same form sent twice, the other tab, and the mail's link opened again.
+    # The same form sent twice is a replay; the other tab changes the score.
     again = _send(client, key, first_token, 9)
     other = _send(client, key, second_token, 2)
-    reopened = client.get(f"/s/{key}?score=3")
-
     assert again.status_code == other.status_code == 303
-    kept = client.get(other.headers["location"])
-    for page in (kept, reopened):
-        assert page.status_code == 200
-        assert "You had answered already. Your answer 9 is kept." in page.text
-        assert "What do you like most?" in page.text  # the promoter's follow-up, not 2's
-    assert _responses(engine) == [(9, "email", invitation_id, None, PERIOD)]
+    changed = client.get(other.headers["location"])
+    assert "Your score 2 is saved — anything to add?" in changed.text
+    assert "What should we improve?" in changed.text  # the detractor's follow-up now
+    assert _responses(engine) == [(2, "email", invitation_id, None, PERIOD)]
+    assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
+
+    # The mail's link opened again: a form for the new score, nothing stored by the GET.
+    reopened = client.get(f"/s/{key}?score=3")
+    assert _checked(reopened.text) == ["3"] and "data-autosave" in reopened.text
+    assert _responses(engine) == [(2, "email", invitation_id, None, PERIOD)]
+
+    clock.now = NOW + timedelta(minutes=31)
+    late = _send(client, key, _open(client, key), 9)
+    reopened = client.get(f"/s/{key}?score=3")
+    assert late.status_code == 409
+    for page in (late, reopened):
+        assert "Your score 2 was saved more than 30 minutes ago and is kept." in page.text
+        assert "What should we improve?" in page.text
+        assert 'type="radio"' not in page.text
+    assert _responses(engine) == [(2, "email", invitation_id, None, PERIOD)]
     assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
 
 
@@ -468,7 +480,9 @@ def test_an_anonymous_survey_keeps_no_link_to_the_recipient(
     assert _responses(engine) == [(8, "email", None, "Good enough.", PERIOD)]
     assert _status(engine, invitation_id) == "answered"
     assert _invariant(engine, shop.account_id) == (1, 1)
-    # The invitation is answered: another page load stores nothing and shows no answer.
+    # The invitation is answered: in another browser, another page load stores
+    # nothing and shows no answer (only the answering browser's cookie finds it).
+    client.cookies.clear()
     again = client.get(f"/s/{key}?score=1")
     assert again.status_code == 200 and "You have already answered" in again.text
     second = _send(client, key, SIGNER.display_token(shop.survey_id, "email"), 1)

@@ -4,6 +4,7 @@ counts once, comments attach for free, closed surveys store nothing."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import httpx
@@ -14,6 +15,7 @@ from starlette.testclient import TestClient
 from app import db
 from app.main import build_app
 from app.settings import Settings
+from app.web import http
 from tests.conftest import SECRET, Clock, count_responses, seed, set_budget, usage_row
 
 PERIOD = "2026-05"
@@ -134,13 +136,16 @@ def test_detractor_sees_its_own_follow_up(client: TestClient, engine: Engine) ->
     assert "What should we improve?" in thanks.text
 
 
-def test_other_score_on_a_used_token_changes_nothing(client: TestClient, engine: Engine) -> None:
+def test_other_score_on_a_used_token_changes_nothing_after_half_an_hour(
+    client: TestClient, engine: Engine, clock: Clock
+) -> None:
     shop = seed(engine)
     token = _open(client, shop.link_key)
     assert _send(client, shop.link_key, token, 9).status_code == 303
+    clock.now += timedelta(minutes=31)
     other = _send(client, shop.link_key, token, 2)
     assert other.status_code == 409
-    assert "You have already answered" in other.text
+    assert "Your score 9 was saved more than 30 minutes ago and is kept." in other.text
     with db.read(engine) as conn:
         assert conn.execute(text("SELECT score FROM response")).scalar_one() == 9
     assert usage_row(engine, shop.account_id, PERIOD) == (1, 0)
@@ -241,6 +246,7 @@ def test_exhausted_budget_shows_no_form_and_stores_nothing(
     assert "not collecting responses" in page.text
     assert FORM not in page.text
 
+    client.cookies.clear()  # another visitor's browser
     refused = _send(client, shop.link_key, second, 10)
     assert refused.status_code == 402
     assert "Your answer was not recorded" in refused.text
@@ -395,7 +401,12 @@ def test_pages_carry_a_strict_csp_and_no_inline_code(client: TestClient, engine:
         assert "form-action 'self'" in policy
         assert "frame-ancestors 'none'" in policy
         assert "unsafe-inline" not in policy
-        assert "<script" not in page.text
+        # Scripts only from files, which the policy allows from this origin alone.
+        assert "script-src 'self'" in policy
+        assert re.findall(r"<script[^>]*>", page.text) in (
+            [],
+            [f'<script src="{http.asset_url("survey.js")}" defer>'],
+        )
         assert "<style" not in page.text
         assert " style=" not in page.text
     stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', form.text)

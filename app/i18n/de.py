@@ -922,4 +922,9 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "records.reference": "Bezug",
     "inbox.alert.customer": "Kunde: {customer}",
     "inbox.alert.reference": "Bezug: {reference}",
+    # Link and invitation pages: a score saved on opening, changed within 30 minutes, follow-ups sent again.
+    "link.score_saved": "Ihre Bewertung {score} ist gespeichert – möchten Sie noch etwas ergänzen?",
+    "link.saving": "Ihre Bewertung {score} wird gespeichert …",
+    "link.change_too_late": "Ihre Bewertung {score} wurde vor mehr als 30 Minuten gespeichert und bleibt bestehen.",
+    "link.send_failed": "Ihre Antwort konnte nicht gesendet werden. Bitte versuchen Sie es noch einmal.",
 }

@@ -915,4 +915,9 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "records.reference": "Reference",
     "inbox.alert.customer": "Customer: {customer}",
     "inbox.alert.reference": "Reference: {reference}",
+    # Link and invitation pages: a score saved on opening, changed within 30 minutes, follow-ups sent again.
+    "link.score_saved": "Your score {score} is saved — anything to add?",
+    "link.saving": "Saving your score {score} …",
+    "link.change_too_late": "Your score {score} was saved more than 30 minutes ago and is kept.",
+    "link.send_failed": "Your answer could not be sent. Please try again.",
 }

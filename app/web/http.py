@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from app.web.errors import Problem
 
@@ -28,6 +29,8 @@ PERIOD = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # No data is older than this month.
 FIRST_PERIOD = "2000-01"
+# A survey page's display that answered, kept by the browser (``remember_answer``).
+ANSWERED_COOKIE = "answered"
 
 
 def too_large(limit: int) -> Problem:
@@ -160,3 +163,18 @@ def asset_url(name: str) -> str:
     path = STATIC_DIR / name
     body = path.read_bytes() if path.is_file() else b""
     return f"/static/{name}?v={hashlib.sha256(body).hexdigest()[:10]}"
+
+
+def remember_answer(request: Request, response: Response, token: str, seconds: int) -> None:
+    """Keep the display token a survey page was answered with in the browser
+    for ``seconds``, for that survey's pages alone (the cookie's path), so
+    that the browser's next score changes that answer."""
+    response.set_cookie(
+        ANSWERED_COOKIE,
+        token,
+        max_age=seconds,
+        path=request.url.path.removesuffix("/"),
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="lax",
+    )

@@ -8,7 +8,11 @@ other key goes on to the link survey's routes, whose 404 page answers a
 forged one.
 
 A GET changes nothing, since mail scanners follow every link, score links
-included: the score is stored by the form's POST. Answering counts nothing,
+included: the score is stored by the form's POST, which the page's script
+sends by itself when the page was opened with a score (a click on a score in
+the e-mail is the answer), and the person sends without script. Another
+score within ``score_changes.WINDOW`` of the first changes the answer; later
+the first stands (409). Answering counts nothing,
 the invitation was counted when its record was accepted. The unsubscribe
 POST is RFC 8058's one-click: a mail provider sends it with the body
 ``List-Unsubscribe=One-Click`` and without cookies, so it needs nothing but
@@ -30,7 +34,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import answers, i18n, invitation_answers, questions, records, responses, survey_texts, urls
+from app import (
+    answers,
+    i18n,
+    invitation_answers,
+    questions,
+    records,
+    responses,
+    score_changes,
+    survey_texts,
+    urls,
+)
 from app.context import Context
 from app.invitation_answers import Invited
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -40,8 +54,8 @@ from app.web.errors import Problem
 
 CHANNEL = invitation_answers.CHANNEL
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -115,12 +129,28 @@ HANDLERS: dict[Any, Any] = {Notice: on_notice}
 async def show_survey(request: Request) -> Response:
     visit = await _visit(request)
     _refuse_if_closed(visit, 200)
-    if visit.invited.status == "answered":
-        if visit.survey.anonymous:  # its answer cannot be found from the invitation
-            raise Notice(visit.lang, 200, "already_title", "already_text")
-        return await run_in_threadpool(_thanks_page, visit, "", True)
     selected = visit.survey.scale.parse(request.query_params.get("score"))
-    return _survey_form(visit, selected=selected)
+    if visit.invited.status == "answered":
+        return await run_in_threadpool(_answered_page, visit, selected)
+    return _survey_form(visit, selected=selected, autosave=selected is not None)
+
+
+def _answered_page(visit: Visit, selected: int | None) -> Response:
+    """The answer's page; another score link within the window opens the
+    form, whose script changes the answer to that score."""
+    earlier = _earlier(visit)
+    token = earlier[0] if earlier else ""
+    if visit.survey.anonymous and not token:  # its answer cannot be found from the invitation
+        raise Notice(visit.lang, 200, "already_title", "already_text")
+    nonce = earlier[1].nonce if earlier else None
+    found = invitation_answers.stored(visit.ctx.engine, visit.invited.id, nonce)
+    if found is None:
+        raise Notice(visit.lang, 200, "already_title", "already_text")
+    if selected is None or selected == found.score:
+        return _thanks_page(visit, token, selected is None)
+    if found.changeable(visit.now):
+        return _survey_form(visit, selected=selected, autosave=True)
+    return _thanks_page(visit, token, False, too_late=True)
 
 
 async def submit_score(request: Request) -> Response:
@@ -154,9 +184,17 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
     if score is None:
         return _survey_form(visit, token=token, error="score_missing", status=422)
     ctx = visit.ctx
+    earlier = _earlier(visit)
     try:
-        stored = invitation_answers.answer(
-            ctx.engine, visit.invited.id, display, score, visit.lang, visit.now, ctx.zone
+        invitation_answers.answer(
+            ctx.engine,
+            visit.invited.id,
+            display,
+            score,
+            visit.lang,
+            visit.now,
+            ctx.zone,
+            earlier=earlier[1] if earlier else None,
         )
     except invitation_answers.Closed:
         raise Notice(visit.lang, 410, "ended_title", "ended_text") from None
@@ -166,7 +204,39 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
         raise Notice(visit.lang, 200, "already_title", "already_text") from None
     except responses.TokenAlreadyUsed:
         raise _bad_form(visit) from None
-    return RedirectResponse(_thanks_url(visit, token, again=not stored.created), status_code=303)
+    except score_changes.TooLate:
+        answered = _answering_token(visit, display, token, earlier)
+        return _thanks_page(visit, answered, False, status=409, too_late=True)
+    answered = _answering_token(visit, display, token, earlier)
+    response = RedirectResponse(_thanks_url(visit, answered), status_code=303)
+    if visit.survey.anonymous:  # only its display finds the answer again
+        seconds = int(score_changes.WINDOW.total_seconds())
+        http.remember_answer(visit.request, response, answered, seconds)
+    return response
+
+
+def _answering_token(
+    visit: Visit, display: Display, token: str, earlier: tuple[str, Display] | None
+) -> str:
+    """The token whose display the stored answer was given with: for an
+    anonymous survey the page's own or the one the browser answered with."""
+    if not visit.survey.anonymous or earlier is None:
+        return token
+    own = invitation_answers.stored(visit.ctx.engine, visit.invited.id, display.nonce)
+    return token if own is not None else earlier[0]
+
+
+def _earlier(visit: Visit) -> tuple[str, Display] | None:
+    """The display this browser answered an anonymous survey's invitation
+    with, from its cookie; anything else in the cookie is ignored."""
+    token = visit.request.cookies.get(http.ANSWERED_COOKIE, "")
+    if not token or not visit.survey.anonymous:
+        return None
+    try:
+        display = _own_display(visit, token)
+    except Notice:
+        return None
+    return (token, display) if display is not None else None
 
 
 def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -> Response:
@@ -176,10 +246,10 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     # Only an anonymous survey's answer needs its display to be found again.
     if display is None and visit.survey.anonymous:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    if not visit.survey.active:
-        raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
     comment = survey_texts.clean_text(fields.get("comment", ""))
-    again = {"comment": comment, "picked": raw}
+    again: dict[str, Any] = {"comment": comment, "picked": raw}
+    if not visit.survey.active:  # said above the visitor's text, which stays
+        return _thanks_page(visit, token, False, error="inactive_text", status=410, **again)
     if len(comment) > responses.COMMENT_MAX:
         return _thanks_page(visit, token, False, error="comment_too_long", status=422, **again)
     try:
@@ -318,6 +388,7 @@ def _survey_form(
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
+    autosave: bool = False,
 ) -> Response:
     survey = visit.survey
     return _render(
@@ -333,6 +404,7 @@ def _survey_form(
         account_name=visit.invited.account_name,
         privacy=_words(visit.lang)["anonymous"] if survey.anonymous else None,
         selected=selected,
+        autosave=autosave,
         notice=notice,
         error=error,
     )
@@ -345,10 +417,12 @@ def _thanks_page(
     *,
     error: str | None = None,
     status: int = 200,
+    too_late: bool = False,
     **sent: Any,
 ) -> Response:
     """The answer's thank-you page; ``again`` says the invitation had been
-    answered before and names the answer that was kept."""
+    answered before and names the answer that was kept, ``too_late`` that
+    another score came after the window."""
     display = _own_display(visit, token) if token else None
     survey = visit.survey
     if display is None and survey.anonymous:
@@ -360,20 +434,23 @@ def _thanks_page(
     if found is None:
         return RedirectResponse(_survey_url(visit), status_code=303)
     texts = survey_texts.texts_for(survey.kind, survey.texts, visit.lang, thanked=True)
-    kept = _words(visit.lang)["answered_before"].format(score=found.score) if again else None
+    words = _words(visit.lang)
+    kept = words["answered_before"] if again else words["change_too_late"] if too_late else None
     return _render(
         visit.request,
         "thanks.html",
         visit.lang,
         status,
         action=f"{_survey_url(visit)}/comment",
+        done=_thanks_url(visit, token),
+        score=found.score,
         # A page without its own display (the invitation opened again)
         # gets a fresh one for the comment form.
         token=token if display is not None else visit.ctx.signer.display_token(survey.id, CHANNEL),
         thanks=texts["thanks"][found.segment],
         follow_up=texts["follow_up"][found.segment],
         commented=bool(found.comment) or bool(found.answered),
-        note=kept,
+        note=kept.format(score=found.score) if kept else None,
         error=error,
         comment_max=responses.COMMENT_MAX,
         reward=found.reward,
@@ -455,6 +532,7 @@ def _render(request: Request, template: str, lang: str, status: int, **context: 
             "lang": lang,
             "t": _words(lang),
             "stylesheet": http.asset_url("survey.css"),
+            "script": http.asset_url("survey.js"),
             **context,
         },
         status_code=status,

@@ -3,8 +3,12 @@
 A GET only shows the form (mail scanners follow links, so it never counts);
 the form's POST counts once through the same budget rule as the API, then
 redirects to a thank-you page where a comment can be attached for free.
-Every answer but the form and the thank-you page is a :class:`Notice`, a
-problem shown as a page in the visitor's language.
+Opened with ``?score=N``, the page's script sends that POST by itself (a
+click on a score is the answer), and the form stays for browsers without
+script. The browser keeps the display it answered with in a cookie for
+``score_changes.WINDOW``: another score from it changes that answer instead
+of counting a second one. Every answer but the form and the thank-you page
+is a :class:`Notice`, a problem shown as a page in the visitor's language.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, i18n, questions, responses, survey_texts, urls
+from app import answers, budget, i18n, questions, responses, score_changes, survey_texts, urls
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import Offer, Survey
@@ -28,8 +32,8 @@ from app.web import http
 from app.web.errors import Problem
 
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 PAGE_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -83,7 +87,8 @@ HANDLERS: dict[Any, Any] = {Notice: on_notice}
 async def show_survey(request: Request) -> Response:
     visit = await _visit(request)
     _refuse_if_closed(visit, "closed_text", 200)
-    return _survey_form(visit, selected=visit.survey.scale.parse(request.query_params.get("score")))
+    selected = visit.survey.scale.parse(request.query_params.get("score"))
+    return _survey_form(visit, selected=selected, autosave=selected is not None)
 
 
 async def submit_score(request: Request) -> Response:
@@ -125,15 +130,46 @@ def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
     score = survey.scale.parse(fields.get("score"))
     if score is None:
         return _survey_form(visit, token=token, error="score_missing", status=422)
-    submission = responses.Submission(display=display, score=score, locale=visit.lang)
+    earlier = _earlier(visit)
+    submission = responses.Submission(
+        display=display,
+        score=score,
+        locale=visit.lang,
+        changeable=True,
+        earlier=earlier[1] if earlier else None,
+    )
     try:
-        _count(visit, submission)
+        recorded = _count(visit, submission)
     except responses.BudgetExhausted:
         raise Notice(visit.lang, 402, "closed_title", "refused_text") from None
     except responses.TokenAlreadyUsed:
         back = (_thanks_url(visit, token), "back_to_thanks")
         raise Notice(visit.lang, 409, "already_title", "already_text", link=back) from None
-    return RedirectResponse(_thanks_url(visit, token), status_code=303)
+    except score_changes.TooLate:
+        # The answer given first stands (the browser's earlier one, when it
+        # is stored, else this page's own); its page says so.
+        engine = visit.ctx.engine
+        if earlier and responses.stored_response(engine, survey, earlier[1]) is not None:
+            return _thanks_page(visit, earlier[0], earlier[1], status=409, too_late=True)
+        return _thanks_page(visit, token, display, status=409, too_late=True)
+    answered = earlier[0] if earlier and recorded.earlier else token
+    response = RedirectResponse(_thanks_url(visit, answered), status_code=303)
+    seconds = int(score_changes.WINDOW.total_seconds())
+    http.remember_answer(visit.request, response, answered, seconds)
+    return response
+
+
+def _earlier(visit: Visit) -> tuple[str, Display] | None:
+    """The display this browser answered the survey with before, if any;
+    anything else in the cookie is ignored."""
+    token = visit.request.cookies.get(http.ANSWERED_COOKIE, "")
+    if not token:
+        return None
+    try:
+        display = _own_display(visit, token)
+    except Notice:
+        return None
+    return (token, display) if display is not None else None
 
 
 def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -> Response:
@@ -142,10 +178,10 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     display = _own_display(visit, token)
     if display is None:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    if not visit.survey.active:
-        raise Notice(visit.lang, 410, "inactive_title", "inactive_text")
     comment = survey_texts.clean_text(fields.get("comment", ""))
-    again = {"comment": comment, "picked": raw}
+    again: dict[str, Any] = {"comment": comment, "picked": raw}
+    if not visit.survey.active:  # said above the visitor's text, which stays
+        return _thanks_page(visit, token, display, error="inactive_text", status=410, **again)
     if len(comment) > responses.COMMENT_MAX:
         return _thanks_page(visit, token, display, error="comment_too_long", status=422, **again)
     try:
@@ -316,6 +352,7 @@ def _survey_form(
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
+    autosave: bool = False,
 ) -> Response:
     survey = visit.survey
     return _render(
@@ -330,6 +367,7 @@ def _survey_form(
         scores=list(survey.scale.scores),
         account_name=visit.offer.account_name,
         selected=selected,
+        autosave=autosave,
         notice=notice,
         error=error,
     )
@@ -342,6 +380,7 @@ def _thanks_page(
     *,
     error: str | None = None,
     status: int = 200,
+    too_late: bool = False,
     **again: Any,
 ) -> Response:
     stored = responses.stored_response(visit.ctx.engine, visit.survey, display)
@@ -356,7 +395,12 @@ def _thanks_page(
         visit.lang,
         status,
         action=f"{_survey_url(visit)}/comment",
+        done=_thanks_url(visit, token),
         token=token,
+        score=stored.score,
+        note=i18n.translate(visit.lang, "link.change_too_late", score=stored.score)
+        if too_late
+        else None,
         thanks=texts["thanks"][stored.segment],
         follow_up=texts["follow_up"][stored.segment],
         commented=bool(stored.comment) or bool(stored.answered),
@@ -383,6 +427,7 @@ def _render(request: Request, template: str, lang: str, status: int, **context: 
             "lang": lang,
             "t": i18n.section(lang, "link."),
             "stylesheet": http.asset_url("survey.css"),
+            "script": http.asset_url("survey.js"),
             **context,
         },
         status_code=status,
