@@ -3,7 +3,7 @@ retention period after which comments and recipients' data go.
 
 Deleting never gives budget back: what was counted was sent or answered.
 An address that unsubscribed keeps its suppression row, reduced to the
-lower-cased address, because forgetting it would let the next record
+address's key (``addresses.email_key``), because forgetting it would let the next record
 e-mail the person who asked for silence."""
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from app import db
+from app.addresses import email_key
 from app.models import (
     answer_table,
     inbox_mail_table,
@@ -57,16 +58,12 @@ class Erased:
 
 def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     """Everything the account holds about one address, in one transaction:
-    its answers, invitations, records and refused upload rows."""
-    key = email.strip().lower()
+    its answers, invitations, records and refused upload rows. The address
+    is compared by its key: every spelling of the mailbox goes."""
+    key = email_key(email)
     with db.write(engine) as conn:
         uploaded = _scrub_uploads(conn, account_id, key)
-        messages = conn.execute(
-            delete(inbox_mail_table).where(
-                inbox_mail_table.c.account_id == account_id,
-                func.lower(inbox_mail_table.c.to_email) == key,
-            )
-        ).rowcount
+        messages = _delete_messages(conn, account_id, key)
         found = conn.execute(
             select(recipient.c.id, recipient.c.unsubscribed_at).where(
                 recipient.c.account_id == account_id, recipient.c.email_key == key
@@ -93,13 +90,27 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     return Erased(answers, sent.rowcount, records.rowcount, uploaded, messages, suppressed)
 
 
+def _delete_messages(conn: Connection, account_id: int, key: str) -> int:
+    """The inbox's mail to the mailbox. Its addresses are as written, and
+    IDNA is no SQL function: the account's are compared here."""
+    rows = conn.execute(
+        select(inbox_mail_table.c.id, inbox_mail_table.c.to_email).where(
+            inbox_mail_table.c.account_id == account_id
+        )
+    ).all()
+    ids = [row.id for row in rows if email_key(row.to_email) == key]
+    for chunk in _chunks(ids, 500):
+        conn.execute(delete(inbox_mail_table).where(inbox_mail_table.c.id.in_(chunk)))
+    return len(ids)
+
+
 def _scrub_uploads(conn: Connection, account_id: int, key: str) -> int:
     removed = 0
     rows = conn.execute(
         select(upload.c.id, upload.c.refused).where(upload.c.account_id == account_id)
     ).all()
     for row in rows:
-        kept = [entry for entry in row.refused or [] if str(entry[1]).lower() != key]
+        kept = [entry for entry in row.refused or [] if email_key(str(entry[1])) != key]
         if len(kept) != len(row.refused or []):
             removed += len(row.refused) - len(kept)
             conn.execute(update(upload).where(upload.c.id == row.id).values(refused=kept))

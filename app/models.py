@@ -314,8 +314,10 @@ class ApiKey(SQLModel, table=True):
 
 
 class Recipient(SQLModel, table=True):
-    """A person an account may survey by e-mail, one per address (compared in
-    lower case). ``unsubscribed_at`` set is the account's suppression list."""
+    """A person an account may survey by e-mail, one per mailbox: ``email`` as
+    first given (mail goes to it), ``email_key`` the mailbox's key
+    (``addresses.email_key``). ``unsubscribed_at`` set is the account's
+    suppression list."""
 
     __table_args__ = (Index("ux_recipient_account_email", "account_id", "email_key", unique=True),)
 

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, metrics, webhooks
+from app import addresses, budget, db, metrics, webhooks
 from app.db import insert as upsert_for
 from app.i18n import LANGUAGES
 from app.models import UTCDateTime
@@ -114,7 +114,7 @@ class RecordIn:
 
     @property
     def email_key(self) -> str:
-        return self.email.lower()
+        return addresses.email_key(self.email)
 
 
 def parse(raw: object, now: datetime) -> RecordIn:
@@ -167,9 +167,23 @@ def _email(value: object, fail: Any) -> str | None:
         or ".." in address
     ):
         fail("email", f"not an e-mail address like name@example.com: {address[:80]!r}")
+    elif not _idna_domain(address):
+        fail("email", f"the domain is no valid internationalised domain name: {address[:80]!r}")
+    elif len(addresses.email_key(address)) > EMAIL_MAX:
+        # Case folding can lengthen a local part, IDNA a domain.
+        fail("email", f"at most {EMAIL_MAX} characters, with the domain written in ASCII")
     else:
         return address
     return None
+
+
+def _idna_domain(address: str) -> bool:
+    """Whether the domain has an A-label: the key compares mailboxes by it."""
+    try:
+        addresses.a_label(address.rpartition("@")[2])
+    except UnicodeError:
+        return False
+    return True
 
 
 def _text(value: object, name: str, limit: int, fail: Any) -> str | None:
