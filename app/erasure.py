@@ -26,6 +26,7 @@ from app.models import (
     recipient_table,
     record_table,
     record_upload_table,
+    refused_record_table,
     response_table,
     test_response_table,
 )
@@ -50,6 +51,7 @@ class Erased:
     records: int = 0
     uploaded_rows: int = 0
     messages: int = 0  # replies from the inbox to the address
+    refused_records: int = 0  # the period's refusals listed for the admin
     suppressed: bool = False  # the address stays on the suppression list only
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,19 +60,26 @@ class Erased:
 
 def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     """Everything the account holds about one address, in one transaction:
-    its answers, invitations, records and refused upload rows. The address
+    its answers, invitations, records, refused upload rows and listed
+    refusals. The address
     is compared by its key: every spelling of the mailbox goes."""
     key = email_key(email)
     with db.write(engine) as conn:
         uploaded = _scrub_uploads(conn, account_id, key)
         messages = _delete_messages(conn, account_id, key)
+        refusals = conn.execute(
+            delete(refused_record_table).where(
+                refused_record_table.c.account_id == account_id,
+                refused_record_table.c.email_key == key,
+            )
+        ).rowcount
         found = conn.execute(
             select(recipient.c.id, recipient.c.unsubscribed_at).where(
                 recipient.c.account_id == account_id, recipient.c.email_key == key
             )
         ).first()
         if found is None:
-            return Erased(uploaded_rows=uploaded, messages=messages)
+            return Erased(uploaded_rows=uploaded, messages=messages, refused_records=refusals)
         invitations = select(invitation.c.id).where(invitation.c.recipient_id == found.id)
         # Their follow-up answers, inbox items and notes go with them (ON DELETE CASCADE).
         answers = conn.execute(
@@ -87,7 +96,9 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
             )
         else:
             conn.execute(delete(recipient).where(recipient.c.id == found.id))
-    return Erased(answers, sent.rowcount, records.rowcount, uploaded, messages, suppressed)
+    return Erased(
+        answers, sent.rowcount, records.rowcount, uploaded, messages, refusals, suppressed
+    )
 
 
 def _delete_messages(conn: Connection, account_id: int, key: str) -> int:
@@ -124,6 +135,7 @@ class Retained:
     records: int = 0
     recipients: int = 0
     uploads: int = 0
+    refused_records: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -199,7 +211,12 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
         uploads = conn.execute(
             update(upload).where(upload.c.created_at < cutoff).values(refused=[])
         ).rowcount
-    return Retained(comments, invitations, records, recipients, uploads)
+        # The list of refused records holds the current period only; a
+        # retention shorter than a month still has the last word.
+        refusals = conn.execute(
+            delete(refused_record_table).where(refused_record_table.c.refused_at < cutoff)
+        ).rowcount
+    return Retained(comments, invitations, records, recipients, uploads, refusals)
 
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:

@@ -1,4 +1,5 @@
-"""mailbox keys: recipients compared by one key per mailbox
+"""mailbox keys and refused records: recipients compared by one key per
+mailbox; the period's refused records kept for the admin's list
 
 Revision ID: 0012
 Revises: 0011
@@ -13,6 +14,10 @@ one mail goes to, a name, language or properties it lacks come from the
 others in order, their records and invitations move to it, and it is
 unsubscribed if any of them was, since the earliest such moment. Undoing
 writes the lower-cased addresses back and leaves merged recipients merged.
+
+``refused_record`` keeps the records refused in the current period, only for
+the admin's "Refused" list: the address as given and its key, the
+``external_id``, the reason, the source and when.
 """
 
 from __future__ import annotations
@@ -61,7 +66,28 @@ class _Mailbox:
 
 
 def upgrade() -> None:
-    conn = op.get_bind()
+    _rekey(op.get_bind())
+    op.create_table(
+        "refused_record",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("email_key", sa.String(length=254), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=True),
+        sa.Column("reason", sa.String(length=20), nullable=False),
+        sa.Column("source", sa.String(length=8), nullable=False),
+        sa.Column("refused_at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(
+        "ix_refused_record_period", "refused_record", ["period", "account_id", "refused_at"]
+    )
+    op.create_index("ix_refused_record_email", "refused_record", ["email_key", "account_id"])
+
+
+def _rekey(conn: sa.Connection) -> None:
     mailboxes: dict[tuple[int, str], _Mailbox] = {}
     for row in conn.execute(_RECIPIENTS):
         key = email_key(row.email)
@@ -105,6 +131,9 @@ def _rewrite(
 
 
 def downgrade() -> None:
+    op.drop_index("ix_refused_record_email", table_name="refused_record")
+    op.drop_index("ix_refused_record_period", table_name="refused_record")
+    op.drop_table("refused_record")
     conn = op.get_bind()
     rows = conn.execute(_RECIPIENTS).all()
     changed = [row for row in rows if row.email_key != row.email.strip().lower()]
