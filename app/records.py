@@ -171,7 +171,7 @@ def _email(value: object, fail: Any) -> str | None:
     ):
         fail("email", f"not an e-mail address like name@example.com: {address[:80]!r}")
     elif not _idna_domain(address):
-        fail("email", f"the domain is no valid internationalised domain name: {address[:80]!r}")
+        fail("email", f"the domain is not a valid internationalised domain name: {address[:80]!r}")
     elif len(addresses.email_key(address)) > EMAIL_MAX:
         # Case folding can lengthen a local part, IDNA a domain.
         fail("email", f"at most {EMAIL_MAX} characters, with the domain written in ASCII")
