@@ -486,8 +486,9 @@ def _alert_message(
 
 
 def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send everything due, batch after batch, then the budget alerts, the
-    inbox's mail, then the webhook outbox (with the alerts' events). A set
+    """Send everything due, batch after batch, then the budget alerts (and
+    forget the refused records of ended periods), the inbox's mail, then the
+    webhook outbox (with the alerts' events). A set
     ``stop`` ends the pass after the batch in hand, without the rest."""
     summary = Summary()
     while stop is None or not stop.is_set():
@@ -497,6 +498,7 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
             break
     if stop is None or not stop.is_set():
         summary.alerts = send_alerts(sender)
+        records.forget_past_refusals(sender.engine, budget.period_of(sender.clock(), sender.zone))
     if stop is None or not stop.is_set():
         summary.inbox = inbox_mail.run_pass(sender)
         hooks = webhook_delivery.run_pass(sender.webhooks(), stop.is_set if stop else None)

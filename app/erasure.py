@@ -3,7 +3,7 @@ retention period after which comments and recipients' data go.
 
 Deleting never gives budget back: what was counted was sent or answered.
 An address that unsubscribed keeps its suppression row, reduced to the
-lower-cased address, because forgetting it would let the next record
+address's key (``addresses.email_key``), because forgetting it would let the next record
 e-mail the person who asked for silence."""
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, select, update
 
 from app import db
+from app.addresses import email_key
 from app.models import (
     answer_table,
     inbox_mail_table,
@@ -29,6 +30,7 @@ from app.models import (
     recipient_table,
     record_table,
     record_upload_table,
+    refused_record_table,
     response_table,
     test_response_table,
 )
@@ -53,6 +55,7 @@ class Erased:
     records: int = 0
     uploaded_rows: int = 0
     messages: int = 0  # replies from the inbox to the address
+    refused_records: int = 0  # the period's refusals listed for the admin
     suppressed: bool = False  # the address stays on the suppression list only
     outbox_files: int = 0  # the development outbox's messages naming the address
 
@@ -74,14 +77,17 @@ def erase(engine: Engine, account_id: int, email: str, outbox: Path) -> Erased:
 
 def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
     """Everything the account holds about one address, in one transaction:
-    its answers, invitations, records and refused upload rows."""
-    key = email.strip().lower()
+    its answers, invitations, records, refused upload rows and listed
+    refusals. The address
+    is compared by its key: every spelling of the mailbox goes."""
+    key = email_key(email)
     with db.write(engine) as conn:
         uploaded = _scrub_uploads(conn, account_id, key)
-        messages = conn.execute(
-            delete(inbox_mail_table).where(
-                inbox_mail_table.c.account_id == account_id,
-                func.lower(inbox_mail_table.c.to_email) == key,
+        messages = _delete_messages(conn, account_id, key)
+        refusals = conn.execute(
+            delete(refused_record_table).where(
+                refused_record_table.c.account_id == account_id,
+                refused_record_table.c.email_key == key,
             )
         ).rowcount
         found = conn.execute(
@@ -90,7 +96,7 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
             )
         ).first()
         if found is None:
-            return Erased(uploaded_rows=uploaded, messages=messages)
+            return Erased(uploaded_rows=uploaded, messages=messages, refused_records=refusals)
         invitations = select(invitation.c.id).where(invitation.c.recipient_id == found.id)
         # Their follow-up answers, inbox items and notes go with them (ON DELETE CASCADE).
         answers = conn.execute(
@@ -107,7 +113,23 @@ def erase_recipient(engine: Engine, account_id: int, email: str) -> Erased:
             )
         else:
             conn.execute(delete(recipient).where(recipient.c.id == found.id))
-    return Erased(answers, sent.rowcount, records.rowcount, uploaded, messages, suppressed)
+    return Erased(
+        answers, sent.rowcount, records.rowcount, uploaded, messages, refusals, suppressed
+    )
+
+
+def _delete_messages(conn: Connection, account_id: int, key: str) -> int:
+    """The inbox's mail to the mailbox. Its addresses are as written, and
+    IDNA is no SQL function: the account's are compared here."""
+    rows = conn.execute(
+        select(inbox_mail_table.c.id, inbox_mail_table.c.to_email).where(
+            inbox_mail_table.c.account_id == account_id
+        )
+    ).all()
+    ids = [row.id for row in rows if email_key(row.to_email) == key]
+    for chunk in _chunks(ids, 500):
+        conn.execute(delete(inbox_mail_table).where(inbox_mail_table.c.id.in_(chunk)))
+    return len(ids)
 
 
 def _scrub_uploads(conn: Connection, account_id: int, key: str) -> int:
@@ -116,7 +138,7 @@ def _scrub_uploads(conn: Connection, account_id: int, key: str) -> int:
         select(upload.c.id, upload.c.refused).where(upload.c.account_id == account_id)
     ).all()
     for row in rows:
-        kept = [entry for entry in row.refused or [] if str(entry[1]).lower() != key]
+        kept = [entry for entry in row.refused or [] if email_key(str(entry[1])) != key]
         if len(kept) != len(row.refused or []):
             removed += len(row.refused) - len(kept)
             conn.execute(update(upload).where(upload.c.id == row.id).values(refused=kept))
@@ -130,6 +152,7 @@ class Retained:
     records: int = 0
     recipients: int = 0
     uploads: int = 0
+    refused_records: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,7 +228,12 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
         uploads = conn.execute(
             update(upload).where(upload.c.created_at < cutoff).values(refused=[])
         ).rowcount
-    return Retained(comments, invitations, records, recipients, uploads)
+        # The list of refused records holds the current period only; a
+        # retention shorter than a month still has the last word.
+        refusals = conn.execute(
+            delete(refused_record_table).where(refused_record_table.c.refused_at < cutoff)
+        ).rowcount
+    return Retained(comments, invitations, records, recipients, uploads, refusals)
 
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:

@@ -314,8 +314,10 @@ class ApiKey(SQLModel, table=True):
 
 
 class Recipient(SQLModel, table=True):
-    """A person an account may survey by e-mail, one per address (compared in
-    lower case). ``unsubscribed_at`` set is the account's suppression list."""
+    """A person an account may survey by e-mail, one per mailbox: ``email`` as
+    first given (mail goes to it), ``email_key`` the mailbox's key
+    (``addresses.email_key``). ``unsubscribed_at`` set is the account's
+    suppression list."""
 
     __table_args__ = (Index("ux_recipient_account_email", "account_id", "email_key", unique=True),)
 
@@ -354,6 +356,30 @@ class Record(SQLModel, table=True):
     source_name: str = Field(max_length=200)
     period: str = Field(max_length=7)
     received_at: datetime = _when(nullable=False)
+
+
+class RefusedRecord(SQLModel, table=True):
+    """A record refused in ``period``, kept only for the admin's list of them
+    (what it needs, no more): deleted when the period has ended, by retention
+    and by erasing its address; nothing is ever sent from it."""
+
+    __tablename__ = "refused_record"
+    __table_args__ = (
+        # The list: one account's period, newest first; and ending past periods.
+        Index("ix_refused_record_period", "period", "account_id", "refused_at"),
+        # Erasing one mailbox; led by the key, so no list query takes it instead.
+        Index("ix_refused_record_email", "email_key", "account_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    period: str = Field(max_length=7)
+    email: str = Field(max_length=254)  # as given
+    email_key: str = Field(max_length=254)  # addresses.email_key, for erasing
+    external_id: str | None = Field(default=None, max_length=200)
+    reason: str = Field(max_length=20)  # budget_exhausted, unsubscribed, recently_surveyed
+    source: str = Field(max_length=8)  # api, csv, manual
+    refused_at: datetime = _when(nullable=False)
 
 
 class Invitation(SQLModel, table=True):
@@ -601,6 +627,7 @@ api_key_table: Table = SQLModel.metadata.tables["api_key"]
 recipient_table: Table = Recipient.__table__  # type: ignore[attr-defined]
 record_table: Table = Record.__table__  # type: ignore[attr-defined]
 invitation_table: Table = Invitation.__table__  # type: ignore[attr-defined]
+refused_record_table: Table = SQLModel.metadata.tables["refused_record"]
 record_sync_table: Table = SQLModel.metadata.tables["record_sync"]
 record_upload_table: Table = SQLModel.metadata.tables["record_upload"]
 inbox_item_table: Table = SQLModel.metadata.tables["inbox_item"]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, event, func, select
 
-from app import email_stats, stats
+from app import email_stats, record_views, stats
 from app.csv_export import export_query
 from app.models import response_table as response
 
@@ -45,6 +45,8 @@ def explain_email(conn: Connection, account_id: int, period: str, zone: ZoneInfo
         "answers": email_stats.answers_query(account_id, period),
         "last_record": email_stats.last_record_query(account_id),
         "refusals": email_stats.refusals_query(account_id, period, zone),
+        "refused_list": record_views.refused_query(account_id, period).limit(50),
+        "refused_count": record_views.refused_count_query(account_id, period),
     }
     return {name: _plan(conn, query) for name, query in queries.items()}
 

@@ -4,12 +4,14 @@ page at a time and filtered by status and survey, and one record to confirm
 cancelling it. Every query is scoped to one account.
 
 A record the exhausted budget refused is not kept (see ``records``), so it
-never shows here: the dashboard counts those.
+is not among the records; every refusal of the current period is listed
+apart, from ``refused_record``, with its CSV download.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,10 +29,11 @@ from sqlalchemy import (
     true,
 )
 
-from app import db, records, surveys
+from app import csv_export, db, i18n, records, sheet_csv, surveys
 from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
 from app.models import record_table as record
+from app.models import refused_record_table as refused
 from app.models import survey_table as survey
 
 PER_PAGE = 50
@@ -202,3 +205,91 @@ def first_survey_id(choices: list[SurveyChoice]) -> int | None:
     """The survey an example should name: the first active one."""
     ordered = sorted(choices, key=lambda choice: not choice.active)
     return ordered[0].id if ordered else None
+
+
+# -- the period's refused records ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    id: int
+    refused_at: datetime
+    email: str
+    external_id: str | None
+    reason: str  # one of records.REFUSALS
+    source: str  # api, csv, manual
+
+
+@dataclass(frozen=True)
+class RefusedPage:
+    period: str
+    items: list[RefusedRow]
+    page: int
+    pages: int
+    total: int
+
+
+REFUSED_COLUMNS = ("refused_at", "email", "external_id", "reason", "source")
+
+
+def refused_query(account_id: int, period: str, *, newest_first: bool = True) -> Select[Any]:
+    """The account's refusals of ``period``, read along ix_refused_record_period
+    (period, account, time), so thousands of them cost a page's rows."""
+    order = (refused.c.refused_at, refused.c.id)
+    return (
+        select(
+            refused.c.id,
+            refused.c.refused_at,
+            refused.c.email,
+            refused.c.external_id,
+            refused.c.reason,
+            refused.c.source,
+        )
+        .where(refused.c.period == period, refused.c.account_id == account_id)
+        .order_by(*(column.desc() for column in order) if newest_first else order)
+    )
+
+
+def refused_count_query(account_id: int, period: str) -> Select[Any]:
+    return select(func.count()).where(
+        refused.c.period == period, refused.c.account_id == account_id
+    )
+
+
+def list_refused(
+    engine: Engine, account_id: int, period: str, *, page: int = 1, per_page: int = PER_PAGE
+) -> RefusedPage:
+    """The account's records refused in ``period``, newest first, one page."""
+    per_page = max(1, per_page)
+    with db.read(engine) as conn:
+        total = int(conn.execute(refused_count_query(account_id, period)).scalar_one())
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(1, page), pages)
+        rows = conn.execute(
+            refused_query(account_id, period).limit(per_page).offset((page - 1) * per_page)
+        ).all()
+    items = [RefusedRow(**row._mapping) for row in rows]
+    return RefusedPage(period, items, page, pages, total)
+
+
+def refused_csv(engine: Engine, account_id: int, period: str, language: str) -> Iterator[str]:
+    """The account's records refused in ``period`` as CSV text chunks, oldest
+    first, reasons and sources in ``language``, through the export's writer
+    (free text neutralised). Rows come in batches from a server-side cursor."""
+    words = i18n.translator(language)
+    writer = sheet_csv.SheetWriter()
+    yield sheet_csv.BOM + writer.row(REFUSED_COLUMNS)
+    query = refused_query(account_id, period, newest_first=False)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=csv_export.BATCH)
+        for batch in result.execute(query).partitions():
+            yield writer.rows(
+                (
+                    row.refused_at,
+                    row.email,
+                    row.external_id,
+                    words(f"records.reason.{row.reason}"),
+                    words(f"records.source.{row.source}"),
+                )
+                for row in batch
+            )

@@ -4,8 +4,9 @@ A record asks for one recipient to be surveyed by e-mail. It is accepted in one
 transaction that stores the recipient, the record and its invitation and takes
 the same guarded step of ``usage(account, period)`` a widget answer takes: so
 e-mail and widget share one budget and can never overshoot it together. While
-the budget is exhausted a record is refused and lapses: nothing is kept but
-the period's count of refused records.
+the budget is exhausted a record is refused and lapses: it is not kept for a
+later month. Every refusal is noted in ``refused_record`` for the admin's
+list of the period's refusals only; those rows go when the period ends.
 
 The checks run in the order DESIGN.md gives: validation, ``external_id``
 replay, unsubscribed, recently surveyed, the budget. An invitation that will
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
+    delete,
     func,
     select,
     text,
@@ -38,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, db, metrics, webhooks
+from app import addresses, budget, db, metrics, webhooks
 from app.db import insert as upsert_for
 from app.i18n import LANGUAGES
 from app.models import UTCDateTime
@@ -46,6 +48,7 @@ from app.models import invitation_table as invitation
 from app.models import recipient_table as recipient
 from app.models import record_sync_table as record_sync
 from app.models import record_table as record
+from app.models import refused_record_table as refused_record
 from app.models import response_table as response
 from app.models import survey_table as survey
 
@@ -115,7 +118,7 @@ class RecordIn:
 
     @property
     def email_key(self) -> str:
-        return self.email.lower()
+        return addresses.email_key(self.email)
 
 
 def parse(raw: object, now: datetime) -> RecordIn:
@@ -168,9 +171,23 @@ def _email(value: object, fail: Any) -> str | None:
         or ".." in address
     ):
         fail("email", f"not an e-mail address like name@example.com: {address[:80]!r}")
+    elif not _idna_domain(address):
+        fail("email", f"the domain is not a valid internationalised domain name: {address[:80]!r}")
+    elif len(addresses.email_key(address)) > EMAIL_MAX:
+        # Case folding can lengthen a local part, IDNA a domain.
+        fail("email", f"at most {EMAIL_MAX} characters, with the domain written in ASCII")
     else:
         return address
     return None
+
+
+def _idna_domain(address: str) -> bool:
+    """Whether the domain has an A-label: the key compares mailboxes by it."""
+    try:
+        addresses.a_label(address.rpartition("@")[2])
+    except UnicodeError:
+        return False
+    return True
 
 
 def _text(value: object, name: str, limit: int, fail: Any) -> str | None:
@@ -276,7 +293,7 @@ class Source:
 @dataclass(frozen=True)
 class Outcome:
     """What became of a record. ``code`` is None when it was accepted; ``id``
-    is None only when the exhausted budget refused it (nothing is kept)."""
+    is None only when the exhausted budget refused it (no record is kept)."""
 
     id: int | None
     code: str | None
@@ -337,8 +354,10 @@ def _take(
         return stored
     except BudgetExhausted:
         with db.write(engine) as conn:
-            budget.record_refused_record(conn, account_id, period)
+            _keep_refusal(conn, account_id, wanted, source, "budget_exhausted", period, now)
             _emit_refused(conn, account_id, wanted, source, None, "budget_exhausted", now)
+            # Last: from this step to the commit the usage row is locked.
+            budget.record_refused_record(conn, account_id, period)
         return Outcome(None, "budget_exhausted")
     except IntegrityError:
         # The survey was deleted while the record was being taken.
@@ -426,6 +445,7 @@ def _accept(
     keep = _RecordRow(account_id, recipient_id, wanted, source, now, period)
     if unsubscribed_at is not None:
         record_id = keep.insert(conn, "unsubscribed")
+        _keep_refusal(conn, account_id, wanted, source, "unsubscribed", period, now)
         _emit_refused(conn, account_id, wanted, source, record_id, "unsubscribed", now)
         return Outcome(record_id, "unsubscribed")
     days = found.min_interval_days
@@ -436,6 +456,7 @@ def _accept(
         ).first()
     ):
         record_id = keep.insert(conn, "recently_surveyed")
+        _keep_refusal(conn, account_id, wanted, source, "recently_surveyed", period, now)
         _emit_refused(conn, account_id, wanted, source, record_id, "recently_surveyed", now)
         return Outcome(record_id, "recently_surveyed")
     record_id = keep.insert(conn, "accepted")
@@ -455,6 +476,53 @@ def _accept(
         },
     )
     return Outcome(record_id, None, send_at)
+
+
+# The admin's list of the period's refused records, and nothing else, reads
+# these rows: no record is ever taken again from them.
+_KEEP_REFUSAL = text(
+    "INSERT INTO refused_record (account_id, period, email, email_key, external_id, reason,"
+    " source, refused_at) VALUES (:account_id, :period, :email, :email_key, :external_id,"
+    " :reason, :source, :now)"
+).bindparams(bindparam("now", type_=UTCDateTime()))
+_PAST_REFUSALS = text("SELECT 1 FROM refused_record WHERE period < :period LIMIT 1")
+
+
+def _keep_refusal(
+    conn: Connection,
+    account_id: int,
+    wanted: RecordIn,
+    source: Source,
+    reason: str,
+    period: str,
+    now: datetime,
+) -> None:
+    conn.execute(
+        _KEEP_REFUSAL,
+        {
+            "account_id": account_id,
+            "period": period,
+            "email": wanted.email,
+            "email_key": wanted.email_key,
+            "external_id": wanted.external_id,
+            "reason": reason,
+            "source": source.kind,
+            "now": now,
+        },
+    )
+
+
+def forget_past_refusals(engine: Engine, period: str) -> int:
+    """Delete the refused records of the periods before ``period``: the list
+    shows only the current one's. Mostly there are none, and no write lock
+    is taken."""
+    with db.read(engine) as conn:
+        if conn.execute(_PAST_REFUSALS, {"period": period}).first() is None:
+            return 0
+    with db.write(engine) as conn:
+        return int(
+            conn.execute(delete(refused_record).where(refused_record.c.period < period)).rowcount
+        )
 
 
 def _emit_refused(

@@ -44,6 +44,7 @@ TABLES = (
     "record_upload",
     "record_sync",
     "api_key",
+    "refused_record",
     "invitation",
     "record",
     "recipient",

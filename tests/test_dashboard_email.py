@@ -397,6 +397,8 @@ def test_the_email_figures_read_their_indexes(engine: Engine) -> None:
     assert "ix_response_stats" in plans["answers"]
     assert "ix_record_account_" in plans["last_record"]
     assert "ix_record_account_outcome" in plans["refusals"]
+    assert "ix_refused_record_period" in plans["refused_list"]
+    assert "ix_refused_record_period" in plans["refused_count"]
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled"])

@@ -94,6 +94,7 @@ def test_erase_removes_one_address_everywhere_and_leaves_the_rest(
         "records": 1,
         "uploaded_rows": 0,
         "messages": 1,
+        "refused_records": 0,
         "suppressed": False,
         "outbox_files": 0,
     }
@@ -179,6 +180,7 @@ def test_retention_clears_old_comments_and_recipients_but_keeps_scores(
         "records": 1,
         "recipients": 1,
         "uploads": 0,
+        "refused_records": 0,
     }
     rows = _all(engine, "SELECT score, comment, invitation_id FROM response ORDER BY id")
     assert rows == [(2, None, None), (2, "slow delivery", recent)]

@@ -4,8 +4,11 @@ newest one can be undone and redone."""
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,7 +18,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import migrations
+from app import accounts, db, migrations, records, surveys
 from app.db import create_db_engine
 from tests.conftest import BACKENDS, PG_URL
 
@@ -71,6 +74,67 @@ def test_the_newest_migration_goes_down_and_up_again(empty_database: str) -> Non
         assert _revision(engine) == head.down_revision
         migrations.upgrade(empty_database)
         assert _revision(engine) == head.revision
+        assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_mailbox_keys_are_rewritten_and_twins_merged_into_the_earliest(
+    empty_database: str,
+) -> None:
+    """Recipients stored under the lower-cased address get the mailbox's key;
+    two spellings of one mailbox become the earliest recipient, which keeps
+    its address, gains the other's records and invitations and name, and
+    stays unsubscribed if either was."""
+    migrations.upgrade(empty_database, "0011")
+    engine = create_db_engine(empty_database)
+    try:
+        with db.write(engine) as conn:
+            account_id = accounts.create_account(conn, "Shop", "pro")
+            accounts.set_min_interval(conn, account_id, 0)
+            survey_id, _ = surveys.create_survey(conn, account_id, name="S", kind="nps")
+        nfd = unicodedata.normalize("NFD", "cécile@ex.test")
+        spellings = [
+            ("ann@bücher.de", None),
+            ("Ann@XN--BCHER-KVA.DE", "Ann"),
+            (nfd, None),
+            ("cécile@ex.test", None),
+            ("bob@example.com", None),
+        ]
+        for minute, (address, name) in enumerate(spellings):
+            when = datetime(2026, 5, 1, 12, minute, tzinfo=UTC)
+            wanted = records.parse({"survey_id": survey_id, "email": address, "name": name}, when)
+            outcome = records.accept(
+                engine, account_id, wanted, records.Source("api", "S"), when, ZoneInfo("UTC")
+            )
+            assert outcome.accepted
+            with db.write(engine) as conn:  # as the revision before wrote it
+                conn.execute(
+                    text("UPDATE recipient SET email_key = :k WHERE email = :e"),
+                    {"k": address.lower(), "e": address},
+                )
+        with db.write(engine) as conn:
+            conn.execute(
+                text("UPDATE recipient SET unsubscribed_at = created_at WHERE email = :e"),
+                {"e": "Ann@XN--BCHER-KVA.DE"},
+            )
+
+        migrations.upgrade(empty_database)
+
+        with db.read(engine) as conn:
+            kept = conn.execute(
+                text(
+                    "SELECT r.email, r.email_key, r.name, r.unsubscribed_at IS NOT NULL,"
+                    " (SELECT count(*) FROM record WHERE recipient_id = r.id),"
+                    " (SELECT count(*) FROM invitation WHERE recipient_id = r.id)"
+                    " FROM recipient r ORDER BY r.id"
+                )
+            ).all()
+        assert [tuple(row) for row in kept] == [
+            ("ann@bücher.de", "ann@xn--bcher-kva.de", "Ann", True, 2, 2),
+            (nfd, "cécile@ex.test", None, False, 2, 2),
+            ("bob@example.com", "bob@example.com", None, False, 1, 1),
+        ]
         assert _differences(engine) == []
     finally:
         engine.dispose()

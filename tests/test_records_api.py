@@ -760,6 +760,16 @@ def test_with_4_left_8_records_at_once_over_http_accept_4(
     assert all(a.json()["code"] == "budget_exhausted" for a in answers if a.status_code == 402)
     assert _count(engine, "invitation") == 4
     assert _usage(engine, shop.account_id, _this_period()) == (4, 4)
+    # Each refusal is listed once for the admin, and only the refused.
+    with db.read(engine) as conn:
+        listed = conn.execute(text("SELECT email, reason FROM refused_record")).all()
+        invited = conn.execute(
+            text("SELECT r.email FROM invitation i JOIN recipient r ON r.id = i.recipient_id")
+        ).scalars()
+        assert {reason for _, reason in listed} == {"budget_exhausted"}
+        assert sorted([email for email, _ in listed] + list(invited)) == sorted(
+            body["email"] for body in bodies
+        )
 
 
 @pytest.mark.server
@@ -769,11 +779,17 @@ def test_two_records_for_one_address_at_once_over_http_give_one_invitation(
     shop = seed(engine)
     secret = _key(engine, shop.account_id)
     base = live_server(workers=_workers(settings))
-    for round_ in range(5):
-        email = f"same{round_}@example.com"
+    # Spellings of one mailbox: case, the domain's A-label, a decomposed accent.
+    for email, twin in [
+        ("same0@example.com", "SAME0@EXAMPLE.COM"),
+        ("same1@bücher.de", "Same1@xn--bcher-kva.de"),
+        ("josé2@example.com", "jose\u03012@example.com"),
+        ("same3@example.com", "same3@Example.com"),
+        ("same4@MÜNCHEN.de", "same4@xn--mnchen-3ya.de"),
+    ]:
         bodies = [
             {"survey_id": shop.survey_id, "email": email},
-            {"survey_id": shop.survey_id, "email": email.upper()},
+            {"survey_id": shop.survey_id, "email": twin},
         ]
         answers = _fire(base, secret, bodies)
         assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]

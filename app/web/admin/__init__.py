@@ -119,6 +119,8 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         get("/records", admin_page(records.records_page)),
         get(f"{record}/cancel", admin_page(records.confirm_cancel)),
         post(f"{record}/cancel", admin_form(records.cancel)),
+        get("/records/refused", admin_page(records.refused_page)),
+        get("/records/refused.csv", admin_page(records.refused_download)),
         get("/records/new", admin_page(records.new_record_form)),
         post("/records/new", admin_form(records.create_record)),
         get("/records/upload", admin_page(uploads.upload_form)),

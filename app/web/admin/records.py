@@ -1,19 +1,28 @@
 """The account's records: the recent ones with what became of each, filtered
 by status and survey; cancelling a scheduled invitation after a confirmation
-(its count goes back to the budget); and the form for one recipient."""
+(its count goes back to the budget); the records refused this period, listed
+and as CSV; and the form for one recipient."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from app import admin_store, record_intake, record_views, records, urls
 from app.admin_store import Admin
 from app.web import http
 from app.web.admin.csrf import Form
-from app.web.admin.render import ctx, flash, formatter, redirect, render
+from app.web.admin.render import (
+    ctx,
+    current_period,
+    flash,
+    formatter,
+    language,
+    redirect,
+    render,
+)
 from app.web.errors import Problem
 
 
@@ -59,6 +68,39 @@ def records_page(request: Request, admin: Admin) -> Response:
         survey_id=survey_id,
         filtered=bool(status or survey_id),
         page_url=page_url,
+    )
+
+
+# -- the period's refused records ------------------------------------------------
+
+
+def refused_page(request: Request, admin: Admin) -> Response:
+    found = record_views.list_refused(
+        ctx(request).engine,
+        admin.account_id,
+        current_period(request),
+        page=http.page_number(request),
+    )
+    return render(
+        request,
+        admin,
+        "records_refused.html",
+        nav="email",
+        tab="refused",
+        found=found,
+        page_url=lambda number: f"?{urlencode({'page': number})}",
+    )
+
+
+def refused_download(request: Request, admin: Admin) -> Response:
+    period = current_period(request)
+    chunks = record_views.refused_csv(
+        ctx(request).engine, admin.account_id, period, language(request, admin)
+    )
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="refused-records-{period}.csv"'},
     )
 
 
