@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app import db
 
@@ -123,3 +123,38 @@ def test_once_a_connection_is_found_broken_the_rested_ones_are_tried_first(
         with db.counting(engine) as driver:
             pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
         assert pid not in cut
+
+
+def _lock_wait(conn: db.Executor) -> str:
+    return str(
+        conn.execute(text("SELECT current_setting('lock_timeout')"), {}).scalar_one_or_none()
+    )
+
+
+@POSTGRES_ONLY
+def test_a_lock_timeout_in_the_pipeline_is_a_database_error_on_a_connection_kept_usable(
+    engine: Engine,
+) -> None:
+    """The guarded step leaves with the COMMIT, so a row held elsewhere makes
+    the commit fail: SQLAlchemy's OperationalError (a 503), the transaction
+    rolled back, and the same pooled connection fit for the next answer."""
+    url = engine.url.render_as_string(hide_password=False)
+    short = db.create_db_engine(url, write_wait=1.0, pool_size=1)
+    try:
+        with short.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT name FROM tariff WHERE code = 'free' FOR UPDATE"))
+            with pytest.raises(OperationalError), db.counting(short) as conn:
+                conn.execute(text("UPDATE tariff SET name = 'Held' WHERE code = 'free'"), {})
+        with db.counting(short) as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()"), {}).first() == (pid,)
+            conn.execute(text("UPDATE tariff SET name = 'Free' WHERE code = 'free'"), {})
+            assert _lock_wait(conn) == "1s"
+        # A write that waited for its thread until the deadline keeps the floor.
+        with db.locks_wait_until(time.monotonic() - 1), db.counting(short) as conn:
+            assert _lock_wait(conn) == "500ms"
+        with db.locks_wait_until(time.monotonic() - 1), db.write(short) as sa_conn:
+            assert _lock_wait(sa_conn) == "500ms"
+    finally:
+        short.dispose()

@@ -104,7 +104,7 @@ async def create_record(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     key = await _authenticate(request, ctx)
     data = await _read_json(request, RECORD_BODY_LIMIT)
-    return await ctx.writes.run(_take_one, ctx, key, data)
+    return await ctx.writes.run(_take_one, ctx, key, data, account=key.account_id)
 
 
 async def create_batch(request: Request) -> Response:
@@ -114,7 +114,7 @@ async def create_batch(request: Request) -> Response:
     items = _batch_items(data)
     # One write slot for the whole batch, taken once: a batch never stops
     # half-way because the queue was busy between two of its records.
-    return await ctx.writes.run(_take_batch, ctx, key, items)
+    return await ctx.writes.run(_take_batch, ctx, key, items, account=key.account_id)
 
 
 async def show_record(request: Request) -> Response:

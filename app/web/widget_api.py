@@ -154,8 +154,21 @@ async def submit_response(request: Request) -> Response:
     if display.channel != "widget":
         # A link page's token answers on its page; each channel takes only its own.
         raise _invalid_token()
+    # The account is known before the write queue, which gives it a share of its slots.
+    survey = ctx.cache.cached_survey(display.survey_id)
+    if isinstance(survey, Missing):
+        survey = await run_in_threadpool(ctx.cache.survey, ctx.engine, display.survey_id)
+    if survey is None:
+        raise _unknown_survey()
     return await ctx.writes.run(
-        _record, ctx, request.headers.get("origin"), display, data, inline_on=ctx.engine
+        _record,
+        ctx,
+        survey,
+        request.headers.get("origin"),
+        display,
+        data,
+        account=survey.account_id,
+        inline_on=ctx.engine,
     )
 
 
@@ -199,10 +212,9 @@ def _invalid_token() -> Problem:
     return Problem(400, "invalid_token", "The display token is not valid.")
 
 
-def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, Any]) -> Response:
-    survey = ctx.cache.survey(ctx.engine, display.survey_id)
-    if survey is None:
-        raise _unknown_survey()
+def _record(
+    ctx: Context, survey: Survey, origin: str | None, display: Display, data: dict[str, Any]
+) -> Response:
     if not survey.allows(origin):
         raise Problem(
             403, "origin_not_allowed", "This survey does not accept answers from this site."
