@@ -15,18 +15,20 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select, update
+from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 
 from app import db
 from app.models import (
     answer_table,
     inbox_mail_table,
+    inbox_note_table,
     invitation_table,
     recipient_table,
     record_table,
     record_upload_table,
     response_table,
     test_response_table,
+    webhook_message_table,
 )
 
 invitation = invitation_table
@@ -113,6 +115,7 @@ class Retained:
     records: int = 0
     recipients: int = 0
     uploads: int = 0
+    notes: int = 0  # inbox notes and the records of replies, with their comments
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,9 +128,11 @@ def months_before(now: datetime, months: int) -> datetime:
 
 def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
     """Comments and recipients' data older than ``months``: comments are
-    cleared (scores stay for the figures), finished invitations and their
-    records deleted, answers unlinked from them, recipients with nothing
-    left deleted unless they unsubscribed, refused upload rows emptied."""
+    cleared (scores stay for the figures) and the inbox's notes, replies and
+    alerts about them deleted, finished invitations and their records
+    deleted, answers unlinked from them, recipients with nothing left
+    deleted unless they unsubscribed, refused upload rows emptied, sent
+    webhook messages (which carry comments and notes) deleted."""
     if months <= 0:
         return Retained()
     cutoff = months_before(now, months)
@@ -149,12 +154,7 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
                 answer_table.c.created_at < cutoff, answer_table.c.value.like('"%')
             )
         ).rowcount
-        # Replies and alerts the inbox sent, with their text and addresses.
-        conn.execute(
-            delete(inbox_mail_table).where(
-                inbox_mail_table.c.created_at < cutoff, inbox_mail_table.c.status != "scheduled"
-            )
-        )
+        notes = _forget_the_inbox(conn, cutoff)
         old = select(invitation.c.id).where(
             invitation.c.created_at < cutoff, invitation.c.status.in_(FINAL_STATUSES)
         )
@@ -188,7 +188,30 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
         uploads = conn.execute(
             update(upload).where(upload.c.created_at < cutoff).values(refused=[])
         ).rowcount
-    return Retained(comments, invitations, records, recipients, uploads)
+    return Retained(comments, invitations, records, recipients, uploads, notes)
+
+
+def _forget_the_inbox(conn: Connection, cutoff: datetime) -> int:
+    """What the inbox and the webhooks hold about answers past the period:
+    notes and replies go with the comment they are about, whenever they were
+    written; mail and webhook messages once sent (or given up), by their own
+    age or their answer's. Returns the notes deleted."""
+    old = select(response.c.id).where(response.c.created_at < cutoff)
+    notes = conn.execute(
+        delete(inbox_note_table).where(inbox_note_table.c.response_id.in_(old))
+    ).rowcount
+    # Replies and alerts the inbox sent, with their text and addresses.
+    mail = inbox_mail_table.c
+    conn.execute(
+        delete(inbox_mail_table).where(
+            mail.status != "scheduled", or_(mail.created_at < cutoff, mail.response_id.in_(old))
+        )
+    )
+    sent = webhook_message_table.c
+    conn.execute(
+        delete(webhook_message_table).where(sent.created_at < cutoff, sent.status != "pending")
+    )
+    return int(notes)
 
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:

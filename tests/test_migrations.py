@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from sqlmodel import SQLModel
 
 from app import migrations
 from app.db import create_db_engine
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, PG_URL, seed
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -72,5 +73,49 @@ def test_the_newest_migration_goes_down_and_up_again(empty_database: str) -> Non
         migrations.upgrade(empty_database)
         assert _revision(engine) == head.revision
         assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+STORED_PAGES = [
+    ("https://shop.example/checkout/done?email=ann%40example.com&tel=0170", "q1"),
+    ("https://ann:secret@shop.example:8443/account#orders", "q2"),
+    ("https://shop.example/thanks", "q3"),
+    (None, "q4"),
+]
+
+
+def test_page_addresses_stored_before_keep_origin_and_path_only(empty_database: str) -> None:
+    """Addresses stored as sent, query strings and all, are cut by the
+    migration that came with cutting them on arrival."""
+    migrations.upgrade(empty_database, "0011")
+    engine = create_db_engine(empty_database)
+    try:
+        shop = seed(engine)
+        with engine.begin() as conn:
+            for table in ("response", "test_response"):
+                for page, nonce in STORED_PAGES:
+                    period = ", period" if table == "response" else ""
+                    conn.execute(
+                        text(
+                            f"INSERT INTO {table} (nonce, account_id, survey_id, score, segment,"
+                            f" channel, page_url, created_at{period}) VALUES (:n, :a, :s, 9,"
+                            f" 'promoter', 'widget', :p, :t{', :period' if period else ''})"
+                        ),
+                        {"n": f"{table}{nonce}", "a": shop.account_id, "s": shop.survey_id,
+                         "p": page, "t": datetime.now(UTC), "period": "2026-05"},
+                    )  # fmt: skip
+
+        migrations.upgrade(empty_database)
+
+        with engine.connect() as conn:
+            for table in ("response", "test_response"):
+                pages = conn.execute(text(f"SELECT page_url FROM {table} ORDER BY id")).scalars()
+                assert list(pages) == [
+                    "https://shop.example/checkout/done",
+                    "https://shop.example:8443/account",
+                    "https://shop.example/thanks",
+                    None,
+                ]
     finally:
         engine.dispose()

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, preview, questions, responses, scales, survey_texts
+from app import answers, budget, preview, questions, responses, scales, survey_texts, urls
 from app.cache import Missing
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -307,7 +307,8 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "score": score,
         "comment": comment,
-        "page_url": page_url or None,
+        # The widget sends origin and path; an API client's query is cut here.
+        "page_url": urls.page_address(page_url or "") or None,
         "locale": locale or None,
         "answers": answered or None,
     }
@@ -317,7 +318,7 @@ def _origin_of(url: str | None) -> str | None:
     if not url or not _is_web_url(url):
         return None
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _is_web_url(value: Any) -> bool:
