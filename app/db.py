@@ -3,7 +3,8 @@
 SQLite runs in WAL mode with a busy timeout, and write transactions begin
 ``IMMEDIATE`` so two writers queue on the lock instead of one of them failing
 with "database is locked" when it upgrades a read lock. PostgreSQL needs none
-of this: its row locks and unique indexes give the same guarantees.
+of this: its row locks and unique indexes give the same guarantees; its waits
+for them are bounded by ``lock_timeout`` instead.
 
 Only the migrations create a SQLite file. Every other engine opens an existing
 one, and its pool drops connections whose file is no longer the one at the
