@@ -115,7 +115,7 @@ def create_db_engine(
     return engine
 
 
-# PostgreSQL engines' lock_timeout, in seconds, for ``_shortened_lock_wait``.
+# PostgreSQL engines' write wait, in seconds, for ``_shortened_lock_wait``.
 _LOCK_WAITS: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
 
 
@@ -123,14 +123,22 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"  # 0 would mean no limit at all
 
 
+def _lock_timeout(wait: float) -> str:
+    """PostgreSQL's lock_timeout for a write that may wait ``wait`` seconds
+    for a row. The limit counts each lock wait apart, and a row held by
+    another transaction can cost two: one behind the row's earlier waiters
+    (its tuple lock), one for the holder to end. Each gets half."""
+    return _milliseconds(wait / 2)
+
+
 def _bound_waits(engine: Engine, lock_wait: float, statement_timeout: float | None) -> None:
-    """Every connection of the engine gives up waiting for a lock after
+    """Every connection of the engine gives up waiting for a row after
     ``lock_wait`` seconds, and cancels a statement after ``statement_timeout``:
     both are errors of class OperationalError, answered with a 503. Set once
     per connection, as it is opened: no round trip per transaction. Without
     ``statement_timeout`` the server's own setting stays."""
     _LOCK_WAITS[engine] = lock_wait
-    settings = {"lock_timeout": _milliseconds(lock_wait)}
+    settings = {"lock_timeout": _lock_timeout(lock_wait)}
     if statement_timeout is not None:
         settings["statement_timeout"] = _milliseconds(statement_timeout)
 
@@ -408,7 +416,7 @@ def _shortened_lock_wait(engine: Engine) -> str | None:
     if deadline is None or full is None:
         return None
     left = max(deadline - time.monotonic(), LOCK_WAIT_FLOOR)
-    return _milliseconds(left) if left < full - 0.1 else None
+    return _lock_timeout(left) if left < full - 0.1 else None
 
 
 _SET_LOCK_WAIT = text("SELECT set_config('lock_timeout', :wait, true)")
