@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app import db
+from app import cli, db
+from app.main import build_app
+from app.settings import Settings
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -156,5 +158,41 @@ def test_a_lock_timeout_in_the_pipeline_is_a_database_error_on_a_connection_kept
             assert _lock_wait(conn) == "250ms"
         with db.locks_wait_until(time.monotonic() - 1), db.write(short) as sa_conn:
             assert _lock_wait(sa_conn) == "250ms"
+    finally:
+        short.dispose()
+
+
+def _waits(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        ).one()
+    return row[0], row[1]
+
+
+@POSTGRES_ONLY
+def test_request_connections_wait_briefly_and_commands_patiently(settings: Settings) -> None:
+    """The web server's connections: DATABASE_LOCK_TIMEOUT for a row (half per
+    wait) and DATABASE_STATEMENT_TIMEOUT per statement. The worker's and the
+    commands' (retention, migrations' too): 30 s for a row, no statement limit."""
+    web = build_app(settings.replace(database_lock_timeout=4.0, database_statement_timeout=20.0))
+    worker = cli._engine(settings)
+    try:
+        assert _waits(web.state.ctx.engine) == ("2s", "20s")
+        assert _waits(worker) == ("15s", "0")
+    finally:
+        web.state.ctx.engine.dispose()
+        worker.dispose()
+
+
+@POSTGRES_ONLY
+def test_a_statement_past_its_timeout_is_a_database_error(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    short = db.create_db_engine(url, statement_timeout=0.2)
+    try:
+        with pytest.raises(OperationalError), db.read(short) as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        with db.read(short) as conn:  # and the connection serves the next request
+            assert conn.execute(text("SELECT 1")).scalar() == 1
     finally:
         short.dispose()
