@@ -105,6 +105,17 @@ def test_page_addresses_stored_before_keep_origin_and_path_only(empty_database: 
                         {"n": f"{table}{nonce}", "a": shop.account_id, "s": shop.survey_id,
                          "p": page, "t": datetime.now(UTC), "period": "2026-05"},
                     )  # fmt: skip
+            # Origin headers a forged request filled with a page's whole address.
+            forged = {"a": shop.account_id, "s": shop.survey_id, "t": datetime.now(UTC),
+                      "o": STORED_PAGES[0][0]}  # fmt: skip
+            conn.execute(
+                text("INSERT INTO contact (survey_id, account_id, seen_at, origin, channel)"
+                     " VALUES (:s, :a, :t, :o, 'widget')"), forged,
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO refused_origin (survey_id, account_id, origin, refused_at)"
+                     " VALUES (:s, :a, :o, :t)"), forged,
+            )  # fmt: skip
 
         migrations.upgrade(empty_database)
 
@@ -117,5 +128,8 @@ def test_page_addresses_stored_before_keep_origin_and_path_only(empty_database: 
                     "https://shop.example/thanks",
                     None,
                 ]
+            for table in ("contact", "refused_origin"):
+                origin = conn.execute(text(f"SELECT origin FROM {table}")).scalar_one()
+                assert origin == "https://shop.example/checkout/done"
     finally:
         engine.dispose()

@@ -4,9 +4,10 @@ Revision ID: 0018
 Revises: 0011
 
 A page address sent with an answer was stored as sent, query string and all,
-and a query may name the visitor (``?email=...``). The service now keeps
-scheme, host, port and path; this cuts the addresses stored before. There is
-no way back: what was cut is gone.
+and a query may name the visitor (``?email=...``); so was a widget's Origin
+header, which only a forged request fills with more than an origin. The
+service now keeps scheme, host, port and path; this cuts the addresses
+stored before. There is no way back: what was cut is gone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-TABLES = ("response", "test_response")
+# Each table with its key and the address column; a NOT NULL column keeps
+# "null" (a page opened as a file) where nothing of an address is left.
+ADDRESSES = (
+    ("response", "id", "page_url", None),
+    ("test_response", "id", "page_url", None),
+    ("contact", "survey_id", "origin", None),
+    ("refused_origin", "survey_id", "origin", "null"),
+)
 BATCH = 1000
 
 
@@ -36,26 +44,27 @@ def _cut(url: str) -> str | None:
 
 
 def upgrade() -> None:
+    for name, key, column, empty in ADDRESSES:
+        _cut_all(sa.table(name, sa.column(key, sa.Integer), sa.column(column, sa.String)), empty)
+
+
+def _cut_all(table: sa.TableClause, empty: str | None) -> None:
     conn = op.get_bind()
-    for name in TABLES:
-        table = sa.table(name, sa.column("id", sa.Integer), sa.column("page_url", sa.String))
-        # Only an address with a query, a fragment or a user name changes.
-        marked = sa.or_(*(table.c.page_url.contains(mark) for mark in ("?", "#", "@")))
-        last = 0
-        while True:
-            rows = conn.execute(
-                sa.select(table.c.id, table.c.page_url)
-                .where(marked, table.c.id > last)
-                .order_by(table.c.id)
-                .limit(BATCH)
-            ).all()
-            if not rows:
-                break
-            for row in rows:
-                conn.execute(
-                    sa.update(table).where(table.c.id == row.id).values(page_url=_cut(row.page_url))
-                )
-            last = rows[-1].id
+    key, address = table.c
+    # Only an address with a query, a fragment or a user name changes.
+    marked = sa.or_(*(address.contains(mark) for mark in ("?", "#", "@")))
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(key, address).where(marked, key > last).order_by(key).limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        for row in rows:
+            conn.execute(
+                sa.update(table).where(key == row[0]).values({address: _cut(row[1]) or empty})
+            )
+        last = rows[-1][0]
 
 
 def downgrade() -> None:
