@@ -94,10 +94,17 @@ class SurveyCache:
 
     # -- a survey by id, for submissions ------------------------------------
 
-    def survey(self, engine: Engine, survey_id: int) -> Survey | None:
+    def cached_survey(self, survey_id: int) -> Survey | Missing | None:
+        """The cached survey (or None for no such survey), or MISSING."""
         entry = self._surveys.get(survey_id)
         if entry is not None and entry[0] >= self._clock():
             return entry[1]
+        return MISSING
+
+    def survey(self, engine: Engine, survey_id: int) -> Survey | None:
+        cached = self.cached_survey(survey_id)
+        if not isinstance(cached, Missing):
+            return cached
         with db.read(engine) as conn:
             survey = surveys.find(conn, survey_id)
         self._store(self._surveys, survey_id, (self._clock() + self.ttl, survey))

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError
 
-from app import db
+from app import db, urls
 from app.models import contact_table, refused_origin_table, survey_table
 from app.surveys import Survey, SurveyError, normalize_origin
 
@@ -58,12 +58,13 @@ class ContactRecorder:
     def write(
         self, engine: Engine, survey: Survey, origin: str | None, channel: str, now: datetime
     ) -> None:
-        values = {"seen_at": now, "origin": (origin or "")[:255] or None, "channel": channel}
+        seen = urls.page_address(origin or "")[:255] or None  # an Origin header may be forged
+        values = {"seen_at": now, "origin": seen, "channel": channel}
         _upsert(engine, contact_table, survey, values, "last contact")
 
     def write_refusal(self, engine: Engine, survey: Survey, origin: str, now: datetime) -> None:
         """The widget config was refused on ``origin``: not a healthy contact."""
-        values = {"origin": origin[:255], "refused_at": now}
+        values = {"origin": (urls.page_address(origin) or "null")[:255], "refused_at": now}
         _upsert(engine, refused_origin_table, survey, values, "refused origin")
 
 

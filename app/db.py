@@ -3,7 +3,8 @@
 SQLite runs in WAL mode with a busy timeout, and write transactions begin
 ``IMMEDIATE`` so two writers queue on the lock instead of one of them failing
 with "database is locked" when it upgrades a read lock. PostgreSQL needs none
-of this: its row locks and unique indexes give the same guarantees.
+of this: its row locks and unique indexes give the same guarantees; its waits
+for them are bounded by ``lock_timeout`` instead.
 
 Only the migrations create a SQLite file. Every other engine opens an existing
 one, and its pool drops connections whose file is no longer the one at the
@@ -48,13 +49,20 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-# Seconds a writer waits for SQLite's write lock, first behind the other
-# threads of its process, then in busy_timeout behind other processes. A
-# request gives up soon and answers 503 with Retry-After: a lock held by a
-# backup or a stuck process must not pile up waiting requests. Commands an
-# operator runs (migrate, tariff, account, ...) are patient.
-REQUEST_WRITE_WAIT = 2.0
+# Seconds a writer waits for a lock another transaction holds: on SQLite for
+# the write lock, first behind the other threads of its process, then in
+# busy_timeout behind other processes; on PostgreSQL for any row or table
+# lock (lock_timeout). A request gives up soon and answers 503 with
+# Retry-After (DATABASE_LOCK_TIMEOUT): a lock held by a backup, a psql session
+# or a stuck process must not pile up waiting requests. Commands an operator
+# runs (migrate, tariff, retention, ...) and the worker are patient.
+REQUEST_WRITE_WAIT = 3.0
 COMMAND_WRITE_WAIT = 30.0
+
+# A write that got its thread late still waits this long for a lock: another
+# answer to the same account holds its usage row for a commit, milliseconds,
+# and must not turn a burst into refusals.
+LOCK_WAIT_FLOOR = 0.5
 
 # PostgreSQL connections per process, all kept open: the write queue's slots
 # and two for reads (see ``write_queue.WRITE_SLOTS``). Overflow connections
@@ -81,11 +89,18 @@ def normalize_url(url: str) -> str:
 
 
 def create_db_engine(
-    url: str, *, create: bool = False, write_wait: float = REQUEST_WRITE_WAIT, **kwargs: Any
+    url: str,
+    *,
+    create: bool = False,
+    write_wait: float = REQUEST_WRITE_WAIT,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
 ) -> Engine:
     """The engine for ``url``. Only ``create=True`` (the migrations) may create
     a SQLite file; every other engine opens an existing database or fails.
-    ``write_wait`` bounds how long a SQLite writer waits for the lock."""
+    ``write_wait`` bounds how long a writer waits for a lock held elsewhere;
+    ``statement_timeout`` how long a PostgreSQL statement may run (None: as
+    long as it takes)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url, create=create, write_wait=write_wait, **kwargs)
@@ -94,9 +109,45 @@ def create_db_engine(
     kwargs.setdefault("pool_size", POOL_SIZE)
     kwargs.setdefault("max_overflow", 0)
     engine = create_engine(url, **kwargs)
+    _bound_waits(engine, write_wait, statement_timeout)
     if not kwargs.get("pool_pre_ping"):
         _ping_when_idle(engine)
     return engine
+
+
+# PostgreSQL engines' write wait, in seconds, for ``_shortened_lock_wait``.
+_LOCK_WAITS: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"  # 0 would mean no limit at all
+
+
+def _lock_timeout(wait: float) -> str:
+    """PostgreSQL's lock_timeout for a write that may wait ``wait`` seconds
+    for a row. The limit counts each lock wait apart, and a row held by
+    another transaction can cost two: one behind the row's earlier waiters
+    (its tuple lock), one for the holder to end. Each gets half."""
+    return _milliseconds(wait / 2)
+
+
+def _bound_waits(engine: Engine, lock_wait: float, statement_timeout: float | None) -> None:
+    """Every connection of the engine gives up waiting for a row after
+    ``lock_wait`` seconds, and cancels a statement after ``statement_timeout``:
+    both are errors of class OperationalError, answered with a 503. Set once
+    per connection, as it is opened: no round trip per transaction. Without
+    ``statement_timeout`` the server's own setting stays."""
+    _LOCK_WAITS[engine] = lock_wait
+    settings = {"lock_timeout": _lock_timeout(lock_wait)}
+    if statement_timeout is not None:
+        settings["statement_timeout"] = _milliseconds(statement_timeout)
+
+    @event.listens_for(engine, "connect")
+    def _set_timeouts(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        with dbapi_connection.cursor() as cursor:
+            for name, value in settings.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+        dbapi_connection.commit()
 
 
 # Seconds a pooled PostgreSQL connection may rest before it is tried on
@@ -357,12 +408,50 @@ def _one_writer(engine: Engine) -> Iterator[None]:
         writers.lock.release()
 
 
+# -- one deadline for a request's waits ------------------------------------------
+# A request's write first waits for a thread of the write queue, then for the
+# locks its statements need. The queue sets one deadline for both: a write
+# that got its thread late waits for locks only what is left (at least
+# LOCK_WAIT_FLOOR), set for its own transaction, so that no answer waits the
+# queue's time and the lock timeout one after the other.
+
+_LOCK_DEADLINE: ContextVar[float | None] = ContextVar("nps_beacon_lock_deadline", default=None)
+
+
+@contextmanager
+def locks_wait_until(deadline: float) -> Iterator[None]:
+    """Transactions begun inside wait for locks until ``deadline`` (a
+    ``time.monotonic()`` value) on PostgreSQL, not their engine's full wait."""
+    token = _LOCK_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _LOCK_DEADLINE.reset(token)
+
+
+def _shortened_lock_wait(engine: Engine) -> str | None:
+    """The lock_timeout for a transaction begun now, when the deadline leaves
+    noticeably less than the connection's own; else None (no statement)."""
+    deadline = _LOCK_DEADLINE.get()
+    full = _LOCK_WAITS.get(engine)
+    if deadline is None or full is None:
+        return None
+    left = max(deadline - time.monotonic(), LOCK_WAIT_FLOOR)
+    return _lock_timeout(left) if left < full - 0.1 else None
+
+
+_SET_LOCK_WAIT = text("SELECT set_config('lock_timeout', :wait, true)")
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error."""
     with _one_writer(engine), engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
+            wait = _shortened_lock_wait(engine)
+            if wait is not None:
+                conn.execute(_SET_LOCK_WAIT, {"wait": wait})
             yield conn
 
 
@@ -557,6 +646,9 @@ def counting(engine: Engine) -> Iterator[DriverConnection]:
             else:
                 try:
                     with raw.pipeline():
+                        wait = _shortened_lock_wait(engine)
+                        if wait is not None:  # sent ahead: costs no round trip
+                            driver.execute(_SET_LOCK_WAIT, {"wait": wait})
                         yield driver
                         driver.commit()
                 except driver.dbapi_error as exc:

@@ -19,13 +19,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, or_, select, update
 
 from app import db
 from app.addresses import email_key
 from app.models import (
     answer_table,
     inbox_mail_table,
+    inbox_note_table,
     invitation_table,
     recipient_table,
     record_table,
@@ -33,6 +34,7 @@ from app.models import (
     refused_record_table,
     response_table,
     test_response_table,
+    webhook_message_table,
 )
 
 invitation = invitation_table
@@ -153,6 +155,7 @@ class Retained:
     recipients: int = 0
     uploads: int = 0
     refused_records: int = 0
+    notes: int = 0  # inbox notes and the records of replies, with their comments
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,9 +168,11 @@ def months_before(now: datetime, months: int) -> datetime:
 
 def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
     """Comments and recipients' data older than ``months``: comments are
-    cleared (scores stay for the figures), finished invitations and their
-    records deleted, answers unlinked from them, recipients with nothing
-    left deleted unless they unsubscribed, refused upload rows emptied."""
+    cleared (scores stay for the figures) and the inbox's notes, replies and
+    alerts about them deleted, finished invitations and their records
+    deleted, answers unlinked from them, recipients with nothing left
+    deleted unless they unsubscribed, refused upload rows emptied, sent
+    webhook messages (which carry comments and notes) deleted."""
     if months <= 0:
         return Retained()
     cutoff = months_before(now, months)
@@ -189,12 +194,7 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
                 answer_table.c.created_at < cutoff, answer_table.c.value.like('"%')
             )
         ).rowcount
-        # Replies and alerts the inbox sent, with their text and addresses.
-        conn.execute(
-            delete(inbox_mail_table).where(
-                inbox_mail_table.c.created_at < cutoff, inbox_mail_table.c.status != "scheduled"
-            )
-        )
+        notes = _forget_the_inbox(conn, cutoff)
         old = select(invitation.c.id).where(
             invitation.c.created_at < cutoff, invitation.c.status.in_(FINAL_STATUSES)
         )
@@ -233,7 +233,30 @@ def apply_retention(engine: Engine, months: int, now: datetime) -> Retained:
         refusals = conn.execute(
             delete(refused_record_table).where(refused_record_table.c.refused_at < cutoff)
         ).rowcount
-    return Retained(comments, invitations, records, recipients, uploads, refusals)
+    return Retained(comments, invitations, records, recipients, uploads, refusals, notes)
+
+
+def _forget_the_inbox(conn: Connection, cutoff: datetime) -> int:
+    """What the inbox and the webhooks hold about answers past the period:
+    notes and replies go with the comment they are about, whenever they were
+    written; mail and webhook messages once sent (or given up), by their own
+    age or their answer's. Returns the notes deleted."""
+    old = select(response.c.id).where(response.c.created_at < cutoff)
+    notes = conn.execute(
+        delete(inbox_note_table).where(inbox_note_table.c.response_id.in_(old))
+    ).rowcount
+    # Replies and alerts the inbox sent, with their text and addresses.
+    mail = inbox_mail_table.c
+    conn.execute(
+        delete(inbox_mail_table).where(
+            mail.status != "scheduled", or_(mail.created_at < cutoff, mail.response_id.in_(old))
+        )
+    )
+    sent = webhook_message_table.c
+    conn.execute(
+        delete(webhook_message_table).where(sent.created_at < cutoff, sent.status != "pending")
+    )
+    return int(notes)
 
 
 def _chunks(values: list[int], size: int) -> list[list[int]]:

@@ -40,6 +40,7 @@ from app.web import (
     reviews,
     widget_api,
 )
+from app.write_queue import WriteQueue
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -81,9 +82,15 @@ def build_app(
     logging.getLogger("nps_beacon").setLevel(settings.log_level.upper())
     ctx = Context(
         settings=settings,
-        engine=engine or create_db_engine(settings.db_url),
+        engine=engine
+        or create_db_engine(
+            settings.db_url,
+            write_wait=settings.database_lock_timeout,
+            statement_timeout=settings.database_statement_timeout,
+        ),
         signer=Signer(settings.secret_keys, settings.display_token_max_age),
         clock=clock or (lambda: datetime.now(UTC)),
+        writes=WriteQueue(wait=settings.database_lock_timeout),
     )
     limiter = Limiter(
         key_func=client_address,

@@ -135,12 +135,16 @@ def record_response(
                     # In this transaction: a code is handed out only to a stored response.
                     postgres = engine.dialect.name == "postgresql"
                     reward = rewards.hand_out(conn, postgres, survey, segment, new_id, now)
-                    if survey.offers_review(segment):
-                        rewards.count_shown(conn, survey, now, zone)
                     # In this transaction: a refused or rolled-back answer emits nothing.
                     _emit(conn, "response.created", survey, submission, new_id, segment, now)
-                    # Last: from this step to the commit every answer to the account waits.
+                    # From this step to the commit every answer to the account waits.
                     budget.consume(conn, account_id, period, now, survey.id)
+                    if survey.offers_review(segment):
+                        # Only this follows the step: the survey's shared counter row
+                        # is then locked only by the answer holding the usage row, so
+                        # one waiting for a usage row held elsewhere holds nothing the
+                        # next one waits for, and each gives up after one lock wait.
+                        rewards.count_shown(conn, survey, now, zone)
                     return Recorded(new_id, submission.score, segment, True, reward)
             found = _replay(conn, ANSWERS, submission, survey, now, zone)
             if _attach(conn, survey, found.id, found.segment, submission, now) and not (

@@ -48,6 +48,13 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _seconds(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 3600:
+        raise SettingsError(f"expected seconds, more than 0 and at most 3600, got {value!r}")
+    return number
+
+
 def _on_off(value: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise SettingsError(f"expected on or off, got {value!r}")
@@ -145,6 +152,21 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "SQLAlchemy URL. Empty means the SQLite file `./var/nps-beacon.sqlite3`; "
         "use `postgresql://user@host/db` for several workers or hosts.",
+    ),
+    Setting(
+        "DATABASE_LOCK_TIMEOUT",
+        "3",
+        "Seconds a request's write waits, for a write thread and then for a lock another "
+        "transaction holds (a row on PostgreSQL, the database on SQLite), before it answers "
+        "503 with Retry-After. The worker and commands wait up to 30 s.",
+        _seconds,
+    ),
+    Setting(
+        "DATABASE_STATEMENT_TIMEOUT",
+        "30",
+        "Seconds one statement of a request may run on PostgreSQL before it is cancelled "
+        "(a 503). The worker, commands and migrations have no such limit.",
+        _seconds,
     ),
     Setting(
         "SECRET_KEYS",
@@ -291,6 +313,8 @@ SETTINGS: tuple[Setting, ...] = (
 class Settings:
     environment: str = "development"
     database_url: str = ""
+    database_lock_timeout: float = 3.0
+    database_statement_timeout: float = 30.0
     secret_keys: tuple[str, ...] = ()
     public_url: str = "http://127.0.0.1:8000"
     allowed_hosts: tuple[str, ...] = ()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from app.signing import Signer
 
@@ -17,6 +17,18 @@ def admin(path: str = "", **query: str | int) -> str:
     """An admin page's path: ``admin("surveys/3/results", period="2026-05")``."""
     address = f"{ADMIN}/{path.lstrip('/')}" if path else f"{ADMIN}/"
     return f"{address}?{urlencode(query)}" if query else address
+
+
+def page_address(url: str) -> str:
+    """A visitor's page as it is stored: scheme, host, port and path only.
+    The query, the fragment and any user name are cut: they may name the
+    visitor (``?email=...``) or carry a session. "" for no address at all."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def link_path(link_key: str) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, make_url, select, text
+from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from app import db, records
@@ -22,10 +23,12 @@ from app.cli import main as cli
 from app.mail import OutboxTransport
 from app.records import Source
 from app.settings import Settings
+from tests.admin_helpers import csrf_from, login
 from tests.conftest import SECRET, seed
 from tests.test_invitations import SIGNER, _answer
 
 NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
+OWNER = "owner@shop.example"
 UTC_ZONE = ZoneInfo("UTC")
 
 
@@ -181,6 +184,7 @@ def test_retention_clears_old_comments_and_recipients_but_keeps_scores(
         "recipients": 1,
         "uploads": 0,
         "refused_records": 0,
+        "notes": 0,
     }
     rows = _all(engine, "SELECT score, comment, invitation_id FROM response ORDER BY id")
     assert rows == [(2, None, None), (2, "slow delivery", recent)]
@@ -316,3 +320,78 @@ def test_erase_removes_the_development_outboxs_messages_naming_the_address(
     erased = _run(capsys, f"erase --account {shop.account_id} --email UNA@B\u00fccher.de")
     assert erased["outbox_files"] == 1
     assert len(list(outbox.glob("*.eml"))) == 2
+
+
+PHONE = "+49 170 5550123"
+NOTE = f"Called Ann Smith on {PHONE}, she wants a refund"
+REPLY = f"Dear Ann Smith, we will call you on {PHONE} about the refund."
+QUERY = "?email=ann%40example.com&order=991"
+PAGE = "https://shop.example/checkout/done"
+
+
+def _everything(engine: Engine) -> str:
+    """Every value of every table, as one text to search."""
+    with db.read(engine) as conn:
+        return "\n".join(
+            repr(tuple(row))
+            for table in SQLModel.metadata.sorted_tables
+            for row in conn.execute(select(table))
+        )
+
+
+def _webhook_endpoint(engine: Engine, account_id: int) -> None:
+    """An endpoint that wants every inbox change and answer: their texts go to its outbox."""
+    with db.write(engine) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO webhook_endpoint (account_id, url, events, secret, active,"
+                " failed_in_a_row, created_at) VALUES (:a, 'https://hooks.example/in',"
+                " ',inbox.updated,response.created,', 'whsec_test', :yes, 0, :t)"
+            ),
+            {"a": account_id, "yes": True, "t": datetime.now(UTC)},
+        )
+
+
+def test_retention_takes_notes_and_replies_with_the_comment_and_keeps_no_page_query(
+    engine: Engine, client: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shop = seed(engine, tariff="pro", email=OWNER)
+    _webhook_endpoint(engine, shop.account_id)
+    # A widget answer and an owner's test answer, sent from a page whose address names Ann.
+    for key in (SIGNER.embed_key(shop.public_id), SIGNER.test_embed_key(shop.public_id)):
+        # A forged Origin header is a page address too, kept as the last contact.
+        config = client.get(f"/api/v1/widget/{key}", headers={"Origin": PAGE + QUERY}).json()
+        body = {"display_token": config["display_token"], "score": 3, "page_url": PAGE + QUERY}
+        answer = client.post("/api/v1/responses", json={**body, "comment": "Too slow"})
+        assert answer.status_code == 201, answer.text
+    # An e-mail answer: a note on it, and a reply sent to Ann.
+    invitation_id = _invite(engine, shop.account_id, shop.survey_id, "ann@example.com", NOW)
+    _answer(client, SIGNER.invitation_key(invitation_id), 2)
+    login(client, OWNER)
+    items = [row[0] for row in _all(engine, "SELECT id FROM response ORDER BY id")]
+    token = csrf_from(client.get(f"/admin/inbox/{items[0]}").text)
+    for item in items:
+        noted = client.post(f"/admin/inbox/{item}/notes", data={"csrf_token": token, "note": NOTE})
+        assert noted.status_code in (200, 303), noted.text
+    reply = {"csrf_token": token, "subject": "Your refund", "reply": REPLY}
+    assert client.post(f"/admin/inbox/{items[1]}/reply", data=reply).status_code in (200, 303)
+    assert PHONE in _everything(engine)
+    assert _all(engine, "SELECT page_url FROM response") == [(PAGE,), (None,)]
+    assert _all(engine, "SELECT page_url FROM test_response") == [(PAGE,)]
+    # Sixty days pass; the reply and the webhook messages went out meanwhile.
+    long_ago = datetime.now(UTC) - timedelta(days=60)
+    with db.write(engine) as conn:
+        for table in ("response", "test_response", "inbox_note", "inbox_mail", "webhook_message"):
+            conn.execute(text(f"UPDATE {table} SET created_at = :t"), {"t": long_ago})
+        conn.execute(text("UPDATE inbox_mail SET status = 'sent'"))
+        conn.execute(text("UPDATE webhook_message SET status = 'delivered'"))
+
+    done = _run(capsys, "retention --months 1")
+
+    stored = _everything(engine)
+    assert PHONE not in stored and "Ann Smith" not in stored
+    assert "ann%40example.com" not in stored and "order=991" not in stored
+    assert done["notes"] == 3  # two notes and the reply's record
+    assert _all(engine, "SELECT count(*) FROM inbox_note") == [(0,)]
+    # Scores stay for the figures.
+    assert _all(engine, "SELECT score, comment FROM response ORDER BY id") == [(3, None), (2, None)]

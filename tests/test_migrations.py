@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 
 from app import accounts, db, migrations, records, surveys
 from app.db import create_db_engine
-from tests.conftest import BACKENDS, PG_URL
+from tests.conftest import BACKENDS, PG_URL, seed
 
 
 def _differences(engine: Engine) -> list[object]:
@@ -136,5 +136,63 @@ def test_mailbox_keys_are_rewritten_and_twins_merged_into_the_earliest(
             ("bob@example.com", "bob@example.com", None, False, 1, 1),
         ]
         assert _differences(engine) == []
+    finally:
+        engine.dispose()
+
+
+STORED_PAGES = [
+    ("https://shop.example/checkout/done?email=ann%40example.com&tel=0170", "q1"),
+    ("https://ann:secret@shop.example:8443/account#orders", "q2"),
+    ("https://shop.example/thanks", "q3"),
+    (None, "q4"),
+]
+
+
+def test_page_addresses_stored_before_keep_origin_and_path_only(empty_database: str) -> None:
+    """Addresses stored as sent, query strings and all, are cut by the
+    migration that came with cutting them on arrival."""
+    migrations.upgrade(empty_database, "0011")
+    engine = create_db_engine(empty_database)
+    try:
+        shop = seed(engine)
+        with engine.begin() as conn:
+            for table in ("response", "test_response"):
+                for page, nonce in STORED_PAGES:
+                    period = ", period" if table == "response" else ""
+                    conn.execute(
+                        text(
+                            f"INSERT INTO {table} (nonce, account_id, survey_id, score, segment,"
+                            f" channel, page_url, created_at{period}) VALUES (:n, :a, :s, 9,"
+                            f" 'promoter', 'widget', :p, :t{', :period' if period else ''})"
+                        ),
+                        {"n": f"{table}{nonce}", "a": shop.account_id, "s": shop.survey_id,
+                         "p": page, "t": datetime.now(UTC), "period": "2026-05"},
+                    )  # fmt: skip
+            # Origin headers a forged request filled with a page's whole address.
+            forged = {"a": shop.account_id, "s": shop.survey_id, "t": datetime.now(UTC),
+                      "o": STORED_PAGES[0][0]}  # fmt: skip
+            conn.execute(
+                text("INSERT INTO contact (survey_id, account_id, seen_at, origin, channel)"
+                     " VALUES (:s, :a, :t, :o, 'widget')"), forged,
+            )  # fmt: skip
+            conn.execute(
+                text("INSERT INTO refused_origin (survey_id, account_id, origin, refused_at)"
+                     " VALUES (:s, :a, :o, :t)"), forged,
+            )  # fmt: skip
+
+        migrations.upgrade(empty_database)
+
+        with engine.connect() as conn:
+            for table in ("response", "test_response"):
+                pages = conn.execute(text(f"SELECT page_url FROM {table} ORDER BY id")).scalars()
+                assert list(pages) == [
+                    "https://shop.example/checkout/done",
+                    "https://shop.example:8443/account",
+                    "https://shop.example/thanks",
+                    None,
+                ]
+            for table in ("contact", "refused_origin"):
+                origin = conn.execute(text(f"SELECT origin FROM {table}")).scalar_one()
+                assert origin == "https://shop.example/checkout/done"
     finally:
         engine.dispose()

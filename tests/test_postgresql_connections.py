@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app import db
+from app import cli, db
+from app.main import build_app
+from app.settings import Settings
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -123,3 +125,74 @@ def test_once_a_connection_is_found_broken_the_rested_ones_are_tried_first(
         with db.counting(engine) as driver:
             pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
         assert pid not in cut
+
+
+def _lock_wait(conn: db.Executor) -> str:
+    return str(
+        conn.execute(text("SELECT current_setting('lock_timeout')"), {}).scalar_one_or_none()
+    )
+
+
+@POSTGRES_ONLY
+def test_a_lock_timeout_in_the_pipeline_is_a_database_error_on_a_connection_kept_usable(
+    engine: Engine,
+) -> None:
+    """The guarded step leaves with the COMMIT, so a row held elsewhere makes
+    the commit fail: SQLAlchemy's OperationalError (a 503), the transaction
+    rolled back, and the same pooled connection fit for the next answer."""
+    url = engine.url.render_as_string(hide_password=False)
+    short = db.create_db_engine(url, write_wait=1.0, pool_size=1)
+    try:
+        with short.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT name FROM tariff WHERE code = 'free' FOR UPDATE"))
+            with pytest.raises(OperationalError), db.counting(short) as conn:
+                conn.execute(text("UPDATE tariff SET name = 'Held' WHERE code = 'free'"), {})
+        with db.counting(short) as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()"), {}).first() == (pid,)
+            conn.execute(text("UPDATE tariff SET name = 'Free' WHERE code = 'free'"), {})
+            assert _lock_wait(conn) == "500ms"  # half the write's wait: see db._lock_timeout
+        # A write that waited for its thread until the deadline keeps the floor.
+        with db.locks_wait_until(time.monotonic() - 1), db.counting(short) as conn:
+            assert _lock_wait(conn) == "250ms"
+        with db.locks_wait_until(time.monotonic() - 1), db.write(short) as sa_conn:
+            assert _lock_wait(sa_conn) == "250ms"
+    finally:
+        short.dispose()
+
+
+def _waits(engine: Engine) -> tuple[str, str]:
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT current_setting('lock_timeout'), current_setting('statement_timeout')")
+        ).one()
+    return row[0], row[1]
+
+
+@POSTGRES_ONLY
+def test_request_connections_wait_briefly_and_commands_patiently(settings: Settings) -> None:
+    """The web server's connections: DATABASE_LOCK_TIMEOUT for a row (half per
+    wait) and DATABASE_STATEMENT_TIMEOUT per statement. The worker's and the
+    commands' (retention, migrations' too): 30 s for a row, no statement limit."""
+    web = build_app(settings.replace(database_lock_timeout=4.0, database_statement_timeout=20.0))
+    worker = cli._engine(settings)
+    try:
+        assert _waits(web.state.ctx.engine) == ("2s", "20s")
+        assert _waits(worker) == ("15s", "0")
+    finally:
+        web.state.ctx.engine.dispose()
+        worker.dispose()
+
+
+@POSTGRES_ONLY
+def test_a_statement_past_its_timeout_is_a_database_error(engine: Engine) -> None:
+    url = engine.url.render_as_string(hide_password=False)
+    short = db.create_db_engine(url, statement_timeout=0.2)
+    try:
+        with pytest.raises(OperationalError), db.read(short) as conn:
+            conn.execute(text("SELECT pg_sleep(5)"))
+        with db.read(short) as conn:  # and the connection serves the next request
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+    finally:
+        short.dispose()

@@ -153,3 +153,12 @@ def test_the_architecture_map_names_every_module() -> None:
         if not (named or packaged):
             missing.append(str(relative))
     assert not missing, f"ARCHITECTURE.md does not map {missing}"
+
+
+def test_database_waits_are_positive_seconds() -> None:
+    settings = from_env({"DATABASE_LOCK_TIMEOUT": "1.5", "SECRET_KEYS": "k"})
+    assert settings.database_lock_timeout == 1.5
+    assert settings.database_statement_timeout == 30.0
+    for bad in ("0", "-1", "soon", "4000"):
+        with pytest.raises(SettingsError, match="DATABASE_LOCK_TIMEOUT"):
+            from_env({"DATABASE_LOCK_TIMEOUT": bad, "SECRET_KEYS": "k"})

@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any
 
+import anyio
 import pytest
 from sqlalchemy import Engine, text
 
@@ -88,3 +89,43 @@ def test_postgresql_writes_never_run_on_the_loop() -> None:
 
     engine: Any = create_db_engine("postgresql://nobody@127.0.0.1:1/none")
     assert not db.writes_inline(engine)
+
+
+def test_one_accounts_stuck_writes_hold_only_its_share_of_the_slots() -> None:
+    """Writes of an account whose rows are held elsewhere take at most its
+    share of the threads; its next write gives up at the deadline, and
+    another account's write still finds a thread at once."""
+    queue = WriteQueue(slots=3, wait=1.0, account_slots=2)
+    release = threading.Event()
+    started: list[str] = []
+
+    def stuck() -> str:
+        started.append("stuck")
+        release.wait(10)
+        return "stuck"
+
+    def quick() -> str:
+        return "quick"
+
+    async def scenario() -> tuple[list[object], str]:
+        outcomes: list[object] = []
+
+        async def stuck_write() -> None:
+            try:
+                outcomes.append(await queue.run(stuck, account=1))
+            except db.WriteTimeout:
+                outcomes.append("timeout")
+
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(stuck_write)
+            await anyio.sleep(0.2)
+            other = await queue.run(quick, account=2)
+            await anyio.sleep(2.0)  # well past the third stuck write's deadline
+            release.set()
+        return outcomes, other
+
+    outcomes, other = run_async(scenario())
+    assert other == "quick"
+    assert started == ["stuck", "stuck"]  # the third never got a thread
+    assert sorted(map(str, outcomes)) == ["stuck", "stuck", "timeout"]

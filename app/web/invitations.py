@@ -156,7 +156,7 @@ def _answered_page(visit: Visit, selected: int | None) -> Response:
 async def submit_score(request: Request) -> Response:
     visit = await _visit(request)
     fields = await _read_form(visit)
-    return await visit.ctx.writes.run(_record_score, visit, fields)
+    return await visit.ctx.writes.run(_record_score, visit, fields, account=visit.survey.account_id)
 
 
 async def show_thanks(request: Request) -> Response:
@@ -169,7 +169,9 @@ async def show_thanks(request: Request) -> Response:
 async def submit_comment(request: Request) -> Response:
     visit = await _visit(request)
     fields, raw = await _read_follow_up(visit)
-    return await visit.ctx.writes.run(_record_comment, visit, fields, raw)
+    return await visit.ctx.writes.run(
+        _record_comment, visit, fields, raw, account=visit.survey.account_id
+    )
 
 
 def _record_score(visit: Visit, fields: dict[str, str]) -> Response:
@@ -478,7 +480,9 @@ async def unsubscribe(request: Request) -> Response:
     POST to the key's address is the recipient's request. Idempotent."""
     invited = await run_in_threadpool(_unsubscribing, request)
     ctx: Context = request.app.state.ctx
-    done = await ctx.writes.run(records.unsubscribe, ctx.engine, invited.id, ctx.clock())
+    done = await ctx.writes.run(
+        records.unsubscribe, ctx.engine, invited.id, ctx.clock(), account=invited.survey.account_id
+    )
     if done is None:  # gone since it was read
         raise Notice(invited.language, 404, "invalid_title", "invalid_text")
     return _unsubscribe_page(request, invited, done=True)

@@ -94,7 +94,7 @@ async def show_survey(request: Request) -> Response:
 async def submit_score(request: Request) -> Response:
     visit = await _visit(request)
     fields = await _read_form(visit)
-    return await visit.ctx.writes.run(_record_score, visit, fields)
+    return await visit.ctx.writes.run(_record_score, visit, fields, account=visit.survey.account_id)
 
 
 async def show_thanks(request: Request) -> Response:
@@ -109,7 +109,9 @@ async def show_thanks(request: Request) -> Response:
 async def submit_comment(request: Request) -> Response:
     visit = await _visit(request)
     fields, raw = await _read_follow_up(visit)
-    return await visit.ctx.writes.run(_record_comment, visit, fields, raw)
+    return await visit.ctx.writes.run(
+        _record_comment, visit, fields, raw, account=visit.survey.account_id
+    )
 
 
 # -- recording -------------------------------------------------------------

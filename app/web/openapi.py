@@ -563,7 +563,13 @@ def submission_fields(limits: Limits) -> dict[str, Schema]:
             }
         ),
         "page_url": _optional(
-            {"type": "string", "maxLength": limits.url_max, "pattern": "^https?://[^/]"}
+            {
+                "type": "string",
+                "maxLength": limits.url_max,
+                "pattern": "^https?://[^/]",
+                "description": "Stored as origin and path only: a query string, a fragment "
+                "and a user name are cut.",
+            }
         ),
         "locale": _optional({"type": "string", "pattern": limits.locale_pattern}),
         "answers": _optional(

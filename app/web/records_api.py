@@ -205,7 +205,7 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 async def create_record(request: Request, ctx: Context, key: ApiKey) -> Response:
     data = await _read_json(request, RECORD_BODY_LIMIT)
-    return await ctx.writes.run(_take_one, ctx, key, data)
+    return await ctx.writes.run(_take_one, ctx, key, data, account=key.account_id)
 
 
 async def create_batch(request: Request, ctx: Context, key: ApiKey) -> Response:
@@ -213,7 +213,7 @@ async def create_batch(request: Request, ctx: Context, key: ApiKey) -> Response:
     items = _batch_items(data)
     # One write slot for the whole batch, taken once: a batch never stops
     # half-way because the queue was busy between two of its records.
-    return await ctx.writes.run(_take_batch, ctx, key, items)
+    return await ctx.writes.run(_take_batch, ctx, key, items, account=key.account_id)
 
 
 async def show_record(request: Request, ctx: Context, key: ApiKey) -> Response:

@@ -54,7 +54,14 @@ async def follow_review(request: Request) -> Response:
         and not _prefetch(request)
         and _first_follow(request, survey)
     ):
-        await ctx.writes.run(rewards.count_followed, ctx.engine, survey, ctx.clock(), ctx.zone)
+        await ctx.writes.run(
+            rewards.count_followed,
+            ctx.engine,
+            survey,
+            ctx.clock(),
+            ctx.zone,
+            account=survey.account_id,
+        )
     return RedirectResponse(target, status_code=303, headers=HEADERS)
 
 

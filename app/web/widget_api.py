@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, preview, questions, responses, scales, survey_texts
+from app import answers, budget, preview, questions, responses, scales, survey_texts, urls
 from app.cache import Missing
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -154,8 +154,21 @@ async def submit_response(request: Request) -> Response:
     if display.channel != "widget":
         # A link page's token answers on its page; each channel takes only its own.
         raise _invalid_token()
+    # The account is known before the write queue, which gives it a share of its slots.
+    survey = ctx.cache.cached_survey(display.survey_id)
+    if isinstance(survey, Missing):
+        survey = await run_in_threadpool(ctx.cache.survey, ctx.engine, display.survey_id)
+    if survey is None:
+        raise _unknown_survey()
     return await ctx.writes.run(
-        _record, ctx, request.headers.get("origin"), display, data, inline_on=ctx.engine
+        _record,
+        ctx,
+        survey,
+        request.headers.get("origin"),
+        display,
+        data,
+        account=survey.account_id,
+        inline_on=ctx.engine,
     )
 
 
@@ -199,10 +212,9 @@ def _invalid_token() -> Problem:
     return Problem(400, "invalid_token", "The display token is not valid.")
 
 
-def _record(ctx: Context, origin: str | None, display: Display, data: dict[str, Any]) -> Response:
-    survey = ctx.cache.survey(ctx.engine, display.survey_id)
-    if survey is None:
-        raise _unknown_survey()
+def _record(
+    ctx: Context, survey: Survey, origin: str | None, display: Display, data: dict[str, Any]
+) -> Response:
     if not survey.allows(origin):
         raise Problem(
             403, "origin_not_allowed", "This survey does not accept answers from this site."
@@ -295,7 +307,8 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     return {
         "score": score,
         "comment": comment,
-        "page_url": page_url or None,
+        # The widget sends origin and path; an API client's query is cut here.
+        "page_url": urls.page_address(page_url or "") or None,
         "locale": locale or None,
         "answers": answered or None,
     }
@@ -305,7 +318,7 @@ def _origin_of(url: str | None) -> str | None:
     if not url or not _is_web_url(url):
         return None
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _is_web_url(value: Any) -> bool:
