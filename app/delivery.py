@@ -106,6 +106,7 @@ class Sender:
     # Production checks every webhook target before calling it (no private addresses).
     production: bool = False
     webhook_timeout: float = webhook_delivery.TIMEOUT
+    webhook_deadline: float = webhook_delivery.DEADLINE
 
     def webhooks(self) -> webhook_delivery.WebhookSender:
         return webhook_delivery.WebhookSender(
@@ -116,6 +117,7 @@ class Sender:
             production=self.production,
             clock=self.clock,
             timeout=self.webhook_timeout,
+            deadline=self.webhook_deadline,
         )
 
 
@@ -485,10 +487,10 @@ def _alert_message(
 # -- passes ----------------------------------------------------------------------
 
 
-def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send everything due, batch after batch, then the budget alerts, the
-    inbox's mail, then the webhook outbox (with the alerts' events). A set
-    ``stop`` ends the pass after the batch in hand, without the rest."""
+def mail_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
+    """Send the due invitations, batch after batch, then the budget alerts
+    and the inbox's mail. A set ``stop`` ends the pass after the batch in
+    hand, without the rest."""
     summary = Summary()
     while stop is None or not stop.is_set():
         done, claimed = send_batch(sender)
@@ -499,32 +501,53 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
         summary.alerts = send_alerts(sender)
     if stop is None or not stop.is_set():
         summary.inbox = inbox_mail.run_pass(sender)
+    for outcome in ("sent", "retried", "failed", "cancelled"):
+        metrics.invitation(outcome, getattr(summary, outcome))
+    return summary
+
+
+def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
+    """The e-mail's pass, then the webhook outbox's (with the alerts'
+    events): what ``worker --once`` does."""
+    summary = mail_pass(sender, stop)
+    if stop is None or not stop.is_set():
         hooks = webhook_delivery.run_pass(sender.webhooks(), stop.is_set if stop else None)
         summary.webhooks_delivered = hooks.delivered
         summary.webhooks_retried = hooks.retried
         summary.webhooks_failed = hooks.failed
-    for outcome in ("sent", "retried", "failed", "cancelled"):
-        metrics.invitation(outcome, getattr(summary, outcome))
-    for outcome in ("delivered", "retried", "failed"):
-        metrics.webhook(outcome, getattr(summary, f"webhooks_{outcome}"))
     return summary
 
 
 def run(sender: Sender, stop: threading.Event, idle: float = IDLE) -> None:
-    """Pass after pass until ``stop`` is set. A database or mail server that
-    is away is waited out: the next pass tries again."""
-    while not stop.is_set():
-        try:
-            summary = run_pass(sender, stop)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("sending paused: %s", exc)
-        except Exception:
-            # A worker that stops on one bad row sends nothing at all.
-            log.exception("sending failed")
-        else:
-            if summary:
-                log.info("sent %s", summary.as_dict())
-        stop.wait(idle)
+    """Two lanes until ``stop`` is set: the e-mail's passes in this thread,
+    every ``idle`` seconds, and the webhooks' in a thread of their own, so
+    no receiver, however slow, holds back an invitation or an alert. A
+    database or mail server that is away is waited out: the next pass tries
+    again."""
+    hooks = threading.Thread(
+        target=webhook_delivery.run,
+        args=(sender.webhooks(), stop.is_set, idle),
+        name="nps-beacon-webhooks",
+        daemon=True,
+    )
+    hooks.start()
+    try:
+        while not stop.is_set():
+            try:
+                summary = mail_pass(sender, stop)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("sending paused: %s", exc)
+            except Exception:
+                # A worker that stops on one bad row sends nothing at all.
+                log.exception("sending failed")
+            else:
+                if summary:
+                    log.info("sent %s", summary.as_dict())
+            stop.wait(idle)
+    finally:
+        stop.set()
+        # The attempts in flight end within their deadline and are marked.
+        hooks.join()
 
 
 class Background:

@@ -241,6 +241,14 @@ SETTINGS: tuple[Setting, ...] = (
         _mail_from,
     ),
     Setting(
+        "WEBHOOK_DEADLINE",
+        "15",
+        "Seconds a webhook attempt may take, from connecting to the answer's last byte; "
+        "a receiver that has not answered by then has failed this attempt, which is "
+        "tried again later.",
+        _positive_int,
+    ),
+    Setting(
         "RETENTION_MONTHS",
         "0",
         "Months after which comments and recipients' data (finished invitations, their "
@@ -299,6 +307,7 @@ class Settings:
     session_https_only: bool = False
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
+    webhook_deadline: int = 15
     retention_months: int = 0
     metrics: bool = False
     metrics_dir: str = ""
