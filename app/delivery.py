@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,9 @@ BATCH_SIZE = 50
 # Long enough for a batch over a slow mail server; a worker that died holds
 # its claims no longer than this.
 LEASE = timedelta(minutes=5)
+# The part of a lease kept for marking the batch: sending stops before it, so
+# no other worker claims a message while this one may still be sending it.
+MARK_SHARE = 0.2
 # Waits after the 1st, 2nd, 3rd, ... transient failure; hourly after the last.
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60))
 RETRY_FOR = timedelta(days=1)
@@ -235,7 +239,13 @@ def _message(sender: Sender, due: Due) -> EmailMessage:
     )
 
 
-def _send(sender: Sender, due: Sequence[Due]) -> list[Delivery]:
+def sending_until(claimed: float, lease: timedelta) -> float:
+    """When a batch claimed at ``claimed`` (``time.monotonic()``) for
+    ``lease`` must have stopped sending."""
+    return claimed + lease.total_seconds() * (1 - MARK_SHARE)
+
+
+def _send(sender: Sender, due: Sequence[Due], until: float) -> list[Delivery]:
     """One delivery per invitation, in order. A message that cannot even be
     written (an address no header takes) is a permanent failure."""
     messages: list[EmailMessage] = []
@@ -245,7 +255,7 @@ def _send(sender: Sender, due: Sequence[Due]) -> list[Delivery]:
             messages.append(_message(sender, item))
         except ValueError as exc:
             unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
-    sent = iter(sender.transport.send_batch(messages))
+    sent = iter(sender.transport.send_batch(messages, until))
     return [unwritable[i] if i in unwritable else next(sent) for i in range(len(due))]
 
 
@@ -300,12 +310,15 @@ def mark(
 
 
 def send_batch(sender: Sender) -> tuple[Summary, int]:
-    """Claim, send and mark one batch: its summary and how many were claimed."""
+    """Claim, send and mark one batch: its summary and how many were claimed.
+    A batch that would outlive its lease stops sending first; the rest is
+    tried again later."""
+    claimed = time.monotonic()
     with db.write(sender.engine) as conn:
         taken = claim(conn, sender.clock(), sender.batch_size, sender.lease)
     summary = Summary(cancelled=taken.cancelled)
     if taken.due:
-        deliveries = _send(sender, taken.due)
+        deliveries = _send(sender, taken.due, sending_until(claimed, sender.lease))
         with db.write(sender.engine) as conn:
             summary.add(mark(conn, taken.due, deliveries, sender.clock()))
     return summary, taken.size

@@ -241,6 +241,13 @@ SETTINGS: tuple[Setting, ...] = (
         _mail_from,
     ),
     Setting(
+        "SMTP_DEADLINE",
+        "120",
+        "Seconds one conversation with the mail server may take, from connecting to QUIT, "
+        "for a batch of up to 50 messages; what is not sent by then is tried again later.",
+        _positive_int,
+    ),
+    Setting(
         "WEBHOOK_DEADLINE",
         "15",
         "Seconds a webhook attempt may take, from connecting to the answer's last byte; "
@@ -307,6 +314,7 @@ class Settings:
     session_https_only: bool = False
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
+    smtp_deadline: int = 120
     webhook_deadline: int = 15
     retention_months: int = 0
     metrics: bool = False

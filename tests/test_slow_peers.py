@@ -6,20 +6,43 @@ endpoint or account has a bounded share of that lane; on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import signal
+import threading
 import time
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 
-from app import db, webhook_delivery, webhooks
+from app import db, delivery, webhook_delivery, webhooks
+from app.db import create_db_engine
+from app.delivery import Sender, Summary
+from app.mail import SmtpConfig, SmtpTransport, parse_smtp_url
 from app.models import webhook_message_table
 from app.settings import Settings
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer
-from tests.test_delivery import PUBLIC, _accept, _process, _rows, _subprocess_env, _wait_for
+from tests.test_delivery import (
+    MAIL_FROM,
+    PUBLIC,
+    URLS,
+    UTC_ZONE,
+    _accept,
+    _invitation,
+    _invitations_received,
+    _process,
+    _rows,
+    _subprocess_env,
+    _summary,
+    _used,
+    _wait_for,
+    _worker_once,
+    cli_env,  # noqa: F401  (a fixture)
+)
+from tests.test_mail import note, statuses
 from tests.test_webhooks import _endpoint, _sender
 from tests.webhook_receiver import Receiver
 
@@ -143,3 +166,126 @@ def _attempts(engine: Engine, account_id: int) -> list[Any]:
             a=account_id,
         )
     )
+
+
+# -- e-mail ------------------------------------------------------------------------
+
+BANNER = b"220 drip.example ESMTP\r\n"
+
+
+def test_a_dripping_smtp_banner_is_cut_at_the_conversation_deadline() -> None:
+    with running_drip_server(BANNER, every=1.0) as drip:
+        config = SmtpConfig("127.0.0.1", drip.port, None, None, "none")
+        results = SmtpTransport(config, deadline=2).send_batch([note(1), note(2)])
+        [connection] = drip.finished()
+
+    assert statuses(results) == ["transient", "transient"]
+    assert results[0].detail == (
+        f"no session with 127.0.0.1:{drip.port}: cut off: the conversation passed its 2 s"
+    )
+    assert connection.lasted is not None and connection.lasted < 2 + MARGIN
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_worker_once_with_a_dripping_mail_server_ends_and_keeps_the_invitations_for_later(
+    engine: Engine,
+    smtp_server: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shop = seed(engine)
+    now = datetime.now(UTC)
+    waiting = [_accept(engine, shop, f"p{n}@example.com", now) for n in range(2)]
+    with running_drip_server(BANNER, every=5.0) as drip:
+        monkeypatch.setenv("SMTP_URL", f"smtp://127.0.0.1:{drip.port}")
+        monkeypatch.setenv("SMTP_DEADLINE", "3")
+        summary = _worker_once(capsys)
+        [connection] = drip.finished()
+
+    assert summary == _summary(retried=2)
+    assert connection.lasted is not None and connection.lasted < 3 + MARGIN
+    for outcome in waiting:
+        row = _invitation(engine, outcome)
+        assert (row.status, row.attempts, row.claimed_until, row.given_back_at) == (
+            "scheduled",
+            1,
+            None,
+            None,
+        )
+        assert row.last_error.endswith("cut off: the conversation passed its 3 s")
+    assert _used(engine, shop.account_id, row.period) == (2, 2)  # nothing given back
+
+    # Tried again later, through a mail server that answers.
+    later = Sender(
+        engine=engine,
+        transport=SmtpTransport(parse_smtp_url(smtp_server.url())),
+        urls=URLS,
+        mail_from=MAIL_FROM,
+        zone=UTC_ZONE,
+        clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
+    )
+    assert delivery.run_pass(later).sent == 2
+    assert sorted(smtp_server.addresses) == ["p0@example.com", "p1@example.com"]
+
+
+def test_a_batch_longer_than_its_lease_stops_so_no_second_worker_sends_a_message_twice(
+    settings: Settings, engine: Engine, smtp_server: SmtpServer
+) -> None:
+    """A relay that takes a second a message, and a lease of four seconds for
+    a batch of ten: the first worker stops sending and marks its batch before
+    the lease runs out, so the second, passing again and again meanwhile,
+    finds nothing of it to claim."""
+    shop = seed(engine, tariff="basic")
+    now = datetime.now(UTC)
+    for n in range(10):
+        _accept(engine, shop, f"person{n}@example.com", now)
+    smtp_server.data_delay = 1.0
+    lease = timedelta(seconds=4)
+    first_done = threading.Event()
+    summaries: dict[str, Summary] = {}
+
+    def first() -> None:
+        own = create_db_engine(settings.db_url, write_wait=30)
+        try:
+            sender = Sender(**_values(own, smtp_server), lease=lease, batch_size=10)
+            summaries["first"] = delivery.run_pass(sender)
+        finally:
+            first_done.set()
+            own.dispose()
+
+    def second() -> None:
+        own = create_db_engine(settings.db_url, write_wait=30)
+        sender = Sender(**_values(own, smtp_server), lease=lease, batch_size=10)
+        total = Summary()
+        try:
+            time.sleep(0.5)
+            until = time.monotonic() + lease.total_seconds() + 4
+            while time.monotonic() < until or not first_done.is_set():
+                total.add(delivery.run_pass(sender))
+                time.sleep(0.2)
+        finally:
+            summaries["second"] = total
+            own.dispose()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    per_id = Counter(str(m["Message-ID"]) for m in _invitations_received(smtp_server))
+    assert per_id and set(per_id.values()) == {1}, per_id
+    assert summaries["first"].retried > 0  # it stopped before the lease ran out
+    assert summaries["second"].sent == 0
+    rows = _rows(engine, "SELECT status, count(*) AS n FROM invitation GROUP BY status")
+    assert {row.status: row.n for row in rows}.get("sent", 0) == summaries["first"].sent
+
+
+def _values(engine: Engine, server: SmtpServer) -> dict[str, Any]:
+    return {
+        "engine": engine,
+        "transport": SmtpTransport(parse_smtp_url(server.url()), timeout=10),
+        "urls": URLS,
+        "mail_from": MAIL_FROM,
+        "zone": UTC_ZONE,
+    }
