@@ -6,6 +6,12 @@ message needs on the way. The batch is then sent outside any transaction, so
 a slow mail server holds no lock, and one more transaction marks what became
 of each message. PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, so two
 workers never claim one invitation; SQLite's single writer serialises claims.
+A batch stops sending while a fifth of its lease is left, for the mark: no
+other worker claims a message this one may still be sending.
+
+The running worker has two lanes: the e-mail's passes here, and the webhook
+outbox in a thread of its own (``webhook_delivery.run``), so no receiver
+delays an invitation, an alert or an inbox reply.
 
 Delivery is at least once: an invitation whose worker died before marking it
 is claimed again once its lease runs out, and its ``Message-ID`` is the same

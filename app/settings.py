@@ -48,6 +48,18 @@ def _positive_int(value: str) -> int:
     return number
 
 
+# The worker's claims last five minutes; an attempt or a conversation longer
+# than four of them would end after another worker took its messages over.
+DEADLINE_MAX = 240
+
+
+def _deadline(value: str) -> int:
+    seconds = _positive_int(value)
+    if seconds > DEADLINE_MAX:
+        raise SettingsError(f"at most {DEADLINE_MAX} seconds, got {value!r}")
+    return seconds
+
+
 def _on_off(value: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise SettingsError(f"expected on or off, got {value!r}")
@@ -244,16 +256,17 @@ SETTINGS: tuple[Setting, ...] = (
         "SMTP_DEADLINE",
         "120",
         "Seconds one conversation with the mail server may take, from connecting to QUIT, "
-        "for a batch of up to 50 messages; what is not sent by then is tried again later.",
-        _positive_int,
+        "for a batch of up to 50 messages; what is not sent by then is tried again later. "
+        "At most 240.",
+        _deadline,
     ),
     Setting(
         "WEBHOOK_DEADLINE",
         "15",
         "Seconds a webhook attempt may take, from connecting to the answer's last byte; "
         "a receiver that has not answered by then has failed this attempt, which is "
-        "tried again later.",
-        _positive_int,
+        "tried again later. At most 240.",
+        _deadline,
     ),
     Setting(
         "RETENTION_MONTHS",
