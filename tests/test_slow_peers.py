@@ -157,6 +157,42 @@ def test_a_dripping_receiver_holds_back_no_other_account_in_the_worker(
     assert [(row.status, row.n) for row in left] == [("pending", 12)]
 
 
+def test_two_workers_share_one_endpoints_slots_and_never_attempt_one_message_twice(
+    settings: Settings, engine: Engine, smtp_server: SmtpServer
+) -> None:
+    """The share of an endpoint is counted from the claims in the database:
+    two workers at once still keep two attempts open at the dripping
+    receiver, and each message is tried by one of them only."""
+    shop = seed(engine)
+    with running_drip_server(HTTP_OK, every=1.0, http=True) as drip:
+        _endpoint(engine, shop.account_id, drip.url("/hooks"))
+        _emit(engine, shop.account_id, 6, datetime.now(UTC))
+        start = threading.Barrier(2)
+        summaries: list[webhook_delivery.Summary] = []
+
+        def work() -> None:
+            own = create_db_engine(settings.db_url, write_wait=30)
+            try:
+                sender = _sender(own, lambda: datetime.now(UTC), smtp_server, deadline=2)
+                start.wait()
+                summaries.append(webhook_delivery.run_pass(sender))
+            finally:
+                own.dispose()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        connections = len(drip.connections)
+
+    assert drip.most_open_per_path["/hooks"] <= webhook_delivery.PER_ENDPOINT
+    assert connections == 6
+    assert sum(summary.retried for summary in summaries) == 6
+    rows = _rows(engine, "SELECT status, attempts FROM webhook_message")
+    assert sorted((row.status, row.attempts) for row in rows) == [("pending", 1)] * 6
+
+
 def _attempts(engine: Engine, account_id: int) -> list[Any]:
     return list(
         _rows(
