@@ -66,10 +66,16 @@ class DripServer:
         with self._lock:
             return sum(self._open.values())
 
-    def finished(self) -> list[Connection]:
-        """The connections the client has hung up."""
-        with self._lock:
-            return [c for c in self.connections if c.closed is not None]
+    def finished(self, at_least: int = 0) -> list[Connection]:
+        """The connections the client has hung up; waits a little for
+        ``at_least`` of them, as the server learns it a moment later."""
+        deadline = time.monotonic() + 10
+        while True:
+            with self._lock:
+                found = [c for c in self.connections if c.closed is not None]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
 
     # -- the server's side -----------------------------------------------------
 
@@ -90,8 +96,9 @@ class DripServer:
                 self.most_open_per_path[connection.path] = max(
                     self.most_open_per_path[connection.path], self._open[connection.path]
                 )
-            # The client sends nothing more: a read ends when it hangs up.
-            gone = asyncio.ensure_future(reader.read(1))
+            # Whatever the client sends (a TLS hello) is read and dropped
+            # until it hangs up.
+            gone = asyncio.ensure_future(_until_eof(reader))
             writer.write(self.answer[: self.at_once])
             for index in range(self.at_once, len(self.answer)):
                 await asyncio.wait({gone}, timeout=self.every)
@@ -114,6 +121,11 @@ class DripServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    while await reader.read(4096):
+        pass
 
 
 async def _read_request(reader: asyncio.StreamReader) -> str:
