@@ -78,6 +78,7 @@ def _sender(settings: Settings, engine: Engine) -> delivery.Sender:
         mail_from=settings.mail_from,
         zone=settings.zone,
         production=settings.production,
+        webhook_deadline=settings.webhook_deadline,
     )
 
 

@@ -6,6 +6,12 @@ message needs on the way. The batch is then sent outside any transaction, so
 a slow mail server holds no lock, and one more transaction marks what became
 of each message. PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``, so two
 workers never claim one invitation; SQLite's single writer serialises claims.
+A batch stops sending while a fifth of its lease is left, for the mark: no
+other worker claims a message this one may still be sending.
+
+The running worker has two lanes: the e-mail's passes here, and the webhook
+outbox in a thread of its own (``webhook_delivery.run``), so no receiver
+delays an invitation, an alert or an inbox reply.
 
 Delivery is at least once: an invitation whose worker died before marking it
 is claimed again once its lease runs out, and its ``Message-ID`` is the same
@@ -20,6 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +56,9 @@ BATCH_SIZE = 50
 # Long enough for a batch over a slow mail server; a worker that died holds
 # its claims no longer than this.
 LEASE = timedelta(minutes=5)
+# The part of a lease kept for marking the batch: sending stops before it, so
+# no other worker claims a message while this one may still be sending it.
+MARK_SHARE = 0.2
 # Waits after the 1st, 2nd, 3rd, ... transient failure; hourly after the last.
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60))
 RETRY_FOR = timedelta(days=1)
@@ -106,6 +116,7 @@ class Sender:
     # Production checks every webhook target before calling it (no private addresses).
     production: bool = False
     webhook_timeout: float = webhook_delivery.TIMEOUT
+    webhook_deadline: float = webhook_delivery.DEADLINE
 
     def webhooks(self) -> webhook_delivery.WebhookSender:
         return webhook_delivery.WebhookSender(
@@ -116,6 +127,7 @@ class Sender:
             production=self.production,
             clock=self.clock,
             timeout=self.webhook_timeout,
+            deadline=self.webhook_deadline,
         )
 
 
@@ -233,7 +245,13 @@ def _message(sender: Sender, due: Due) -> EmailMessage:
     )
 
 
-def _send(sender: Sender, due: Sequence[Due]) -> list[Delivery]:
+def sending_until(claimed: float, lease: timedelta) -> float:
+    """When a batch claimed at ``claimed`` (``time.monotonic()``) for
+    ``lease`` must have stopped sending."""
+    return claimed + lease.total_seconds() * (1 - MARK_SHARE)
+
+
+def _send(sender: Sender, due: Sequence[Due], until: float) -> list[Delivery]:
     """One delivery per invitation, in order. A message that cannot even be
     written (an address no header takes) is a permanent failure."""
     messages: list[EmailMessage] = []
@@ -243,7 +261,7 @@ def _send(sender: Sender, due: Sequence[Due]) -> list[Delivery]:
             messages.append(_message(sender, item))
         except ValueError as exc:
             unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
-    sent = iter(sender.transport.send_batch(messages))
+    sent = iter(sender.transport.send_batch(messages, until))
     return [unwritable[i] if i in unwritable else next(sent) for i in range(len(due))]
 
 
@@ -298,12 +316,15 @@ def mark(
 
 
 def send_batch(sender: Sender) -> tuple[Summary, int]:
-    """Claim, send and mark one batch: its summary and how many were claimed."""
+    """Claim, send and mark one batch: its summary and how many were claimed.
+    A batch that would outlive its lease stops sending first; the rest is
+    tried again later."""
+    claimed = time.monotonic()
     with db.write(sender.engine) as conn:
         taken = claim(conn, sender.clock(), sender.batch_size, sender.lease)
     summary = Summary(cancelled=taken.cancelled)
     if taken.due:
-        deliveries = _send(sender, taken.due)
+        deliveries = _send(sender, taken.due, sending_until(claimed, sender.lease))
         with db.write(sender.engine) as conn:
             summary.add(mark(conn, taken.due, deliveries, sender.clock()))
     return summary, taken.size
@@ -485,11 +506,10 @@ def _alert_message(
 # -- passes ----------------------------------------------------------------------
 
 
-def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send everything due, batch after batch, then the budget alerts (and
-    forget the refused records of ended periods), the inbox's mail, then the
-    webhook outbox (with the alerts' events). A set
-    ``stop`` ends the pass after the batch in hand, without the rest."""
+def mail_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
+    """Send the due invitations, batch after batch, then the budget alerts
+    (and forget the refused records of ended periods) and the inbox's mail.
+    A set ``stop`` ends the pass after the batch in hand, without the rest."""
     summary = Summary()
     while stop is None or not stop.is_set():
         done, claimed = send_batch(sender)
@@ -501,32 +521,53 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
         records.forget_past_refusals(sender.engine, budget.period_of(sender.clock(), sender.zone))
     if stop is None or not stop.is_set():
         summary.inbox = inbox_mail.run_pass(sender)
+    for outcome in ("sent", "retried", "failed", "cancelled"):
+        metrics.invitation(outcome, getattr(summary, outcome))
+    return summary
+
+
+def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
+    """The e-mail's pass, then the webhook outbox's (with the alerts'
+    events): what ``worker --once`` does."""
+    summary = mail_pass(sender, stop)
+    if stop is None or not stop.is_set():
         hooks = webhook_delivery.run_pass(sender.webhooks(), stop.is_set if stop else None)
         summary.webhooks_delivered = hooks.delivered
         summary.webhooks_retried = hooks.retried
         summary.webhooks_failed = hooks.failed
-    for outcome in ("sent", "retried", "failed", "cancelled"):
-        metrics.invitation(outcome, getattr(summary, outcome))
-    for outcome in ("delivered", "retried", "failed"):
-        metrics.webhook(outcome, getattr(summary, f"webhooks_{outcome}"))
     return summary
 
 
 def run(sender: Sender, stop: threading.Event, idle: float = IDLE) -> None:
-    """Pass after pass until ``stop`` is set. A database or mail server that
-    is away is waited out: the next pass tries again."""
-    while not stop.is_set():
-        try:
-            summary = run_pass(sender, stop)
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("sending paused: %s", exc)
-        except Exception:
-            # A worker that stops on one bad row sends nothing at all.
-            log.exception("sending failed")
-        else:
-            if summary:
-                log.info("sent %s", summary.as_dict())
-        stop.wait(idle)
+    """Two lanes until ``stop`` is set: the e-mail's passes in this thread,
+    every ``idle`` seconds, and the webhooks' in a thread of their own, so
+    no receiver, however slow, holds back an invitation or an alert. A
+    database or mail server that is away is waited out: the next pass tries
+    again."""
+    hooks = threading.Thread(
+        target=webhook_delivery.run,
+        args=(sender.webhooks(), stop.is_set, idle),
+        name="nps-beacon-webhooks",
+        daemon=True,
+    )
+    hooks.start()
+    try:
+        while not stop.is_set():
+            try:
+                summary = mail_pass(sender, stop)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("sending paused: %s", exc)
+            except Exception:
+                # A worker that stops on one bad row sends nothing at all.
+                log.exception("sending failed")
+            else:
+                if summary:
+                    log.info("sent %s", summary.as_dict())
+            stop.wait(idle)
+    finally:
+        stop.set()
+        # The attempts in flight end within their deadline and are marked.
+        hooks.join()
 
 
 class Background:

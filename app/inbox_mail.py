@@ -19,6 +19,7 @@ marked, with the invitations' backoff for up to a day.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -360,6 +361,7 @@ def mark(
 
 def send_batch(sender: Sender) -> tuple[int, int]:
     """Claim, send and mark one batch: (messages sent, claimed)."""
+    claimed = time.monotonic()
     with db.write(sender.engine) as conn:
         taken = claim(conn, sender.clock(), sender.batch_size, sender.lease)
     if not taken:
@@ -372,7 +374,8 @@ def send_batch(sender: Sender) -> tuple[int, int]:
         except ValueError as exc:
             log.warning("inbox mail %s cannot be written: %s", item.id, exc)
             unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
-    sent = iter(sender.transport.send_batch(messages))
+    until = delivery.sending_until(claimed, sender.lease)
+    sent = iter(sender.transport.send_batch(messages, until))
     results = [unwritable[i] if i in unwritable else next(sent) for i in range(len(taken))]
     with db.write(sender.engine) as conn:
         done, _retried, _failed = mark(conn, taken, results, sender.clock())

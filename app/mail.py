@@ -6,10 +6,16 @@ synchronous loop in a process of its own, so an async client would buy
 nothing, and no dependency is added. A transport reports one ``Delivery``
 per message and never raises for a message that could not be sent: the
 caller decides what a transient or permanent failure means for its rows.
+
+A conversation, connect to QUIT, has a deadline: ``smtplib``'s timeout counts
+per read, so a server that drips its banner a byte at a time would hold the
+worker for ever. At the deadline the connection is shut down under smtplib's
+feet; the message in hand and those after it are transient failures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -17,6 +23,8 @@ import smtplib
 import socket
 import ssl
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +40,11 @@ log = logging.getLogger(__name__)
 
 SECURITY = ("none", "starttls", "tls")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
+TIMEOUT = 30.0  # seconds for one read or write
+# Seconds for one conversation, a batch of up to 50 messages: even a slow
+# relay takes well under a second a message; a server slower than this is
+# not working, and the batch is tried again later.
+DEADLINE = 120.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -99,9 +112,93 @@ class Delivery:
 
 
 class Transport(Protocol):
-    def send_batch(self, messages: Sequence[EmailMessage]) -> list[Delivery]:
-        """One result per message, in order."""
+    def send_batch(
+        self, messages: Sequence[EmailMessage], until: float | None = None
+    ) -> list[Delivery]:
+        """One result per message, in order; nothing is being sent any more
+        at ``until`` (a ``time.monotonic()`` instant), if given."""
         ...
+
+
+class _Deadline:
+    """Shuts a conversation's connection down when its time is up. It holds
+    a duplicate of the socket's descriptor: ``shutdown`` on it ends the
+    connection itself, whatever smtplib or TLS has wrapped around the
+    original since, and wakes a read a dripping server keeps alive."""
+
+    def __init__(self, at: float, reason: str) -> None:
+        self.at = at
+        self.reason = reason  # what a message cut off says
+        self.passed = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, at - time.monotonic()), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def explain(self, failure: str) -> str:
+        """What a failure at this moment says: the deadline, once it passed."""
+        return self.reason if self.passed or self.left() <= 0 else failure
+
+    def watch(self, sock: socket.socket) -> None:
+        copy = sock.dup()
+        with self._lock:
+            self._sockets.append(copy)
+            if not self.passed:
+                return
+        _shut(copy)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def close(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _connect(guard: _Deadline, host: str, port: int, timeout: float) -> socket.socket:
+    """smtplib's own connect, watched by ``guard`` from the first byte."""
+    if guard.left() <= 0:
+        raise TimeoutError("the deadline passed before connecting")
+    sock = socket.create_connection((host, port), min(timeout, guard.left()))
+    sock.settimeout(timeout)  # each read; the guard bounds them all
+    guard.watch(sock)
+    return sock
+
+
+class _GuardedSMTP(smtplib.SMTP):
+    """smtplib's client, its connection watched by a deadline."""
+
+    guard: _Deadline
+    _host: str  # smtplib's: the name STARTTLS checks the certificate for
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return _connect(self.guard, host, port, timeout)
+
+
+class _GuardedSMTP_SSL(smtplib.SMTP_SSL):
+    guard: _Deadline
+    _host: str
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # Watched before the TLS handshake, which a server may drip too.
+        sock = _connect(self.guard, host, port, timeout)
+        return self.context.wrap_socket(sock, server_hostname=host)
 
 
 class _ConnectionLost(Exception):
@@ -133,53 +230,77 @@ class SmtpTransport:
     def __init__(
         self,
         config: SmtpConfig,
-        timeout: float = 30,
+        timeout: float = TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        deadline: float = DEADLINE,
     ) -> None:
         self.config = config
         self.timeout = timeout
+        self.deadline = deadline
         self.ssl_context = ssl_context or ssl.create_default_context()
 
-    def send_batch(self, messages: Sequence[EmailMessage]) -> list[Delivery]:
+    def send_batch(
+        self, messages: Sequence[EmailMessage], until: float | None = None
+    ) -> list[Delivery]:
         if not messages:
             return []
+        at = time.monotonic() + self.deadline
+        if until is not None and until < at:
+            guard = _Deadline(until, "cut off: the batch's lease was running out")
+        else:
+            guard = _Deadline(at, f"cut off: the conversation passed its {self.deadline:g} s")
         try:
-            client = self._open()
+            return self._converse(guard, messages)
+        finally:
+            guard.close()
+
+    def _converse(self, guard: _Deadline, messages: Sequence[EmailMessage]) -> list[Delivery]:
+        try:
+            client = self._open(guard)
         except (OSError, smtplib.SMTPException) as exc:
             # Refused credentials (535) are the operator's mistake, not the
             # recipient's: transient, so the messages wait for a fix instead of
             # failing and giving their counts back.
-            detail = f"no session with {self.config.host}:{self.config.port}: {_describe(exc)}"
+            reason = guard.explain(_describe(exc))
+            detail = f"no session with {self.config.host}:{self.config.port}: {reason}"
             log.warning("SMTP %s", detail)
             return [Delivery("transient", detail)] * len(messages)
         results: list[Delivery] = []
         try:
             for message in messages:
                 try:
+                    if guard.left() <= 0:
+                        raise _ConnectionLost(guard.reason)
                     results.append(self._send_one(client, message))
                 except _ConnectionLost as lost:
                     # Never sent again within the batch: whether the server kept
                     # the message is unknown, so the caller retries it later and
                     # the stable Message-ID lets receivers drop a repeat.
-                    log.warning("SMTP connection lost: %s", lost)
-                    results.append(lost.delivery or Delivery("transient", str(lost)))
-                    later = Delivery("transient", f"not tried: the connection was lost ({lost})")
+                    reason = guard.explain(str(lost))
+                    log.warning("SMTP connection lost: %s", reason)
+                    results.append(lost.delivery or Delivery("transient", reason))
+                    later = Delivery("transient", f"not tried: the connection was lost ({reason})")
                     results.extend(later for _ in messages[len(results) :])
                     break
         finally:
             _quit(client)
         return results
 
-    def _open(self) -> smtplib.SMTP:
+    def _open(self, guard: _Deadline) -> smtplib.SMTP:
         config = self.config
-        client: smtplib.SMTP
+        client: _GuardedSMTP | _GuardedSMTP_SSL
         if config.security == "tls":
-            client = smtplib.SMTP_SSL(
-                config.host, config.port, timeout=self.timeout, context=self.ssl_context
-            )
+            client = _GuardedSMTP_SSL(timeout=self.timeout, context=self.ssl_context)
         else:
-            client = smtplib.SMTP(config.host, config.port, timeout=self.timeout)
+            client = _GuardedSMTP(timeout=self.timeout)
+        client.guard = guard
+        # Made without a host, so that the guard is in place before connecting;
+        # smtplib would have kept the host's name for STARTTLS itself.
+        client._host = config.host
         try:
+            code, reply = client.connect(config.host, config.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, reply)
             client.ehlo()
             if config.security == "starttls":
                 # Raises when the server offers no STARTTLS: never fall back to
@@ -261,7 +382,9 @@ class OutboxTransport:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def send_batch(self, messages: Sequence[EmailMessage]) -> list[Delivery]:
+    def send_batch(
+        self, messages: Sequence[EmailMessage], until: float | None = None
+    ) -> list[Delivery]:
         self.directory.mkdir(parents=True, exist_ok=True)
         results = []
         for message in messages:
@@ -282,5 +405,5 @@ class OutboxTransport:
 def transport_for(settings: Settings) -> Transport:
     """SMTP when ``SMTP_URL`` is set, else files under ``var/outbox/``."""
     if settings.smtp is not None:
-        return SmtpTransport(settings.smtp)
+        return SmtpTransport(settings.smtp, deadline=settings.smtp_deadline)
     return OutboxTransport(settings.var_dir / "outbox")

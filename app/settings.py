@@ -55,6 +55,18 @@ def _seconds(value: str) -> float:
     return number
 
 
+# The worker's claims last five minutes; an attempt or a conversation longer
+# than four of them would end after another worker took its messages over.
+DEADLINE_MAX = 240
+
+
+def _deadline(value: str) -> int:
+    seconds = _positive_int(value)
+    if seconds > DEADLINE_MAX:
+        raise SettingsError(f"at most {DEADLINE_MAX} seconds, got {value!r}")
+    return seconds
+
+
 def _on_off(value: str) -> bool:
     if value.lower() not in ("on", "off"):
         raise SettingsError(f"expected on or off, got {value!r}")
@@ -270,6 +282,22 @@ SETTINGS: tuple[Setting, ...] = (
         _mail_from,
     ),
     Setting(
+        "SMTP_DEADLINE",
+        "120",
+        "Seconds one conversation with the mail server may take, from connecting to QUIT, "
+        "for a batch of up to 50 messages; what is not sent by then is tried again later. "
+        "At most 240.",
+        _deadline,
+    ),
+    Setting(
+        "WEBHOOK_DEADLINE",
+        "15",
+        "Seconds a webhook attempt may take, from connecting to the answer's last byte; "
+        "a receiver that has not answered by then has failed this attempt, which is "
+        "tried again later. At most 240.",
+        _deadline,
+    ),
+    Setting(
         "RETENTION_MONTHS",
         "0",
         "Months after which comments and recipients' data (finished invitations, their "
@@ -331,6 +359,8 @@ class Settings:
     session_https_only: bool = False
     smtp_url: str = field(default="", repr=False)  # may hold a password
     mail_from: str = "nps-beacon <noreply@localhost>"
+    smtp_deadline: int = 120
+    webhook_deadline: int = 15
     retention_months: int = 0
     metrics: bool = False
     metrics_dir: str = ""

@@ -1,11 +1,20 @@
-"""Sending the webhook outbox, in the same passes as the e-mail sender.
+"""Sending the webhook outbox, in a lane of the worker beside the e-mail.
 
 Like ``delivery.py``: a short transaction claims due messages under a lease
 (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and counts the attempt; the POSTs
-run outside any transaction, a few at once; one more transaction records
-every attempt and what became of each message. A worker killed mid-batch
-leaves its claims to run out, and another worker sends them again with the
-same ``webhook-id``: delivery is at least once, and receivers dedupe on it.
+run outside any transaction, many at once on one event loop; another
+transaction records every attempt and what became of each message. A worker
+killed mid-attempt leaves its claims to run out, and another worker sends
+them again with the same ``webhook-id``: delivery is at least once, and
+receivers dedupe on it.
+
+Every attempt has a deadline from connect to the last byte read
+(``WebhookSender.deadline``), so a receiver that drips its answer a byte at a
+time is cut off like one that says nothing. One receiver's slowness stays its
+own: an endpoint has at most ``PER_ENDPOINT`` attempts in flight and an
+account ``PER_ACCOUNT``, counted from the claims in the database, so over
+every worker; and the lane claims again as soon as a slot is free, without
+waiting for the slow attempts of others.
 
 A non-2xx answer, a redirect (never followed), a time-out or a refused
 target is a failed attempt, retried after 1 min, 5 min, 30 min, 2 h, 5 h and
@@ -18,9 +27,11 @@ an e-mail. In production the target is resolved and checked before each POST
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,9 +39,10 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
-from app import db, webhooks
+from app import db, metrics, webhooks
 from app.i18n import DEFAULT, LANGUAGES
 from app.invitation_mail import webhook_disabled_message
 from app.mail import Transport
@@ -46,7 +58,18 @@ log = logging.getLogger("nps_beacon.webhooks")
 BATCH_SIZE = 20
 LEASE = timedelta(minutes=5)
 TIMEOUT = 10.0  # seconds for each of connect, write and read
-PARALLEL = 8
+# Seconds for a whole attempt, connect to last byte. A receiver should answer
+# at once and work later; 15 s is what webhook senders commonly allow, and it
+# keeps a dripping receiver's slots taken for no longer.
+DEADLINE = 15.0
+BODY_MAX = 64 * 1024  # bytes of an answer read; the rest is not waited for
+PARALLEL = 16  # attempts in flight per worker
+# Attempts in flight for one endpoint, and for all of one account's
+# endpoints, over every worker: a slow receiver takes no more of the lane.
+PER_ENDPOINT = 2
+PER_ACCOUNT = 4
+POLL = 0.25  # seconds between looks at finished attempts and at ``stop``
+IDLE = 5.0  # seconds between claims while nothing finishes
 BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 30, 120, 300, 600))
 RETRY_FOR = timedelta(days=1)
 DISABLE_AFTER = 5  # messages failed for good in a row
@@ -71,6 +94,7 @@ class WebhookSender:
     batch_size: int = BATCH_SIZE
     lease: timedelta = LEASE
     timeout: float = TIMEOUT
+    deadline: float = DEADLINE
     backoff: tuple[timedelta, ...] = BACKOFF
     resolver: webhooks.Resolver = webhooks.resolve
 
@@ -81,6 +105,10 @@ class Summary:
     retried: int = 0
     failed: int = 0
     disabled: int = 0
+
+    def add(self, other: Summary) -> None:
+        for name in ("delivered", "retried", "failed", "disabled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 @dataclass(frozen=True)
@@ -108,10 +136,68 @@ class Result:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def _fair_ids(conn: Connection, now: datetime, limit: int) -> list[int]:
+    """Up to ``limit`` due, unclaimed messages, oldest first, leaving out
+    what would give an endpoint more than ``PER_ENDPOINT`` claims in flight or
+    an account more than ``PER_ACCOUNT``. Claims in flight are those whose
+    lease runs, whichever worker holds them; they rank first, so they use up
+    their endpoint's and account's share."""
+    m = message.c
+    busy = case((m.claimed_until > now, 1), else_=0)
+    per_endpoint = (
+        select(
+            m.id,
+            m.account_id,
+            m.next_attempt_at,
+            busy.label("busy"),
+            func.row_number()
+            .over(partition_by=m.endpoint_id, order_by=(busy.desc(), m.next_attempt_at, m.id))
+            .label("nth"),
+        )
+        .where(m.status == "pending", m.next_attempt_at <= now)
+        .subquery()
+    )
+    e = per_endpoint.c
+    per_account = (
+        select(
+            e.id,
+            e.busy,
+            func.row_number()
+            .over(partition_by=e.account_id, order_by=(e.busy.desc(), e.next_attempt_at, e.id))
+            .label("nth"),
+        )
+        .where(e.nth <= PER_ENDPOINT)
+        .subquery()
+    )
+    chosen = select(per_account.c.id).where(
+        per_account.c.busy == 0, per_account.c.nth <= PER_ACCOUNT
+    )
+    return list(
+        conn.execute(
+            select(m.id)
+            .where(
+                m.id.in_(chosen),
+                # Again on the locked rows: another worker may have claimed one since.
+                m.status == "pending",
+                m.next_attempt_at <= now,
+                or_(m.claimed_until.is_(None), m.claimed_until <= now),
+            )
+            .order_by(m.next_attempt_at, m.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Due]:
-    ids = db.lease_due(conn, message, "pending", now, limit, lease)
+    ids = _fair_ids(conn, now, limit)
     if not ids:
         return []
+    conn.execute(
+        update(message)
+        .where(message.c.id.in_(ids))
+        .values(claimed_until=now + lease, attempts=message.c.attempts + 1)
+    )
     rows = conn.execute(
         select(
             message.c.id,
@@ -170,43 +256,67 @@ def _address_url(target: webhooks.Target) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def post(sender: WebhookSender, client: httpx.Client, due: Due) -> Result:
-    """One attempt. The body is not read: only the status counts."""
+async def post(sender: WebhookSender, http: httpx.AsyncClient, due: Due) -> Result:
+    """One attempt, within ``sender.deadline`` from the target check to the
+    answer's last byte (at most ``BODY_MAX`` of it is read). Only the status
+    counts: an answer whose status came in time is not failed for a body
+    that did not."""
     started = time.monotonic()
     at = sender.clock()
+    status: int | None = None
 
     def done(status: int | None, error: str | None) -> Result:
         elapsed = int((time.monotonic() - started) * 1000)
         return Result(status, error[:ERROR_MAX] if error else None, elapsed, at)
 
     try:
-        target = webhooks.target(due.url, sender.production, sender.resolver)
-    except webhooks.TargetRefused as refused:
-        return done(None, f"refused: {refused}")
-    # The wall clock, whatever the sender's clock says: receivers compare it
-    # with theirs to refuse replays.
-    timestamp = int(time.time())
-    head = webhooks.headers(due.secrets, due.msg_id, timestamp, due.body)
-    url = due.url
-    extensions: dict[str, object] = {}
-    if target.address is not None:
-        # Connect to the address just checked; Host and TLS still name the host.
-        url = _address_url(target)
-        head["host"] = urlsplit(due.url).netloc
-        if urlsplit(due.url).scheme == "https":
-            extensions["sni_hostname"] = target.host
-    try:
-        with client.stream(
-            "POST", url, content=due.body.encode(), headers=head, extensions=extensions
-        ) as answer:
-            status = answer.status_code
+        async with asyncio.timeout(sender.deadline):
+            try:
+                # A thread: resolving the host in production may take a while.
+                target = await asyncio.to_thread(
+                    webhooks.target, due.url, sender.production, sender.resolver
+                )
+            except webhooks.TargetRefused as refused:
+                return done(None, f"refused: {refused}")
+            # The wall clock, whatever the sender's clock says: receivers
+            # compare it with theirs to refuse replays.
+            timestamp = int(time.time())
+            head = webhooks.headers(due.secrets, due.msg_id, timestamp, due.body)
+            url = due.url
+            extensions: dict[str, object] = {}
+            if target.address is not None:
+                # Connect to the address just checked; Host and TLS still name the host.
+                url = _address_url(target)
+                head["host"] = urlsplit(due.url).netloc
+                if urlsplit(due.url).scheme == "https":
+                    extensions["sni_hostname"] = target.host
+            async with http.stream(
+                "POST", url, content=due.body.encode(), headers=head, extensions=extensions
+            ) as answer:
+                status = answer.status_code
+                await _read_some(answer)
+    except TimeoutError:
+        if status is None:
+            return done(None, f"timed out: no answer within {sender.deadline:g} s")
     except httpx.TimeoutException:
-        return done(None, "timed out")
+        if status is None:
+            return done(None, "timed out")
     except httpx.HTTPError as exc:
-        return done(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        if status is None:
+            return done(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    assert status is not None
     if 300 <= status < 400:
         return done(status, "redirects are not followed")
     return done(status, None if 200 <= status < 300 else f"HTTP {status}")
+
+
+async def _read_some(answer: httpx.Response) -> None:
+    """Read the answer to its end or to ``BODY_MAX`` bytes, undecoded."""
+    read = 0
+    async for chunk in answer.aiter_raw():
+        read += len(chunk)
+        if read >= BODY_MAX:
+            return
 
 
 @dataclass
@@ -358,27 +468,15 @@ def _notify(sender: WebhookSender, disabled: Sequence[Disabled], now: datetime) 
     return sum(result.status == "sent" for result in results)
 
 
-def send_batch(sender: WebhookSender, client: httpx.Client) -> tuple[Summary, int]:
-    with db.write(sender.engine) as conn:
-        due = claim(conn, sender.clock(), sender.batch_size, sender.lease)
-    if not due:
-        return Summary(), 0
-    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(due))) as pool:
-        results = list(pool.map(lambda item: post(sender, client, item), due))
-    now = sender.clock()
-    with db.write(sender.engine) as conn:
-        summary, disabled = mark(conn, sender, due, results, now)
-    if disabled:
-        _notify(sender, disabled, now)
-    return summary, len(due)
-
-
-def client(sender: WebhookSender) -> httpx.Client:
-    return httpx.Client(
+def client(sender: WebhookSender) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
         timeout=httpx.Timeout(sender.timeout),
         follow_redirects=False,
         # No proxy from the environment: the checked address is what is called.
         trust_env=False,
+        # A connection per attempt: one opened for a checked address and host
+        # name is never lent to another endpoint's attempt.
+        limits=httpx.Limits(max_connections=PARALLEL, max_keepalive_connections=0),
         headers={"user-agent": "nps-beacon-webhooks/1"},
     )
 
@@ -406,15 +504,122 @@ def prune(sender: WebhookSender) -> int:
     return len(ids)
 
 
+def _claim(sender: WebhookSender, limit: int) -> list[Due]:
+    with db.write(sender.engine) as conn:
+        return claim(conn, sender.clock(), limit, sender.lease)
+
+
+def _record(sender: WebhookSender, finished: Sequence[tuple[Due, Result]]) -> Summary:
+    """Mark finished attempts in one transaction; tell the admins of
+    endpoints that were switched off."""
+    now = sender.clock()
+    with db.write(sender.engine) as conn:
+        summary, disabled = mark(
+            conn, sender, [due for due, _ in finished], [result for _, result in finished], now
+        )
+    if disabled:
+        _notify(sender, disabled, now)
+    for outcome in ("delivered", "retried", "failed"):
+        metrics.webhook(outcome, getattr(summary, outcome))
+    return summary
+
+
+async def _attempt(sender: WebhookSender, http: httpx.AsyncClient, due: Due) -> tuple[Due, Result]:
+    try:
+        return due, await post(sender, http, due)
+    except Exception as exc:
+        # One odd target must not end the lane; the message is tried again.
+        log.exception("webhook attempt %s failed", due.msg_id)
+        return due, Result(None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX], 0, sender.clock())
+
+
+class _Lane:
+    """Attempts in flight on one event loop. A slot that frees is filled by
+    the next claim at once: nothing waits for the slowest attempt."""
+
+    def __init__(self, sender: WebhookSender, stop: Callable[[], bool], drain: bool) -> None:
+        self.sender = sender
+        self.stop = stop
+        self.drain = drain  # a pass: end once nothing is due and nothing in flight
+        self.running: set[asyncio.Task[tuple[Due, Result]]] = set()
+        self.finished: list[tuple[Due, Result]] = []
+        self.total = Summary()
+        self.more = True  # the last claim was full, or slots were freed since
+        self.claimed_at = -math.inf
+
+    async def run(self, idle: float) -> Summary:
+        async with client(self.sender) as http:
+            while True:
+                if self.finished:
+                    await self._mark()
+                stopping = self.stop()
+                if not stopping and self._claim_due(idle):
+                    await self._fill(http)
+                if self.running:
+                    done, self.running = await asyncio.wait(
+                        self.running, timeout=POLL, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    self.finished.extend(task.result() for task in done)
+                elif stopping or (self.drain and not self.more):
+                    return self.total
+                else:
+                    await asyncio.sleep(0 if self.drain else POLL)
+
+    def _claim_due(self, idle: float) -> bool:
+        if len(self.running) >= PARALLEL:
+            return False
+        return self.more or time.monotonic() - self.claimed_at >= idle
+
+    async def _fill(self, http: httpx.AsyncClient) -> None:
+        wanted = PARALLEL - len(self.running)
+        if not self.drain:
+            await asyncio.to_thread(prune, self.sender)  # at most hourly
+        due = await asyncio.to_thread(_claim, self.sender, wanted)
+        self.claimed_at = time.monotonic()
+        self.more = len(due) == wanted
+        for item in due:
+            self.running.add(asyncio.create_task(_attempt(self.sender, http, item)))
+
+    async def _mark(self) -> None:
+        finished, self.finished = self.finished, []
+        summary = await asyncio.to_thread(_record, self.sender, finished)
+        self.total.add(summary)
+        self.more = True
+        if not self.drain and (summary.delivered or summary.retried or summary.failed):
+            log.info("webhooks %s", summary)
+
+
+def _on_a_loop_of_its_own(work: Coroutine[object, object, Summary]) -> Summary:
+    """Run ``work`` on a new event loop in a thread of its own, so a caller
+    whose thread already runs a loop may call it too."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nps-beacon-webhooks") as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 def run_pass(sender: WebhookSender, stop: Callable[[], bool] | None = None) -> Summary:
-    """Send every due message, batch after batch; now and then forget old ones."""
+    """Send every due message and wait for the attempts (``worker --once``);
+    now and then forget old ones. A true ``stop()`` claims nothing more."""
     prune(sender)
-    total = Summary()
-    with client(sender) as http:
-        while stop is None or not stop():
-            done, claimed = send_batch(sender, http)
-            for name in ("delivered", "retried", "failed", "disabled"):
-                setattr(total, name, getattr(total, name) + getattr(done, name))
-            if claimed < sender.batch_size:
-                break
-    return total
+    lane = _Lane(sender, stop or (lambda: False), drain=True)
+    return _on_a_loop_of_its_own(lane.run(idle=0))
+
+
+def run(sender: WebhookSender, stop: Callable[[], bool], idle: float = IDLE) -> None:
+    """The worker's webhook lane until ``stop()``: claims whenever a slot is
+    free; then the attempts in flight end within their deadline and are
+    marked. A database that is away is waited out."""
+    while not stop():
+        lane = _Lane(sender, stop, drain=False)
+        try:
+            _on_a_loop_of_its_own(lane.run(idle))
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("webhooks paused: %s", exc)
+        except Exception:
+            log.exception("webhooks failed")
+        else:
+            return
+        # Attempts in flight when the lane broke were dropped unmarked: their
+        # leases run out and they are sent again, as after a killed worker.
+        deadline = time.monotonic() + idle
+        while not stop() and time.monotonic() < deadline:
+            time.sleep(POLL)

@@ -20,6 +20,8 @@ What a server can be told (each instruction is used up as it applies):
 - ``server.drop_after(2)``: accept two more messages, then close the
   connection while the third one's DATA waits for its reply (that message is
   not recorded). ``at="MAIL"`` closes at its MAIL command instead.
+- ``server.data_delay = 1.0``: every message's DATA is answered (and the
+  message recorded) only after that many seconds, as a slow relay does.
 
 ``server.received`` lists the accepted messages in order (``Received``),
 ``server.connections`` counts client connections and ``server.logins`` the
@@ -28,6 +30,7 @@ user names that logged in.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import ssl
 import subprocess
@@ -123,6 +126,7 @@ class SmtpServer:
         self.received: list[Received] = []
         self.logins: list[str] = []
         self.connections = 0
+        self.data_delay = 0.0
         self._login = login
         self._script = _Script()
         self._lock = threading.Lock()
@@ -201,6 +205,8 @@ class SmtpServer:
         scripted = self._scripted(server, "DATA")
         if scripted is not None:
             return scripted or "421 Closing"
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         number = server.connection if isinstance(server, _NumberedSMTP) else 0
         with self._lock:
             self.received.append(

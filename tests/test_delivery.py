@@ -397,8 +397,10 @@ class _SendsThenDies:
     def __init__(self, transport: Any) -> None:
         self.transport = transport
 
-    def send_batch(self, messages: Sequence[EmailMessage]) -> list[Delivery]:
-        self.transport.send_batch(messages)
+    def send_batch(
+        self, messages: Sequence[EmailMessage], until: float | None = None
+    ) -> list[Delivery]:
+        self.transport.send_batch(messages, until)
         raise SystemExit("killed")
 
 

@@ -69,6 +69,8 @@ def test_development_keeps_a_generated_key(tmp_path: Path, monkeypatch: pytest.M
         ("RATE_LIMIT_RECORDS", "600 a minute"),
         ("RATE_LIMIT_ENABLED", "perhaps"),
         ("ENVIRONMENT", "prod"),
+        ("SMTP_DEADLINE", "0"),
+        ("WEBHOOK_DEADLINE", "300"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str) -> None:

@@ -272,7 +272,10 @@ def test_five_messages_failed_for_good_switch_the_endpoint_off_and_mail_the_admi
             webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": number}, clock())
     # No retries left: each failure is final.
     summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, backoff=()))
-    assert summary.failed == 6 and summary.disabled == 1
+    # Attempts to one endpoint run a few at a time: the fifth failure switches
+    # it off, and a sixth not yet marked by then fails as switched off.
+    assert summary.failed in (5, 6) and summary.disabled == 1
+    assert _rows(engine, "SELECT DISTINCT status FROM webhook_message") == [("failed",)]
     [endpoint] = _rows(
         engine,
         "SELECT active, disabled_reason FROM webhook_endpoint WHERE id = :id",
@@ -430,10 +433,12 @@ def test_a_worker_killed_mid_batch_loses_nothing(
         )
     try:
         deadline = time.monotonic() + 60
-        while len(receiver.requests) < 3 and time.monotonic() < deadline:
+        # As many as one endpoint may have in flight at once.
+        wanted = webhook_delivery.PER_ENDPOINT
+        while len(receiver.requests) < wanted and time.monotonic() < deadline:
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()
             time.sleep(0.05)
-        assert len(receiver.requests) >= 3, "the worker sent nothing"
+        assert len(receiver.requests) >= wanted, "the worker sent nothing"
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()

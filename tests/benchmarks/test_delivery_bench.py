@@ -2,7 +2,10 @@
 server (aiosmtpd in a thread of this process), on SQLite and, with
 TEST_DATABASE_URL, on PostgreSQL. To see where the time goes, the same number
 of invitation messages is then built alone and sent alone over the same
-transport, without the database. Prints figures; never asserts a time.
+transport, without the database. Then the running worker (both lanes) sends
+as many again, once with no webhook to send and once while another account's
+three endpoints drip their answers a byte every 2 s, in the same run.
+Prints figures; never asserts a time.
 
 Knobs (environment): BENCH_INVITATIONS due invitations (1,000).
 """
@@ -12,15 +15,17 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine
 
-from app import db, delivery, records, surveys
+from app import db, delivery, records, surveys, webhooks
 from app.cli import main as cli
 from app.invitation_mail import invitation_message
 from app.mail import SmtpTransport, parse_smtp_url
@@ -29,6 +34,7 @@ from app.signing import Signer
 from app.surveys import Survey
 from app.urls import Urls
 from tests.conftest import SECRET, seed
+from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer
 
 pytestmark = [pytest.mark.benchmark]
@@ -110,3 +116,60 @@ def _invitation(survey: Survey, urls: Urls, number: int) -> EmailMessage:
         unsubscribe_url=urls.unsubscribe(100_000 + number),
         message_id=urls.message_id(100_000 + number),
     )
+
+
+def test_running_worker_invitations_per_second_with_and_without_a_dripping_endpoint(
+    engine: Engine, settings: Settings, smtp_server: SmtpServer
+) -> None:
+    backend = "postgresql" if settings.db_url.startswith("postgresql") else "sqlite"
+    quiet = _running_worker_rate(engine, smtp_server, None)
+    with running_drip_server(HTTP_OK, every=2.0, http=True) as drip:
+        dripping = _running_worker_rate(engine, smtp_server, drip.url)
+        held = drip.most_open
+    print(
+        f"\nrunning worker on {backend}: {INVITATIONS} invitations,"
+        f" {quiet:.0f} messages/s with no webhooks,"
+        f" {dripping:.0f} messages/s while 3 endpoints drip"
+        f" (at most {held} of their attempts open at once)"
+    )
+
+
+def _running_worker_rate(engine: Engine, smtp_server: SmtpServer, drip_url: Any) -> float:
+    """Invitations a second sent by ``delivery.run`` from start to the last one
+    received; with ``drip_url``, another account's endpoints drip meanwhile."""
+    _due(engine, INVITATIONS)
+    if drip_url is not None:
+        hooked = seed(engine)
+        now = datetime.now(UTC)
+        for number in range(3):
+            webhooks.create(
+                engine,
+                hooked.account_id,
+                drip_url(f"/hooks/{number}"),
+                webhooks.EVENTS,
+                now,
+                production=False,
+            )
+        with db.write(engine) as conn:
+            for number in range(30):
+                webhooks.emit(conn, hooked.account_id, "inbox.updated", {"id": number}, now)
+    sender = delivery.Sender(
+        engine=engine,
+        transport=SmtpTransport(parse_smtp_url(smtp_server.url())),
+        urls=Urls("https://feedback.example", Signer((SECRET,), 3600)),
+        mail_from="nps-beacon <noreply@feedback.example>",
+        zone=ZONE,
+    )
+    wanted = len(smtp_server.received) + INVITATIONS
+    stop = threading.Event()
+    worker = threading.Thread(target=delivery.run, args=(sender, stop))
+    started = time.perf_counter()
+    worker.start()
+    try:
+        while len(smtp_server.received) < wanted:
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        worker.join()
+    return INVITATIONS / elapsed
