@@ -49,16 +49,37 @@ def set_language(engine: Engine, admin_id: int, language: str | None) -> None:
 class AccountSettings:
     name: str
     min_interval_days: int
+    sender_name: str | None = None
+    admin_name: str | None = None  # the asking admin's own
 
 
-def account_settings(engine: Engine, account_id: int) -> AccountSettings:
+def account_settings(engine: Engine, account_id: int, admin_id: int = 0) -> AccountSettings:
     with db.read(engine) as conn:
         row = conn.execute(
-            select(account_table.c.name, account_table.c.min_interval_days).where(
-                account_table.c.id == account_id
-            )
+            select(
+                account_table.c.name,
+                account_table.c.min_interval_days,
+                account_table.c.sender_name,
+            ).where(account_table.c.id == account_id)
         ).one()
-    return AccountSettings(row.name, row.min_interval_days)
+        admin_name = conn.execute(
+            select(admin_table.c.name).where(
+                admin_table.c.id == admin_id, admin_table.c.account_id == account_id
+            )
+        ).scalar()
+    return AccountSettings(row.name, row.min_interval_days, row.sender_name, admin_name)
+
+
+def set_names(engine: Engine, account_id: int, name: str, sender_name: str) -> None:
+    """Raises ``accounts.NameRefused``."""
+    with db.write(engine) as conn:
+        accounts.set_names(conn, account_id, name, sender_name)
+
+
+def set_admin_name(engine: Engine, account_id: int, admin_id: int, name: str) -> None:
+    """Raises ``accounts.NameRefused``."""
+    with db.write(engine) as conn:
+        accounts.set_admin_name(conn, account_id, admin_id, name)
 
 
 def set_min_interval(engine: Engine, account_id: int, days: int) -> None:

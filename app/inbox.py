@@ -620,8 +620,15 @@ def queue_reply(
     joined, scope = _joined(account_id)
     with db.write(engine) as conn:
         found = conn.execute(
-            select(survey.c.anonymous, recipient.c.email, recipient.c.language)
-            .select_from(joined)
+            select(
+                survey.c.anonymous,
+                recipient.c.email,
+                recipient.c.name,
+                recipient.c.language,
+                account_table.c.name.label("account_name"),
+                account_table.c.sender_name,
+            )
+            .select_from(joined.join(account_table, account_table.c.id == response.c.account_id))
             .where(scope, response.c.id == response_id)
         ).first()
         if found is None:
@@ -629,7 +636,7 @@ def queue_reply(
         if found.anonymous or not found.email:
             raise InboxError("inbox.error.no_address")
         author = conn.execute(
-            select(admin_user.c.email, admin_user.c.language).where(
+            select(admin_user.c.email, admin_user.c.language, admin_user.c.name).where(
                 admin_user.c.id == author_id, admin_user.c.account_id == account_id
             )
         ).one()
@@ -645,6 +652,9 @@ def queue_reply(
                 kind="reply",
                 to_email=found.email,
                 reply_to=author.email,
+                # Who writes, as names go: the admin's own, else the account's sender.
+                from_name=author.name or found.sender_name or found.account_name,
+                to_name=found.name,
                 subject=one_line,
                 body=text,
                 language=language,

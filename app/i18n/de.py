@@ -918,4 +918,14 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Vielen Dank für Ihre ehrliche Rückmeldung.",
     "survey.thanks.mid": "Vielen Dank für Ihr Feedback!",
     "survey.thanks.high": "Vielen Dank! Schön, dass Sie zufrieden sind.",
+    # the account's name, its messages' sender name and the admin's own name
+    "names.title": "Namen in Nachrichten",
+    "names.account_name": "Name des Kontos",
+    "names.account_name_hint": "Steht auf Umfrageseiten und in E-Mails, z. B. „Vielen Dank, Eckladen“. Höchstens {max} Zeichen.",
+    "names.sender_name": "Absendername der Einladungen",
+    "names.sender_name_hint": "Einladungen kommen von diesem Namen mit der Adresse {address}. Leer: der Name des Kontos. Höchstens {max} Zeichen.",
+    "names.admin_name": "Ihr Name in Antworten",
+    "names.admin_name_hint": "Ihre Antworten aus dem Posteingang kommen von diesem Namen mit der Adresse {address}, Rückantworten gehen an Ihre Adresse. Leer: der Absendername. Höchstens {max} Zeichen.",
+    "names.saved": "Die Namen sind gespeichert.",
+    "name.one_line": "Bitte verwenden Sie eine Zeile ohne Steuerzeichen.",
 }

@@ -911,4 +911,14 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "survey.thanks.low": "Thank you for your honest feedback.",
     "survey.thanks.mid": "Thank you for your feedback!",
     "survey.thanks.high": "Thank you! We are glad you are happy.",
+    # the account's name, its messages' sender name and the admin's own name
+    "names.title": "Names in messages",
+    "names.account_name": "Account name",
+    "names.account_name_hint": "Shown on survey pages and in e-mails, e.g. “Thank you, Corner Shop”. At most {max} characters.",
+    "names.sender_name": "Sender name of invitations",
+    "names.sender_name_hint": "Invitations come from this name at {address}. Empty: the account name. At most {max} characters.",
+    "names.admin_name": "Your name on replies",
+    "names.admin_name_hint": "Your replies from the inbox come from this name at {address}, answers go to your address. Empty: the sender name. At most {max} characters.",
+    "names.saved": "The names are saved.",
+    "name.one_line": "Please use one line without control characters.",
 }
