@@ -115,6 +115,7 @@ class TariffPage:
     pending: Tariff | None
     usage: budget.UsageState
     tariffs: list[Tariff]
+    use: email_stats.ChannelUse  # what ``usage.used`` went to, as the dashboard says
 
 
 def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
@@ -122,6 +123,7 @@ def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
         state = budget.tariff_state(conn, account_id, period)
         usage = budget.usage_state(conn, account_id, period)
         tariffs = _tariffs(conn)
+        use = email_stats.channel_use(conn, account_id, period)
     by_code = {item.code: item for item in tariffs}
     return TariffPage(
         period,
@@ -130,7 +132,19 @@ def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
         by_code.get(state.pending_code or ""),
         usage,
         tariffs,
+        use,
     )
+
+
+def paused_until(engine: Engine, account_id: int, period: str, zone: ZoneInfo) -> date | None:
+    """While ``period``'s budget is used up, the day the account's surveys
+    ask again (the next period's first); None while there is room. The
+    widget and link pages close by the same comparison (``Offer``)."""
+    with db.read(engine) as conn:
+        usage = budget.usage_state(conn, account_id, period)
+    if usage.remaining > 0:
+        return None
+    return budget.period_start(budget.next_period(period), zone).date()
 
 
 @dataclass(frozen=True)
@@ -386,6 +400,7 @@ def results(
     segment: str | None,
     page: int,
     zone: ZoneInfo,
+    language: str | None = None,
 ) -> Results | None:
     """A survey's figures of one month and one page of its comments (of one
     segment, if it is one of the survey's kind); None for a survey that is
@@ -402,8 +417,9 @@ def results(
         )
         periods = stats.list_periods(conn, account_id)
         review = rewards.review_figures(conn, account_id, survey_id, period)
-        follow_ups = answers.summary(conn, account_id, survey, period)
-        given = answers.answers_for(conn, [item.id for item in comments.items])
+        # Follow-up labels in the admin's language where the survey has it.
+        follow_ups = answers.summary(conn, account_id, survey, period, language)
+        given = answers.answers_for(conn, [item.id for item in comments.items], language)
     if summary is None:  # pragma: no cover - the survey was found above
         return None
     return Results(survey, segment, summary, trend, comments, periods, review, follow_ups, given)

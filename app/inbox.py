@@ -328,7 +328,7 @@ class Item:
     history: list[Earlier]
     admins: list[AdminChoice]
     replies_pending: int  # replies queued, not yet sent
-    answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
+    answers: Sequence[Answered] = ()  # the follow-up answers, in the admin's language if can be
     replies_failed: Sequence[FailedMail] = ()
 
     @property
@@ -350,9 +350,12 @@ def admin_choices(engine: Engine, account_id: int) -> list[AdminChoice]:
         return admins(conn, account_id)
 
 
-def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
+def find_item(
+    engine: Engine, account_id: int, response_id: int, language: str | None = None
+) -> Item | None:
     """The account's response as an item, whatever its survey's rule; None
-    for another account's, as for none at all."""
+    for another account's, as for none at all. Follow-up answers are
+    labelled in ``language`` (the admin's) where the survey has it."""
     joined, scope = _joined(account_id)
     with db.read(engine) as conn:
         values = conn.execute(
@@ -402,7 +405,7 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
             )
         )
         choices = admins(conn, account_id)
-        given = answers_for(conn, [response_id]).get(response_id, [])
+        given = answers_for(conn, [response_id], language).get(response_id, [])
     return Item(
         row=row,
         page_url=values.page_url,

@@ -48,7 +48,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.step_answer_link": "Zum Umfragelink",
     "dash.budget": "Verbleibendes Budget",
     "dash.remaining_of": "von {limit} in diesem Monat übrig",
-    "dash.used": "{used} von {limit} gezählten Antworten verbraucht",
     "dash.tariff": "Tarif {name}",
     "dash.resets": "Das Budget wird am {when} erneuert.",
     "dash.pending": "Ihr Tarif wechselt am {date} zu {name} ({budget} Umfragen im Monat).",
@@ -928,4 +927,10 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "names.admin_name_hint": "Ihre Antworten aus dem Posteingang kommen von diesem Namen mit der Adresse {address}, Rückantworten gehen an Ihre Adresse. Leer: der Absendername. Höchstens {max} Zeichen.",
     "names.saved": "Die Namen sind gespeichert.",
     "name.one_line": "Bitte verwenden Sie eine Zeile ohne Steuerzeichen.",
+    # the budget's words on the tariff, survey list and survey pages; the survey's id
+    "tariff.surveys_used": "{used} von {limit} Umfragen verbraucht",
+    "surveys.paused_until": "Pausiert bis {date}",
+    "surveys.paused_notice": "Das Budget dieses Monats ist verbraucht: Die Umfragen fragen bis zum {date} niemanden, und Datensätze werden abgelehnt. Ein größerer Tarif gilt sofort.",
+    "survey.id_label": "Umfrage-ID:",
+    "survey.id_hint": "(survey_id der Datensatz-API)",
 }

@@ -50,7 +50,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.step_answer_link": "Open the survey link",
     "dash.budget": "Remaining budget",
     "dash.remaining_of": "of {limit} left this month",
-    "dash.used": "{used} of {limit} counted answers used",
     "dash.tariff": "tariff {name}",
     "dash.resets": "The budget resets on {when}.",
     "dash.pending": "Your tariff changes to {name} on {date} ({budget} surveys a month).",
@@ -921,4 +920,10 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "names.admin_name_hint": "Your replies from the inbox come from this name at {address}, answers go to your address. Empty: the sender name. At most {max} characters.",
     "names.saved": "The names are saved.",
     "name.one_line": "Please use one line without control characters.",
+    # the budget's words on the tariff, survey list and survey pages; the survey's id
+    "tariff.surveys_used": "{used} of {limit} surveys used",
+    "surveys.paused_until": "Paused until {date}",
+    "surveys.paused_notice": "This month's budget is used up: the surveys ask nobody until {date}, and records are refused. A larger tariff applies at once.",
+    "survey.id_label": "Survey id:",
+    "survey.id_hint": "(the records API's survey_id)",
 }

@@ -41,7 +41,16 @@ def survey_list(request: Request, admin: Admin) -> Response:
     rows = admin_store.survey_overview(context.engine, admin.account_id, period)
     snippets = {row.survey.id: context.urls.snippet(row.survey.public_id) for row in rows}
     return render(
-        request, admin, "surveys.html", nav="surveys", rows=rows, snippets=snippets, period=period
+        request,
+        admin,
+        "surveys.html",
+        nav="surveys",
+        rows=rows,
+        snippets=snippets,
+        period=period,
+        paused_until=admin_store.paused_until(
+            context.engine, admin.account_id, period, context.zone
+        ),
     )
 
 
@@ -191,6 +200,11 @@ def _form_page(
             "picks": questions.MAX_PICKS,
         },
         embed=_embed(request, survey) if survey is not None else None,
+        paused_until=admin_store.paused_until(
+            ctx(request).engine, admin.account_id, current_period(request), ctx(request).zone
+        )
+        if survey is not None
+        else None,
     )
 
 
