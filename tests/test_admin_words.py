@@ -5,12 +5,13 @@ answers in the admin's language, and each survey's id."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import records
+from app import records, survey_form
 from app.records import Source
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import seed, set_budget
@@ -112,3 +113,48 @@ def test_the_survey_page_shows_the_surveys_id(client: TestClient, engine: Engine
     page = client.get(f"/admin/surveys/{shop.survey_id}").text
     assert text_of(page, "survey-id") == str(shop.survey_id)
     assert "survey_id" in page
+
+
+def test_the_survey_form_has_parts_with_links_and_one_add_question_button(
+    client: TestClient, engine: Engine
+) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    for path in (f"/admin/surveys/{shop.survey_id}", "/admin/surveys/new?kind=nps"):
+        page = client.get(path).text
+        nav = page.split('id="form-sections"', 1)[1].split("</nav>", 1)[0]
+        targets = re.findall(r'<a href="#(section-[a-z]+)">', nav)
+        assert targets == [f"section-{part}" for part in survey_form.PARTS], path
+        form = page.split('class="survey-form"', 1)[1].split("</form>", 1)[0]
+        for target in targets:
+            assert f'id="{target}"' in form  # every part inside the one form
+        assert page.count("data-add-question") == 1
+        # The question editor's button sits among the questions, not in the e-mail part.
+        questions = form.split('id="section-questions"', 1)[1].split('id="section-after"', 1)[0]
+        assert "data-add-question" in questions
+
+
+def test_saving_comes_back_to_the_part_it_was_sent_from(client: TestClient, engine: Engine) -> None:
+    shop = seed(engine, email=EMAIL)
+    login(client, EMAIL)
+    path = f"/admin/surveys/{shop.survey_id}"
+    fields = {
+        "name": "Checkout",
+        "language": "auto",
+        "review_audience": "all",
+        "recontact_days": "90",
+        "sample_percent": "100",
+        "delay_seconds": "0",
+        "color": "#1f5fbf",
+        "position": "bottom-right",
+    }
+    for part, location in (("rules", f"{path}#section-rules"), ("", path), ("evil", path)):
+        saved = post_form(client, path, path, {**fields, "part": part})
+        assert saved.status_code == 303 and saved.headers["location"] == location, part
+    created = post_form(
+        client,
+        "/admin/surveys/new?kind=nps",
+        "/admin/surveys/new",
+        {**fields, "kind": "nps", "part": "look"},
+    )
+    assert created.status_code == 303 and created.headers["location"].endswith("#section-look")

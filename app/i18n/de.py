@@ -933,4 +933,9 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "surveys.paused_notice": "Das Budget dieses Monats ist verbraucht: Die Umfragen fragen bis zum {date} niemanden, und Datensätze werden abgelehnt. Ein größerer Tarif gilt sofort.",
     "survey.id_label": "Umfrage-ID:",
     "survey.id_hint": "(survey_id der Datensatz-API)",
+    # the survey form's parts and their navigation
+    "form.sections": "Teile des Formulars",
+    "form.section.texts": "Texte des Widgets",
+    "form.section.inbox": "Eingang und Warnungen",
+    "form.section_error": "mit Fehlern",
 }

@@ -926,4 +926,9 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "surveys.paused_notice": "This month's budget is used up: the surveys ask nobody until {date}, and records are refused. A larger tariff applies at once.",
     "survey.id_label": "Survey id:",
     "survey.id_hint": "(the records API's survey_id)",
+    # the survey form's parts and their navigation
+    "form.sections": "Parts of the form",
+    "form.section.texts": "Widget texts",
+    "form.section.inbox": "Inbox and alerts",
+    "form.section_error": "has errors",
 }

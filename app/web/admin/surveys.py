@@ -84,7 +84,7 @@ def create_survey(request: Request, admin: Admin, form: Form) -> Response:
     )
     forget_widget_configs(request)
     flash(request, "survey.created")
-    return redirect(urls.admin(f"surveys/{survey_id}"))
+    return redirect(urls.admin(f"surveys/{survey_id}") + _part(form))
 
 
 def _survey_id(request: Request) -> int:
@@ -116,7 +116,13 @@ def save_survey(request: Request, admin: Admin, form: Form) -> Response:
         raise no_such_survey()
     forget_widget_configs(request)
     flash(request, "survey.saved")
-    return redirect(urls.admin(f"surveys/{survey_id}"))
+    return redirect(urls.admin(f"surveys/{survey_id}") + _part(form))
+
+
+def _part(form: Form) -> str:
+    # Back to the part the admin saved from; the failed submit's page shows
+    # the first faulty part instead (admin.js).
+    return survey_form.part_fragment(form.get("part", ""))
 
 
 def set_active(request: Request, admin: Admin, form: Form) -> Response:
