@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,6 +17,10 @@ PASSWORD_MIN = 10
 MIN_INTERVAL_DEFAULT = 182
 MIN_INTERVAL_MAX = 3650
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The account's name is shown on every page and message; the sender name and
+# an admin's name are display names in From, where a short one reads best.
+ACCOUNT_NAME_MAX = 200
+SENDER_NAME_MAX = 100
 
 _hasher = PasswordHasher()
 # Verifying against this when the email is unknown keeps both failures equally slow.
@@ -24,6 +29,34 @@ _DUMMY_HASH = _hasher.hash("not a real password")
 
 class AccountError(ValueError):
     """Input an account or admin cannot be created with; the text is for people."""
+
+
+class NameRefused(AccountError):
+    """A name that cannot be shown or put in a header: ``key`` and
+    ``params`` say why in the admin's language."""
+
+    def __init__(self, key: str, **params: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+def clean_name(value: str, limit: int, *, required: bool) -> str | None:
+    """A one-line name of at most ``limit`` characters, or None for an empty
+    optional one. A line break or other control or format character is
+    refused rather than dropped: in a header it could begin a header of its
+    own, and what the admin typed should be what the recipient sees."""
+    name = unicodedata.normalize("NFC", value.strip(" "))
+    if any(unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"} for ch in name):
+        raise NameRefused("name.one_line")
+    name = " ".join(name.split())
+    if not name:
+        if required:
+            raise NameRefused("error.required")
+        return None
+    if len(name) > limit:
+        raise NameRefused("error.too_long", max=limit, count=len(name))
+    return name
 
 
 def hash_password(password: str) -> str:
@@ -71,6 +104,26 @@ def set_min_interval(conn: Connection, account_id: int, days: int) -> bool:
         update(account_table).where(account_table.c.id == account_id).values(min_interval_days=days)
     )
     return result.rowcount == 1
+
+
+def set_names(conn: Connection, account_id: int, name: str, sender_name: str) -> None:
+    """The account's name and its messages' sender name (empty: the account's
+    name); raises ``NameRefused``."""
+    values = {
+        "name": clean_name(name, ACCOUNT_NAME_MAX, required=True),
+        "sender_name": clean_name(sender_name, SENDER_NAME_MAX, required=False),
+    }
+    conn.execute(update(account_table).where(account_table.c.id == account_id).values(values))
+
+
+def set_admin_name(conn: Connection, account_id: int, admin_id: int, name: str) -> None:
+    """The name the admin's replies are signed with in From (empty: the
+    account's sender name); raises ``NameRefused``."""
+    conn.execute(
+        update(admin_table)
+        .where(admin_table.c.id == admin_id, admin_table.c.account_id == account_id)
+        .values(name=clean_name(name, SENDER_NAME_MAX, required=False))
+    )
 
 
 def create_admin(conn: Connection, account_id: int, email: str, password: str) -> int:

@@ -49,16 +49,37 @@ def set_language(engine: Engine, admin_id: int, language: str | None) -> None:
 class AccountSettings:
     name: str
     min_interval_days: int
+    sender_name: str | None = None
+    admin_name: str | None = None  # the asking admin's own
 
 
-def account_settings(engine: Engine, account_id: int) -> AccountSettings:
+def account_settings(engine: Engine, account_id: int, admin_id: int = 0) -> AccountSettings:
     with db.read(engine) as conn:
         row = conn.execute(
-            select(account_table.c.name, account_table.c.min_interval_days).where(
-                account_table.c.id == account_id
-            )
+            select(
+                account_table.c.name,
+                account_table.c.min_interval_days,
+                account_table.c.sender_name,
+            ).where(account_table.c.id == account_id)
         ).one()
-    return AccountSettings(row.name, row.min_interval_days)
+        admin_name = conn.execute(
+            select(admin_table.c.name).where(
+                admin_table.c.id == admin_id, admin_table.c.account_id == account_id
+            )
+        ).scalar()
+    return AccountSettings(row.name, row.min_interval_days, row.sender_name, admin_name)
+
+
+def set_names(engine: Engine, account_id: int, name: str, sender_name: str) -> None:
+    """Raises ``accounts.NameRefused``."""
+    with db.write(engine) as conn:
+        accounts.set_names(conn, account_id, name, sender_name)
+
+
+def set_admin_name(engine: Engine, account_id: int, admin_id: int, name: str) -> None:
+    """Raises ``accounts.NameRefused``."""
+    with db.write(engine) as conn:
+        accounts.set_admin_name(conn, account_id, admin_id, name)
 
 
 def set_min_interval(engine: Engine, account_id: int, days: int) -> None:
@@ -94,6 +115,7 @@ class TariffPage:
     pending: Tariff | None
     usage: budget.UsageState
     tariffs: list[Tariff]
+    use: email_stats.ChannelUse  # what ``usage.used`` went to, as the dashboard says
 
 
 def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
@@ -101,6 +123,7 @@ def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
         state = budget.tariff_state(conn, account_id, period)
         usage = budget.usage_state(conn, account_id, period)
         tariffs = _tariffs(conn)
+        use = email_stats.channel_use(conn, account_id, period)
     by_code = {item.code: item for item in tariffs}
     return TariffPage(
         period,
@@ -109,7 +132,19 @@ def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
         by_code.get(state.pending_code or ""),
         usage,
         tariffs,
+        use,
     )
+
+
+def paused_until(engine: Engine, account_id: int, period: str, zone: ZoneInfo) -> date | None:
+    """While ``period``'s budget is used up, the day the account's surveys
+    ask again (the next period's first); None while there is room. The
+    widget and link pages close by the same comparison (``Offer``)."""
+    with db.read(engine) as conn:
+        usage = budget.usage_state(conn, account_id, period)
+    if usage.remaining > 0:
+        return None
+    return budget.period_start(budget.next_period(period), zone).date()
 
 
 @dataclass(frozen=True)
@@ -365,6 +400,7 @@ def results(
     segment: str | None,
     page: int,
     zone: ZoneInfo,
+    language: str | None = None,
 ) -> Results | None:
     """A survey's figures of one month and one page of its comments (of one
     segment, if it is one of the survey's kind); None for a survey that is
@@ -381,8 +417,9 @@ def results(
         )
         periods = stats.list_periods(conn, account_id)
         review = rewards.review_figures(conn, account_id, survey_id, period)
-        follow_ups = answers.summary(conn, account_id, survey, period)
-        given = answers.answers_for(conn, [item.id for item in comments.items])
+        # Follow-up labels in the admin's language where the survey has it.
+        follow_ups = answers.summary(conn, account_id, survey, period, language)
+        given = answers.answers_for(conn, [item.id for item in comments.items], language)
     if summary is None:  # pragma: no cover - the survey was found above
         return None
     return Results(survey, segment, summary, trend, comments, periods, review, follow_ups, given)

@@ -101,7 +101,7 @@ def given(conn: Connection, response_id: int) -> set[str]:
 
 @dataclass(frozen=True)
 class Answered:
-    """One answer as people read it, in the survey's default language."""
+    """One answer as people read it, in one language of its survey's."""
 
     question_id: str
     kind: str
@@ -115,11 +115,15 @@ class Answered:
         return self.text if self.text is not None else ", ".join(self.choices)
 
 
-def answers_for(conn: Connection, response_ids: Iterable[int]) -> dict[int, list[Answered]]:
+def answers_for(
+    conn: Connection, response_ids: Iterable[int], language: str | None = None
+) -> dict[int, list[Answered]]:
     """Each response's answers, in the order of its survey's questions, with
-    the question's label and the chosen options' labels (or the text) in the
-    survey's default language. Responses without answers are left out. An
-    answer to a question or option since removed shows its id."""
+    the question's label and the chosen options' labels (or the text) in
+    ``language`` where the survey has labels in it, else in the survey's
+    default language (an admin reads them in the admin's language). Responses
+    without answers are left out. An answer to a question or option since
+    removed shows its id."""
     wanted = sorted(set(response_ids))
     if not wanted:
         return {}
@@ -144,11 +148,12 @@ def answers_for(conn: Connection, response_ids: Iterable[int]) -> dict[int, list
         if row.survey_id not in parsed:
             parsed[row.survey_id] = questions.parse(row.questions)
         asked = parsed[row.survey_id]
-        language = row.language if row.language in LANGUAGES else "en"
+        default = row.language if row.language in LANGUAGES else "en"
         at = next((i for i, q in enumerate(asked) if q.id == row.question_id), len(asked))
         question = asked[at] if at < len(asked) else None
+        value = decode(row.value)
         found.setdefault(row.response_id, []).append(
-            (at, _answered(question, row.question_id, decode(row.value), language))
+            (at, _answered(question, row.question_id, value, language or default, default))
         )
     return {
         response_id: [item for _, item in sorted(listed, key=lambda pair: pair[0])]
@@ -157,20 +162,24 @@ def answers_for(conn: Connection, response_ids: Iterable[int]) -> dict[int, list
 
 
 def _answered(
-    question: questions.Question | None, question_id: str, value: Value, language: str
+    question: questions.Question | None,
+    question_id: str,
+    value: Value,
+    language: str,
+    default: str,
 ) -> Answered:
     if question is None:
         kind = "text" if isinstance(value, str) else "multiple"
         label = question_id
     else:
-        kind, label = question.kind, question.label(language)
+        kind, label = question.kind, question.label(language, default)
     if isinstance(value, str) and kind == "text":
         return Answered(question_id, kind, label, text=value)
     picked = [value] if isinstance(value, str) else list(value)
     labels = []
     for option_id in picked:
         option = question.option(option_id) if question is not None else None
-        labels.append(option.label(language) if option is not None else option_id)
+        labels.append(option.label(language, default) if option is not None else option_id)
     return Answered(question_id, kind, label, choices=tuple(labels))
 
 
@@ -192,10 +201,11 @@ class QuestionSummary:
 
 
 def summary(
-    conn: Connection, account_id: int, survey: Survey, period: str
+    conn: Connection, account_id: int, survey: Survey, period: str, language: str | None = None
 ) -> list[QuestionSummary]:
-    """The survey's questions as answered in ``period``, in the survey's
-    default language; questions since removed are left out."""
+    """The survey's questions as answered in ``period``, labelled in
+    ``language`` where the survey has it, else in its default language;
+    questions since removed are left out."""
     if not survey.questions:
         return []
     rows = conn.execute(
@@ -211,14 +221,15 @@ def summary(
     by_question: dict[str, list[Value]] = {}
     for question_id, stored in rows:
         by_question.setdefault(question_id, []).append(decode(stored))
-    language = survey.default_language
+    default = survey.default_language
+    wanted = language or default
     found = []
     for question in survey.questions:
         values = by_question.get(question.id, [])
         if question.kind == "text":
             texts = tuple(v for v in values if isinstance(v, str))[:LATEST_TEXTS]
             found.append(
-                QuestionSummary(question.label(language), "text", len(values), texts=texts)
+                QuestionSummary(question.label(wanted, default), "text", len(values), texts=texts)
             )
             continue
         tally = {option.id: 0 for option in question.options}
@@ -226,6 +237,9 @@ def summary(
             for option_id in [value] if isinstance(value, str) else value:
                 if option_id in tally:
                     tally[option_id] += 1
-        counts = tuple((option.label(language), tally[option.id]) for option in question.options)
-        found.append(QuestionSummary(question.label(language), question.kind, len(values), counts))
+        counts = tuple(
+            (option.label(wanted, default), tally[option.id]) for option in question.options
+        )
+        label = question.label(wanted, default)
+        found.append(QuestionSummary(label, question.kind, len(values), counts))
     return found

@@ -39,7 +39,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import budget, db, inbox_mail, metrics, records, webhook_delivery, webhooks
 from app.i18n import DEFAULT, LANGUAGES
-from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
+from app.invitation_mail import (
+    ALERT_LEVELS,
+    budget_alert_message,
+    from_address,
+    invitation_message,
+)
 from app.mail import Delivery, Transport, file_name
 from app.models import account_table as account
 from app.models import admin_table as admin_user
@@ -152,6 +157,7 @@ class Due:
     name: str | None
     language: str
     account_name: str
+    sender_name: str | None = None  # the From display name; None: the account's name
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,7 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE)
             recipient.c.language,
             recipient.c.unsubscribed_at,
             account.c.name.label("account_name"),
+            account.c.sender_name,
         )
         .select_from(
             invitation.join(recipient, recipient.c.id == invitation.c.recipient_id).join(
@@ -223,6 +230,7 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE)
                 # What the link page would show the recipient, as Accept-Language does.
                 language=choose_language(survey.language, row.language),
                 account_name=row.account_name,
+                sender_name=row.sender_name,
             )
         )
     return Claim(due, cancelled)
@@ -237,7 +245,7 @@ def _message(sender: Sender, due: Due) -> EmailMessage:
         language=due.language,
         to=due.email,
         name=due.name,
-        sender=sender.mail_from,
+        sender=from_address(sender.mail_from, due.sender_name or due.account_name),
         account_name=due.account_name,
         score_url=functools.partial(sender.urls.invitation, due.id),
         unsubscribe_url=sender.urls.unsubscribe(due.id),

@@ -329,7 +329,7 @@ class Item:
     history: list[Earlier]
     admins: list[AdminChoice]
     replies_pending: int  # replies queued, not yet sent
-    answers: Sequence[Answered] = ()  # the follow-up answers, in the survey's language
+    answers: Sequence[Answered] = ()  # the follow-up answers, in the admin's language if can be
     replies_failed: Sequence[FailedMail] = ()
     # The answered record's own words (its integration's id, event, properties);
     # none for a survey that is anonymous.
@@ -356,9 +356,12 @@ def admin_choices(engine: Engine, account_id: int) -> list[AdminChoice]:
         return admins(conn, account_id)
 
 
-def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
+def find_item(
+    engine: Engine, account_id: int, response_id: int, language: str | None = None
+) -> Item | None:
     """The account's response as an item, whatever its survey's rule; None
-    for another account's, as for none at all."""
+    for another account's, as for none at all. Follow-up answers are
+    labelled in ``language`` (the admin's) where the survey has it."""
     joined, scope = _joined(account_id)
     with db.read(engine) as conn:
         values = conn.execute(
@@ -411,7 +414,7 @@ def find_item(engine: Engine, account_id: int, response_id: int) -> Item | None:
             )
         )
         choices = admins(conn, account_id)
-        given = answers_for(conn, [response_id]).get(response_id, [])
+        given = answers_for(conn, [response_id], language).get(response_id, [])
     return Item(
         row=row,
         page_url=values.page_url,
@@ -632,8 +635,15 @@ def queue_reply(
     joined, scope = _joined(account_id)
     with db.write(engine) as conn:
         found = conn.execute(
-            select(survey.c.anonymous, recipient.c.email, recipient.c.language)
-            .select_from(joined)
+            select(
+                survey.c.anonymous,
+                recipient.c.email,
+                recipient.c.name,
+                recipient.c.language,
+                account_table.c.name.label("account_name"),
+                account_table.c.sender_name,
+            )
+            .select_from(joined.join(account_table, account_table.c.id == response.c.account_id))
             .where(scope, response.c.id == response_id)
         ).first()
         if found is None:
@@ -641,7 +651,7 @@ def queue_reply(
         if found.anonymous or not found.email:
             raise InboxError("inbox.error.no_address")
         author = conn.execute(
-            select(admin_user.c.email, admin_user.c.language).where(
+            select(admin_user.c.email, admin_user.c.language, admin_user.c.name).where(
                 admin_user.c.id == author_id, admin_user.c.account_id == account_id
             )
         ).one()
@@ -657,6 +667,9 @@ def queue_reply(
                 kind="reply",
                 to_email=found.email,
                 reply_to=author.email,
+                # Who writes, as names go: the admin's own, else the account's sender.
+                from_name=author.name or found.sender_name or found.account_name,
+                to_name=found.name,
                 subject=one_line,
                 body=text,
                 language=language,

@@ -33,7 +33,7 @@ from app import answers, db, delivery, i18n
 from app.answers import Answered
 from app.i18n import LANGUAGES, Formatter
 from app.inbox import DETRACTORS
-from app.invitation_mail import note_message
+from app.invitation_mail import from_address, note_message
 from app.mail import Delivery
 from app.models import account_table as account
 from app.models import answer_table
@@ -264,6 +264,8 @@ class Queued:
     response_id: int | None
     to_email: str
     reply_to: str | None
+    from_name: str | None
+    to_name: str | None
     subject: str
     body: str
     language: str
@@ -283,6 +285,8 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
             mail.c.response_id,
             mail.c.to_email,
             mail.c.reply_to,
+            mail.c.from_name,
+            mail.c.to_name,
             mail.c.subject,
             mail.c.body,
             mail.c.language,
@@ -293,7 +297,7 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
         .where(mail.c.id.in_(ids))
         .order_by(mail.c.id)
     ).all()
-    return [Queued(*row) for row in rows]
+    return [Queued(**row._mapping) for row in rows]
 
 
 def message(queued: Queued, urls: Urls, mail_from: str) -> EmailMessage:
@@ -307,15 +311,19 @@ def message(queued: Queued, urls: Urls, mail_from: str) -> EmailMessage:
             link = (t("inbox.alert.open"), urls.inbox_item(queued.response_id))
     else:
         footer = t("inbox.reply.footer", account=queued.account_name)
+    reply = queued.kind == "reply"
     return note_message(
         to=queued.to_email,
-        sender=mail_from,
+        # A reply is a person's: their name on MAIL_FROM's address, the
+        # respondent's name beside theirs. An alert stays the service's.
+        sender=from_address(mail_from, queued.from_name) if reply else mail_from,
+        to_name=queued.to_name if reply else None,
         subject=queued.subject,
         language=queued.language,
         message_id=urls.inbox_message_id(queued.id),
         text=queued.body,
         footer=footer,
-        reply_to=queued.reply_to if queued.kind == "reply" else None,
+        reply_to=queued.reply_to if reply else None,
         link=link,
     )
 

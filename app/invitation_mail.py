@@ -60,7 +60,7 @@ def invitation_message(
     language: str,
     to: str,
     name: str | None,
-    sender: str,
+    sender: str | Address,
     account_name: str,
     score_url: Callable[[int], str],
     unsubscribe_url: str,
@@ -303,10 +303,30 @@ def recipient(to: str, name: str | None) -> Address:
     return address
 
 
+def from_address(mail_from: str, display_name: str | None = None) -> Address:
+    """``MAIL_FROM``'s address shown as ``display_name`` (its own name when
+    None or empty). The address is never the account's: the operator's domain
+    is the one whose SPF, DKIM and DMARC records vouch for the message. The
+    name is one line, and a non-ASCII one is written as an RFC 2047 encoded
+    word by the SMTP policy."""
+    parsed = _mail_from_address(mail_from)
+    name = _one_line(display_name) or parsed.display_name
+    return Address(display_name=name, username=parsed.username, domain=parsed.domain)
+
+
+def _mail_from_address(mail_from: str) -> Address:
+    """The one address of a ``MAIL_FROM`` value (settings checked it)."""
+    header = POLICY.header_factory("From", mail_from)
+    addresses: tuple[Address, ...] = tuple(getattr(header, "addresses", ()))
+    if len(addresses) != 1:
+        raise ValueError(f"not one address: {mail_from!r}")
+    return addresses[0]
+
+
 def _message(
     *,
     to: Address,
-    sender: str,
+    sender: str | Address,
     subject: str,
     language: str,
     message_id: str,
@@ -436,7 +456,7 @@ def _document(language: str, title: str, body: str, footer: str, accent: str) ->
 def note_message(
     *,
     to: str,
-    sender: str,
+    sender: str | Address,
     subject: str,
     language: str,
     message_id: str,
@@ -444,6 +464,7 @@ def note_message(
     footer: str,
     reply_to: str | None = None,
     link: tuple[str, str] | None = None,
+    to_name: str | None = None,
 ) -> EmailMessage:
     """A short message of paragraphs: a reply to a respondent (``Reply-To``
     the admin who wrote it) or a detractor alert (with ``link``, a label
@@ -462,7 +483,7 @@ def note_message(
         )
     body = _row(_paragraphs(text) + button, "padding:28px 24px")
     message = _message(
-        to=recipient(to, None),
+        to=recipient(to, to_name),
         sender=sender,
         subject=subject,
         language=language,

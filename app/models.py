@@ -72,6 +72,8 @@ class Account(SQLModel, table=True):
     pending_from: str | None = Field(default=None, max_length=7)
     # Days within which a recipient is not invited again; 0 turns it off.
     min_interval_days: int = Field(default=182, sa_column_kwargs={"server_default": "182"})
+    # The display name of the account's messages; their address is MAIL_FROM's.
+    sender_name: str | None = Field(default=None, max_length=100)
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -83,6 +85,8 @@ class AdminUser(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     password_hash: str = Field(max_length=200)
     language: str | None = Field(default=None, max_length=2)
+    # Shown as the sender of the admin's replies to respondents.
+    name: str | None = Field(default=None, max_length=100)
     created_at: datetime = _when(nullable=False, default=utcnow)
 
 
@@ -481,6 +485,9 @@ class InboxMail(SQLModel, table=True):
     kind: str = Field(max_length=8)  # reply, alert
     to_email: str = Field(max_length=254)
     reply_to: str | None = Field(default=None, max_length=254)
+    # The display names of From and To, as they were when the reply was written.
+    from_name: str | None = Field(default=None, max_length=200)
+    to_name: str | None = Field(default=None, max_length=200)
     subject: str = Field(max_length=200)
     body: str = Field(sa_column=Column(Text, nullable=False))
     language: str = Field(max_length=2)

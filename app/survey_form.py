@@ -43,6 +43,16 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
 # Past this many characters a question covers most of a phone's screen.
 LONG_QUESTION = 140
+# The form's parts, in the page's order. admin.js shows one at a time and
+# sends the one in hand as ``part``, so that saving comes back to it.
+PARTS = ("basics", "texts", "questions", "after", "rules", "email", "inbox", "look")
+
+
+def part_fragment(value: str) -> str:
+    """The page's #fragment of the part a form was sent from; empty for none."""
+    return f"#section-{value}" if value in PARTS else ""
+
+
 # Characters per line of the widget's question (17 px, semibold) in its card
 # on a 375 px wide phone: 351 px card, less padding and the close button.
 PHONE_LINE = 30

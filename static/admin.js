@@ -3,7 +3,8 @@
 // on the survey form the error summary's focus, the kind's live texts,
 // character counters and the long-question warning (the server checks and
 // says the same after sending); on the CSV upload, a file too large is named
-// before it is sent; the question editor shows the fields each type uses.
+// before it is sent; the question editor shows the fields each type uses;
+// the survey form shows one of its parts at a time.
 (function () {
   "use strict";
 
@@ -65,6 +66,78 @@
     });
   }
 
+  // Shows the form part holding an element; replaced by setUpSections.
+  var reveal = function () {};
+
+  // The survey form's parts: one shows at a time, picked by its link, by the
+  // address's #fragment, or after a failed submit by the first error. Every
+  // field stays in the one form (hidden, not disabled), so input in another
+  // part is kept and Save sends and checks it all. Without this script the
+  // links scroll to the parts of the whole page.
+  function setUpSections(nav) {
+    var sections = document.querySelectorAll("[data-section]");
+    var links = nav.querySelectorAll("a[href^='#']");
+    var part = document.querySelector("input[name='part']");
+    if (!sections.length) return;
+    function sectionOf(element) {
+      return element && element.closest ? element.closest("[data-section]") : null;
+    }
+    function show(section) {
+      for (var i = 0; i < sections.length; i += 1) {
+        sections[i].hidden = sections[i] !== section;
+      }
+      for (var j = 0; j < links.length; j += 1) {
+        var current = links[j].getAttribute("href") === "#" + section.id;
+        if (current) links[j].setAttribute("aria-current", "true");
+        else links[j].removeAttribute("aria-current");
+      }
+      // Saving comes back to this part (the server adds it to its redirect).
+      if (part) part.value = section.id.replace(/^section-/, "");
+      // What measures itself (the long-question warning) does so once shown.
+      each("#" + section.id + " [data-long-after]", function (field) {
+        field.dispatchEvent(new CustomEvent("admin:shown"));
+      });
+    }
+    reveal = function (element) {
+      var section = sectionOf(element);
+      if (section && section.hidden) show(section);
+    };
+    // A part with errors says so in its link.
+    for (var i = 0; i < links.length; i += 1) {
+      var target = document.getElementById(links[i].getAttribute("href").slice(1));
+      if (target && target.querySelector(".field-error")) {
+        var mark = document.createElement("span");
+        mark.className = "has-errors";
+        mark.textContent = " (" + nav.getAttribute("data-error") + ")";
+        links[i].appendChild(mark);
+      }
+      links[i].addEventListener("click", function (event) {
+        var section = document.getElementById(this.getAttribute("href").slice(1));
+        if (!section) return;
+        event.preventDefault();
+        show(section);
+        // The address names the part, so a reload returns to it.
+        window.history.replaceState(null, "", "#" + section.id);
+        // Focusable only now: a #fragment on load must not take the focus
+        // from the error summary.
+        section.setAttribute("tabindex", "-1");
+        section.focus({ preventScroll: true });
+        nav.scrollIntoView({ block: "start" });
+      });
+    }
+    function fromAddress() {
+      var id = window.location.hash.slice(1);
+      var named = id ? document.getElementById(id) : null;
+      var section = sectionOf(named);
+      if (section) show(section);
+      return section;
+    }
+    window.addEventListener("hashchange", fromAddress);
+    var first = document.querySelector("[data-section] .field-error");
+    if (first) show(sectionOf(first));
+    else if (!fromAddress()) show(sections[0]);
+  }
+
   // After a failed submit the summary is read first; its links move the
   // focus to the field and show the field's label above it.
   function setUpSummary(summary) {
@@ -74,6 +147,7 @@
         var field = document.getElementById(link.getAttribute("href").slice(1));
         if (!field) return;
         event.preventDefault();
+        reveal(field);
         var label = document.querySelector("label[for='" + field.id + "']");
         (label || field).scrollIntoView({ block: "start" });
         field.focus({ preventScroll: true });
@@ -145,7 +219,9 @@
           status.textContent = fill(status.getAttribute("data-status"), values);
         }, ANNOUNCE_AFTER_MS);
       }
-      if (longAfter && warning && preview) {
+      // A field in a hidden part has no size to measure: the server's
+      // words stay until it is shown.
+      if (longAfter && warning && preview && field.getClientRects().length) {
         var long = count > longAfter;
         var message = long
           ? fill(warning.getAttribute("data-long"), { lines: lines(text) })
@@ -158,6 +234,9 @@
 
     field.addEventListener("input", function () {
       update(true);
+    });
+    field.addEventListener("admin:shown", function () {
+      update(false);
     });
     update(false);
   }
@@ -268,6 +347,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var pane = document.querySelector("[data-preview]");
     if (pane) setUpPreview(pane);
+    var sections = document.querySelector("[data-sections]");
+    if (sections) setUpSections(sections);
     var addQuestion = document.querySelector("[data-add-question]");
     if (addQuestion) setUpQuestions(addQuestion);
     each("button[data-copy]", setUp);

@@ -161,7 +161,8 @@ def test_worker_once_delivers_a_due_invitation_once_with_its_headers(
     message = item.message
     row = _invitation(engine, due)
     assert message["To"] == "Ana Lima <Ana@Example.com>"
-    assert message["From"] == MAIL_FROM
+    # MAIL_FROM's address under the account's name.
+    assert message["From"] == "Shop <feedback@shop.example>"
     assert message["Message-ID"] == URLS.message_id(row.id)
     assert message["List-Unsubscribe"] == f"<{URLS.unsubscribe(row.id)}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -48,7 +48,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.step_answer_link": "Zum Umfragelink",
     "dash.budget": "Verbleibendes Budget",
     "dash.remaining_of": "von {limit} in diesem Monat übrig",
-    "dash.used": "{used} von {limit} gezählten Antworten verbraucht",
     "dash.tariff": "Tarif {name}",
     "dash.resets": "Das Budget wird am {when} erneuert.",
     "dash.pending": "Ihr Tarif wechselt am {date} zu {name} ({budget} Umfragen im Monat).",
@@ -943,4 +942,25 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.saving": "Ihre Bewertung {score} wird gespeichert …",
     "link.change_too_late": "Ihre Bewertung {score} wurde vor mehr als 30 Minuten gespeichert und bleibt bestehen.",
     "link.send_failed": "Ihre Antwort konnte nicht gesendet werden. Bitte versuchen Sie es noch einmal.",
+    # the account's name, its messages' sender name and the admin's own name
+    "names.title": "Namen in Nachrichten",
+    "names.account_name": "Name des Kontos",
+    "names.account_name_hint": "Steht auf Umfrageseiten und in E-Mails, z. B. „Vielen Dank, Eckladen“. Höchstens {max} Zeichen.",
+    "names.sender_name": "Absendername der Einladungen",
+    "names.sender_name_hint": "Einladungen kommen von diesem Namen mit der Adresse {address}. Leer: der Name des Kontos. Höchstens {max} Zeichen.",
+    "names.admin_name": "Ihr Name in Antworten",
+    "names.admin_name_hint": "Ihre Antworten aus dem Posteingang kommen von diesem Namen mit der Adresse {address}, Rückantworten gehen an Ihre Adresse. Leer: der Absendername. Höchstens {max} Zeichen.",
+    "names.saved": "Die Namen sind gespeichert.",
+    "name.one_line": "Bitte verwenden Sie eine Zeile ohne Steuerzeichen.",
+    # the budget's words on the tariff, survey list and survey pages; the survey's id
+    "tariff.surveys_used": "{used} von {limit} Umfragen verbraucht",
+    "surveys.paused_until": "Pausiert bis {date}",
+    "surveys.paused_notice": "Das Budget dieses Monats ist verbraucht: Die Umfragen fragen bis zum {date} niemanden, und Datensätze werden abgelehnt. Ein größerer Tarif gilt sofort.",
+    "survey.id_label": "Umfrage-ID:",
+    "survey.id_hint": "(survey_id der Datensatz-API)",
+    # the survey form's parts and their navigation
+    "form.sections": "Teile des Formulars",
+    "form.section.texts": "Texte des Widgets",
+    "form.section.inbox": "Eingang und Warnungen",
+    "form.section_error": "mit Fehlern",
 }

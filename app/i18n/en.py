@@ -50,7 +50,6 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "dash.step_answer_link": "Open the survey link",
     "dash.budget": "Remaining budget",
     "dash.remaining_of": "of {limit} left this month",
-    "dash.used": "{used} of {limit} counted answers used",
     "dash.tariff": "tariff {name}",
     "dash.resets": "The budget resets on {when}.",
     "dash.pending": "Your tariff changes to {name} on {date} ({budget} surveys a month).",
@@ -936,4 +935,25 @@ MESSAGES: dict[str, str | tuple[str, str]] = {
     "link.saving": "Saving your score {score} …",
     "link.change_too_late": "Your score {score} was saved more than 30 minutes ago and is kept.",
     "link.send_failed": "Your answer could not be sent. Please try again.",
+    # the account's name, its messages' sender name and the admin's own name
+    "names.title": "Names in messages",
+    "names.account_name": "Account name",
+    "names.account_name_hint": "Shown on survey pages and in e-mails, e.g. “Thank you, Corner Shop”. At most {max} characters.",
+    "names.sender_name": "Sender name of invitations",
+    "names.sender_name_hint": "Invitations come from this name at {address}. Empty: the account name. At most {max} characters.",
+    "names.admin_name": "Your name on replies",
+    "names.admin_name_hint": "Your replies from the inbox come from this name at {address}, answers go to your address. Empty: the sender name. At most {max} characters.",
+    "names.saved": "The names are saved.",
+    "name.one_line": "Please use one line without control characters.",
+    # the budget's words on the tariff, survey list and survey pages; the survey's id
+    "tariff.surveys_used": "{used} of {limit} surveys used",
+    "surveys.paused_until": "Paused until {date}",
+    "surveys.paused_notice": "This month's budget is used up: the surveys ask nobody until {date}, and records are refused. A larger tariff applies at once.",
+    "survey.id_label": "Survey id:",
+    "survey.id_hint": "(the records API's survey_id)",
+    # the survey form's parts and their navigation
+    "form.sections": "Parts of the form",
+    "form.section.texts": "Widget texts",
+    "form.section.inbox": "Inbox and alerts",
+    "form.section_error": "has errors",
 }

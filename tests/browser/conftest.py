@@ -73,3 +73,9 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def show_form_part(page: Any, name: str) -> None:
+    """Open a part of the survey form by its link, as an admin does (admin.js
+    shows one part at a time)."""
+    page.locator("#form-sections").get_by_role("link", name=name).click()

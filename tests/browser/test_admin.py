@@ -16,7 +16,7 @@ from sqlalchemy import Engine, insert
 from app import db, scales
 from app.models import response_table, usage_table
 from app.signing import Signer
-from tests.browser.conftest import run_axe, screenshot
+from tests.browser.conftest import run_axe, screenshot, show_form_part
 from tests.conftest import SECRET, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -71,7 +71,9 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
     _assert_no_violations(page, "new survey form")
     page.get_by_label("Name").fill("Checkout NPS")
     assert page.get_by_label("Kind").input_value() == "nps"
+    show_form_part(page, "Widget texts")
     page.locator("#en_question").fill("Would you recommend our checkout?")
+    show_form_part(page, "Where and when")
     page.get_by_label("Allowed origins").fill("shop.example")
     page.get_by_role("button", name="Create survey").click()
     # A mistake re-renders the form with the message next to the field.
@@ -83,7 +85,8 @@ def test_create_survey_answer_it_and_see_the_budget_drop(
     screenshot(page, "admin-survey-form-errors")
     page.get_by_label("Allowed origins").fill("")
     page.get_by_role("button", name="Create survey").click()
-    page.wait_for_url(re.compile(r".*/admin/surveys/\d+$"))
+    # Saving comes back to the part in hand.
+    page.wait_for_url(re.compile(r".*/admin/surveys/\d+#section-rules$"))
     assert page.get_by_role("status").first.inner_text() == "The survey was created."
     _assert_no_violations(page, "survey edit form")
     screenshot(page, "admin-survey-form")

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app import db, records
-from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot
+from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot, show_form_part
 from tests.conftest import seed, set_budget
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -175,6 +175,7 @@ def test_create_an_api_key_and_copy_it(live_server: Any, page: Any, engine: Engi
     page.goto(f"{base}/admin/account")
     _checked(page, "account", "account")
     page.goto(f"{base}/admin/surveys/{shop.survey_id}")
+    show_form_part(page, "E-mail invitations")
     assert run_axe(page) == []
     SCREENSHOTS.mkdir(exist_ok=True)
     email_settings = page.locator("fieldset", has=page.locator("#email_delay_days"))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed, usage_row
 from tests.test_preview import PERIOD, _counts
@@ -35,9 +35,11 @@ def test_the_preview_follows_the_form(live_server: Any, page: Any, engine: Engin
     card = frame.locator("nps-beacon section")
     # The frame opens with the saved survey, then follows the typing.
     card.locator("legend").wait_for()
+    show_form_part(page, "Widget texts")
     page.locator("#en_question").fill("How would you rate our croissants?")
     page.locator("#en_follow_2").fill("What did you love most?")
     page.locator("#en_thanks_2").fill("Merci, croissant fan!")
+    show_form_part(page, "Look")
     page.locator("#position").select_option("top-left")
     frame.get_by_text("How would you rate our croissants?").wait_for(timeout=10_000)
     assert card.get_attribute("class") == "c top left"  # where the form says
@@ -46,6 +48,7 @@ def test_the_preview_follows_the_form(live_server: Any, page: Any, engine: Engin
     page.get_by_label("Preview of").select_option(label="Follow-up after a high score (promoters)")
     frame.get_by_text("What did you love most?").wait_for(timeout=10_000)
     # Typing on while the frame reloads: the widget's card never takes the focus.
+    show_form_part(page, "Widget texts")
     follow = page.locator("#en_follow_2")
     follow.press_sequentially(" Really?", delay=150)
     frame.get_by_text("What did you love most? Really?").wait_for(timeout=10_000)

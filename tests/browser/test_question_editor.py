@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from app import db, surveys
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed
 
@@ -35,6 +35,7 @@ def test_an_admin_adds_tags_and_a_choice(live_server: Any, page: Any, engine: En
     page.set_viewport_size({"width": 1100, "height": 900})
     _log_in(page, base)
     page.goto(f"{base}/admin/surveys/{shop.survey_id}")
+    show_form_part(page, "Follow-up questions")
 
     # With JavaScript one empty slot waits open and the rest behind a button;
     # a slot shows the fields its type uses.

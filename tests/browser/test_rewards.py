@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app import db
-from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot
+from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _log_in, csp_errors  # noqa: F401  (a fixture)
 from tests.conftest import seed
 
@@ -88,6 +88,7 @@ def test_the_admin_uploads_codes_and_sees_a_refusal_explained(
     ]
     # The survey's settings say how many codes are left in the pool.
     page.goto(f"{base}/admin/surveys/{shop.survey_id}")
+    show_form_part(page, "After the answer")
     assert page.locator("#reward_2-left").inner_text() == "5 codes left in the pool"
     page.locator("#rewards").screenshot(path=str(SCREENSHOTS / "survey-form-rewards.png"))
     assert csp_errors == []

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from sqlalchemy import Engine
 
 from app import i18n
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed
 
@@ -111,6 +111,7 @@ def test_a_long_question_is_counted_warned_about_and_kept(
     _log_in(page, base)
     page.goto(f"{base}/admin/surveys/new?kind=nps")
     page.get_by_label("Name").fill("Homepage")
+    show_form_part(page, "Widget texts")
     question = page.locator("#en_question")
 
     medium = (
@@ -174,6 +175,7 @@ def test_the_error_summary_takes_the_focus_after_a_failed_submit(
     page.set_viewport_size({"width": 1000, "height": 900})
     _log_in(page, base)
     page.goto(f"{base}/admin/surveys/new?kind=nps")
+    show_form_part(page, "Where and when")
     page.get_by_label("Allowed origins").fill("localhost:8090")
     page.get_by_role("button", name="Create survey").click()
     page.wait_for_load_state()

@@ -115,6 +115,7 @@ def routes(settings: Settings, login_limit: Decorator) -> list[BaseRoute]:
         post("/account/password", admin_form(account.change_password)),
         post("/account/language", admin_form(account.change_language)),
         post("/account/min-interval", admin_form(account.change_min_interval)),
+        post("/account/names", admin_form(account.change_names)),
         # e-mail surveys: the records, handing them in, and the integrations' keys
         get("/records", admin_page(records.records_page)),
         get(f"{record}/cancel", admin_page(records.confirm_cancel)),

@@ -1,18 +1,22 @@
-"""The admin's own account: the password and the language of the pages; and
-the account's minimum interval between two e-mail invitations of one recipient."""
+"""The admin's own account: the password, the language of the pages and the
+name the admin's replies are signed with; and the account's name, the display
+name of its messages and its minimum interval between two e-mail invitations
+of one recipient."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, admin_sessions, admin_store, i18n, urls
+from app import accounts, admin_sessions, admin_store, i18n, invitation_mail, urls
 from app.admin_store import Admin
 from app.web.admin.csrf import Form
-from app.web.admin.render import ctx, flash, redirect, render
+from app.web.admin.render import ctx, flash, language, redirect, render
 from app.web.errors import Problem
 
 PASSWORD_MAX = 1024
+NAME_FIELDS = ("account_name", "sender_name", "admin_name")
+NAME_INPUT_MAX = 2000  # read no further: far over any name's limit, still counted in the error
 
 
 def account_page(request: Request, admin: Admin) -> Response:
@@ -26,9 +30,17 @@ def _page(
     error: str | None = None,
     interval_error: bool = False,
     interval: str | None = None,
+    names: dict[str, str] | None = None,
+    name_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    settings = admin_store.account_settings(ctx(request).engine, admin.account_id)
+    settings = admin_store.account_settings(ctx(request).engine, admin.account_id, admin.id)
+    if names is None:
+        names = {
+            "account_name": settings.name,
+            "sender_name": settings.sender_name or "",
+            "admin_name": settings.admin_name or "",
+        }
     return render(
         request,
         admin,
@@ -43,6 +55,15 @@ def _page(
         interval_error=interval_error,
         interval_max=accounts.MIN_INTERVAL_MAX,
         interval_default=accounts.MIN_INTERVAL_DEFAULT,
+        names=names,
+        name_errors=name_errors or {},
+        name_limits={
+            "account_name": accounts.ACCOUNT_NAME_MAX,
+            "sender_name": accounts.SENDER_NAME_MAX,
+            "admin_name": accounts.SENDER_NAME_MAX,
+        },
+        # Messages go out from MAIL_FROM's address; only the name is the account's.
+        sender_address=invitation_mail.from_address(ctx(request).settings.mail_from).addr_spec,
     )
 
 
@@ -82,4 +103,25 @@ def change_min_interval(request: Request, admin: Admin, form: Form) -> Response:
     except accounts.AccountError:
         return _page(request, admin, interval_error=True, interval=value, status=422)
     flash(request, "min_interval.saved" if days else "min_interval.off", count=days)
+    return redirect(urls.admin("account"))
+
+
+def change_names(request: Request, admin: Admin, form: Form) -> Response:
+    """The account's name and sender name and the admin's own name, saved
+    together once all three are fit for a header."""
+    names = {key: form.get(key, "")[:NAME_INPUT_MAX] for key in NAME_FIELDS}
+    limits = {"account_name": accounts.ACCOUNT_NAME_MAX}
+    errors: dict[str, str] = {}
+    for key, value in names.items():
+        limit = limits.get(key, accounts.SENDER_NAME_MAX)
+        try:
+            accounts.clean_name(value, limit, required=key == "account_name")
+        except accounts.NameRefused as refused:
+            errors[key] = i18n.translate(language(request, admin), refused.key, **refused.params)
+    if errors:
+        return _page(request, admin, names=names, name_errors=errors, status=422)
+    engine = ctx(request).engine
+    admin_store.set_names(engine, admin.account_id, names["account_name"], names["sender_name"])
+    admin_store.set_admin_name(engine, admin.account_id, admin.id, names["admin_name"])
+    flash(request, "names.saved")
     return redirect(urls.admin("account"))

@@ -81,7 +81,10 @@ def inbox_page(request: Request, admin: Admin) -> Response:
 
 def _item(request: Request, admin: Admin) -> inbox.Item:
     found = inbox.find_item(
-        ctx(request).engine, admin.account_id, int(request.path_params["response_id"])
+        ctx(request).engine,
+        admin.account_id,
+        int(request.path_params["response_id"]),
+        language(request, admin),
     )
     if found is None:
         raise Problem(404, "no_such_item", "There is no such inbox item in your account.")

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 from app import admin_store, charts, csv_export, urls
 from app.admin_store import Admin
 from app.web import http
-from app.web.admin.render import ctx, current_period, no_such_survey, render
+from app.web.admin.render import ctx, current_period, language, no_such_survey, render
 from app.web.errors import Problem
 
 
@@ -28,6 +28,7 @@ def results(request: Request, admin: Admin) -> Response:
         segment=request.query_params.get("segment") or None,
         page=http.page_number(request),
         zone=context.zone,
+        language=language(request, admin),
     )
     if found is None:
         raise no_such_survey()

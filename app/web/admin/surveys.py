@@ -41,7 +41,16 @@ def survey_list(request: Request, admin: Admin) -> Response:
     rows = admin_store.survey_overview(context.engine, admin.account_id, period)
     snippets = {row.survey.id: context.urls.snippet(row.survey.public_id) for row in rows}
     return render(
-        request, admin, "surveys.html", nav="surveys", rows=rows, snippets=snippets, period=period
+        request,
+        admin,
+        "surveys.html",
+        nav="surveys",
+        rows=rows,
+        snippets=snippets,
+        period=period,
+        paused_until=admin_store.paused_until(
+            context.engine, admin.account_id, period, context.zone
+        ),
     )
 
 
@@ -75,7 +84,7 @@ def create_survey(request: Request, admin: Admin, form: Form) -> Response:
     )
     forget_widget_configs(request)
     flash(request, "survey.created")
-    return redirect(urls.admin(f"surveys/{survey_id}"))
+    return redirect(urls.admin(f"surveys/{survey_id}") + _part(form))
 
 
 def _survey_id(request: Request) -> int:
@@ -107,7 +116,13 @@ def save_survey(request: Request, admin: Admin, form: Form) -> Response:
         raise no_such_survey()
     forget_widget_configs(request)
     flash(request, "survey.saved")
-    return redirect(urls.admin(f"surveys/{survey_id}"))
+    return redirect(urls.admin(f"surveys/{survey_id}") + _part(form))
+
+
+def _part(form: Form) -> str:
+    # Back to the part the admin saved from; the failed submit's page shows
+    # the first faulty part instead (admin.js).
+    return survey_form.part_fragment(form.get("part", ""))
 
 
 def set_active(request: Request, admin: Admin, form: Form) -> Response:
@@ -191,6 +206,11 @@ def _form_page(
             "picks": questions.MAX_PICKS,
         },
         embed=_embed(request, survey) if survey is not None else None,
+        paused_until=admin_store.paused_until(
+            ctx(request).engine, admin.account_id, current_period(request), ctx(request).zone
+        )
+        if survey is not None
+        else None,
     )
 
 

@@ -1,7 +1,7 @@
 """page addresses: stored pages keep origin and path only
 
-Revision ID: 0018
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 
 A page address sent with an answer was stored as sent, query string and all,
 and a query may name the visitor (``?email=...``); so was a widget's Origin
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
