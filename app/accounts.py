@@ -9,7 +9,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, insert, select, update
 
-from app.models import account_table, admin_table, tariff_table
+from app.platform.models import account_table, admin_table, tariff_table
 
 PASSWORD_MIN = 10
 # Days within which a recipient is not invited again (0 = off); the default

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from app import accounts, db
+from app import accounts
 from app.admin_store import Admin
-from app.models import admin_session_table, admin_table
+from app.platform import db
+from app.platform.models import admin_session_table, admin_table
 
 MAX_AGE = 12 * 3600
 SECRET_BYTES = 32

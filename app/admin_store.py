@@ -16,15 +16,14 @@ from app import (
     answers,
     budget,
     contacts,
-    db,
     email_stats,
-    i18n,
     rewards,
     stats,
     survey_form,
     surveys,
 )
-from app.models import UTCDateTime, account_table, admin_table, survey_table, tariff_table
+from app.platform import db, i18n
+from app.platform.models import UTCDateTime, account_table, admin_table, survey_table, tariff_table
 from app.surveys import Survey
 
 

@@ -14,11 +14,12 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from app import db, questions
-from app.i18n import LANGUAGES
-from app.models import UTCDateTime, survey_table
-from app.models import answer_table as answer
-from app.models import response_table as response
+from app import questions
+from app.platform import db
+from app.platform.i18n import LANGUAGES
+from app.platform.models import UTCDateTime, survey_table
+from app.platform.models import answer_table as answer
+from app.platform.models import response_table as response
 from app.questions import Value
 from app.surveys import Survey
 

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from app import db
-from app.models import api_key_table as api_key
+from app.platform import db
+from app.platform.models import api_key_table as api_key
 
 PREFIX = "nbk_"
 NAME_MAX = 80

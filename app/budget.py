@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
-from app import db
-from app.db import Executor
-from app.db import insert as insert_for
-from app.models import UTCDateTime
-from app.models import account_table as account
-from app.models import tariff_table as tariff
-from app.models import usage_table as usage
+from app.platform import db
+from app.platform.db import Executor
+from app.platform.db import insert as insert_for
+from app.platform.models import UTCDateTime
+from app.platform.models import account_table as account
+from app.platform.models import tariff_table as tariff
+from app.platform.models import usage_table as usage
 
 DEFAULT_TARIFFS = (
     ("free", "Free", 50),

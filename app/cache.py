@@ -17,7 +17,8 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from app import db, surveys
+from app import surveys
+from app.platform import db
 from app.surveys import Offer, Survey
 
 

@@ -21,23 +21,17 @@ from app import (
     accounts,
     admin_sessions,
     api_keys,
-    backups,
     budget,
-    db,
     demo,
     erasure,
-    i18n,
-    logs,
-    mail,
-    metrics,
     migrations,
     scales,
     surveys,
-    urls,
 )
-from app.db import create_db_engine
-from app.settings import Settings, SettingsError, from_env
-from app.signing import Signer
+from app.platform import backups, db, i18n, logs, mail, metrics, urls
+from app.platform.db import create_db_engine
+from app.platform.settings import Settings, SettingsError, from_env
+from app.platform.signing import Signer
 
 if TYPE_CHECKING:
     from app import delivery

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.exc import OperationalError
 
-from app import db, urls
-from app.models import contact_table, refused_origin_table, survey_table
+from app.platform import db, urls
+from app.platform.models import contact_table, refused_origin_table, survey_table
 from app.surveys import Survey, SurveyError, normalize_origin
 
 log = logging.getLogger("nps_beacon")

@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 
 from app.cache import SurveyCache
 from app.contacts import ContactRecorder
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
-from app.write_queue import WriteQueue
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.platform.write_queue import WriteQueue
 
 Clock = Callable[[], datetime]
 

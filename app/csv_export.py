@@ -15,12 +15,13 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
 
-from app import answers, db, questions, sheet_csv
-from app.i18n import LANGUAGES
-from app.models import invitation_table as invitation
-from app.models import record_table as record
-from app.models import response_table as response
-from app.models import survey_table as survey
+from app import answers, questions
+from app.platform import db, sheet_csv
+from app.platform.i18n import LANGUAGES
+from app.platform.models import invitation_table as invitation
+from app.platform.models import record_table as record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey
 from app.stats import response_scope, with_recipient_email
 
 BATCH = 1_000

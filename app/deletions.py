@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from app import db, records, surveys
-from app.models import (
+from app import records, surveys
+from app.platform import db
+from app.platform.models import (
     answer_table,
     contact_table,
     coupon_table,

@@ -37,23 +37,24 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, db, inbox_mail, metrics, records, webhook_delivery, webhooks
-from app.i18n import DEFAULT, LANGUAGES
+from app import budget, inbox_mail, records, webhook_delivery, webhooks
 from app.invitation_mail import (
     ALERT_LEVELS,
     budget_alert_message,
     from_address,
     invitation_message,
 )
-from app.mail import Delivery, Transport, file_name
-from app.models import account_table as account
-from app.models import admin_table as admin_user
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import survey_table
+from app.platform import db, metrics
+from app.platform.i18n import DEFAULT, LANGUAGES
+from app.platform.mail import Delivery, Transport, file_name
+from app.platform.models import account_table as account
+from app.platform.models import admin_table as admin_user
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import survey_table
+from app.platform.urls import Urls
 from app.survey_texts import choose_language
 from app.surveys import SURVEY_COLUMNS, Survey
-from app.urls import Urls
 
 log = logging.getLogger("nps_beacon.delivery")
 

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import accounts, db, records, surveys
-from app.models import admin_table, invitation_table, survey_table
+from app import accounts, records, surveys
+from app.platform import db
+from app.platform.models import admin_table, invitation_table, survey_table
 
 EMAIL = "demo@example.com"
 # The demo's one e-mail record: its external id makes seeding it again a replay.

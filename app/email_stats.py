@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Select, and_, func, select
 
 from app import budget
-from app.models import invitation_table as invitation
-from app.models import record_sync_table as record_sync
-from app.models import record_table as record
-from app.models import response_table as response
-from app.models import survey_table as survey
+from app.platform.models import invitation_table as invitation
+from app.platform.models import record_sync_table as record_sync
+from app.platform.models import record_table as record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey
 
 # An invitation in one of these states was never sent and gave its count back
 # (``records.end_unsent`` is the only way into them).

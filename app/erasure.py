@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, or_, select, update
 
-from app import db
-from app.addresses import email_key
-from app.models import (
+from app.platform import db
+from app.platform.addresses import email_key
+from app.platform.models import (
     answer_table,
     inbox_mail_table,
     inbox_note_table,

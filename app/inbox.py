@@ -29,19 +29,20 @@ from sqlalchemy import (
     update,
 )
 
-from app import db, i18n, webhooks
+from app import webhooks
 from app.answers import Answered, answers_for
-from app.i18n import LANGUAGES
-from app.models import account_table
-from app.models import admin_table as admin_user
-from app.models import inbox_item_table as item
-from app.models import inbox_mail_table as mail
-from app.models import inbox_note_table as note
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import record_table as record
-from app.models import response_table as response
-from app.models import survey_table as survey
+from app.platform import db, i18n
+from app.platform.i18n import LANGUAGES
+from app.platform.models import account_table
+from app.platform.models import admin_table as admin_user
+from app.platform.models import inbox_item_table as item
+from app.platform.models import inbox_mail_table as mail
+from app.platform.models import inbox_note_table as note
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import record_table as record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey
 from app.survey_texts import clean_text
 
 # detractors_text: detractors and every response with a comment (the default).
@@ -59,7 +60,7 @@ HISTORY_MAX = 20
 
 
 class InboxError(ValueError):
-    """A change that cannot be made; ``key`` names the message (app.i18n)."""
+    """A change that cannot be made; ``key`` names the message (app.platform.i18n)."""
 
     def __init__(self, key: str, **params: Any) -> None:
         super().__init__(key)

@@ -29,22 +29,23 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
-from app import answers, db, delivery, i18n
+from app import answers, delivery
 from app.answers import Answered
-from app.i18n import LANGUAGES, Formatter
 from app.inbox import DETRACTORS
 from app.invitation_mail import from_address, note_message
-from app.mail import Delivery
-from app.models import account_table as account
-from app.models import answer_table
-from app.models import inbox_mail_table as mail
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import record_table as record
-from app.models import response_table as response
-from app.models import survey_table as survey
+from app.platform import db, i18n
+from app.platform.i18n import LANGUAGES, Formatter
+from app.platform.mail import Delivery
+from app.platform.models import account_table as account
+from app.platform.models import answer_table
+from app.platform.models import inbox_mail_table as mail
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import record_table as record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey
+from app.platform.urls import Urls
 from app.scales import scale
-from app.urls import Urls
 
 if TYPE_CHECKING:
     from app.delivery import Sender

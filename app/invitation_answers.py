@@ -23,26 +23,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import (
-    answers,
-    budget,
-    db,
-    metrics,
-    questions,
-    rewards,
-    score_changes,
-    survey_texts,
-    surveys,
-    webhooks,
-)
-from app.models import account_table as account
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import record_table as record
-from app.models import response_table as response
-from app.models import survey_table as survey_table
+from app import answers, budget, questions, rewards, score_changes, survey_texts, surveys, webhooks
+from app.platform import db, metrics
+from app.platform.models import account_table as account
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import record_table as record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey_table
+from app.platform.signing import Display
 from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
-from app.signing import Display
 from app.surveys import Survey
 
 OPEN = ("scheduled", "sent")

@@ -4,7 +4,7 @@ the budget alert and the disabled-webhook notice an account's admins get.
 Small functions over ``html.escape`` instead of templates: domain modules do
 not import jinja2, and a message's HTML is a few fixed tables. The HTML keeps
 to what common mail clients render: tables for layout, inline styles only, no
-script, no remote image or stylesheet. Every fixed word comes from ``app.i18n``.
+script, no remote image or stylesheet. Every fixed word comes from ``app.platform.i18n``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from email.policy import EmailPolicy
 from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
-from app.i18n import DEFAULT, LANGUAGES, Formatter, translator
+from app.platform.i18n import DEFAULT, LANGUAGES, Formatter, translator
 from app.survey_texts import clean_text, texts_for
 from app.surveys import Survey
 

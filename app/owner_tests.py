@@ -9,8 +9,9 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, select
 
-from app import db, surveys
-from app.models import test_response_table as test_response
+from app import surveys
+from app.platform import db
+from app.platform.models import test_response_table as test_response
 from app.surveys import Survey
 
 SHOWN = 100

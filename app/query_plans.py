@@ -10,7 +10,7 @@ from sqlalchemy import Connection, event, func, select
 
 from app import email_stats, record_views, stats
 from app.csv_export import export_query
-from app.models import response_table as response
+from app.platform.models import response_table as response
 
 
 def explain(

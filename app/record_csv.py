@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from app import i18n, sheet_csv
+from app.platform import i18n, sheet_csv
 
 BOM = b"\xef\xbb\xbf"
 DELIMITERS = (";", ",")
@@ -52,7 +52,7 @@ class CsvRefused(ValueError):
     """The file cannot be read as records. ``code`` is one of ``CODES``,
     ``line`` the physical line (header = 1) where that showed, if one did.
     ``key`` and ``params`` give the message in any language (``csv.<code>``
-    in app.i18n); ``str()`` is the English one."""
+    in app.platform.i18n); ``str()`` is the English one."""
 
     def __init__(self, code: str, line: int | None = None, **params: Any) -> None:
         self.code = code

@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, insert, select
 
-from app import db, i18n, record_csv, records, surveys
-from app.models import record_upload_table as upload_table
-from app.models import survey_table as survey
+from app import record_csv, records, surveys
+from app.platform import db, i18n
+from app.platform.models import record_upload_table as upload_table
+from app.platform.models import survey_table as survey
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000

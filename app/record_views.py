@@ -29,12 +29,13 @@ from sqlalchemy import (
     true,
 )
 
-from app import csv_export, db, i18n, records, sheet_csv, surveys
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import record_table as record
-from app.models import refused_record_table as refused
-from app.models import survey_table as survey
+from app import csv_export, records, surveys
+from app.platform import db, i18n, sheet_csv
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import record_table as record
+from app.platform.models import refused_record_table as refused
+from app.platform.models import survey_table as survey
 
 PER_PAGE = 50
 # What the status filter offers: an invitation's states, and the records

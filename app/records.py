@@ -40,17 +40,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import addresses, budget, db, metrics, webhooks
-from app.db import insert as upsert_for
-from app.i18n import LANGUAGES
-from app.models import UTCDateTime
-from app.models import invitation_table as invitation
-from app.models import recipient_table as recipient
-from app.models import record_sync_table as record_sync
-from app.models import record_table as record
-from app.models import refused_record_table as refused_record
-from app.models import response_table as response
-from app.models import survey_table as survey
+from app import budget, webhooks
+from app.platform import addresses, db, metrics
+from app.platform.db import insert as upsert_for
+from app.platform.i18n import LANGUAGES
+from app.platform.models import UTCDateTime
+from app.platform.models import invitation_table as invitation
+from app.platform.models import recipient_table as recipient
+from app.platform.models import record_sync_table as record_sync
+from app.platform.models import record_table as record
+from app.platform.models import refused_record_table as refused_record
+from app.platform.models import response_table as response
+from app.platform.models import survey_table as survey
 
 SOURCES = ("api", "csv", "manual")
 REFUSALS = ("budget_exhausted", "unsubscribed", "recently_surveyed")

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, db, metrics, questions, rewards, score_changes, webhooks
+from app import answers, budget, questions, rewards, score_changes, webhooks
 from app.cache import SurveyCache
-from app.models import UTCDateTime
-from app.signing import Display
+from app.platform import db, metrics
+from app.platform.models import UTCDateTime
+from app.platform.signing import Display
 from app.surveys import Survey
 
 COMMENT_MAX = 2000

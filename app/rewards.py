@@ -22,8 +22,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app import db
-from app.models import UTCDateTime, coupon_table, review_count_table
+from app.platform import db
+from app.platform.models import UTCDateTime, coupon_table, review_count_table
 from app.surveys import Survey
 
 TYPES = ("none", "fixed", "pool")

@@ -34,9 +34,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 
-from app import db, rewards, webhooks
+from app import rewards, webhooks
 from app.inbox import DETRACTORS
-from app.models import UTCDateTime
+from app.platform import db
+from app.platform.models import UTCDateTime
 from app.surveys import Survey
 
 WINDOW = timedelta(minutes=30)

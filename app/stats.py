@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from app.models import (
+from app.platform.models import (
     contact_table,
     invitation_table,
     recipient_table,

@@ -1,5 +1,5 @@
 """The survey settings form: raw fields in, validated column values or
-per-field errors out. Errors and warnings are message keys (see app.i18n)
+per-field errors out. Errors and warnings are message keys (see app.platform.i18n)
 with parameters, so the page can say what is wrong in the admin's language
 and, where the fix is plain, what was probably meant."""
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import i18n, inbox, questions, rewards, scales, survey_texts, surveys
+from app import inbox, questions, rewards, scales, survey_texts, surveys
+from app.platform import i18n
 from app.questions import Question
 from app.surveys import Survey
 

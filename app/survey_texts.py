@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from app.i18n import LANGUAGES, translate
+from app.platform.i18n import LANGUAGES, translate
 from app.scales import segments
 
 

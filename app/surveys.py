@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
 from app import budget, questions, scales
-from app.i18n import LANGUAGES
-from app.models import survey_table
+from app.platform.i18n import LANGUAGES
+from app.platform.models import survey_table
 from app.questions import Question
 from app.scales import Scale
 

@@ -42,16 +42,17 @@ import httpx
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import db, metrics, webhooks
-from app.i18n import DEFAULT, LANGUAGES
+from app import webhooks
 from app.invitation_mail import webhook_disabled_message
-from app.mail import Transport
-from app.models import account_table as account
-from app.models import admin_table as admin_user
-from app.models import webhook_attempt_table as attempt
-from app.models import webhook_endpoint_table as endpoint
-from app.models import webhook_message_table as message
-from app.urls import Urls
+from app.platform import db, metrics
+from app.platform.i18n import DEFAULT, LANGUAGES
+from app.platform.mail import Transport
+from app.platform.models import account_table as account
+from app.platform.models import admin_table as admin_user
+from app.platform.models import webhook_attempt_table as attempt
+from app.platform.models import webhook_endpoint_table as endpoint
+from app.platform.models import webhook_message_table as message
+from app.platform.urls import Urls
 
 log = logging.getLogger("nps_beacon.webhooks")
 

@@ -32,11 +32,11 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
 
-from app import db
-from app.models import UTCDateTime
-from app.models import webhook_attempt_table as attempt
-from app.models import webhook_endpoint_table as endpoint
-from app.models import webhook_message_table as message
+from app.platform import db
+from app.platform.models import UTCDateTime
+from app.platform.models import webhook_attempt_table as attempt
+from app.platform.models import webhook_endpoint_table as endpoint
+from app.platform.models import webhook_message_table as message
 
 EVENTS = (
     "response.created",

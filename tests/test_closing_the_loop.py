@@ -10,7 +10,8 @@ from datetime import timedelta
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, delivery, webhooks
+from app import delivery, webhooks
+from app.platform import db
 from tests.admin_helpers import csrf_from, login
 from tests.conftest import Clock, expire_caches, seed
 from tests.smtp_server import SmtpServer

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import budget, db, query_plans, records, responses, surveys
-from app.models import invitation_table, response_table
+from app import budget, query_plans, records, responses, surveys
+from app.platform import db
+from app.platform.models import invitation_table, response_table
+from app.platform.signing import Signer
 from app.records import Outcome, Source
-from app.signing import Signer
 from tests.admin_helpers import login, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 

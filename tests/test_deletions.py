@@ -9,8 +9,9 @@ import re
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, deletions
-from app.signing import Signer
+from app import deletions
+from app.platform import db
+from app.platform.signing import Signer
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import SECRET, count_responses, seed, usage_row
 

@@ -23,16 +23,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from app import accounts, db, delivery, records
+from app import accounts, delivery, records
 from app.cli import main as cli
-from app.db import create_db_engine
 from app.delivery import Sender, Summary
-from app.mail import Delivery, SmtpTransport, parse_smtp_url
-from app.models import invitation_table, recipient_table
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.mail import Delivery, SmtpTransport, parse_smtp_url
+from app.platform.models import invitation_table, recipient_table
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
 from app.records import Outcome, Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
 from tests.conftest import PG_URL, SECRET, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer

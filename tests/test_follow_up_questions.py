@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import answers, db, deletions
+from app import answers, deletions
+from app.platform import db
 from tests.conftest import count_responses, seed, usage_row
 
 QUESTIONS: list[dict[str, Any]] = [

@@ -18,15 +18,16 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import accounts, db, delivery, inbox, inbox_mail, records, surveys
-from app.db import create_db_engine
+from app import accounts, delivery, inbox, inbox_mail, records, surveys
 from app.delivery import Sender
-from app.mail import SmtpTransport, parse_smtp_url
-from app.models import survey_table
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.models import survey_table
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
 from app.records import Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed
 from tests.smtp_server import SmtpServer

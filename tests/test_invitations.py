@@ -19,9 +19,10 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, i18n, invitation_answers, records
+from app import invitation_answers, records
+from app.platform import db, i18n
+from app.platform.signing import Display, Signer
 from app.records import Source
-from app.signing import Display, Signer
 from app.web import invitations, links
 from tests.admin_helpers import login
 from tests.conftest import SECRET, Clock, Seeded, count_responses, seed, set_budget, usage_row

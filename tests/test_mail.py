@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.invitation_mail import budget_alert_message, invitation_message
-from app.mail import (
+from app.platform.mail import (
     Delivery,
     OutboxTransport,
     SmtpConfig,
@@ -21,7 +21,7 @@ from app.mail import (
     parse_smtp_url,
     transport_for,
 )
-from app.settings import Settings, SettingsError, from_env
+from app.platform.settings import Settings, SettingsError, from_env
 from app.surveys import Survey
 from tests.smtp_server import SelfSignedCert, SmtpServer, running_smtp_server
 

@@ -18,8 +18,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import accounts, db, migrations, records, surveys
-from app.db import create_db_engine
+from app import accounts, migrations, records, surveys
+from app.platform import db
+from app.platform.db import create_db_engine
 from tests.conftest import BACKENDS, PG_URL, seed
 
 

@@ -19,10 +19,11 @@ from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app import api_keys, db, records, responses
+from app import api_keys, records, responses
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from app.web import records_api, widget_api
 from tests.conftest import SECRET, seed, set_budget
 

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app import cli, db
+from app import cli
 from app.main import build_app
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 

@@ -11,7 +11,8 @@ from typing import BinaryIO
 
 import pytest
 
-from app import i18n, record_csv
+from app import record_csv
+from app.platform import i18n
 from app.record_csv import CsvLayout, CsvRefused, CsvRow
 
 

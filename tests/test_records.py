@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import budget, db, records
+from app import budget, records
+from app.platform import db
+from app.platform.signing import Display
 from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.responses import Submission, record_response
-from app.signing import Display
 from app.surveys import get_for_account
 from tests.conftest import seed, set_budget
 

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, records
+from app import api_keys, records
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from tests.conftest import SECRET, Clock, Seeded, require, seed, set_budget
 from tests.servers import free_port
 from tests.test_rate_limits import REDIS_URL, make_url_db

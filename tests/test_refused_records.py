@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, bindparam, text
 from starlette.testclient import TestClient
 
-from app import db, delivery
+from app import delivery
 from app.cli import main as cli
-from app.models import UTCDateTime
-from app.settings import Settings
+from app.platform import db
+from app.platform.models import UTCDateTime
+from app.platform.settings import Settings
 from tests.admin_helpers import login, post_form
 from tests.conftest import SECRET, Clock, seed, set_budget
 from tests.smtp_server import SmtpServer

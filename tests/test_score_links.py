@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, inbox_mail, webhook_delivery
+from app import inbox_mail, webhook_delivery
+from app.platform import db
 from tests import test_invitations as mail
 from tests import test_links as link
 from tests.conftest import Clock, Seeded, count_responses, seed, usage_row

@@ -11,7 +11,8 @@ from email.message import EmailMessage
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts, db, delivery, records
+from app import accounts, delivery, records
+from app.platform import db
 from app.records import Source
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, seed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import SETTINGS, SettingsError, from_env
+from app.platform.settings import SETTINGS, SettingsError, from_env
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app"
@@ -131,7 +131,9 @@ def test_web_modules_import_no_other_web_module_but_the_shared_ones() -> None:
 def test_web_modules_leave_sql_to_the_domain() -> None:
     offenders = set()
     for path in _web_modules():
-        if any(_under(m, "app.db") or _under(m, "app.models") for m in _imports(path)):
+        if any(
+            _under(m, "app.platform.db") or _under(m, "app.platform.models") for m in _imports(path)
+        ):
             offenders.add(str(path.relative_to(WEB)))
     assert offenders <= SQL_IN_WEB, f"SQL in web modules: {offenders - SQL_IN_WEB}"
     # A module that moved its SQL out leaves the list, so it cannot slip back.

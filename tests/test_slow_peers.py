@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from app import db, delivery, webhook_delivery, webhooks
-from app.db import create_db_engine
+from app import delivery, webhook_delivery, webhooks
 from app.delivery import Sender, Summary
-from app.mail import SmtpConfig, SmtpTransport, parse_smtp_url
-from app.models import webhook_message_table
-from app.settings import Settings
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.mail import SmtpConfig, SmtpTransport, parse_smtp_url
+from app.platform.models import webhook_message_table
+from app.platform.settings import Settings
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer

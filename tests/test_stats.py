@@ -15,19 +15,10 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import (
-    budget,
-    csv_export,
-    db,
-    query_plans,
-    responses,
-    scales,
-    sheet_csv,
-    stats,
-    surveys,
-)
-from app.models import response_table
-from app.signing import Signer
+from app import budget, csv_export, query_plans, responses, scales, stats, surveys
+from app.platform import db, sheet_csv
+from app.platform.models import response_table
+from app.platform.signing import Signer
 from tests.conftest import SECRET, Seeded, seed, set_budget
 
 UTC_ZONE = ZoneInfo("UTC")

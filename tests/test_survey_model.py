@@ -8,8 +8,9 @@ from dataclasses import FrozenInstanceError, replace
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, scales, surveys
+from app import scales, surveys
 from app.cache import MISSING, SurveyCache
+from app.platform import db
 from app.surveys import Offer, Survey
 from tests.conftest import seed, set_budget
 

@@ -21,12 +21,13 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, delivery, records, webhook_delivery, webhooks
-from app.mail import SmtpTransport, parse_smtp_url
+from app import api_keys, delivery, records, webhook_delivery, webhooks
+from app.platform import db
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
 from app.records import Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer

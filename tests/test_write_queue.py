@@ -12,9 +12,9 @@ import anyio
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
-from app.settings import Settings
-from app.write_queue import WriteQueue
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.write_queue import WriteQueue
 from tests.conftest import run_async
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -85,7 +85,7 @@ def test_work_that_committed_inline_is_never_run_again(engine: Engine) -> None:
 
 
 def test_postgresql_writes_never_run_on_the_loop() -> None:
-    from app.db import create_db_engine
+    from app.platform.db import create_db_engine
 
     engine: Any = create_db_engine("postgresql://nobody@127.0.0.1:1/none")
     assert not db.writes_inline(engine)

@@ -13,9 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import demo, urls
+from app import demo
 from app.context import Context
-from app.settings import Settings
+from app.platform import urls
+from app.platform.settings import Settings
 from app.web import http
 from app.web.errors import Problem
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
-from app import i18n, metrics, urls
+from app.platform import i18n, metrics, urls
 
 log = logging.getLogger("nps_beacon")
 

@@ -19,7 +19,7 @@ from starlette.datastructures import URL
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics, urls
+from app.platform import metrics, urls
 from app.web.errors import REQUEST_ID, route_template
 
 access_log = logging.getLogger("nps_beacon.access")

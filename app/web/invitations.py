@@ -36,18 +36,17 @@ from starlette.types import Scope
 
 from app import (
     answers,
-    i18n,
     invitation_answers,
     questions,
     records,
     responses,
     score_changes,
     survey_texts,
-    urls,
 )
 from app.context import Context
 from app.invitation_answers import Invited
-from app.signing import Display, ExpiredToken, InvalidToken
+from app.platform import i18n, urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import Survey
 from app.web import http
 from app.web.errors import Problem

@@ -24,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, i18n, questions, responses, score_changes, survey_texts, urls
+from app import answers, budget, questions, responses, score_changes, survey_texts
 from app.context import Context
-from app.signing import Display, ExpiredToken, InvalidToken, SurveyKey
+from app.platform import i18n, urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import Offer, Survey
 from app.web import http
 from app.web.errors import Problem

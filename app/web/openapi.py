@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app import questions, records, responses, scales, surveys
-from app.i18n import LANGUAGES
+from app.platform.i18n import LANGUAGES
 from app.survey_form import COLOR
 from app.web.errors import PROBLEM_TYPE
 

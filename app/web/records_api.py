@@ -29,9 +29,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import api_keys, metrics, records
+from app import api_keys, records
 from app.api_keys import ApiKey
 from app.context import Context
+from app.platform import metrics
 from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.web import http
 from app.web.errors import Problem, route_template

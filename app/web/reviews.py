@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from app import budget, rewards
 from app.context import Context
-from app.signing import InvalidToken, SurveyKey
+from app.platform.signing import InvalidToken, SurveyKey
 from app.surveys import Survey
 from app.web.errors import Problem
 

@@ -13,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, preview, questions, responses, scales, survey_texts, urls
+from app import answers, budget, preview, questions, responses, scales, survey_texts
 from app.cache import Missing
 from app.context import Context
-from app.signing import Display, ExpiredToken, InvalidToken
+from app.platform import urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import Survey
 from app.web import http
 from app.web.errors import Problem

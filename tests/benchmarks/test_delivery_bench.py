@@ -25,14 +25,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import db, delivery, records, surveys, webhooks
+from app import delivery, records, surveys, webhooks
 from app.cli import main as cli
 from app.invitation_mail import invitation_message
-from app.mail import SmtpTransport, parse_smtp_url
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
 from app.surveys import Survey
-from app.urls import Urls
 from tests.conftest import SECRET, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer

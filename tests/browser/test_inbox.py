@@ -16,9 +16,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import accounts, db, records
+from app import accounts, records
+from app.platform import db
+from app.platform.signing import Signer
 from app.records import Source
-from app.signing import Signer
 from tests.browser.conftest import run_axe, screenshot, show_form_part
 from tests.conftest import SECRET, seed
 

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, records
+from app import records
+from app.platform import db
+from app.platform.signing import Signer
 from app.records import Source
-from app.signing import Signer
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, Seeded, seed
 

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine
 
 from app import delivery, webhooks
-from app.mail import OutboxTransport
-from app.signing import Signer
-from app.urls import Urls
+from app.platform.mail import OutboxTransport
+from app.platform.signing import Signer
+from app.platform.urls import Urls
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, seed
 from tests.webhook_receiver import Receiver, verify

@@ -8,8 +8,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, admin_sessions, admin_store, i18n, invitation_mail, urls
+from app import accounts, admin_sessions, admin_store, invitation_mail
 from app.admin_store import Admin
+from app.platform import i18n, urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render
 from app.web.errors import Problem

@@ -14,8 +14,9 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import api_keys, record_views, urls
+from app import api_keys, record_views
 from app.admin_store import Admin
+from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
 from app.web.errors import Problem

@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from app import admin_sessions, urls
+from app import admin_sessions
 from app.admin_store import Admin
-from app.settings import Settings
+from app.platform import urls
+from app.platform.settings import Settings
 from app.web.admin import csrf
 from app.web.admin.render import ctx, flash, redirect, render
 

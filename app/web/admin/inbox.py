@@ -11,8 +11,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import inbox, record_views, scales, urls
+from app import inbox, record_views, scales
 from app.admin_store import Admin
+from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render

@@ -10,8 +10,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, preview, survey_form
+from app import admin_store, preview, survey_form
 from app.admin_store import Admin
+from app.platform import i18n
 from app.web.admin.render import ctx, language, no_such_survey, render
 
 

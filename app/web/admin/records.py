@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import admin_store, record_intake, record_views, records, urls
+from app import admin_store, record_intake, record_views, records
 from app.admin_store import Admin
+from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import (

@@ -8,9 +8,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import budget, i18n, inbox
+from app import budget, inbox
 from app.admin_store import Admin
 from app.context import Context
+from app.platform import i18n
 from app.web import http
 from app.web.admin import csrf
 from app.web.errors import Problem

@@ -14,8 +14,9 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, rewards, urls
+from app import admin_store, rewards
 from app.admin_store import Admin
+from app.platform import urls
 from app.surveys import Survey
 from app.web.admin import auth, csrf
 from app.web.admin.csrf import Form

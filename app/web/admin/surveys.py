@@ -9,19 +9,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import (
-    admin_store,
-    i18n,
-    inbox,
-    questions,
-    rewards,
-    scales,
-    survey_form,
-    survey_texts,
-    surveys,
-    urls,
-)
+from app import admin_store, inbox, questions, rewards, scales, survey_form, survey_texts, surveys
 from app.admin_store import Admin
+from app.platform import i18n, urls
 from app.surveys import Survey
 from app.web.admin.csrf import Form
 from app.web.admin.render import (

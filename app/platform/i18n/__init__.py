@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.i18n import de, en
+from app.platform.i18n import de, en
 
 LANGUAGES = ("en", "de")
 DEFAULT = "en"

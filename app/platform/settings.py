@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.mail import SmtpConfig, parse_smtp_url
+from app.platform.mail import SmtpConfig, parse_smtp_url
 
 VAR_DIR = Path("var")
 

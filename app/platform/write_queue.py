@@ -11,7 +11,7 @@ import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 
-from app import db
+from app.platform import db
 
 T = TypeVar("T")
 

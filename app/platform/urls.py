@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from app.signing import Signer
+from app.platform.signing import Signer
 
 ADMIN = "/admin"
 

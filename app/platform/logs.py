@@ -34,7 +34,7 @@ def dict_config(level: str, json_lines: bool) -> dict[str, Any]:
     ``log_config``: with JSON, uvicorn's own access log is left off (the
     server writes a line per request with its id, route and duration)."""
     formatter = (
-        {"()": "app.logs.JsonFormatter"}
+        {"()": "app.platform.logs.JsonFormatter"}
         if json_lines
         else {"format": "%(levelname)s %(name)s: %(message)s"}
     )
