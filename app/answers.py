@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, text
 
 from app import questions
-from app.platform import db
+from app.platform import driver
 from app.platform.i18n import LANGUAGES
 from app.platform.models import UTCDateTime, survey_table
 from app.platform.models import answer_table as answer
@@ -49,7 +49,7 @@ def decode(stored: str) -> Value:
 
 
 def attach(
-    conn: db.Executor,
+    conn: driver.Executor,
     response_id: int,
     survey_id: int,
     values: Mapping[str, Value],

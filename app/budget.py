@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Case, Connection, and_, bindparam, case, select, text, update
 
-from app.platform import db
-from app.platform.db import Executor
+from app.platform import driver
 from app.platform.db import insert as insert_for
+from app.platform.driver import Executor
 from app.platform.models import UTCDateTime
 from app.platform.models import account_table as account
 from app.platform.models import tariff_table as tariff
@@ -285,10 +285,10 @@ def consume(conn: Executor, account_id: int, period: str, now: datetime, survey_
     ``db.Refused``: at once, or, when the statement is sent ahead with the
     COMMIT in a pipeline, from the commit, which then rolls back."""
     params = {"account_id": account_id, "period": period, "now": now, "survey_id": survey_id}
-    if db.pipelined(conn):
+    if driver.pipelined(conn):
         conn.execute(_CONSUME_OR_REFUSE, params)
     elif conn.execute(_CONSUME, params).first() is None:
-        raise db.Refused
+        raise driver.Refused
 
 
 def consume_invitation(conn: Executor, account_id: int, period: str, now: datetime) -> bool:

@@ -22,9 +22,9 @@ from app.platform.models import invitation_table as invitation
 from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
+from app.platform.sheet_csv import BATCH
 from app.stats import response_scope, with_recipient_email
 
-BATCH = 1_000
 COLUMNS = (
     "id",
     "created_at",

@@ -25,121 +25,32 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, select, text, update
 
-from app import budget, inbox_mail, records, webhook_delivery, webhooks
-from app.invitation_mail import (
-    ALERT_LEVELS,
-    budget_alert_message,
-    from_address,
-    invitation_message,
-)
-from app.platform import db, metrics
+from app import budget, records, webhooks
+from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
+from app.platform import db, outbox
+from app.platform.compose import from_address
 from app.platform.i18n import DEFAULT, LANGUAGES
-from app.platform.mail import Delivery, Transport, file_name
+from app.platform.mail import Delivery, file_name
 from app.platform.models import account_table as account
 from app.platform.models import admin_table as admin_user
 from app.platform.models import invitation_table as invitation
 from app.platform.models import recipient_table as recipient
 from app.platform.models import survey_table
+from app.platform.outbox import ERROR_MAX, LEASE, RETRY_FOR, Sender, Summary, backoff, sending_until
 from app.platform.urls import Urls
 from app.survey_texts import choose_language
 from app.surveys import SURVEY_COLUMNS, Survey
 
 log = logging.getLogger("nps_beacon.delivery")
-
-BATCH_SIZE = 50
-# Long enough for a batch over a slow mail server; a worker that died holds
-# its claims no longer than this.
-LEASE = timedelta(minutes=5)
-# The part of a lease kept for marking the batch: sending stops before it, so
-# no other worker claims a message while this one may still be sending it.
-MARK_SHARE = 0.2
-# Waits after the 1st, 2nd, 3rd, ... transient failure; hourly after the last.
-BACKOFF = tuple(timedelta(minutes=m) for m in (1, 5, 15, 60))
-RETRY_FOR = timedelta(days=1)
-IDLE = 5.0  # seconds between passes of a running worker
-ERROR_MAX = 500  # invitation.last_error's length
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Summary:
-    """What passes did: messages sent, invitations retried later, failed and
-    given back, cancelled (unsubscribed) and given back; alert messages sent;
-    the inbox's replies and detractor alerts sent, webhook messages delivered,
-    to be retried and failed for good."""
-
-    sent: int = 0
-    retried: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    alerts: int = 0
-    inbox: int = 0  # replies and detractor alerts of the inbox sent
-    webhooks_delivered: int = 0
-    webhooks_retried: int = 0
-    webhooks_failed: int = 0
-
-    def add(self, other: Summary) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-    def __bool__(self) -> bool:
-        return any(asdict(self).values())
-
-
-@dataclass(frozen=True)
-class Sender:
-    """Everything a pass needs: where the rows are, how messages leave, how
-    addresses are written, who sends, and the time."""
-
-    engine: Engine
-    transport: Transport
-    urls: Urls
-    mail_from: str
-    zone: ZoneInfo
-    clock: Clock = utcnow
-    batch_size: int = BATCH_SIZE
-    lease: timedelta = LEASE
-    # Production checks every webhook target before calling it (no private addresses).
-    production: bool = False
-    webhook_timeout: float = webhook_delivery.TIMEOUT
-    webhook_deadline: float = webhook_delivery.DEADLINE
-
-    def webhooks(self) -> webhook_delivery.WebhookSender:
-        return webhook_delivery.WebhookSender(
-            engine=self.engine,
-            transport=self.transport,
-            urls=self.urls,
-            mail_from=self.mail_from,
-            production=self.production,
-            clock=self.clock,
-            timeout=self.webhook_timeout,
-            deadline=self.webhook_deadline,
-        )
-
-
-def backoff(attempts: int) -> timedelta:
-    """The wait before the next try after ``attempts`` tries (1 = the first)."""
-    return BACKOFF[min(max(attempts, 1), len(BACKOFF)) - 1]
 
 
 # -- claiming ------------------------------------------------------------------
@@ -173,7 +84,7 @@ class Claim:
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE) -> Claim:
     """Claim up to ``limit`` due invitations in the caller's write transaction."""
-    ids = db.lease_due(conn, invitation, "scheduled", now, limit, lease)
+    ids = outbox.lease_due(conn, invitation, "scheduled", now, limit, lease)
     if not ids:
         return Claim()
     rows = conn.execute(
@@ -252,12 +163,6 @@ def _message(sender: Sender, due: Due) -> EmailMessage:
         unsubscribe_url=sender.urls.unsubscribe(due.id),
         message_id=sender.urls.message_id(due.id),
     )
-
-
-def sending_until(claimed: float, lease: timedelta) -> float:
-    """When a batch claimed at ``claimed`` (``time.monotonic()``) for
-    ``lease`` must have stopped sending."""
-    return claimed + lease.total_seconds() * (1 - MARK_SHARE)
 
 
 def _send(sender: Sender, due: Sequence[Due], until: float) -> list[Delivery]:
@@ -513,87 +418,3 @@ def _alert_message(
 
 
 # -- passes ----------------------------------------------------------------------
-
-
-def mail_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """Send the due invitations, batch after batch, then the budget alerts
-    (and forget the refused records of ended periods) and the inbox's mail.
-    A set ``stop`` ends the pass after the batch in hand, without the rest."""
-    summary = Summary()
-    while stop is None or not stop.is_set():
-        done, claimed = send_batch(sender)
-        summary.add(done)
-        if claimed < sender.batch_size:
-            break
-    if stop is None or not stop.is_set():
-        summary.alerts = send_alerts(sender)
-        records.forget_past_refusals(sender.engine, budget.period_of(sender.clock(), sender.zone))
-    if stop is None or not stop.is_set():
-        summary.inbox = inbox_mail.run_pass(sender)
-    for outcome in ("sent", "retried", "failed", "cancelled"):
-        metrics.invitation(outcome, getattr(summary, outcome))
-    return summary
-
-
-def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
-    """The e-mail's pass, then the webhook outbox's (with the alerts'
-    events): what ``worker --once`` does."""
-    summary = mail_pass(sender, stop)
-    if stop is None or not stop.is_set():
-        hooks = webhook_delivery.run_pass(sender.webhooks(), stop.is_set if stop else None)
-        summary.webhooks_delivered = hooks.delivered
-        summary.webhooks_retried = hooks.retried
-        summary.webhooks_failed = hooks.failed
-    return summary
-
-
-def run(sender: Sender, stop: threading.Event, idle: float = IDLE) -> None:
-    """Two lanes until ``stop`` is set: the e-mail's passes in this thread,
-    every ``idle`` seconds, and the webhooks' in a thread of their own, so
-    no receiver, however slow, holds back an invitation or an alert. A
-    database or mail server that is away is waited out: the next pass tries
-    again."""
-    hooks = threading.Thread(
-        target=webhook_delivery.run,
-        args=(sender.webhooks(), stop.is_set, idle),
-        name="nps-beacon-webhooks",
-        daemon=True,
-    )
-    hooks.start()
-    try:
-        while not stop.is_set():
-            try:
-                summary = mail_pass(sender, stop)
-            except (SQLAlchemyError, OSError) as exc:
-                log.warning("sending paused: %s", exc)
-            except Exception:
-                # A worker that stops on one bad row sends nothing at all.
-                log.exception("sending failed")
-            else:
-                if summary:
-                    log.info("sent %s", summary.as_dict())
-            stop.wait(idle)
-    finally:
-        stop.set()
-        # The attempts in flight end within their deadline and are marked.
-        hooks.join()
-
-
-class Background:
-    """The sender in a daemon thread of this process (development's ``serve``
-    and ``demo`` without SMTP_URL)."""
-
-    def __init__(self, sender: Sender, idle: float = IDLE) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=run, args=(sender, self._stop, idle), name="nps-beacon-sender", daemon=True
-        )
-
-    def start(self) -> Background:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Let the batch in hand finish, then end the thread."""
-        self._stop.set()
-        self._thread.join(timeout)

@@ -43,7 +43,7 @@ from app.platform.models import recipient_table as recipient
 from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
-from app.survey_texts import clean_text
+from app.platform.text import clean_text
 
 # detractors_text: detractors and every response with a comment (the default).
 RULES = ("detractors_text", "detractors", "all", "none")

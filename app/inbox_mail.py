@@ -29,11 +29,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
-from app import answers, delivery
+from app import answers
 from app.answers import Answered
 from app.inbox import DETRACTORS
-from app.invitation_mail import from_address, note_message
-from app.platform import db, i18n
+from app.invitation_mail import note_message
+from app.platform import db, i18n, outbox
+from app.platform.compose import from_address
 from app.platform.i18n import LANGUAGES, Formatter
 from app.platform.mail import Delivery
 from app.platform.models import account_table as account
@@ -48,7 +49,7 @@ from app.platform.urls import Urls
 from app.scales import scale
 
 if TYPE_CHECKING:
-    from app.delivery import Sender
+    from app.platform.outbox import Sender
 
 log = logging.getLogger("nps_beacon.inbox_mail")
 
@@ -275,7 +276,7 @@ class Queued:
 
 
 def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list[Queued]:
-    ids = db.lease_due(conn, mail, "scheduled", now, limit, lease)
+    ids = outbox.lease_due(conn, mail, "scheduled", now, limit, lease)
     if not ids:
         return []
     rows = conn.execute(
@@ -343,14 +344,14 @@ def mark(
                 .values(status="sent", sent_at=now, claimed_until=None, last_error=None)
             )
             sent += 1
-        elif result.status == "permanent" or item.created_at + delivery.RETRY_FOR < now:
+        elif result.status == "permanent" or item.created_at + outbox.RETRY_FOR < now:
             conn.execute(
                 update(mail)
                 .where(mine, mail.c.status == "scheduled")
                 .values(
                     status="failed",
                     claimed_until=None,
-                    last_error=(result.detail or "unknown error")[: delivery.ERROR_MAX],
+                    last_error=(result.detail or "unknown error")[: outbox.ERROR_MAX],
                 )
             )
             failed += 1
@@ -359,9 +360,9 @@ def mark(
                 update(mail)
                 .where(mine, mail.c.status == "scheduled")
                 .values(
-                    next_attempt_at=now + delivery.backoff(item.attempts),
+                    next_attempt_at=now + outbox.backoff(item.attempts),
                     claimed_until=None,
-                    last_error=(result.detail or "unknown error")[: delivery.ERROR_MAX],
+                    last_error=(result.detail or "unknown error")[: outbox.ERROR_MAX],
                 )
             )
             retried += 1
@@ -383,7 +384,7 @@ def send_batch(sender: Sender) -> tuple[int, int]:
         except ValueError as exc:
             log.warning("inbox mail %s cannot be written: %s", item.id, exc)
             unwritable[index] = Delivery("permanent", f"the message cannot be written: {exc}")
-    until = delivery.sending_until(claimed, sender.lease)
+    until = outbox.sending_until(claimed, sender.lease)
     sent = iter(sender.transport.send_batch(messages, until))
     results = [unwritable[i] if i in unwritable else next(sent) for i in range(len(taken))]
     with db.write(sender.engine) as conn:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.survey_texts import clean_text
+from app.platform.text import clean_text
 
 KINDS = ("text", "single", "multiple", "tags")
 CHOICE_KINDS = ("single", "multiple", "tags")

@@ -29,7 +29,7 @@ from sqlalchemy import (
     true,
 )
 
-from app import csv_export, records, surveys
+from app import records, surveys
 from app.platform import db, i18n, sheet_csv
 from app.platform.models import invitation_table as invitation
 from app.platform.models import recipient_table as recipient
@@ -282,7 +282,7 @@ def refused_csv(engine: Engine, account_id: int, period: str, language: str) -> 
     yield sheet_csv.BOM + writer.row(REFUSED_COLUMNS)
     query = refused_query(account_id, period, newest_first=False)
     with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=csv_export.BATCH)
+        result = conn.execution_options(stream_results=True, yield_per=sheet_csv.BATCH)
         for batch in result.execute(query).partitions():
             yield writer.rows(
                 (

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import answers, budget, questions, rewards, score_changes, webhooks
 from app.cache import SurveyCache
-from app.platform import db, metrics
+from app.platform import db, driver, metrics
 from app.platform.models import UTCDateTime
 from app.platform.signing import Display
 from app.surveys import Survey
@@ -118,13 +118,13 @@ def record_response(
     token's answer is stored apart and counts nothing, whatever the budget.
     """
     if submission.display.test:
-        with db.counting(engine) as conn:
+        with driver.counting(engine) as conn:
             found = _record_test(conn, survey, submission, now)
         return replace(found, reward=rewards.for_test(survey, found.segment))
     period = budget.period_of(now, zone)
     account_id = survey.account_id
     try:
-        with db.counting(engine) as conn:
+        with driver.counting(engine) as conn:
             earlier = _change_earlier(conn, survey, submission, now, zone)
             if earlier is not None:
                 return earlier
@@ -157,14 +157,14 @@ def record_response(
                     score=found.score,
                 )  # fmt: skip
             return replace(found, reward=rewards.handed(conn, survey, found.segment, found.id))
-    except db.Refused:
-        with db.counting(engine) as conn:
+    except driver.Refused:
+        with driver.counting(engine) as conn:
             budget.record_rejection(conn, account_id, period)
         raise BudgetExhausted from None
 
 
 def _change_earlier(
-    conn: db.Executor, survey: Survey, submission: Submission, now: datetime, zone: ZoneInfo
+    conn: driver.Executor, survey: Survey, submission: Submission, now: datetime, zone: ZoneInfo
 ) -> Recorded | None:
     """The answer this browser gave with another display of the link page,
     its score changed to the submission's; None when there is none (or no
@@ -178,7 +178,7 @@ def _change_earlier(
         return None
     response_id = int(stored[0])
     changed = score_changes.change(
-        conn, survey, response_id, submission.score, now, zone, postgres=db.pipelined(conn)
+        conn, survey, response_id, submission.score, now, zone, postgres=driver.pipelined(conn)
     )
     segment = changed.segment if changed is not None else str(stored[1])
     reward = rewards.handed(conn, survey, segment, response_id)
@@ -188,7 +188,7 @@ def _change_earlier(
 
 
 def _attach(
-    conn: db.Executor,
+    conn: driver.Executor,
     survey: Survey,
     response_id: int,
     segment: str,
@@ -206,7 +206,7 @@ def _attach(
 
 
 def _record_test(
-    conn: db.Executor, survey: Survey, submission: Submission, now: datetime
+    conn: driver.Executor, survey: Survey, submission: Submission, now: datetime
 ) -> Recorded:
     if submission.score is not None:
         segment = survey.scale.segment_of(submission.score)
@@ -276,7 +276,7 @@ def _values(
 
 
 def _insert_response(
-    conn: db.Executor,
+    conn: driver.Executor,
     survey: Survey,
     submission: Submission,
     segment: str,
@@ -289,7 +289,7 @@ def _insert_response(
 
 
 def _emit(
-    conn: db.Executor,
+    conn: driver.Executor,
     event: str,
     survey: Survey,
     submission: Submission,
@@ -319,7 +319,7 @@ def _emit(
 
 
 def _replay(
-    conn: db.Executor,
+    conn: driver.Executor,
     table: _Table,
     submission: Submission,
     survey: Survey | None = None,
@@ -340,7 +340,7 @@ def _replay(
         if not (submission.changeable and survey is not None and now and zone):
             raise TokenAlreadyUsed
         changed = score_changes.change(
-            conn, survey, stored_id, submission.score, now, zone, postgres=db.pipelined(conn)
+            conn, survey, stored_id, submission.score, now, zone, postgres=driver.pipelined(conn)
         )
         if changed is not None:
             score, segment = changed.score, changed.segment
@@ -368,7 +368,7 @@ def _replay(
     return Recorded(stored_id, score, segment, False, changed=changed is not None)
 
 
-def _comment_of(conn: db.Executor, table: _Table, response_id: int) -> str | None:
+def _comment_of(conn: driver.Executor, table: _Table, response_id: int) -> str | None:
     comment: str | None = conn.execute(
         table.stored_comment, {"id": response_id}
     ).scalar_one_or_none()

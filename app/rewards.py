@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app.platform import db
+from app.platform import db, driver
 from app.platform.models import UTCDateTime, coupon_table, review_count_table
 from app.surveys import Survey
 
@@ -86,7 +86,7 @@ _HANDED = text("SELECT code FROM coupon WHERE response_id = :response_id")
 
 
 def hand_out(
-    conn: db.Executor,
+    conn: driver.Executor,
     postgres: bool,
     survey: Survey,
     segment: str,
@@ -110,7 +110,7 @@ def hand_out(
     return code
 
 
-def handed(conn: db.Executor, survey: Survey, segment: str, response_id: int) -> str | None:
+def handed(conn: driver.Executor, survey: Survey, segment: str, response_id: int) -> str | None:
     """The reward a stored response got (for a replay or its thank-you page)."""
     found = reward_of(survey, segment)
     if found is None:
@@ -141,7 +141,7 @@ def _day(now: datetime, zone: ZoneInfo) -> str:
     return now.astimezone(zone).date().isoformat()
 
 
-def count_shown(conn: db.Executor, survey: Survey, now: datetime, zone: ZoneInfo) -> None:
+def count_shown(conn: driver.Executor, survey: Survey, now: datetime, zone: ZoneInfo) -> None:
     params = {"survey_id": survey.id, "day": _day(now, zone), "account_id": survey.account_id}
     conn.execute(_SHOWN, params)
 

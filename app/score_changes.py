@@ -36,7 +36,7 @@ from sqlalchemy import bindparam, text
 
 from app import rewards, webhooks
 from app.inbox import DETRACTORS
-from app.platform import db
+from app.platform import driver
 from app.platform.models import UTCDateTime
 from app.surveys import Survey
 
@@ -75,7 +75,7 @@ _UNSENT_ALERTS = text(
 
 
 def change(
-    conn: db.Executor,
+    conn: driver.Executor,
     survey: Survey,
     response_id: int,
     score: int,
@@ -115,13 +115,13 @@ def change(
     raise TooLate  # changed under us again and again: the latest one stands
 
 
-def _still(conn: db.Executor, response_id: int, score: int) -> bool:
+def _still(conn: driver.Executor, response_id: int, score: int) -> bool:
     row = conn.execute(_READ, {"id": response_id}).first()
     return row is None or row[0] == score
 
 
 def _follow_segment(
-    conn: db.Executor,
+    conn: driver.Executor,
     survey: Survey,
     response_id: int,
     found: Changed,
@@ -146,7 +146,7 @@ def _follow_segment(
 
 
 def _emit(
-    conn: db.Executor,
+    conn: driver.Executor,
     survey: Survey,
     response_id: int,
     found: Changed,

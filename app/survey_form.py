@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import inbox, questions, rewards, scales, survey_texts, surveys
+from app import inbox, questions, rewards, scales, surveys
 from app.platform import i18n
+from app.platform.text import clean_text
 from app.questions import Question
 from app.surveys import Survey
 
@@ -151,7 +152,7 @@ class SurveyForm:
 def one_line(text: str) -> str:
     """A survey text as the widget shows it: line breaks and runs of blanks
     collapse to one space there anyway."""
-    return " ".join(survey_texts.clean_text(text).split())
+    return " ".join(clean_text(text).split())
 
 
 def phone_lines(text: str) -> int:
@@ -311,7 +312,7 @@ def parse(
 
 
 def _name(form: SurveyForm) -> str:
-    name = survey_texts.clean_text(form.fields["name"])
+    name = clean_text(form.fields["name"])
     if not name:
         form.errors["name"] = ("error.required", {})
     elif len(name) > LIMITS["name"]:
@@ -337,9 +338,7 @@ def _short_text(form: SurveyForm, name: str, limit: int) -> str:
 
 def _long_text(form: SurveyForm, name: str, limit: int) -> str:
     """A text whose line breaks count: paragraphs of an e-mail."""
-    text = "\n".join(
-        line.rstrip() for line in survey_texts.clean_text(form.fields[name]).split("\n")
-    )
+    text = "\n".join(line.rstrip() for line in clean_text(form.fields[name]).split("\n"))
     if len(text) > limit:
         form.errors[name] = ("error.too_long", {"max": limit, "count": len(text)})
     return text

@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import webhooks
 from app.invitation_mail import webhook_disabled_message
-from app.platform import db, metrics
+from app.platform import db, metrics, outbox
 from app.platform.i18n import DEFAULT, LANGUAGES
 from app.platform.mail import Transport
 from app.platform.models import account_table as account
@@ -58,11 +58,8 @@ log = logging.getLogger("nps_beacon.webhooks")
 
 BATCH_SIZE = 20
 LEASE = timedelta(minutes=5)
-TIMEOUT = 10.0  # seconds for each of connect, write and read
-# Seconds for a whole attempt, connect to last byte. A receiver should answer
-# at once and work later; 15 s is what webhook senders commonly allow, and it
-# keeps a dripping receiver's slots taken for no longer.
-DEADLINE = 15.0
+TIMEOUT = outbox.WEBHOOK_TIMEOUT
+DEADLINE = outbox.WEBHOOK_DEADLINE
 BODY_MAX = 64 * 1024  # bytes of an answer read; the rest is not waited for
 PARALLEL = 16  # attempts in flight per worker
 # Attempts in flight for one endpoint, and for all of one account's

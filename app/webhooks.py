@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, bindparam, delete, insert, select, text, update
 
-from app.platform import db
+from app.platform import db, driver
 from app.platform.models import UTCDateTime
 from app.platform.models import webhook_attempt_table as attempt
 from app.platform.models import webhook_endpoint_table as endpoint
@@ -217,7 +217,7 @@ _EMIT = text(
 
 
 def emit(
-    conn: db.Executor,
+    conn: driver.Executor,
     account_id: int,
     event_type: str,
     data: dict[str, Any],

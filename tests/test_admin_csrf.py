@@ -14,7 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 from app.platform.settings import Settings
 from app.web import admin
 from app.web.admin.csrf import STATE_KEY, CSRFMiddleware
-from app.web.errors import Problem
+from app.web.problem import Problem
 from tests.conftest import run_async
 
 TOKEN = "the-session-token"

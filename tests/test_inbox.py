@@ -18,16 +18,17 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import accounts, delivery, inbox, inbox_mail, records, surveys
-from app.delivery import Sender
+from app import accounts, inbox, inbox_mail, records, surveys
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.platform.mail import SmtpTransport, parse_smtp_url
 from app.platform.models import survey_table
+from app.platform.outbox import Sender
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.records import Source
+from app.worker import run_pass
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed
 from tests.smtp_server import SmtpServer
@@ -354,17 +355,17 @@ def test_an_email_response_shows_what_happened_before_and_takes_a_reply(
     assert text_of(page, "reply-pending") == "1 reply is on its way."
 
     worker = sender(engine, smtp_server, clock)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     assert inbox_messages(smtp_server) == []
     clock.now = T0 + timedelta(minutes=2)
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
     (message,) = inbox_messages(smtp_server)
     assert message["To"] == "ann@example.com"
     assert message["Reply-To"] == EMAIL
     assert message["Subject"] == "About your parcel"
     assert "Auto-Submitted" not in message
     assert "we are sending a new one today." in body_text(message)
-    assert delivery.run_pass(worker).inbox == 0  # sent once
+    assert run_pass(worker).inbox == 0  # sent once
     assert "reply-pending" not in client.get(f"/admin/inbox/{item}").text
 
 
@@ -381,7 +382,7 @@ def test_a_reply_the_mail_server_refused_is_said_on_the_item(
     assert "reply-failed" not in client.get(f"/admin/inbox/{item}").text
 
     smtp_server.answer_next("RCPT", 550, text="5.1.1 No such mailbox")
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 0
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 0
     page = client.get(f"/admin/inbox/{item}").text
     assert "reply-pending" not in page
     assert text_of(page, "reply-failed") == (
@@ -457,7 +458,7 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     answer(client, shop.embed_key, 9, "A promoter: no alert")
     worker = sender(engine, smtp_server, clock)
     clock.now = T0 + timedelta(seconds=20)
-    assert delivery.run_pass(worker).inbox == 2
+    assert run_pass(worker).inbox == 2
     alerts = inbox_messages(smtp_server)
     assert sorted(m["To"] for m in alerts) == ["lead@shop.example", "support@shop.example"]
     message = alerts[0]
@@ -470,19 +471,19 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     assert before not in {int(m) for m in re.findall(r"/admin/inbox/(\d+)", text_body)}
     # Later passes send nothing again, even after the mark has moved on.
     clock.now = T0 + timedelta(minutes=30)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     late = answer(client, shop.embed_key, 0)
     # No comment yet: the alert waits for it, then goes out without one.
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     clock.now += inbox_mail.COMMENT_WAIT
-    assert delivery.run_pass(worker).inbox == 2
+    assert run_pass(worker).inbox == 2
     assert f"/admin/inbox/{late}" in body_text(inbox_messages(smtp_server)[-1])
     assert "No comment." in body_text(inbox_messages(smtp_server)[-1])
 
     # Alerts switched off: a detractor alerts nobody.
     assert set_alerts(client, shop.survey_id, "").status_code == 303
     answer(client, shop.embed_key, 2)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 4
 
 
@@ -530,14 +531,14 @@ def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_orde
 
     # The score alone: the alert waits for the comment that usually follows.
     clock.now += timedelta(seconds=30)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     clock.now += timedelta(minutes=2)
     added = client.post(
         f"/s/{key}/comment", data={"display_token": token, "comment": "The parcel came late."}
     )
     assert added.status_code == 200
     clock.now += timedelta(seconds=5)
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
 
     [alert] = inbox_messages(smtp_server)
     text_body = body_text(alert)
@@ -547,7 +548,7 @@ def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_orde
     assert "Reference: order-1001 · purchase" in text_body
     # Once sent, never again, however long the worker keeps looking.
     clock.now += inbox_mail.COMMENT_WAIT * 3
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 1
 
 
@@ -573,9 +574,9 @@ def test_without_a_comment_the_alert_goes_after_the_wait_and_an_anonymous_one_na
     )
 
     clock.now = answered_at + inbox_mail.COMMENT_WAIT - timedelta(seconds=10)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     clock.now = answered_at + inbox_mail.COMMENT_WAIT
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
 
     [alert] = inbox_messages(smtp_server)
     text_body = body_text(alert)
@@ -605,14 +606,14 @@ def test_follow_up_answers_without_a_comment_send_the_alert_at_once(
     token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
     scored = client.post("/api/v1/responses", json={"display_token": token, "score": 3})
     assert scored.status_code == 201
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
 
     clock.now += timedelta(seconds=40)
     followed = client.post(
         "/api/v1/responses", json={"display_token": token, "answers": {"qwhy": ["odel"]}}
     )
     assert followed.status_code == 200, followed.text
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
     text_body = body_text(inbox_messages(smtp_server)[0])
     assert "What went wrong?: Delivery" in text_body and "No comment." in text_body
     # A widget answer has no customer to name.
@@ -633,7 +634,7 @@ def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
     answer(client, shop.embed_key, 2, "Late again")
     smtp_server.answer_next("RCPT", 550, text="5.1.2 Bad destination domain")
     clock.now = T0 + timedelta(seconds=20)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 1
     form = client.get(f"/admin/surveys/{shop.survey_id}").text
     box = form.split('id="alerts-failed"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
     assert " ".join(html.unescape(re.sub(r"<[^>]+>", " ", box)).split()) == (
@@ -720,7 +721,7 @@ def test_a_new_survey_with_alert_addresses_alerts_from_its_first_answer(
     (public_id,) = rows(engine, "SELECT public_id FROM survey WHERE id = :i", i=survey_id)[0]
     item = answer(client, SIGNER.embed_key(public_id), 5)
     clock.now += inbox_mail.COMMENT_WAIT  # no comment came
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 1
     assert f"/admin/inbox/{item}" in body_text(inbox_messages(smtp_server)[0])
     assert rows(engine, "SELECT inbox_rule FROM survey WHERE id = :i", i=survey_id)[0][0] == (
         "detractors"

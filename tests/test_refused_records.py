@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, bindparam, text
 from starlette.testclient import TestClient
 
-from app import delivery
+from app import worker
 from app.cli import main as cli
 from app.platform import db
 from app.platform.models import UTCDateTime
@@ -181,7 +181,7 @@ def test_the_list_ends_with_the_month(
     assert "may@example.com" not in client.get("/admin/records/refused").text
     assert count(engine, "refused_record") == 1
     # ...and gone once it has.
-    delivery.run_pass(sender(engine, smtp_server, clock))
+    worker.run_pass(sender(engine, smtp_server, clock))
     assert count(engine, "refused_record") == 0
 
 

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts, delivery, records
+from app import accounts, records, worker
 from app.platform import db
 from app.records import Source
 from tests.admin_helpers import csrf_from, login, post_form, text_of
@@ -113,7 +113,7 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
         wanted = records.parse({"survey_id": shop.survey_id, "email": email, "name": name}, T0)
         assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).sent == 2
+    assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 2
 
     first, second = smtp_server.received
     assert first.mail_from == "feedback@shop.example"  # the envelope: MAIL_FROM's address
@@ -129,7 +129,7 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
     post_form(client, ACCOUNT, NAMES, names("Corner Shop"))
     wanted = records.parse({"survey_id": shop.survey_id, "email": "cy@example.com"}, T0)
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).sent == 1
+    assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 1
     assert str(smtp_server.received[-1].message["From"]) == "Corner Shop <feedback@shop.example>"
     assert MAIL_FROM.endswith("<feedback@shop.example>")
 
@@ -163,7 +163,7 @@ def test_an_inbox_reply_comes_from_the_admins_name_to_the_customers_name(
     post_form(client, ACCOUNT, NAMES, names("Shop", SHOP_NAME, ""))
     reply("From the shop")
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 2
+    assert worker.run_pass(sender(engine, smtp_server, clock)).inbox == 2
 
     by_subject = {str(m["Subject"]): m for m in inbox_messages(smtp_server)}
     personal, shop_reply = by_subject["From Jörg"], by_subject["From the shop"]

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from app import delivery, webhook_delivery, webhooks
-from app.delivery import Sender, Summary
+from app import webhook_delivery, webhooks, worker
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.platform.mail import SmtpConfig, SmtpTransport, parse_smtp_url
 from app.platform.models import webhook_message_table
+from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
@@ -275,7 +275,7 @@ def test_worker_once_with_a_dripping_mail_server_ends_and_keeps_the_invitations_
         zone=UTC_ZONE,
         clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
     )
-    assert delivery.run_pass(later).sent == 2
+    assert worker.run_pass(later).sent == 2
     assert sorted(smtp_server.addresses) == ["p0@example.com", "p1@example.com"]
 
 
@@ -299,7 +299,7 @@ def test_a_batch_longer_than_its_lease_stops_so_no_second_worker_sends_a_message
         own = create_db_engine(settings.db_url, write_wait=30)
         try:
             sender = Sender(**_values(own, smtp_server), lease=lease, batch_size=10)
-            summaries["first"] = delivery.run_pass(sender)
+            summaries["first"] = worker.run_pass(sender)
         finally:
             first_done.set()
             own.dispose()
@@ -312,7 +312,7 @@ def test_a_batch_longer_than_its_lease_stops_so_no_second_worker_sends_a_message
             time.sleep(0.5)
             until = time.monotonic() + lease.total_seconds() + 4
             while time.monotonic() < until or not first_done.is_set():
-                total.add(delivery.run_pass(sender))
+                total.add(worker.run_pass(sender))
                 time.sleep(0.2)
         finally:
             summaries["second"] = total

@@ -340,7 +340,7 @@ def test_neutralize_covers_every_formula_start() -> None:
 
 def test_csv_streams_in_batches(engine: Engine) -> None:
     shop = seed(engine, tariff="basic")
-    count = 2 * csv_export.BATCH + 500
+    count = 2 * sheet_csv.BATCH + 500
     _bulk(engine, shop, count)
     chunks = csv_export.export_csv(engine, shop.account_id, shop.survey_id, MAY)
     header = next(chunks)
@@ -348,8 +348,8 @@ def test_csv_streams_in_batches(engine: Engine) -> None:
     batches = list(chunks)
     assert len(batches) == 3
     assert [chunk.count("\r\n") for chunk in batches] == [
-        csv_export.BATCH,
-        csv_export.BATCH,
+        sheet_csv.BATCH,
+        sheet_csv.BATCH,
         500,
     ]
     assert len(_parse([header, *batches])) == count + 1

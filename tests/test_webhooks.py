@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import api_keys, delivery, records, webhook_delivery, webhooks
+from app import api_keys, records, webhook_delivery, webhooks, worker
 from app.platform import db
 from app.platform.mail import SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings
@@ -180,8 +180,8 @@ def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
     _four_of_five_used(client, engine, receiver)
     sender = inbox_sender(engine, smtp_server, clock)
     smtp_server.answer_next("RCPT", 451)  # the alert mail fails for now...
-    assert delivery.run_pass(sender).alerts == 0
-    assert delivery.run_pass(sender).alerts == 1  # ...and goes in the next pass
+    assert worker.run_pass(sender).alerts == 0
+    assert worker.run_pass(sender).alerts == 1  # ...and goes in the next pass
     threshold = [r for r in receiver.requests if r.json["type"] == "budget.threshold"]
     assert len(threshold) == 1
     assert threshold[0].json["data"] == {"period": "2026-05", "level": 80, "used": 4, "limit": 5}
@@ -194,7 +194,7 @@ def test_refused_records_and_budget_thresholds_are_events(
     shop = _four_of_five_used(client, engine, receiver)
     sender = inbox_sender(engine, smtp_server, clock)
     # The worker's pass: the 80 % alert by e-mail, and its event, sent in the same pass.
-    summary = delivery.run_pass(sender)
+    summary = worker.run_pass(sender)
     assert (summary.alerts, summary.webhooks_delivered) == (1, 5)
     threshold = [r.json for r in receiver.requests if r.json["type"] == "budget.threshold"]
     assert [t["data"] for t in threshold] == [
@@ -214,7 +214,7 @@ def test_refused_records_and_budget_thresholds_are_events(
         engine, shop.account_id, wanted, Source("api", "Shop"), clock(), ZoneInfo("UTC")
     )
     assert outcome.code == "budget_exhausted"
-    delivery.run_pass(sender)
+    worker.run_pass(sender)
     types = [r.json["type"] for r in receiver.requests]
     assert types.count("budget.threshold") == 2
     refused = next(r for r in receiver.requests if r.json["type"] == "record.refused")

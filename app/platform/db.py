@@ -15,38 +15,30 @@ so the service recovers without a restart once the file is back.
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import (
     Connection,
-    Dialect,
     Engine,
     Table,
-    TextClause,
     create_engine,
     event,
     inspect,
-    or_,
-    select,
     text,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import ExceptionContext, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 # Seconds a writer waits for a lock another transaction holds: on SQLite for
@@ -115,7 +107,7 @@ def create_db_engine(
     return engine
 
 
-# PostgreSQL engines' write wait, in seconds, for ``_shortened_lock_wait``.
+# PostgreSQL engines' write wait, in seconds, for ``shortened_lock_wait``.
 _LOCK_WAITS: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
 
 
@@ -207,7 +199,7 @@ def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) 
         **kwargs,
     )
 
-    _WRITERS[engine] = _Writers(threading.Lock(), write_wait, path)
+    WRITERS[engine] = Writers(threading.Lock(), write_wait, path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -238,7 +230,7 @@ def _sqlite_engine(url: str, *, create: bool, write_wait: float, **kwargs: Any) 
 
     @event.listens_for(engine, "handle_error")
     def _on_error(context: ExceptionContext) -> None:
-        if _connection_unusable(context.original_exception):
+        if connection_unusable(context.original_exception):
             context.is_disconnect = True  # the pool drops its connections, not the process
 
     @event.listens_for(engine, "begin")
@@ -291,7 +283,7 @@ _SQLITE_UNUSABLE = (
 )
 
 
-def _connection_unusable(error: BaseException | None) -> bool:
+def connection_unusable(error: BaseException | None) -> bool:
     if not isinstance(error, sqlite3.Error):
         return False
     message = str(error).lower()
@@ -311,7 +303,7 @@ def schema_revisions(engine: Engine) -> set[str]:
 # contention into long tails; other processes still wait in busy_timeout. Each
 # of the two waits ends after the engine's write_wait.
 @dataclass
-class _Writers:
+class Writers:
     lock: threading.Lock
     wait: float
     path: Path | None
@@ -321,7 +313,7 @@ class _Writers:
     loop_file: tuple[int, int] | None = None
 
 
-_WRITERS: WeakKeyDictionary[Engine, _Writers] = WeakKeyDictionary()
+WRITERS: WeakKeyDictionary[Engine, Writers] = WeakKeyDictionary()
 
 
 # -- writes on the event loop ---------------------------------------------------
@@ -343,17 +335,17 @@ class _Inline:
     committed: bool = False
 
 
-_INLINE: ContextVar[_Inline | None] = ContextVar("nps_beacon_inline_write", default=None)
+INLINE: ContextVar[_Inline | None] = ContextVar("nps_beacon_inline_write", default=None)
 
 
-def _loop_connection(engine: Engine, writers: _Writers) -> Any:
+def loop_connection_of(engine: Engine, writers: Writers) -> Any:
     """The connection inline writes use, kept out of the pool: a pool's
     checkout and return cost as much as the write itself. Its busy_timeout
     is 0 for good, so a lock held elsewhere is known at once. Opened again
     when its file was moved or replaced, like the pool's (see ``_on_checkout``)."""
     opened = _file_identity(writers.path) if writers.path is not None else None
     if writers.loop_connection is not None and writers.loop_file != opened:
-        _drop_loop_connection(writers)
+        drop_loop_connection(writers)
     if writers.loop_connection is None:
         pooled = engine.raw_connection()
         raw = pooled.driver_connection
@@ -364,7 +356,7 @@ def _loop_connection(engine: Engine, writers: _Writers) -> Any:
     return writers.loop_connection
 
 
-def _drop_loop_connection(writers: _Writers) -> None:
+def drop_loop_connection(writers: Writers) -> None:
     connection, writers.loop_connection = writers.loop_connection, None
     if connection is not None:
         with suppress(sqlite3.Error):  # already unusable: that is why it is dropped
@@ -374,30 +366,30 @@ def _drop_loop_connection(writers: _Writers) -> None:
 def writes_inline(engine: Engine) -> bool:
     """Whether this engine's writes may be tried on the event loop: SQLite's
     (a network round trip to PostgreSQL would stall every other request)."""
-    return engine in _WRITERS
+    return engine in WRITERS
 
 
 @contextmanager
 def inline_writes() -> Iterator[None]:
-    token = _INLINE.set(_Inline())
+    token = INLINE.set(_Inline())
     try:
         yield
     finally:
-        _INLINE.reset(token)
+        INLINE.reset(token)
 
 
-def _must_not_wait() -> bool:
-    inline = _INLINE.get()
+def must_not_wait() -> bool:
+    inline = INLINE.get()
     return inline is not None and not inline.committed
 
 
 @contextmanager
-def _one_writer(engine: Engine) -> Iterator[None]:
-    writers = _WRITERS.get(engine)
+def one_writer(engine: Engine) -> Iterator[None]:
+    writers = WRITERS.get(engine)
     if writers is None:
         yield
         return
-    if _must_not_wait():
+    if must_not_wait():
         if not writers.lock.acquire(blocking=False):
             raise WouldWait
     elif not writers.lock.acquire(timeout=writers.wait):
@@ -429,7 +421,7 @@ def locks_wait_until(deadline: float) -> Iterator[None]:
         _LOCK_DEADLINE.reset(token)
 
 
-def _shortened_lock_wait(engine: Engine) -> str | None:
+def shortened_lock_wait(engine: Engine) -> str | None:
     """The lock_timeout for a transaction begun now, when the deadline leaves
     noticeably less than the connection's own; else None (no statement)."""
     deadline = _LOCK_DEADLINE.get()
@@ -440,18 +432,18 @@ def _shortened_lock_wait(engine: Engine) -> str | None:
     return _lock_timeout(left) if left < full - 0.1 else None
 
 
-_SET_LOCK_WAIT = text("SELECT set_config('lock_timeout', :wait, true)")
+SET_LOCK_WAIT = text("SELECT set_config('lock_timeout', :wait, true)")
 
 
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction: committed on success, rolled back on any error."""
-    with _one_writer(engine), engine.connect() as conn:
+    with one_writer(engine), engine.connect() as conn:
         conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
-            wait = _shortened_lock_wait(engine)
+            wait = shortened_lock_wait(engine)
             if wait is not None:
-                conn.execute(_SET_LOCK_WAIT, {"wait": wait})
+                conn.execute(SET_LOCK_WAIT, {"wait": wait})
             yield conn
 
 
@@ -460,37 +452,6 @@ def read(engine: Engine) -> Iterator[Connection]:
     """A read-only unit of work (a deferred transaction on SQLite)."""
     with engine.connect() as conn, conn.begin():
         yield conn
-
-
-def lease_due(
-    conn: Connection, table: Table, waiting: str, now: datetime, limit: int, lease: timedelta
-) -> list[int]:
-    """Claim up to ``limit`` rows of an outbox (``status``, ``next_attempt_at``,
-    ``claimed_until``, ``attempts``) that are ``waiting`` and due, for ``lease``,
-    in the caller's write transaction: their ids, oldest due first. PostgreSQL
-    locks the rows until commit and passes over rows another worker is
-    claiming; SQLite renders nothing and has one writer anyway."""
-    c = table.c
-    ids = list(
-        conn.execute(
-            select(c.id)
-            .where(
-                c.status == waiting,
-                c.next_attempt_at <= now,
-                or_(c.claimed_until.is_(None), c.claimed_until <= now),
-            )
-            .order_by(c.next_attempt_at, c.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).scalars()
-    )
-    if ids:
-        conn.execute(
-            update(table)
-            .where(c.id.in_(ids))
-            .values(claimed_until=now + lease, attempts=c.attempts + 1)
-        )
-    return ids
 
 
 def insert(conn: Connection, table: Table) -> Any:
@@ -508,196 +469,3 @@ def insert(conn: Connection, table: Table) -> Any:
 # once per placeholder style. Driver errors, the commit's included, still
 # surface as SQLAlchemy's exceptions, so a locked, full or unreachable database
 # is a 503 like everywhere else, and the transaction is rolled back.
-
-_PYFORMAT = re.compile(r"(?<![:\w]):(\w+)")
-
-
-class Executor(Protocol):
-    """What the counting statements need: SQLAlchemy's Connection or ours."""
-
-    def execute(self, statement: TextClause, params: Mapping[str, Any], /) -> Any: ...
-
-
-# A guarded statement sent ahead in a pipeline is not read before the COMMIT
-# queued behind it, so it refuses by raising this SQLSTATE (migration 0011)
-# and the COMMIT becomes a rollback.
-REFUSED_SQLSTATE = "NB402"
-
-
-class Refused(Exception):
-    """A guarded step refused, and the transaction was rolled back."""
-
-
-def pipelined(conn: Executor) -> bool:
-    """Whether ``conn`` sends statements ahead without waiting for them: a
-    guarded step must then refuse by raising (``REFUSED_SQLSTATE``)."""
-    return isinstance(conn, DriverConnection) and conn.pipelined
-
-
-class DriverResult:
-    def __init__(self, cursor: Any, conn: DriverConnection, sql: str) -> None:
-        self._cursor = cursor
-        self._conn = conn
-        self._sql = sql
-
-    def first(self) -> tuple[Any, ...] | None:
-        # In a pipeline this is where the statement's error, or an earlier
-        # unread one's, surfaces.
-        try:
-            row = self._cursor.fetchone()
-        except self._conn.dbapi_error as exc:
-            raise self._conn.failure(exc, self._sql) from exc
-        return tuple(row) if row is not None else None
-
-    def scalar_one_or_none(self) -> Any:
-        row = self.first()
-        return row[0] if row is not None else None
-
-    def all(self) -> list[tuple[Any, ...]]:
-        try:
-            rows = self._cursor.fetchall()
-        except self._conn.dbapi_error as exc:
-            raise self._conn.failure(exc, self._sql) from exc
-        return [tuple(row) for row in rows]
-
-
-class DriverConnection:
-    """Executes ``text()`` statements with ``:name`` parameters on the driver."""
-
-    def __init__(self, raw: Any, dialect: Dialect, pipelined: bool = False) -> None:
-        self._raw = raw
-        self._dialect = dialect
-        self._sqlite = dialect.name == "sqlite"
-        # PostgreSQL's pipeline mode: a statement whose result is not read
-        # costs no round trip; its error surfaces when a later one is read, or
-        # at the commit.
-        self.pipelined = pipelined
-
-    def execute(self, statement: TextClause, params: Mapping[str, Any]) -> DriverResult:
-        sql = _driver_sql(statement.text, self._sqlite)
-        values = {key: self._bind(value) for key, value in params.items()}
-        try:
-            return DriverResult(self._raw.execute(sql, values), self, sql)
-        except self.dbapi_error as exc:
-            raise self.failure(exc, sql, values) from exc
-
-    @property
-    def dbapi_error(self) -> type[Exception]:
-        error: type[Exception] = self._dialect.loaded_dbapi.Error
-        return error
-
-    def commit(self) -> None:
-        # A commit does I/O of its own (SQLite writes its log, PostgreSQL runs
-        # deferred triggers): its failure is a database error like any other.
-        try:
-            self._raw.commit()
-        except self.dbapi_error as exc:
-            raise self.failure(exc, "COMMIT") from exc
-
-    def rollback(self) -> bool:
-        """Roll back; False when even that failed and the connection is suspect."""
-        try:
-            self._raw.rollback()
-        except self._dialect.loaded_dbapi.Error:
-            return False
-        return True
-
-    def failure(
-        self, exc: Exception, sql: str, values: Mapping[str, Any] | None = None
-    ) -> Exception:
-        """What a driver error is raised as: a guarded step's refusal, or
-        SQLAlchemy's exception for it, so that handlers answer it as usual."""
-        if getattr(exc, "sqlstate", None) == REFUSED_SQLSTATE:
-            return Refused()
-        return DBAPIError.instance(sql, values or {}, exc, self.dbapi_error)
-
-    def _bind(self, value: Any) -> Any:
-        # The form SQLAlchemy's DateTime keeps on SQLite: naive UTC text.
-        if self._sqlite and isinstance(value, datetime):
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        return value
-
-
-@lru_cache(maxsize=64)
-def _driver_sql(sql: str, sqlite_style: bool) -> str:
-    return sql if sqlite_style else _PYFORMAT.sub(r"%(\1)s", sql)
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[DriverConnection]:
-    """A write transaction on the driver's connection: BEGIN IMMEDIATE on
-    SQLite; on PostgreSQL a pipeline, where only the results read cost a
-    round trip and the last statements leave together with the COMMIT."""
-    writers = _WRITERS.get(engine)
-    if writers is not None and _must_not_wait():
-        with _counting_inline(engine, writers) as driver:
-            yield driver
-        return
-    with _one_writer(engine), engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None  # a live pooled connection always has its driver's
-        sqlite_conn = conn.dialect.name == "sqlite"
-        driver = DriverConnection(raw, conn.dialect, pipelined=not sqlite_conn)
-        try:
-            if sqlite_conn:
-                driver.execute(_BEGIN_IMMEDIATE, {})
-                yield driver
-                driver.commit()
-            else:
-                try:
-                    with raw.pipeline():
-                        wait = _shortened_lock_wait(engine)
-                        if wait is not None:  # sent ahead: costs no round trip
-                            driver.execute(_SET_LOCK_WAIT, {"wait": wait})
-                        yield driver
-                        driver.commit()
-                except driver.dbapi_error as exc:
-                    # Leaving the pipeline flushes it: a connection lost
-                    # after the commit fails there, like any database error.
-                    raise driver.failure(exc, "COMMIT") from exc
-            inline = _INLINE.get()
-            if inline is not None:
-                inline.committed = True
-        except BaseException as exc:
-            failed = exc.orig if isinstance(exc, DBAPIError) else None
-            if not driver.rollback() or _connection_unusable(failed):
-                conn.invalidate()  # the pool must not hand this connection out again
-            raise
-
-
-_BEGIN_IMMEDIATE = text("BEGIN IMMEDIATE")
-
-
-@contextmanager
-def _counting_inline(engine: Engine, writers: _Writers) -> Iterator[DriverConnection]:
-    """``counting`` on the event loop: it begins at once or raises
-    ``WouldWait`` having written nothing."""
-    if not writers.lock.acquire(blocking=False):
-        raise WouldWait
-    try:
-        try:
-            raw = _loop_connection(engine, writers)
-        except (DBAPIError, sqlite3.Error):
-            raise WouldWait from None  # a thread tries again, and reports what fails
-        driver = DriverConnection(raw, engine.dialect)
-        try:
-            raw.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            # Another process holds SQLite's write lock (busy_timeout is 0 here).
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise WouldWait from exc
-            _drop_loop_connection(writers)
-            raise driver.failure(exc, "BEGIN IMMEDIATE") from exc
-        try:
-            yield driver
-            driver.commit()
-        except BaseException as exc:
-            failed = exc.orig if isinstance(exc, DBAPIError) else None
-            if not driver.rollback() or _connection_unusable(failed):
-                _drop_loop_connection(writers)
-            raise
-        inline = _INLINE.get()
-        assert inline is not None
-        inline.committed = True
-    finally:
-        writers.lock.release()

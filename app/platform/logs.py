@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,7 +48,7 @@ def dict_config(level: str, json_lines: bool) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "app.web.headers.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "app.platform.logs.RequestIdFilter"}},
         "formatters": {"main": formatter},
         "handlers": {"main": handler},
         "root": {"handlers": ["main"], "level": level.upper()},
@@ -56,3 +57,18 @@ def dict_config(level: str, json_lines: bool) -> dict[str, Any]:
             "uvicorn.access": {"level": "WARNING" if json_lines else level.upper()},
         },
     }
+
+
+# The answer's request id (see headers.SecurityHeaders), quoted in problem
+# documents so a user's report finds its log line.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current answer's request id on every log line written while
+    it is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True

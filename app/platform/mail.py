@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 if TYPE_CHECKING:
-    from app.platform.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -400,10 +400,3 @@ class OutboxTransport:
                 raise
             results.append(Delivery("sent", str(path)))
         return results
-
-
-def transport_for(settings: Settings) -> Transport:
-    """SMTP when ``SMTP_URL`` is set, else files under ``var/outbox/``."""
-    if settings.smtp is not None:
-        return SmtpTransport(settings.smtp, deadline=settings.smtp_deadline)
-    return OutboxTransport(settings.var_dir / "outbox")

@@ -13,15 +13,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
+from app.platform import setting_values
 from app.platform.mail import SmtpConfig, parse_smtp_url
+from app.platform.setting_values import SettingsError
 
 VAR_DIR = Path("var")
-
-
-class SettingsError(ValueError):
-    """A setting has a value the service cannot run with."""
 
 
 @dataclass(frozen=True)
@@ -32,132 +30,13 @@ class Setting:
     parse: Callable[[str], Any] = str
 
 
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise SettingsError(f"expected true or false, got {value!r}")
-
-
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise SettingsError(f"expected a positive number, got {value!r}")
-    return number
-
-
-def _seconds(value: str) -> float:
-    number = float(value)
-    if not 0 < number <= 3600:
-        raise SettingsError(f"expected seconds, more than 0 and at most 3600, got {value!r}")
-    return number
-
-
-# The worker's claims last five minutes; an attempt or a conversation longer
-# than four of them would end after another worker took its messages over.
-DEADLINE_MAX = 240
-
-
-def _deadline(value: str) -> int:
-    seconds = _positive_int(value)
-    if seconds > DEADLINE_MAX:
-        raise SettingsError(f"at most {DEADLINE_MAX} seconds, got {value!r}")
-    return seconds
-
-
-def _on_off(value: str) -> bool:
-    if value.lower() not in ("on", "off"):
-        raise SettingsError(f"expected on or off, got {value!r}")
-    return value.lower() == "on"
-
-
-def _log_format(value: str) -> str:
-    if value.lower() not in ("text", "json"):
-        raise SettingsError(f"LOG_FORMAT is text or json, not {value!r}")
-    return value.lower()
-
-
-def _months(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise SettingsError(f"expected a number of months, 0 or more, got {value!r}")
-    return number
-
-
-def _timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise SettingsError(f"unknown time zone {value!r}") from exc
-    return value
-
-
-def _keys(value: str) -> tuple[str, ...]:
-    return tuple(key.strip() for key in value.split(",") if key.strip())
-
-
-def _hosts(value: str) -> tuple[str, ...]:
-    """Host names (no scheme, no port); ``*`` for any and ``*.example.com``
-    for every subdomain, as Starlette's TrustedHostMiddleware matches them."""
-    hosts = tuple(host.strip().lower() for host in value.split(",") if host.strip())
-    for host in hosts:
-        name = host.removeprefix("*.")
-        ipv6 = name.startswith("[") and name.endswith("]")
-        port_or_url = any(c in name for c in "/@ ") or (":" in name and not ipv6)
-        if host != "*" and ("*" in name or port_or_url or not name):
-            raise SettingsError(f"expected host names like shop.example.com, got {host!r}")
-    return hosts
-
-
-def _rate(value: str) -> str:
-    from limits import parse_many  # the parser slowapi itself uses
-
-    try:
-        parse_many(value)
-    except ValueError as exc:
-        raise SettingsError(f"not a rate limit like '60/minute': {value!r}") from exc
-    return value
-
-
-def _smtp_url(value: str) -> str:
-    """Checked now, so a typo stops the start instead of the first send."""
-    if value.strip():
-        parse_smtp_url(value)
-    return value.strip()
-
-
-def _mail_from(value: str) -> str:
-    from email.headerregistry import AddressHeader
-    from email.policy import default
-
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise SettingsError("an address cannot hold control characters")
-    header = default.header_factory("From", value.strip())
-    addresses = header.addresses if isinstance(header, AddressHeader) else ()
-    if len(addresses) != 1 or not addresses[0].username or not addresses[0].domain:
-        raise SettingsError(
-            f"expected one address like 'Shop <noreply@example.com>', got {value!r}"
-        )
-    if header.defects:
-        raise SettingsError(f"not a valid address: {value!r} ({header.defects[0]})")
-    return str(header)
-
-
-def _environment(value: str) -> str:
-    if value not in {"development", "production"}:
-        raise SettingsError("ENVIRONMENT must be development or production")
-    return value
-
-
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "ENVIRONMENT",
         "development",
         "`development` or `production`. Production refuses to start without "
         "`SECRET_KEYS` and turns the demo page off.",
-        _environment,
+        setting_values.environment,
     ),
     Setting(
         "DATABASE_URL",
@@ -171,14 +50,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a request's write waits, for a write thread and then for a lock another "
         "transaction holds (a row on PostgreSQL, the database on SQLite), before it answers "
         "503 with Retry-After. The worker and commands wait up to 30 s.",
-        _seconds,
+        setting_values.seconds,
     ),
     Setting(
         "DATABASE_STATEMENT_TIMEOUT",
         "30",
         "Seconds one statement of a request may run on PostgreSQL before it is cancelled "
         "(a 503). The worker, commands and migrations have no such limit.",
-        _seconds,
+        setting_values.seconds,
     ),
     Setting(
         "SECRET_KEYS",
@@ -199,21 +78,23 @@ SETTINGS: tuple[Setting, ...] = (
         "`*.example.com` for subdomains, `*` for any. Other hosts get a 400. Empty: only "
         "`PUBLIC_URL`'s host in production, any host in development. `/healthz` answers "
         "whatever the host, for load balancers that probe by address.",
-        _hosts,
+        setting_values.hosts,
     ),
     Setting(
         "BILLING_TIMEZONE",
         "UTC",
         "IANA time zone whose calendar months are the billing periods.",
-        _timezone,
+        setting_values.timezone,
     ),
     Setting(
         "DISPLAY_TOKEN_MAX_AGE",
         "86400",
         "Seconds a display token stays valid after the survey was shown.",
-        _positive_int,
+        setting_values.positive_int,
     ),
-    Setting("RATE_LIMIT_ENABLED", "true", "Turn all rate limits on or off.", _bool),
+    Setting(
+        "RATE_LIMIT_ENABLED", "true", "Turn all rate limits on or off.", setting_values.boolean
+    ),
     Setting(
         "RATE_LIMIT_STORAGE_URL",
         "memory://",
@@ -224,21 +105,21 @@ SETTINGS: tuple[Setting, ...] = (
         "RATE_LIMIT_WIDGET",
         "120/minute",
         "Limit per client address on the widget config endpoint.",
-        _rate,
+        setting_values.rate,
     ),
     Setting(
         "RATE_LIMIT_RESPONSES",
         "30/minute",
         "Limit per client address on submissions: API responses, link answers and "
         "link comments count in one window.",
-        _rate,
+        setting_values.rate,
     ),
     Setting(
         "RATE_LIMIT_RECORDS",
         "600/minute",
         "Limit per API key on the records API: a record or a whole batch counts once, "
         "and status lookups have a window of their own.",
-        _rate,
+        setting_values.rate,
     ),
     Setting(
         "RATE_LIMIT_API_KEY_FAILURES",
@@ -246,10 +127,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Limit per client address on records API requests with a missing, unknown or "
         "revoked API key; past it the address gets 429 before any key is looked up, "
         "while a key valid within its window keeps working.",
-        _rate,
+        setting_values.rate,
     ),
     Setting(
-        "RATE_LIMIT_LOGIN", "10/minute", "Limit per client address on admin login attempts.", _rate
+        "RATE_LIMIT_LOGIN",
+        "10/minute",
+        "Limit per client address on admin login attempts.",
+        setting_values.rate,
     ),
     Setting(
         "FORWARDED_ALLOW_IPS",
@@ -264,7 +148,7 @@ SETTINGS: tuple[Setting, ...] = (
         "SESSION_HTTPS_ONLY",
         "false",
         "Mark the admin session cookie `Secure` (set it behind HTTPS).",
-        _bool,
+        setting_values.boolean,
     ),
     Setting(
         "SMTP_URL",
@@ -273,13 +157,13 @@ SETTINGS: tuple[Setting, ...] = (
         "`smtps://` for TLS from the start, `?starttls=1` for STARTTLS (user and password "
         "percent-encoded). Empty: messages are written to `./var/outbox/` as `.eml` files; "
         "in production the worker refuses to start without it.",
-        _smtp_url,
+        setting_values.smtp_url,
     ),
     Setting(
         "MAIL_FROM",
         "nps-beacon <noreply@localhost>",
         "The sender of every message, e.g. `Shop feedback <feedback@shop.example>`.",
-        _mail_from,
+        setting_values.mail_from,
     ),
     Setting(
         "SMTP_DEADLINE",
@@ -287,7 +171,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds one conversation with the mail server may take, from connecting to QUIT, "
         "for a batch of up to 50 messages; what is not sent by then is tried again later. "
         "At most 240.",
-        _deadline,
+        setting_values.deadline,
     ),
     Setting(
         "WEBHOOK_DEADLINE",
@@ -295,7 +179,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a webhook attempt may take, from connecting to the answer's last byte; "
         "a receiver that has not answered by then has failed this attempt, which is "
         "tried again later. At most 240.",
-        _deadline,
+        setting_values.deadline,
     ),
     Setting(
         "RETENTION_MONTHS",
@@ -303,7 +187,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Months after which comments and recipients' data (finished invitations, their "
         "records, addresses with nothing left) are deleted; scores stay for the figures. "
         "The worker applies it hourly, `nps-beacon retention` at once. 0 keeps everything.",
-        _months,
+        setting_values.months,
     ),
     Setting(
         "METRICS",
@@ -312,7 +196,7 @@ SETTINGS: tuple[Setting, ...] = (
         "answers and records taken or refused, invitations, webhook deliveries, rate-limit "
         "hits, database connections), summed over the host's processes; keep the path "
         "private at the proxy.",
-        _on_off,
+        setting_values.on_off,
     ),
     Setting(
         "METRICS_DIR",
@@ -326,7 +210,7 @@ SETTINGS: tuple[Setting, ...] = (
         "`text`, or `json` for one JSON object per line: every request with its id, "
         "method, route template, status and duration, and every other message with the "
         "id of the request it belongs to.",
-        _log_format,
+        setting_values.log_format,
     ),
     Setting(
         "LOG_LEVEL",
@@ -424,7 +308,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
 
 def _parse(setting: Setting, raw: str) -> Any:
     if setting.name == "SECRET_KEYS":
-        return _keys(raw)
+        return setting_values.keys(raw)
     return setting.parse(raw)
 
 

@@ -20,6 +20,7 @@ from datetime import date, datetime
 
 # A BOM first makes spreadsheets read the file as UTF-8.
 BOM = "\ufeff"
+BATCH = 1_000  # rows a CSV download reads from the database at a time
 # Every character Unicode's compatibility folding (NFKC) turns into = + - @.
 _FORMULA = "=\u207c\u208c\ufe66\uff1d+\u207a\u208a\ufb29\ufe62\uff0b-\ufe63\uff0d@\ufe6b\uff20"
 # Where a program may cut a cell into cells or lines: ; and , with their

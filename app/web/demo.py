@@ -18,7 +18,7 @@ from app.context import Context
 from app.platform import urls
 from app.platform.settings import Settings
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 PRODUCTS = (
     ("beans", "House blend coffee, 500 g", "12.90"),

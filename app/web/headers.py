@@ -109,16 +109,6 @@ def _own_origin(scope: Scope) -> tuple[str, str]:
     return url.scheme.lower(), url.netloc.lower()
 
 
-class RequestIdFilter(logging.Filter):
-    """Puts the current answer's request id on every log line written while
-    it is handled."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
-        return True
-
-
 def request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":

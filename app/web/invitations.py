@@ -45,11 +45,11 @@ from app import (
 )
 from app.context import Context
 from app.invitation_answers import Invited
-from app.platform import i18n, urls
+from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 CHANNEL = invitation_answers.CHANNEL
 CSP = (
@@ -247,7 +247,7 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     # Only an anonymous survey's answer needs its display to be found again.
     if display is None and visit.survey.anonymous:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    comment = survey_texts.clean_text(fields.get("comment", ""))
+    comment = text.clean_text(fields.get("comment", ""))
     again: dict[str, Any] = {"comment": comment, "picked": raw}
     if not visit.survey.active:  # said above the visitor's text, which stays
         return _thanks_page(visit, token, False, error="inactive_text", status=410, **again)

@@ -26,11 +26,11 @@ from starlette.routing import BaseRoute, Route
 
 from app import answers, budget, questions, responses, score_changes, survey_texts
 from app.context import Context
-from app.platform import i18n, urls
+from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import Offer, Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
@@ -181,7 +181,7 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     display = _own_display(visit, token)
     if display is None:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    comment = survey_texts.clean_text(fields.get("comment", ""))
+    comment = text.clean_text(fields.get("comment", ""))
     again: dict[str, Any] = {"comment": comment, "picked": raw}
     if not visit.survey.active:  # said above the visitor's text, which stays
         return _thanks_page(visit, token, display, error="inactive_text", status=410, **again)

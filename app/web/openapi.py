@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from app import questions, records, responses, scales, surveys
 from app.platform.i18n import LANGUAGES
 from app.survey_form import COLOR
-from app.web.errors import PROBLEM_TYPE
+from app.web.problem import PROBLEM_TYPE
 
 VERSION = "1"
 Schema = dict[str, Any]

@@ -35,7 +35,8 @@ from app.context import Context
 from app.platform import metrics
 from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.web import http
-from app.web.errors import Problem, route_template
+from app.web.errors import route_template
+from app.web.problem import Problem
 
 # A record at its field limits (properties up to 4 KiB) fits in 16 KiB.
 RECORD_BODY_LIMIT = 16 * 1024

@@ -21,7 +21,7 @@ from app import budget, rewards
 from app.context import Context
 from app.platform.signing import InvalidToken, SurveyKey
 from app.surveys import Survey
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 # What browsers send when they fetch a page before anyone asked for it.

@@ -16,11 +16,11 @@ from starlette.routing import BaseRoute, Route
 from app import answers, budget, preview, questions, responses, scales, survey_texts
 from app.cache import Missing
 from app.context import Context
-from app.platform import urls
+from app.platform import text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 # Room for a comment and five follow-up answers in any script.
 BODY_LIMIT = 32 * 1024
@@ -200,7 +200,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     comment = data.get("comment")
     if comment is not None and not isinstance(comment, str):
         raise _invalid([("comment", "must be text")])
-    if comment and len(survey_texts.clean_text(comment)) > responses.COMMENT_MAX:
+    if comment and len(text.clean_text(comment)) > responses.COMMENT_MAX:
         raise _invalid([("comment", f"must be at most {responses.COMMENT_MAX} characters")])
     try:
         answer = preview.answer(told, score)
@@ -288,7 +288,7 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(comment, str):
             errors.append(("comment", "must be text"))
         else:
-            comment = survey_texts.clean_text(comment) or None
+            comment = text.clean_text(comment) or None
             if comment and len(comment) > responses.COMMENT_MAX:
                 errors.append(("comment", f"must be at most {responses.COMMENT_MAX} characters"))
     try:

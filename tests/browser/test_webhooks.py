@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import delivery, webhooks
+from app import webhooks, worker
+from app.platform import outbox
 from app.platform.mail import OutboxTransport
 from app.platform.signing import Signer
 from app.platform.urls import Urls
@@ -72,8 +73,8 @@ def test_add_an_endpoint_send_a_test_event_and_read_the_log(
     page.get_by_role("button", name="Send test event").click()
     page.get_by_role("status").get_by_text("A test event is on its way").wait_for()
     # The worker's pass (the test server runs without its sender thread).
-    summary = delivery.run_pass(
-        delivery.Sender(
+    summary = worker.run_pass(
+        outbox.Sender(
             engine=engine,
             transport=OutboxTransport(tmp_path / "outbox"),
             urls=Urls(base, Signer((SECRET,), 3600)),

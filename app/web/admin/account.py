@@ -8,12 +8,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, admin_sessions, admin_store, invitation_mail
+from app import accounts, admin_sessions, admin_store
 from app.admin_store import Admin
-from app.platform import i18n, urls
+from app.platform import compose, i18n, urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 PASSWORD_MAX = 1024
 NAME_FIELDS = ("account_name", "sender_name", "admin_name")
@@ -64,7 +64,7 @@ def _page(
             "admin_name": accounts.SENDER_NAME_MAX,
         },
         # Messages go out from MAIL_FROM's address; only the name is the account's.
-        sender_address=invitation_mail.from_address(ctx(request).settings.mail_from).addr_spec,
+        sender_address=compose.from_address(ctx(request).settings.mail_from).addr_spec,
     )
 
 

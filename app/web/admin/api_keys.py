@@ -19,7 +19,7 @@ from app.admin_store import Admin
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 NAME_FIELD_MAX = 1000  # what is read of the name field; the key's limit is api_keys.NAME_MAX
 

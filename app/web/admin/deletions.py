@@ -18,7 +18,7 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def _ids(request: Request) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 SEGMENTS = tuple(dict.fromkeys(name for kind in scales.KINDS for name in scales.segments(kind)))
 

@@ -24,7 +24,7 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def _survey_param(request: Request, choices: list[record_views.SurveyChoice]) -> int | None:

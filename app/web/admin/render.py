@@ -14,7 +14,7 @@ from app.context import Context
 from app.platform import i18n
 from app.web import http
 from app.web.admin import csrf
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def ctx(request: Request) -> Context:

@@ -13,7 +13,7 @@ from app.admin_store import Admin
 from app.platform import urls
 from app.web import http
 from app.web.admin.render import ctx, current_period, language, no_such_survey, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def results(request: Request, admin: Admin) -> Response:

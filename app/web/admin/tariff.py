@@ -19,7 +19,7 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def tariff_page(request: Request, admin: Admin) -> Response:

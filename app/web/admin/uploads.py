@@ -25,7 +25,7 @@ from app.platform import urls
 from app.record_csv import refused_rows_csv
 from app.web.admin import auth, csrf
 from app.web.admin.render import ctx, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 MAX_UPLOAD_BYTES = record_intake.MAX_UPLOAD_BYTES
 # The multipart envelope and the small fields beside the file.

@@ -16,7 +16,7 @@ from app.admin_store import Admin
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 URL_FIELD_MAX = 4096  # what is read of the URL field; the limit is webhooks.URL_MAX
 
