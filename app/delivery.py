@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, text, update
 
-from app import budget, records, webhooks
+from app import budget, records
 from app.invitation_mail import ALERT_LEVELS, budget_alert_message, invitation_message
 from app.platform import db, outbox
 from app.platform.compose import from_address
@@ -49,6 +49,7 @@ from app.platform.outbox import ERROR_MAX, LEASE, RETRY_FOR, Sender, Summary, ba
 from app.platform.urls import Urls
 from app.survey_texts import choose_language
 from app.surveys import SURVEY_COLUMNS, Survey
+from app.webhooks import endpoints as webhooks
 
 log = logging.getLogger("nps_beacon.delivery")
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import accounts, records, surveys
+from app import records, surveys
+from app.accounts import accounts
 from app.platform import db
 from app.platform.models import admin_table, invitation_table, survey_table
 

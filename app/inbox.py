@@ -29,7 +29,6 @@ from sqlalchemy import (
     update,
 )
 
-from app import webhooks
 from app.answers import Answered, answers_for
 from app.platform import db, i18n
 from app.platform.i18n import LANGUAGES
@@ -44,6 +43,7 @@ from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
 from app.platform.text import clean_text
+from app.webhooks import endpoints as webhooks
 
 # detractors_text: detractors and every response with a comment (the default).
 RULES = ("detractors_text", "detractors", "all", "none")

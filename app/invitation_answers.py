@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, questions, rewards, score_changes, survey_texts, surveys, webhooks
+from app import answers, budget, questions, rewards, score_changes, survey_texts, surveys
 from app.platform import db, metrics
 from app.platform.models import account_table as account
 from app.platform.models import invitation_table as invitation
@@ -34,6 +34,7 @@ from app.platform.models import survey_table as survey_table
 from app.platform.signing import Display
 from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
 from app.surveys import Survey
+from app.webhooks import endpoints as webhooks
 
 OPEN = ("scheduled", "sent")
 CHANNEL = "email"

@@ -215,41 +215,6 @@ def budget_alert_message(
     )
 
 
-def webhook_disabled_message(
-    *,
-    to: str,
-    sender: str,
-    language: str,
-    account_name: str,
-    url: str,
-    page_url: str,
-    message_id: str,
-) -> EmailMessage:
-    """Tells an account's admin that a webhook endpoint was switched off
-    after repeated failures, and where to switch it on again."""
-    language = language if language in LANGUAGES else DEFAULT
-    t = translator(language)
-    account = one_line(account_name)
-    target = one_line(url)
-    subject = t("email.webhook.subject", account=account)
-    paragraphs = [
-        t("email.budget.greeting"),
-        t("email.webhook.disabled", account=account, url=target),
-        t("email.webhook.lost"),
-    ]
-    return admin_notice(
-        to=to,
-        sender=sender,
-        subject=subject,
-        language=language,
-        message_id=message_id,
-        paragraphs=paragraphs,
-        action=t("email.webhook.action"),
-        link=checked_url(page_url),
-        why=t("email.webhook.why", account=account),
-    )
-
-
 # -- headers -----------------------------------------------------------------
 
 

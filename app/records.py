@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget, webhooks
+from app import budget
 from app.platform import addresses, db, metrics
 from app.platform.db import insert as upsert_for
 from app.platform.i18n import LANGUAGES
@@ -52,6 +52,7 @@ from app.platform.models import record_table as record
 from app.platform.models import refused_record_table as refused_record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
+from app.webhooks import endpoints as webhooks
 
 SOURCES = ("api", "csv", "manual")
 REFUSALS = ("budget_exhausted", "unsubscribed", "recently_surveyed")

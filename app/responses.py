@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, questions, rewards, score_changes, webhooks
+from app import answers, budget, questions, rewards, score_changes
 from app.cache import SurveyCache
 from app.platform import db, driver, metrics
 from app.platform.models import UTCDateTime
 from app.platform.signing import Display
 from app.surveys import Survey
+from app.webhooks import endpoints as webhooks
 
 COMMENT_MAX = 2000
 

@@ -34,11 +34,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 
-from app import rewards, webhooks
+from app import rewards
 from app.inbox import DETRACTORS
 from app.platform import driver
 from app.platform.models import UTCDateTime
 from app.surveys import Survey
+from app.webhooks import endpoints as webhooks
 
 WINDOW = timedelta(minutes=30)
 

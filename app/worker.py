@@ -17,13 +17,14 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, erasure, inbox_mail, records, webhook_delivery
+from app import budget, erasure, inbox_mail, records
 from app.delivery import send_alerts, send_batch
 from app.platform import logs, metrics
 from app.platform.mail import OutboxTransport, SmtpTransport, Transport
 from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
 from app.platform.urls import Urls
+from app.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("nps_beacon.delivery")
 

@@ -19,7 +19,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from app import accounts, migrations, surveys
+from app import migrations, surveys
+from app.accounts import accounts
 from app.main import build_app
 from app.platform import db
 from app.platform.db import create_db_engine

@@ -214,7 +214,7 @@ def test_apikey_create_prints_a_key_that_is_stored_only_as_a_hash(
     made = _run(capsys, f"apikey create --account {account_id} --name 'Shop sync'")
     assert set(made) == {"id", "account_id", "name", "key"}
     assert made["name"] == "Shop sync" and made["key"].startswith("nbk_")
-    from app import api_keys
+    from app.accounts import api_keys
     from app.platform import db
 
     with db.read(engine) as conn:

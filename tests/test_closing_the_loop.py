@@ -10,8 +10,9 @@ from datetime import timedelta
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import webhooks, worker
+from app import worker
 from app.platform import db
+from app.webhooks import endpoints as webhooks
 from tests.admin_helpers import csrf_from, login
 from tests.conftest import Clock, expire_caches, seed
 from tests.smtp_server import SmtpServer

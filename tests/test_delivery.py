@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from app import accounts, delivery, records, worker
+from app import delivery, records, worker
+from app.accounts import accounts
 from app.cli import main as cli
 from app.platform import db, outbox
 from app.platform.db import create_db_engine

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts
+from app.accounts import accounts
 from app.cli import main as cli
 from app.platform import db
 from app.platform.settings import Settings

@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import accounts, inbox, inbox_mail, records, surveys
+from app import inbox, inbox_mail, records, surveys
+from app.accounts import accounts
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.platform.mail import SmtpTransport, parse_smtp_url

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import api_keys
+from app.accounts import api_keys
 from app.platform import db
 from tests.conftest import Seeded, run_async, seed, set_budget, usage_row
 

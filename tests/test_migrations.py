@@ -18,7 +18,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import accounts, migrations, records, surveys
+from app import migrations, records, surveys
+from app.accounts import accounts
 from app.platform import db
 from app.platform.db import create_db_engine
 from tests.conftest import BACKENDS, PG_URL, seed

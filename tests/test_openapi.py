@@ -19,7 +19,8 @@ from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app import api_keys, records, responses
+from app import records, responses
+from app.accounts import api_keys
 from app.main import build_app
 from app.platform import db
 from app.platform.settings import Settings

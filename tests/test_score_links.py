@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import inbox_mail, webhook_delivery
+from app import inbox_mail
 from app.platform import db
+from app.webhooks import delivery as webhook_delivery
 from tests import test_invitations as mail
 from tests import test_links as link
 from tests.conftest import Clock, Seeded, count_responses, seed, usage_row

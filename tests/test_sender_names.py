@@ -11,7 +11,8 @@ from email.message import EmailMessage
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts, records, worker
+from app import records, worker
+from app.accounts import accounts
 from app.platform import db
 from app.records import Source
 from tests.admin_helpers import csrf_from, login, post_form, text_of

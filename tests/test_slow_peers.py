@@ -16,13 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from app import webhook_delivery, webhooks, worker
+from app import worker
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.platform.mail import SmtpConfig, SmtpTransport, parse_smtp_url
 from app.platform.models import webhook_message_table
 from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks import endpoints as webhooks
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer

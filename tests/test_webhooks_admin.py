@@ -15,13 +15,14 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import webhook_delivery, webhooks
 from app.main import build_app
 from app.platform import db
 from app.platform.mail import OutboxTransport
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks import endpoints as webhooks
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
 from tests.webhook_receiver import Receiver, verify

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_IN_A_WORKER = (
     "httpx",  # the webhook sender's client, loaded by the commands that send
     "app.delivery",
-    "app.webhook_delivery",
+    "app.webhooks.delivery",
     "app.worker",
 )
 

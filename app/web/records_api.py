@@ -29,8 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import api_keys, records
-from app.api_keys import ApiKey
+from app import records
+from app.accounts import api_keys
+from app.accounts.api_keys import ApiKey
 from app.context import Context
 from app.platform import metrics
 from app.records import InvalidRecord, Outcome, RecordIn, Source

@@ -16,7 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import accounts, records
+from app import records
+from app.accounts import accounts
 from app.platform import db
 from app.platform.signing import Signer
 from app.records import Source

@@ -13,11 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import webhooks, worker
+from app import worker
 from app.platform import outbox
 from app.platform.mail import OutboxTransport
 from app.platform.signing import Signer
 from app.platform.urls import Urls
+from app.webhooks import endpoints as webhooks
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, seed
 from tests.webhook_receiver import Receiver, verify

@@ -14,8 +14,9 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import api_keys, record_views
-from app.admin_store import Admin
+from app import record_views
+from app.accounts import api_keys
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import admin_store, charts
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.web.admin.render import ctx, render
 
 

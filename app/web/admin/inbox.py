@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import inbox, record_views, scales
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import admin_store, preview, survey_form
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import i18n
 from app.web.admin.render import ctx, language, no_such_survey, render
 

@@ -10,8 +10,9 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import admin_store, record_intake, record_views, records
-from app.admin_store import Admin
+from app import record_intake, record_views, records
+from app.accounts import preferences
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form
@@ -180,7 +181,7 @@ def create_record(request: Request, admin: Admin, form: Form) -> Response:
         when = formatter(request, admin).datetime(outcome.send_at)
         flash(request, "records.manual.scheduled", email=email, when=when)
     elif outcome.code == "recently_surveyed":
-        days = admin_store.account_settings(context.engine, admin.account_id).min_interval_days
+        days = preferences.account_settings(context.engine, admin.account_id).min_interval_days
         flash(request, "records.manual.recently_surveyed", email=email, count=days)
     else:
         flash(request, f"records.manual.{outcome.code}", email=email)

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app import budget, inbox
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.context import Context
 from app.platform import i18n
 from app.web import http

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app import admin_store, charts, csv_export
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.web import http
 from app.web.admin.render import ctx, current_period, language, no_such_survey, render

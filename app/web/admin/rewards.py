@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import admin_store, rewards
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.surveys import Survey
 from app.web.admin import auth, csrf

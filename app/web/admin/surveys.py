@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app import admin_store, inbox, questions, rewards, scales, survey_form, survey_texts, surveys
-from app.admin_store import Admin
+from app.accounts import preferences
+from app.accounts.preferences import Admin
 from app.platform import i18n, urls
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -184,7 +185,7 @@ def _form_page(
         limits=survey_form.LIMITS,
         email_delay_max=survey_form.EMAIL_DELAY_MAX,
         email_defaults=survey_form.email_defaults(
-            admin_store.account_settings(ctx(request).engine, admin.account_id).name
+            preferences.account_settings(ctx(request).engine, admin.account_id).name
         ),
         long_question=survey_form.LONG_QUESTION,
         question_slots=survey_form.QUESTION_SLOTS,

@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive
 
 from app import record_intake, record_views
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.record_csv import refused_rows_csv
 from app.web.admin import auth, csrf

@@ -11,12 +11,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import webhooks
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
 from app.web.problem import Problem
+from app.webhooks import endpoints as webhooks
 
 URL_FIELD_MAX = 4096  # what is read of the URL field; the limit is webhooks.URL_MAX
 

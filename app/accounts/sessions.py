@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete, insert, select
 
-from app import accounts
-from app.admin_store import Admin
+from app.accounts import accounts
+from app.accounts.preferences import Admin
 from app.platform import db
 from app.platform.models import admin_session_table, admin_table
 

@@ -42,10 +42,9 @@ import httpx
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import webhooks
-from app.invitation_mail import webhook_disabled_message
 from app.platform import db, metrics, outbox
-from app.platform.i18n import DEFAULT, LANGUAGES
+from app.platform.compose import admin_notice, checked_url, one_line
+from app.platform.i18n import DEFAULT, LANGUAGES, translator
 from app.platform.mail import Transport
 from app.platform.models import account_table as account
 from app.platform.models import admin_table as admin_user
@@ -53,6 +52,7 @@ from app.platform.models import webhook_attempt_table as attempt
 from app.platform.models import webhook_endpoint_table as endpoint
 from app.platform.models import webhook_message_table as message
 from app.platform.urls import Urls
+from app.webhooks import endpoints as webhooks
 
 log = logging.getLogger("nps_beacon.webhooks")
 
@@ -433,6 +433,41 @@ def _disable_if_failing(conn: Connection, endpoint_id: int, now: datetime) -> Di
         )
     ]
     return Disabled(endpoint_id, row.account_id, row.url, reason, admins, name)
+
+
+def webhook_disabled_message(
+    *,
+    to: str,
+    sender: str,
+    language: str,
+    account_name: str,
+    url: str,
+    page_url: str,
+    message_id: str,
+) -> EmailMessage:
+    """Tells an account's admin that a webhook endpoint was switched off
+    after repeated failures, and where to switch it on again."""
+    language = language if language in LANGUAGES else DEFAULT
+    t = translator(language)
+    account = one_line(account_name)
+    target = one_line(url)
+    subject = t("email.webhook.subject", account=account)
+    paragraphs = [
+        t("email.budget.greeting"),
+        t("email.webhook.disabled", account=account, url=target),
+        t("email.webhook.lost"),
+    ]
+    return admin_notice(
+        to=to,
+        sender=sender,
+        subject=subject,
+        language=language,
+        message_id=message_id,
+        paragraphs=paragraphs,
+        action=t("email.webhook.action"),
+        link=checked_url(page_url),
+        why=t("email.webhook.why", account=account),
+    )
 
 
 def _notify(sender: WebhookSender, disabled: Sequence[Disabled], now: datetime) -> int:
