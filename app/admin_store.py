@@ -9,127 +9,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, Engine, case, literal, select, update
+from sqlalchemy import ColumnElement, Engine, case, literal, update
 
-from app import answers, budget, contacts, email_stats, rewards, stats, survey_form, surveys
+from app import answers, contacts, email_stats, rewards, stats, survey_form, surveys
+from app.budget import rule as budget
+from app.budget.tariff_page import Tariff, offered_tariffs
 from app.platform import db
-from app.platform.models import UTCDateTime, survey_table, tariff_table
+from app.platform.models import UTCDateTime, survey_table
 from app.surveys import Survey
-
-# -- tariffs ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tariff:
-    code: str
-    name: str
-    budget: int
-
-
-def _tariffs(conn: Connection) -> list[Tariff]:
-    rows = conn.execute(
-        select(tariff_table.c.code, tariff_table.c.name, tariff_table.c.monthly_budget).order_by(
-            tariff_table.c.monthly_budget, tariff_table.c.code
-        )
-    )
-    return [Tariff(row.code, row.name, row.monthly_budget) for row in rows]
-
-
-@dataclass(frozen=True)
-class TariffPage:
-    period: str
-    state: budget.TariffState
-    current: Tariff | None
-    pending: Tariff | None
-    usage: budget.UsageState
-    tariffs: list[Tariff]
-    use: email_stats.ChannelUse  # what ``usage.used`` went to, as the dashboard says
-
-
-def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
-    with db.read(engine) as conn:
-        state = budget.tariff_state(conn, account_id, period)
-        usage = budget.usage_state(conn, account_id, period)
-        tariffs = _tariffs(conn)
-        use = email_stats.channel_use(conn, account_id, period)
-    by_code = {item.code: item for item in tariffs}
-    return TariffPage(
-        period,
-        state,
-        by_code.get(state.code),
-        by_code.get(state.pending_code or ""),
-        usage,
-        tariffs,
-        use,
-    )
-
-
-def paused_until(engine: Engine, account_id: int, period: str, zone: ZoneInfo) -> date | None:
-    """While ``period``'s budget is used up, the day the account's surveys
-    ask again (the next period's first); None while there is room. The
-    widget and link pages close by the same comparison (``Offer``)."""
-    with db.read(engine) as conn:
-        usage = budget.usage_state(conn, account_id, period)
-    if usage.remaining > 0:
-        return None
-    return budget.period_start(budget.next_period(period), zone).date()
-
-
-@dataclass(frozen=True)
-class TariffChange:
-    name: str
-    before: budget.TariffState
-    after: budget.TariffState
-
-
-def change_tariff(engine: Engine, account_id: int, code: str, period: str) -> TariffChange:
-    """Upgrade at once or schedule a downgrade (see ``budget.change_tariff``);
-    raises ``budget.UnknownTariff``."""
-    with db.write(engine) as conn:
-        before = budget.tariff_state(conn, account_id, period)
-        after = budget.change_tariff(conn, account_id, code, period)
-        names = {item.code: item.name for item in _tariffs(conn)}
-    return TariffChange(names.get(code, code), before, after)
-
-
-@dataclass(frozen=True)
-class TariffPreview:
-    """What the confirmation page says before a tariff changes: from which
-    day the chosen tariff's budget applies, and what it replaces."""
-
-    current: Tariff
-    chosen: Tariff
-    at_once: bool
-    starts: date
-    dropped: Tariff | None  # a scheduled downgrade that an upgrade drops
-
-    @property
-    def unchanged(self) -> bool:
-        return self.chosen.code == self.current.code
-
-
-def tariff_preview(
-    engine: Engine, account_id: int, code: str, period: str, zone: ZoneInfo
-) -> TariffPreview:
-    """Raises ``budget.UnknownTariff``."""
-    with db.read(engine) as conn:
-        plan = budget.plan_change(conn, account_id, code, period)
-        by_code = {item.code: item for item in _tariffs(conn)}
-    current = plan.current
-    pending = by_code.get(current.pending_code or "")
-    return TariffPreview(
-        by_code.get(current.code, Tariff(current.code, current.code, current.budget)),
-        by_code[code],
-        plan.at_once,
-        budget.period_start(plan.applies_from, zone).date(),
-        pending if plan.at_once and pending is not None and pending.code != code else None,
-    )
-
-
-def cancel_pending(engine: Engine, account_id: int) -> None:
-    with db.write(engine) as conn:
-        budget.cancel_pending(conn, account_id)
-
 
 # -- dashboard -------------------------------------------------------------
 
@@ -180,7 +67,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
     with db.read(engine) as conn:
         usage = budget.usage_state(conn, account_id, period)
         tariff = budget.tariff_state(conn, account_id, period)
-        tariffs = {item.code: item for item in _tariffs(conn)}
+        tariffs = {item.code: item for item in offered_tariffs(conn)}
         contact = stats.last_contact(conn, account_id)
         accepted = stats.last_accepted(conn, account_id, period)
         forecast = budget.forecast(conn, account_id, period, now, zone)

@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app import budget, demo, erasure, migrations, scales, surveys
+from app import demo, erasure, migrations, scales, surveys
 from app.accounts import accounts, api_keys
 from app.accounts import sessions as admin_sessions
+from app.budget import rule as budget
 from app.platform import backups, db, i18n, logs, urls
 from app.platform.db import create_db_engine
 from app.platform.settings import Settings, SettingsError, from_env

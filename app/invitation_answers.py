@@ -23,7 +23,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, questions, rewards, score_changes, survey_texts, surveys
+from app import answers, questions, rewards, score_changes, survey_texts, surveys
+from app.budget import rule as budget
 from app.platform import db, metrics
 from app.platform.models import account_table as account
 from app.platform.models import invitation_table as invitation

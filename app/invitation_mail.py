@@ -10,10 +10,8 @@ script, no remote image or stylesheet. Every fixed word comes from ``app.platfor
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from email.headerregistry import Address
 from email.message import EmailMessage
-from zoneinfo import ZoneInfo
 
 from app.platform.compose import (
     _COLOR,
@@ -26,7 +24,6 @@ from app.platform.compose import (
     QUESTION,
     SCORE_CELL,
     SCORE_LINK,
-    admin_notice,
     build_message,
     checked_url,
     escaped,
@@ -38,13 +35,10 @@ from app.platform.compose import (
     recipient,
     text_paragraphs,
 )
-from app.platform.i18n import DEFAULT, LANGUAGES, Formatter, translator
+from app.platform.i18n import DEFAULT, LANGUAGES, translator
 from app.platform.text import clean_text
 from app.survey_texts import texts_for
 from app.surveys import Survey
-
-ALERT_LEVELS = (80, 100)
-
 
 # -- the invitation ----------------------------------------------------------
 
@@ -157,62 +151,6 @@ def _end_labels(low: str, high: str) -> str:
 
 
 # -- the budget alert --------------------------------------------------------
-
-
-def budget_alert_message(
-    *,
-    to: str,
-    sender: str,
-    language: str,
-    account_name: str,
-    period: str,
-    used: int,
-    limit: int,
-    level: int,
-    dashboard_url: str,
-    message_id: str,
-) -> EmailMessage:
-    """Tells an account's admin that ``period``'s usage crossed ``level``
-    percent (80 or 100) and what happens once the budget is used up."""
-    if level not in ALERT_LEVELS:
-        raise ValueError(f"an alert is for 80 or 100 percent, not {level}")
-    language = language if language in LANGUAGES else DEFAULT
-    t = translator(language)
-    formats = Formatter(language, ZoneInfo("UTC"))
-    account = one_line(account_name)
-    month = formats.period(period)
-    year, number = (int(part) for part in period.split("-"))
-    next_start = formats.date(date(year + number // 12, number % 12 + 1, 1))
-    subject = t(
-        f"email.budget.subject.{level}",
-        account=account,
-        period=month,
-        percent=formats.percent(level / 100),
-    )
-    paragraphs = [
-        t("email.budget.greeting"),
-        t(
-            "email.budget.used",
-            account=account,
-            used=formats.number(used),
-            limit=formats.number(limit),
-            period=month,
-            percent=formats.percent(used / limit if limit else 1),
-        ),
-        t("email.budget.exhausted" if level == 100 else "email.budget.warning", next=next_start),
-        t("email.budget.scheduled"),
-    ]
-    return admin_notice(
-        to=to,
-        sender=sender,
-        subject=subject,
-        language=language,
-        message_id=message_id,
-        paragraphs=paragraphs,
-        action=t("email.budget.action"),
-        link=checked_url(dashboard_url),
-        why=t("email.budget.why", account=account),
-    )
 
 
 # -- headers -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, event, func, select
 
 from app import email_stats, record_views, stats
+from app.budget import channels
 from app.csv_export import export_query
 from app.platform.models import response_table as response
 
@@ -41,8 +42,8 @@ def explain(
 def explain_email(conn: Connection, account_id: int, period: str, zone: ZoneInfo) -> dict[str, str]:
     """The plans of the dashboard's e-mail figures, by the query's name."""
     queries: dict[str, Any] = {
-        "invitations": email_stats.invitations_query(account_id, period),
-        "answers": email_stats.answers_query(account_id, period),
+        "invitations": channels.invitations_query(account_id, period),
+        "answers": channels.answers_query(account_id, period),
         "last_record": email_stats.last_record_query(account_id),
         "refusals": email_stats.refusals_query(account_id, period, zone),
         "refused_list": record_views.refused_query(account_id, period).limit(50),

@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from app import budget
+from app.budget import rule as budget
 from app.platform import addresses, db, metrics
 from app.platform.db import insert as upsert_for
 from app.platform.i18n import LANGUAGES

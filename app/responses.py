@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, budget, questions, rewards, score_changes
+from app import answers, questions, rewards, score_changes
+from app.budget import rule as budget
 from app.cache import SurveyCache
 from app.platform import db, driver, metrics
 from app.platform.models import UTCDateTime

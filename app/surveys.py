@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
-from app import budget, questions, scales
+from app import questions, scales
+from app.budget import rule as budget
 from app.platform.i18n import LANGUAGES
 from app.platform.models import survey_table
 from app.questions import Question

@@ -17,8 +17,10 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import budget, erasure, inbox_mail, records
-from app.delivery import send_alerts, send_batch
+from app import erasure, inbox_mail, records
+from app.budget import rule as budget
+from app.budget.alerts import send_alerts
+from app.delivery import send_batch
 from app.platform import logs, metrics
 from app.platform.mail import OutboxTransport, SmtpTransport, Transport
 from app.platform.outbox import Sender, Summary

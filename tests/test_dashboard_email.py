@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import budget, query_plans, records, responses, surveys
+from app import query_plans, records, responses, surveys
+from app.budget import rule as budget
 from app.platform import db
 from app.platform.models import invitation_table, response_table
 from app.platform.signing import Signer

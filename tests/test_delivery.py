@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select, text, update
 
 from app import delivery, records, worker
 from app.accounts import accounts
+from app.budget import alerts
 from app.cli import main as cli
 from app.platform import db, outbox
 from app.platform.db import create_db_engine
@@ -513,7 +514,7 @@ def test_budget_alerts_go_once_per_level_to_each_admin_even_with_two_passes(
             own = create_db_engine(settings.db_url, write_wait=30)
             try:
                 start.wait()
-                sent.append(delivery.send_alerts(_sender(own, smtp_server, Clock(T0))))
+                sent.append(alerts.send_alerts(_sender(own, smtp_server, Clock(T0))))
             finally:
                 own.dispose()
 
@@ -572,17 +573,17 @@ def test_an_alert_that_failed_for_now_is_tried_again_a_refused_one_is_not(
     sender = _sender(engine, smtp_server, Clock(T0))
     smtp_server.answer_next("RCPT", 451)
 
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
     assert _rows(engine, "SELECT alerted FROM usage") == [(0,)]
-    assert delivery.send_alerts(sender) == 1
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 1
+    assert alerts.send_alerts(sender) == 0
     assert [str(m["To"]) for m in _alerts_received(smtp_server)] == ["owner@shop.example"]
 
     # A refused address is not asked again in every pass.
     _accept(engine, shop, "p4@example.com")
     smtp_server.answer_next("RCPT", 550)
-    assert delivery.send_alerts(sender) == 0
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
     assert _rows(engine, "SELECT alerted FROM usage") == [(100,)]
     assert len(_alerts_received(smtp_server)) == 1
 

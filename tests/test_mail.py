@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from app.invitation_mail import budget_alert_message, invitation_message
+from app.budget.alerts import budget_alert_message
+from app.invitation_mail import invitation_message
 from app.platform.mail import Delivery, OutboxTransport, SmtpConfig, SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings, SettingsError, from_env
 from app.surveys import Survey

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import budget
+from app.budget import rule as budget
 from app.cli import main as cli
 from app.main import build_app
 from app.platform import db

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import budget, records
+from app import records
+from app.budget import rule as budget
 from app.platform import db
 from app.platform.signing import Display
 from app.records import InvalidRecord, Outcome, RecordIn, Source

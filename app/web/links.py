@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, questions, responses, score_changes, survey_texts
+from app import answers, questions, responses, score_changes, survey_texts
+from app.budget import rule as budget
 from app.context import Context
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey

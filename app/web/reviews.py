@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, rewards
+from app import rewards
+from app.budget import rule as budget
 from app.context import Context
 from app.platform.signing import InvalidToken, SurveyKey
 from app.surveys import Survey

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, preview, questions, responses, scales, survey_texts
+from app import answers, preview, questions, responses, scales, survey_texts
+from app.budget import rule as budget
 from app.cache import Missing
 from app.context import Context
 from app.platform import text, urls

@@ -36,7 +36,8 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
-from app import budget, csv_export, query_plans, scales, stats, surveys
+from app import csv_export, query_plans, scales, stats, surveys
+from app.budget import rule as budget
 from app.platform import db
 from tests.conftest import Clock, seed
 

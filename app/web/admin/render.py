@@ -8,8 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import budget, inbox
+from app import inbox
 from app.accounts.preferences import Admin
+from app.budget import rule as budget
 from app.context import Context
 from app.platform import i18n
 from app.web import http

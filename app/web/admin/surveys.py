@@ -12,6 +12,7 @@ from starlette.responses import Response
 from app import admin_store, inbox, questions, rewards, scales, survey_form, survey_texts, surveys
 from app.accounts import preferences
 from app.accounts.preferences import Admin
+from app.budget import tariff_page
 from app.platform import i18n, urls
 from app.surveys import Survey
 from app.web.admin.csrf import Form
@@ -39,7 +40,7 @@ def survey_list(request: Request, admin: Admin) -> Response:
         rows=rows,
         snippets=snippets,
         period=period,
-        paused_until=admin_store.paused_until(
+        paused_until=tariff_page.paused_until(
             context.engine, admin.account_id, period, context.zone
         ),
     )
@@ -197,7 +198,7 @@ def _form_page(
             "picks": questions.MAX_PICKS,
         },
         embed=_embed(request, survey) if survey is not None else None,
-        paused_until=admin_store.paused_until(
+        paused_until=tariff_page.paused_until(
             ctx(request).engine, admin.account_id, current_period(request), ctx(request).zone
         )
         if survey is not None
