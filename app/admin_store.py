@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, case, literal, update
 
-from app import answers, contacts, email_stats, rewards, stats, survey_form, surveys
+from app import answers, email_stats, rewards, stats, survey_form
 from app.budget import rule as budget
 from app.budget.tariff_page import Tariff, offered_tariffs
 from app.platform import db
 from app.platform.models import UTCDateTime, survey_table
-from app.surveys import Survey
+from app.surveys import contacts
+from app.surveys import model as surveys
+from app.surveys.model import Survey
 
 # -- dashboard -------------------------------------------------------------
 

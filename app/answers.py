@@ -14,14 +14,14 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, text
 
-from app import questions
 from app.platform import driver
 from app.platform.i18n import LANGUAGES
 from app.platform.models import UTCDateTime, survey_table
 from app.platform.models import answer_table as answer
 from app.platform.models import response_table as response
-from app.questions import Value
-from app.surveys import Survey
+from app.surveys import questions
+from app.surveys.model import Survey
+from app.surveys.questions import Value
 
 
 class AnswerAlreadyGiven(Exception):

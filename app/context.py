@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-from app.cache import SurveyCache
-from app.contacts import ContactRecorder
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.platform.write_queue import WriteQueue
+from app.surveys.cache import SurveyCache
+from app.surveys.contacts import ContactRecorder
 
 Clock = Callable[[], datetime]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
 
-from app import answers, questions
+from app import answers
 from app.platform import db, sheet_csv
 from app.platform.i18n import LANGUAGES
 from app.platform.models import invitation_table as invitation
@@ -24,6 +24,7 @@ from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
 from app.platform.sheet_csv import BATCH
 from app.stats import response_scope, with_recipient_email
+from app.surveys import questions
 
 COLUMNS = (
     "id",

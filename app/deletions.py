@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from app import records, surveys
+from app import records
 from app.platform import db
 from app.platform.models import (
     answer_table,
@@ -28,7 +28,8 @@ from app.platform.models import (
     test_response_table,
     usage_table,
 )
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys.model import Survey
 
 response = response_table
 

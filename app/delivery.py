@@ -45,8 +45,8 @@ from app.platform.models import recipient_table as recipient
 from app.platform.models import survey_table
 from app.platform.outbox import ERROR_MAX, LEASE, RETRY_FOR, Sender, Summary, backoff, sending_until
 from app.platform.urls import Urls
-from app.survey_texts import choose_language
-from app.surveys import SURVEY_COLUMNS, Survey
+from app.surveys.model import SURVEY_COLUMNS, Survey
+from app.surveys.texts import choose_language
 
 log = logging.getLogger("nps_beacon.delivery")
 

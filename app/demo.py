@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import records, surveys
+from app import records
 from app.accounts import accounts
 from app.platform import db
 from app.platform.models import admin_table, invitation_table, survey_table
+from app.surveys import model as surveys
 
 EMAIL = "demo@example.com"
 # The demo's one e-mail record: its external id makes seeding it again a replay.

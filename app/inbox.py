@@ -43,13 +43,12 @@ from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
 from app.platform.text import clean_text
+from app.surveys.scales import DETRACTORS
 from app.webhooks import endpoints as webhooks
 
 # detractors_text: detractors and every response with a comment (the default).
 RULES = ("detractors_text", "detractors", "all", "none")
 STATUSES = ("open", "in_progress", "done")
-# The bottom segment of each kind, which the inbox and the alerts call detractors.
-DETRACTORS = ("detractor", "negative", "high-effort")
 PER_PAGE = 30
 # The menu's open count stops here ("999+"): it is read on every admin page.
 OPEN_COUNT_CAP = 1000

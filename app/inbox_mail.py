@@ -31,7 +31,6 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from app import answers
 from app.answers import Answered
-from app.inbox import DETRACTORS
 from app.invitation_mail import note_message
 from app.platform import db, i18n, outbox
 from app.platform.compose import from_address
@@ -46,7 +45,7 @@ from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
 from app.platform.urls import Urls
-from app.scales import scale
+from app.surveys.scales import DETRACTORS, scale
 
 if TYPE_CHECKING:
     from app.platform.outbox import Sender

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, questions, rewards, score_changes, survey_texts, surveys
+from app import answers, rewards, score_changes
 from app.budget import rule as budget
 from app.platform import db, metrics
 from app.platform.models import account_table as account
@@ -34,7 +34,10 @@ from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey_table
 from app.platform.signing import Display
 from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys import questions
+from app.surveys import texts as survey_texts
+from app.surveys.model import Survey
 from app.webhooks import endpoints as webhooks
 
 OPEN = ("scheduled", "sent")

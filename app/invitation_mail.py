@@ -37,8 +37,8 @@ from app.platform.compose import (
 )
 from app.platform.i18n import DEFAULT, LANGUAGES, translator
 from app.platform.text import clean_text
-from app.survey_texts import texts_for
-from app.surveys import Survey
+from app.surveys.model import Survey
+from app.surveys.texts import texts_for
 
 # -- the invitation ----------------------------------------------------------
 

@@ -9,10 +9,10 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Engine, and_, delete, func, select
 
-from app import surveys
 from app.platform import db
 from app.platform.models import test_response_table as test_response
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys.model import Survey
 
 SHOWN = 100
 

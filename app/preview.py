@@ -13,8 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import questions, rewards, scales, survey_form, survey_texts, surveys
+from app import rewards, survey_form
 from app.survey_form import SurveyForm
+from app.surveys import model as surveys
+from app.surveys import questions, scales
+from app.surveys import texts as survey_texts
 
 # Asked at once on every view, whatever the frame's browser remembers.
 RULES = {"delay_ms": 0, "recontact_days": 0, "sample_rate": 1.0, "test": True, "preview": True}

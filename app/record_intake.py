@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, insert, select
 
-from app import record_csv, records, surveys
+from app import record_csv, records
 from app.platform import db, i18n
 from app.platform.models import record_upload_table as upload_table
 from app.platform.models import survey_table as survey
+from app.surveys import model as surveys
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 10_000

@@ -29,13 +29,14 @@ from sqlalchemy import (
     true,
 )
 
-from app import records, surveys
+from app import records
 from app.platform import db, i18n, sheet_csv
 from app.platform.models import invitation_table as invitation
 from app.platform.models import recipient_table as recipient
 from app.platform.models import record_table as record
 from app.platform.models import refused_record_table as refused
 from app.platform.models import survey_table as survey
+from app.surveys import model as surveys
 
 PER_PAGE = 50
 # What the status filter offers: an invitation's states, and the records

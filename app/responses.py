@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, questions, rewards, score_changes
+from app import answers, rewards, score_changes
 from app.budget import rule as budget
-from app.cache import SurveyCache
 from app.platform import db, driver, metrics
 from app.platform.models import UTCDateTime
 from app.platform.signing import Display
-from app.surveys import Survey
+from app.surveys import questions
+from app.surveys.cache import SurveyCache
+from app.surveys.model import Survey
 from app.webhooks import endpoints as webhooks
 
 COMMENT_MAX = 2000

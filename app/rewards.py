@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.platform import db, driver
 from app.platform.models import UTCDateTime, coupon_table, review_count_table
-from app.surveys import Survey
+from app.surveys.model import Survey
 
 TYPES = ("none", "fixed", "pool")
 CODE_MAX = 64

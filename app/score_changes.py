@@ -35,10 +35,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import bindparam, text
 
 from app import rewards
-from app.inbox import DETRACTORS
 from app.platform import driver
 from app.platform.models import UTCDateTime
-from app.surveys import Survey
+from app.surveys.model import Survey
+from app.surveys.scales import DETRACTORS
 from app.webhooks import endpoints as webhooks
 
 WINDOW = timedelta(minutes=30)

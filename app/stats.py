@@ -37,7 +37,7 @@ from app.platform.models import (
     survey_table,
     usage_table,
 )
-from app.scales import segments
+from app.surveys.scales import segments
 
 response = response_table
 survey = survey_table

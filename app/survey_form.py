@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import inbox, questions, rewards, scales, surveys
+from app import inbox, rewards
 from app.platform import i18n
 from app.platform.text import clean_text
-from app.questions import Question
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys import questions, scales
+from app.surveys.model import Survey
+from app.surveys.questions import Question
 
 TEXT_KEYS = ("question", "low_label", "high_label")
 # What an invitation e-mail says before the question; the intro keeps its line breaks.

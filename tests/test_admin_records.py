@@ -254,7 +254,7 @@ def test_the_records_list_shows_each_records_reference_event_and_properties(
 
 
 def _second_survey(engine: Engine, account_id: int, name: str) -> Seeded:
-    from app import surveys
+    from app.surveys import model as surveys
 
     with db.write(engine) as conn:
         survey_id, public_id = surveys.create_survey(conn, account_id, name=name, kind="nps")

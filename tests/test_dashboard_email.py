@@ -17,12 +17,13 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import query_plans, records, responses, surveys
+from app import query_plans, records, responses
 from app.budget import rule as budget
 from app.platform import db
 from app.platform.models import invitation_table, response_table
 from app.platform.signing import Signer
 from app.records import Outcome, Source
+from app.surveys import model as surveys
 from tests.admin_helpers import login, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import inbox, inbox_mail, records, surveys
+from app import inbox, inbox_mail, records
 from app.accounts import accounts
 from app.platform import db
 from app.platform.db import create_db_engine
@@ -29,6 +29,7 @@ from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.records import Source
+from app.surveys import model as surveys
 from app.worker import run_pass
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed

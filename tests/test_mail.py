@@ -16,7 +16,7 @@ from app.budget.alerts import budget_alert_message
 from app.invitation_mail import invitation_message
 from app.platform.mail import Delivery, OutboxTransport, SmtpConfig, SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings, SettingsError, from_env
-from app.surveys import Survey
+from app.surveys.model import Survey
 from app.worker import transport_for
 from tests.smtp_server import SelfSignedCert, SmtpServer, running_smtp_server
 

@@ -18,10 +18,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import migrations, records, surveys
+from app import migrations, records
 from app.accounts import accounts
 from app.platform import db
 from app.platform.db import create_db_engine
+from app.surveys import model as surveys
 from tests.conftest import BACKENDS, PG_URL, seed
 
 

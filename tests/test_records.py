@@ -16,7 +16,7 @@ from app.platform import db
 from app.platform.signing import Display
 from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.responses import Submission, record_response
-from app.surveys import get_for_account
+from app.surveys.model import get_for_account
 from tests.conftest import seed, set_budget
 
 NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)

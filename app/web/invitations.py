@@ -34,20 +34,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import (
-    answers,
-    invitation_answers,
-    questions,
-    records,
-    responses,
-    score_changes,
-    survey_texts,
-)
+from app import answers, invitation_answers, records, responses, score_changes
 from app.context import Context
 from app.invitation_answers import Invited
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
-from app.surveys import Survey
+from app.surveys import questions
+from app.surveys import texts as survey_texts
+from app.surveys.model import Survey
 from app.web import http
 from app.web.problem import Problem
 

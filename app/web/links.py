@@ -24,12 +24,14 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, questions, responses, score_changes, survey_texts
+from app import answers, responses, score_changes
 from app.budget import rule as budget
 from app.context import Context
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey
-from app.surveys import Offer, Survey
+from app.surveys import questions
+from app.surveys import texts as survey_texts
+from app.surveys.model import Offer, Survey
 from app.web import http
 from app.web.problem import Problem
 

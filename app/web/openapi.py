@@ -19,9 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import questions, records, responses, scales, surveys
+from app import records, responses
 from app.platform.i18n import LANGUAGES
 from app.survey_form import COLOR
+from app.surveys import model as surveys
+from app.surveys import questions, scales
 from app.web.problem import PROBLEM_TYPE
 
 VERSION = "1"

@@ -21,7 +21,7 @@ from app import rewards
 from app.budget import rule as budget
 from app.context import Context
 from app.platform.signing import InvalidToken, SurveyKey
-from app.surveys import Survey
+from app.surveys.model import Survey
 from app.web.problem import Problem
 
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}

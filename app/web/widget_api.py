@@ -13,13 +13,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, preview, questions, responses, scales, survey_texts
+from app import answers, preview, responses
 from app.budget import rule as budget
-from app.cache import Missing
 from app.context import Context
 from app.platform import text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
-from app.surveys import Survey
+from app.surveys import questions, scales
+from app.surveys import texts as survey_texts
+from app.surveys.cache import Missing
+from app.surveys.model import Survey
 from app.web import http
 from app.web.problem import Problem
 

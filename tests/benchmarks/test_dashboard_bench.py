@@ -36,9 +36,11 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
-from app import csv_export, query_plans, scales, stats, surveys
+from app import csv_export, query_plans, stats
 from app.budget import rule as budget
 from app.platform import db
+from app.surveys import model as surveys
+from app.surveys import scales
 from tests.conftest import Clock, seed
 
 pytestmark = [pytest.mark.benchmark]

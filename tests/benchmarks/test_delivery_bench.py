@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import records, surveys, worker
+from app import records, worker
 from app.cli import main as cli
 from app.invitation_mail import invitation_message
 from app.platform import db, outbox
@@ -33,7 +33,8 @@ from app.platform.mail import SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys.model import Survey
 from app.webhooks import endpoints as webhooks
 from tests.conftest import SECRET, seed
 from tests.drip_server import HTTP_OK, running_drip_server

@@ -11,9 +11,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import inbox, record_views, scales
+from app import inbox, record_views
 from app.accounts.preferences import Admin
 from app.platform import urls
+from app.surveys import scales
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from app import admin_store, rewards
 from app.accounts.preferences import Admin
 from app.platform import urls
-from app.surveys import Survey
+from app.surveys.model import Survey
 from app.web.admin import auth, csrf
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, no_such_survey, redirect, render

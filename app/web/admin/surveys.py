@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, inbox, questions, rewards, scales, survey_form, survey_texts, surveys
+from app import admin_store, inbox, rewards, survey_form
 from app.accounts import preferences
 from app.accounts.preferences import Admin
 from app.budget import tariff_page
 from app.platform import i18n, urls
-from app.surveys import Survey
+from app.surveys import model as surveys
+from app.surveys import questions, scales
+from app.surveys import texts as survey_texts
+from app.surveys.model import Survey
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.platform import db, urls
 from app.platform.models import contact_table, refused_origin_table, survey_table
-from app.surveys import Survey, SurveyError, normalize_origin
+from app.surveys.model import Survey, SurveyError, normalize_origin
 
 log = logging.getLogger("nps_beacon")
 

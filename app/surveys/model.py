@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import JSON, Boolean, Connection, RowMapping, insert, select, text, update
 
-from app import questions, scales
 from app.budget import rule as budget
 from app.platform.i18n import LANGUAGES
 from app.platform.models import survey_table
-from app.questions import Question
-from app.scales import Scale
+from app.surveys import questions, scales
+from app.surveys.questions import Question
+from app.surveys.scales import Scale
 
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 # Promoters first: the default for new surveys. Some review platforms (Google

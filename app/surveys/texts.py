@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from app.platform.i18n import LANGUAGES, translate
-from app.scales import segments
+from app.surveys.scales import segments
 
 
 def texts_for(

@@ -61,3 +61,7 @@ def segments(kind: str) -> tuple[str, ...]:
 
 def segment_of(kind: str, score: int) -> str:
     return SCALES[kind].segment_of(score)
+
+
+# The bottom segment of each kind, which the inbox and the alerts call detractors.
+DETRACTORS = ("detractor", "negative", "high-effort")

@@ -17,9 +17,9 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from app import surveys
 from app.platform import db
-from app.surveys import Offer, Survey
+from app.surveys import model as surveys
+from app.surveys.model import Offer, Survey
 
 
 class Missing:
