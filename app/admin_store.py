@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, case, literal, update
 
-from app import answers, email_stats, rewards, stats, survey_form
+from app import email_stats, stats, survey_form
+from app.answers import follow_ups as answers
+from app.answers import rewards
 from app.budget import rule as budget
 from app.budget.tariff_page import Tariff, offered_tariffs
 from app.platform import db

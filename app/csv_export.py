@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Select, and_, select
 
-from app import answers
+from app.answers import follow_ups as answers
 from app.platform import db, sheet_csv
 from app.platform.i18n import LANGUAGES
 from app.platform.models import invitation_table as invitation

@@ -29,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 
-from app.answers import Answered, answers_for
+from app.answers.follow_ups import Answered, answers_for
 from app.platform import db, i18n
 from app.platform.i18n import LANGUAGES
 from app.platform.models import account_table

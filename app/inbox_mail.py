@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
-from app import answers
-from app.answers import Answered
+from app.answers import follow_ups as answers
+from app.answers.follow_ups import Answered
 from app.invitation_mail import note_message
 from app.platform import db, i18n, outbox
 from app.platform.compose import from_address

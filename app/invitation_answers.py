@@ -23,7 +23,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Connection, Engine, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, rewards, score_changes
+from app.answers import follow_ups as answers
+from app.answers import rewards, score_changes
+from app.answers.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
 from app.budget import rule as budget
 from app.platform import db, metrics
 from app.platform.models import account_table as account
@@ -33,7 +35,6 @@ from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey_table
 from app.platform.signing import Display
-from app.responses import CommentAlreadyGiven, ScoreRequired, TokenAlreadyUsed
 from app.surveys import model as surveys
 from app.surveys import questions
 from app.surveys import texts as survey_texts

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import rewards, survey_form
+from app import survey_form
+from app.answers import rewards
 from app.survey_form import SurveyForm
 from app.surveys import model as surveys
 from app.surveys import questions, scales

@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import query_plans, records, responses
+from app import query_plans, records
+from app.answers import responses
 from app.budget import rule as budget
 from app.platform import db
 from app.platform.models import invitation_table, response_table

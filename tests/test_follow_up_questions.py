@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import answers, deletions
+from app import deletions
+from app.answers import follow_ups as answers
 from app.platform import db
 from tests.conftest import count_responses, seed, usage_row
 

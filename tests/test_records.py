@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app import records
+from app.answers.responses import Submission, record_response
 from app.budget import rule as budget
 from app.platform import db
 from app.platform.signing import Display
 from app.records import InvalidRecord, Outcome, RecordIn, Source
-from app.responses import Submission, record_response
 from app.surveys.model import get_for_account
 from tests.conftest import seed, set_budget
 

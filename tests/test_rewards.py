@@ -269,7 +269,7 @@ def test_codes_already_in_the_pool_refuse_the_upload(client: TestClient, engine:
 def test_a_pool_holds_at_most_50000_codes(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import rewards
+    from app.answers import rewards
 
     monkeypatch.setattr(rewards, "MAX_POOL", 3)
     shop = seed(engine, rewards=POOL, email=EMAIL)

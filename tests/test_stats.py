@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import csv_export, query_plans, responses, stats
+from app import csv_export, query_plans, stats
+from app.answers import responses
 from app.budget import rule as budget
 from app.platform import db, sheet_csv
 from app.platform.models import response_table

@@ -34,7 +34,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import answers, invitation_answers, records, responses, score_changes
+from app import invitation_answers, records
+from app.answers import follow_ups as answers
+from app.answers import responses, score_changes
 from app.context import Context
 from app.invitation_answers import Invited
 from app.platform import i18n, text, urls

@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, responses, score_changes
+from app.answers import follow_ups as answers
+from app.answers import responses, score_changes
 from app.budget import rule as budget
 from app.context import Context
 from app.platform import i18n, text, urls

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import rewards
+from app.answers import rewards
 from app.budget import rule as budget
 from app.context import Context
 from app.platform.signing import InvalidToken, SurveyKey

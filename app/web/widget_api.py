@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, preview, responses
+from app import preview
+from app.answers import follow_ups as answers
+from app.answers import responses
 from app.budget import rule as budget
 from app.context import Context
 from app.platform import text, urls

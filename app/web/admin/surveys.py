@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, inbox, rewards, survey_form
+from app import admin_store, inbox, survey_form
 from app.accounts import preferences
 from app.accounts.preferences import Admin
+from app.answers import rewards
 from app.budget import tariff_page
 from app.platform import i18n, urls
 from app.surveys import model as surveys

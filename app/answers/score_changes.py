@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 
-from app import rewards
+from app.answers import rewards
 from app.platform import driver
 from app.platform.models import UTCDateTime
 from app.surveys.model import Survey

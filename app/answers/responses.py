@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, TextClause, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from app import answers, rewards, score_changes
+from app.answers import follow_ups as answers
+from app.answers import rewards, score_changes
 from app.budget import rule as budget
 from app.platform import db, driver, metrics
 from app.platform.models import UTCDateTime
