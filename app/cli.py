@@ -99,7 +99,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production:
         raise CommandError("the demo is for development; unset ENVIRONMENT=production")
     # Only the commands that send load the sender (and httpx).
-    from app import delivery, worker
+    from app import worker
+    from app.invitations import delivery
 
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)

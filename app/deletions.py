@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from app import records
+from app.invitations import records
 from app.platform import db
 from app.platform.models import (
     answer_table,

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import records
 from app.accounts import accounts
+from app.invitations import records
 from app.platform import db
 from app.platform.models import admin_table, invitation_table, survey_table
 from app.surveys import model as surveys

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -31,10 +32,22 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, select, update
 
 from app.answers import follow_ups as answers
 from app.answers.follow_ups import Answered
-from app.invitation_mail import note_message
-from app.platform import db, i18n, outbox
-from app.platform.compose import from_address
-from app.platform.i18n import LANGUAGES, Formatter
+from app.platform import compose, db, i18n, outbox
+from app.platform.compose import (
+    ACTION_CELL,
+    ACTION_LINK,
+    FOOTER_TEXT,
+    build_message,
+    checked_url,
+    escaped,
+    from_address,
+    html_document,
+    html_row,
+    one_line,
+    paragraph,
+    text_paragraphs,
+)
+from app.platform.i18n import DEFAULT, LANGUAGES, Formatter
 from app.platform.mail import Delivery
 from app.platform.models import account_table as account
 from app.platform.models import answer_table
@@ -405,3 +418,48 @@ def run_pass(sender: Sender) -> int:
         total += sent
         if claimed < sender.batch_size:
             return total
+
+
+def note_message(
+    *,
+    to: str,
+    sender: str | Address,
+    subject: str,
+    language: str,
+    message_id: str,
+    text: str,
+    footer: str,
+    reply_to: str | None = None,
+    link: tuple[str, str] | None = None,
+    to_name: str | None = None,
+) -> EmailMessage:
+    """A short message of paragraphs: a reply to a respondent (``Reply-To``
+    the admin who wrote it) or a detractor alert (with ``link``, a label
+    and an admin page's address)."""
+    language = language if language in LANGUAGES else DEFAULT
+    subject = one_line(subject)
+    parts = [text]
+    button = ""
+    if link is not None:
+        label, url = link[0], checked_url(link[1])
+        parts.append(f"{label}: {url}")
+        button = (
+            f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
+            f'<tr><td style="{ACTION_CELL}"><a href="{escaped(url)}" style="{ACTION_LINK}">'
+            f"{escaped(label)}</a></td></tr></table>"
+        )
+    body = html_row(text_paragraphs(text) + button, "padding:28px 24px")
+    message = build_message(
+        to=compose.recipient(to, to_name),
+        sender=sender,
+        subject=subject,
+        language=language,
+        message_id=message_id,
+        text="\n\n".join([*parts, f"-- \n{footer}"]),
+        html=html_document(language, subject, body, paragraph(footer, FOOTER_TEXT), "#1f5fbf"),
+    )
+    if reply_to is not None:
+        message["Reply-To"] = compose.recipient(reply_to, None)
+        # A person wrote it: the respondent's auto-responder may answer.
+        del message["Auto-Submitted"]
+    return message

@@ -17,10 +17,11 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import erasure, inbox_mail, records
+from app import erasure, inbox_mail
 from app.budget import rule as budget
 from app.budget.alerts import send_alerts
-from app.delivery import send_batch
+from app.invitations import records
+from app.invitations.delivery import send_batch
 from app.platform import logs, metrics
 from app.platform.mail import OutboxTransport, SmtpTransport, Transport
 from app.platform.outbox import Sender, Summary

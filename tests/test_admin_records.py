@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import records
 from app.accounts import api_keys
+from app.invitations import records
 from app.platform import db, i18n
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, Seeded, seed, set_budget, usage_row

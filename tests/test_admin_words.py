@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import records, survey_form
-from app.records import Source
+from app import survey_form
+from app.invitations import records
+from app.invitations.records import Source
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import seed, set_budget
 from tests.test_follow_up_questions import QUESTIONS

@@ -17,14 +17,16 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import query_plans, records
+from app import query_plans
 from app.answers import responses
 from app.budget import rule as budget
+from app.invitations import records
+from app.invitations.records import Outcome, Source
 from app.platform import db
 from app.platform.models import invitation_table, response_table
 from app.platform.signing import Signer
-from app.records import Outcome, Source
 from app.surveys import model as surveys
+from tests import invariants
 from tests.admin_helpers import login, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 
@@ -224,7 +226,7 @@ def test_the_dashboard_splits_the_budget_and_explains_the_records(
     assert text_of(page, "use-link") == "1 link answer"
     assert 'id="use-deleted"' not in page
     with db.read(engine) as conn:
-        assert records.usage_invariant(conn, shop.account_id, MAY) == (7, 7)
+        assert invariants.usage_invariant(conn, shop.account_id, MAY) == (7, 7)
 
     # Last data sync: the refused records' request, after the upload; the
     # widget's contact beside it.
@@ -304,7 +306,7 @@ def test_each_account_sees_only_its_own_records(
     for theirs in ("Shop backend", "orders-may.csv", "Orders", "https://shop.example"):
         assert theirs not in page
     with db.read(engine) as conn:
-        assert records.usage_invariant(conn, other.account_id, MAY) == (1, 1)
+        assert invariants.usage_invariant(conn, other.account_id, MAY) == (1, 1)
 
 
 def test_an_account_without_records_keeps_the_widget_sync_and_no_record_card(

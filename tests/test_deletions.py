@@ -148,7 +148,7 @@ def test_a_survey_with_records_and_a_refused_origin_can_be_deleted(engine: Engin
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from app import records
+    from app.invitations import records
 
     now = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
     shop = seed(engine, email=EMAIL, email_delay_days=3)

@@ -23,10 +23,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from app import delivery, records, worker
+from app import worker
 from app.accounts import accounts
 from app.budget import alerts
 from app.cli import main as cli
+from app.invitations import delivery, records
+from app.invitations.records import Outcome, Source
 from app.platform import db, outbox
 from app.platform.db import create_db_engine
 from app.platform.mail import Delivery, SmtpTransport, parse_smtp_url
@@ -35,7 +37,7 @@ from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
-from app.records import Outcome, Source
+from tests import invariants
 from tests.conftest import PG_URL, SECRET, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
@@ -102,7 +104,7 @@ def _alerts_received(server: SmtpServer) -> list[EmailMessage]:
 
 def _used(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ from sqlalchemy import Engine, make_url, select, text
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
-from app import records
 from app.cli import main as cli
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
 from app.platform.mail import OutboxTransport
 from app.platform.settings import Settings
-from app.records import Source
 from tests.admin_helpers import csrf_from, login
 from tests.conftest import SECRET, seed
 from tests.test_invitations import SIGNER, _answer

@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import inbox, inbox_mail, records
+from app import inbox, inbox_mail
 from app.accounts import accounts
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.platform.mail import SmtpTransport, parse_smtp_url
@@ -28,7 +30,6 @@ from app.platform.outbox import Sender
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
-from app.records import Source
 from app.surveys import model as surveys
 from app.worker import run_pass
 from tests.admin_helpers import csrf_from, login, post_form, text_of

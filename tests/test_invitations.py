@@ -19,11 +19,13 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import invitation_answers, records
+from app.invitations import answers as invitation_answers
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db, i18n
 from app.platform.signing import Display, Signer
-from app.records import Source
 from app.web import invitations, links
+from tests import invariants
 from tests.admin_helpers import login
 from tests.conftest import SECRET, Clock, Seeded, count_responses, seed, set_budget, usage_row
 
@@ -58,7 +60,7 @@ def _status(engine: Engine, invitation_id: int) -> object:
 
 def _invariant(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 def _token(page: str) -> str:

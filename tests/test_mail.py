@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.budget.alerts import budget_alert_message
-from app.invitation_mail import invitation_message
+from app.invitations.messages import invitation_message
 from app.platform.mail import Delivery, OutboxTransport, SmtpConfig, SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings, SettingsError, from_env
 from app.surveys.model import Survey

@@ -18,8 +18,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import migrations, records
+from app import migrations
 from app.accounts import accounts
+from app.invitations import records
 from app.platform import db
 from app.platform.db import create_db_engine
 from app.surveys import model as surveys

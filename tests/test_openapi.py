@@ -19,9 +19,9 @@ from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app import records
 from app.accounts import api_keys
 from app.answers import responses
+from app.invitations import records
 from app.main import build_app
 from app.platform import db
 from app.platform.settings import Settings

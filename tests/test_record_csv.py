@@ -11,9 +11,9 @@ from typing import BinaryIO
 
 import pytest
 
-from app import record_csv
+from app.invitations import record_csv
+from app.invitations.record_csv import CsvLayout, CsvRefused, CsvRow
 from app.platform import i18n
-from app.record_csv import CsvLayout, CsvRefused, CsvRow
 
 
 def _file(content: str | bytes, *, bom: bool = False) -> io.BytesIO:

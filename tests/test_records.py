@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import records
 from app.answers.responses import Submission, record_response
 from app.budget import rule as budget
+from app.invitations import records
+from app.invitations.records import InvalidRecord, Outcome, RecordIn, Source
 from app.platform import db
 from app.platform.signing import Display
-from app.records import InvalidRecord, Outcome, RecordIn, Source
 from app.surveys.model import get_for_account
+from tests import invariants
 from tests.conftest import seed, set_budget
 
 NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
@@ -32,7 +33,7 @@ def _take(engine: Engine, account_id: int, when: datetime = NOW, **fields: objec
 
 def _used(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 def _scalar(engine: Engine, sql: str, **params: object) -> object:

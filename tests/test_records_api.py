@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from app import records
 from app.accounts import api_keys
+from app.invitations import records
 from app.main import build_app
 from app.platform import db
 from app.platform.settings import Settings

@@ -11,10 +11,11 @@ from email.message import EmailMessage
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import records, worker
+from app import worker
 from app.accounts import accounts
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
-from app.records import Source
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, seed
 from tests.smtp_server import SmtpServer

@@ -21,14 +21,15 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import records, worker
+from app import worker
 from app.accounts import api_keys
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
 from app.platform.mail import SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings
 from app.platform.signing import Signer
 from app.platform.urls import Urls
-from app.records import Source
 from app.webhooks import delivery as webhook_delivery
 from app.webhooks import endpoints as webhooks
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget

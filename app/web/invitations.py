@@ -34,11 +34,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import invitation_answers, records
 from app.answers import follow_ups as answers
 from app.answers import responses, score_changes
 from app.context import Context
-from app.invitation_answers import Invited
+from app.invitations import answers as invitation_answers
+from app.invitations import records
+from app.invitations.answers import Invited
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import questions

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import records
 from app.answers import responses
+from app.invitations import records
 from app.platform.i18n import LANGUAGES
 from app.survey_form import COLOR
 from app.surveys import model as surveys

@@ -25,9 +25,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import records, worker
+from app import worker
 from app.cli import main as cli
-from app.invitation_mail import invitation_message
+from app.invitations import records
+from app.invitations.messages import invitation_message
 from app.platform import db, outbox
 from app.platform.mail import SmtpTransport, parse_smtp_url
 from app.platform.settings import Settings

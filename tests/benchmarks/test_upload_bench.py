@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import record_intake
+from app.invitations import intake as record_intake
 from app.platform import db
 from app.platform.settings import Settings
 from tests.conftest import Seeded, seed, set_budget

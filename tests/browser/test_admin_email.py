@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import records
+from app.invitations import records
 from app.platform import db
 from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot, show_form_part
 from tests.conftest import seed, set_budget

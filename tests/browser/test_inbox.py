@@ -16,11 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import records
 from app.accounts import accounts
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
 from app.platform.signing import Signer
-from app.records import Source
 from tests.browser.conftest import run_axe, screenshot, show_form_part
 from tests.conftest import SECRET, seed
 

@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import records
+from app.invitations import records
+from app.invitations.records import Source
 from app.platform import db
 from app.platform.signing import Signer
-from app.records import Source
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, Seeded, seed
 

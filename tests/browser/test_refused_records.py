@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app import records
+from app.invitations import records
 from tests.browser.test_admin_email import _checked, _log_in
 from tests.conftest import seed, set_budget
 

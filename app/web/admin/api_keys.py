@@ -14,9 +14,9 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import record_views
 from app.accounts import api_keys
 from app.accounts.preferences import Admin
+from app.invitations import views as record_views
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render

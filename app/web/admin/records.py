@@ -10,9 +10,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import record_intake, record_views, records
 from app.accounts import preferences
 from app.accounts.preferences import Admin
+from app.invitations import intake as record_intake
+from app.invitations import records
+from app.invitations import views as record_views
 from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form

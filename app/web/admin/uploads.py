@@ -19,10 +19,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive
 
-from app import record_intake, record_views
 from app.accounts.preferences import Admin
+from app.invitations import intake as record_intake
+from app.invitations import views as record_views
+from app.invitations.record_csv import refused_rows_csv
 from app.platform import urls
-from app.record_csv import refused_rows_csv
 from app.web.admin import auth, csrf
 from app.web.admin.render import ctx, language, redirect, render
 from app.web.problem import Problem

@@ -34,8 +34,8 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
-from app import records
-from app.invitation_mail import invitation_message
+from app.invitations import records
+from app.invitations.messages import invitation_message
 from app.platform import db, outbox
 from app.platform.compose import from_address
 from app.platform.mail import Delivery, file_name

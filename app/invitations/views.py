@@ -29,7 +29,7 @@ from sqlalchemy import (
     true,
 )
 
-from app import records
+from app.invitations import records
 from app.platform import db, i18n, sheet_csv
 from app.platform.models import invitation_table as invitation
 from app.platform.models import recipient_table as recipient

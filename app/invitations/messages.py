@@ -15,8 +15,6 @@ from email.message import EmailMessage
 
 from app.platform.compose import (
     _COLOR,
-    ACTION_CELL,
-    ACTION_LINK,
     FOOTER_LINK,
     FOOTER_TEXT,
     LABEL,
@@ -160,48 +158,3 @@ def _end_labels(low: str, high: str) -> str:
 
 
 # -- inbox messages ------------------------------------------------------------
-
-
-def note_message(
-    *,
-    to: str,
-    sender: str | Address,
-    subject: str,
-    language: str,
-    message_id: str,
-    text: str,
-    footer: str,
-    reply_to: str | None = None,
-    link: tuple[str, str] | None = None,
-    to_name: str | None = None,
-) -> EmailMessage:
-    """A short message of paragraphs: a reply to a respondent (``Reply-To``
-    the admin who wrote it) or a detractor alert (with ``link``, a label
-    and an admin page's address)."""
-    language = language if language in LANGUAGES else DEFAULT
-    subject = one_line(subject)
-    parts = [text]
-    button = ""
-    if link is not None:
-        label, url = link[0], checked_url(link[1])
-        parts.append(f"{label}: {url}")
-        button = (
-            f'<table role="presentation" cellpadding="0" cellspacing="0" border="0">'
-            f'<tr><td style="{ACTION_CELL}"><a href="{escaped(url)}" style="{ACTION_LINK}">'
-            f"{escaped(label)}</a></td></tr></table>"
-        )
-    body = html_row(text_paragraphs(text) + button, "padding:28px 24px")
-    message = build_message(
-        to=recipient(to, to_name),
-        sender=sender,
-        subject=subject,
-        language=language,
-        message_id=message_id,
-        text="\n\n".join([*parts, f"-- \n{footer}"]),
-        html=html_document(language, subject, body, paragraph(footer, FOOTER_TEXT), "#1f5fbf"),
-    )
-    if reply_to is not None:
-        message["Reply-To"] = recipient(reply_to, None)
-        # A person wrote it: the respondent's auto-responder may answer.
-        del message["Auto-Submitted"]
-    return message

@@ -33,7 +33,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    func,
     select,
     text,
     update,
@@ -752,30 +751,3 @@ def unsubscribe(engine: Engine, invitation_id: int, now: datetime) -> Unsubscrib
         ).scalars()
         cancelled = sum(end_unsent(conn, pid, "cancelled", now) for pid in list(pending))
     return Unsubscribed(row.account_id, row.email, cancelled)
-
-
-def usage_invariant(conn: Connection, account_id: int, period: str) -> tuple[int, int]:
-    """(used, counted answers + invitations not given back) for one period:
-    the two are equal unless responses were deleted."""
-    used = conn.execute(
-        select(func.coalesce(func.max(budget.usage.c.used), 0)).where(
-            budget.usage.c.account_id == account_id, budget.usage.c.period == period
-        )
-    ).scalar_one()
-    answers = conn.execute(
-        select(func.count()).where(
-            response.c.account_id == account_id,
-            response.c.period == period,
-            response.c.channel.in_(("widget", "link")),
-        )
-    ).scalar_one()
-    invitations = conn.execute(
-        select(func.count()).where(
-            and_(
-                invitation.c.account_id == account_id,
-                invitation.c.period == period,
-                invitation.c.given_back_at.is_(None),
-            )
-        )
-    ).scalar_one()
-    return int(used), int(answers) + int(invitations)

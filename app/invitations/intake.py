@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, insert, select
 
-from app import record_csv, records
+from app.invitations import record_csv, records
 from app.platform import db, i18n
 from app.platform.models import record_upload_table as upload_table
 from app.platform.models import survey_table as survey
