@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from app import inbox
 from app.answers import rewards
+from app.inbox import items as inbox
 from app.platform import i18n
 from app.platform.text import clean_text
 from app.surveys import model as surveys

@@ -17,9 +17,10 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import erasure, inbox_mail
+from app import erasure
 from app.budget import rule as budget
 from app.budget.alerts import send_alerts
+from app.inbox import mail as inbox_mail
 from app.invitations import records
 from app.invitations.delivery import send_batch
 from app.platform import logs, metrics

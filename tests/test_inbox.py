@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import inbox, inbox_mail
 from app.accounts import accounts
+from app.inbox import items as inbox
+from app.inbox import mail as inbox_mail
 from app.invitations import records
 from app.invitations.records import Source
 from app.platform import db

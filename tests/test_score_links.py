@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import inbox_mail
+from app.inbox import mail as inbox_mail
 from app.platform import db
 from app.webhooks import delivery as webhook_delivery
 from tests import test_invitations as mail

@@ -11,8 +11,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import inbox
 from app.accounts.preferences import Admin
+from app.inbox import items as inbox
 from app.invitations import views as record_views
 from app.platform import urls
 from app.surveys import scales

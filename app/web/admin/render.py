@@ -8,10 +8,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import inbox
 from app.accounts.preferences import Admin
 from app.budget import rule as budget
 from app.context import Context
+from app.inbox import items as inbox
 from app.platform import i18n
 from app.web import http
 from app.web.admin import csrf
