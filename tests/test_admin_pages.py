@@ -17,9 +17,9 @@ from sqlalchemy import Engine, text
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from app import charts, stats
 from app.platform import db, i18n
 from app.platform.signing import Signer
+from app.results import charts, stats
 from app.surveys import model as surveys
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, expire_caches, seed, set_budget, usage_row

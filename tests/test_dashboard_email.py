@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import query_plans
 from app.answers import responses
 from app.budget import rule as budget
 from app.invitations import records
@@ -26,7 +25,7 @@ from app.platform import db
 from app.platform.models import invitation_table, response_table
 from app.platform.signing import Signer
 from app.surveys import model as surveys
-from tests import invariants
+from tests import invariants, query_plans
 from tests.admin_helpers import login, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 

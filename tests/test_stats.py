@@ -15,14 +15,16 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import csv_export, query_plans, stats
 from app.answers import responses
 from app.budget import rule as budget
 from app.platform import db, sheet_csv
 from app.platform.models import response_table
 from app.platform.signing import Signer
+from app.results import export as csv_export
+from app.results import stats
 from app.surveys import model as surveys
 from app.surveys import scales
+from tests import query_plans
 from tests.conftest import SECRET, Seeded, seed, set_budget
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -8,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, event, func, select
 
-from app import email_stats, stats
 from app.budget import channels
-from app.csv_export import export_query
 from app.invitations import views as record_views
 from app.platform.models import response_table as response
+from app.results import email_stats, stats
+from app.results.export import export_query
 
 
 def explain(

@@ -23,7 +23,7 @@ from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
 from app.platform.sheet_csv import BATCH
-from app.stats import response_scope, with_recipient_email
+from app.results.stats import response_scope, with_recipient_email
 from app.surveys import questions
 
 COLUMNS = (
