@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from app import demo, erasure, migrations
+from app import demo, migrations
 from app.accounts import accounts, api_keys
 from app.accounts import sessions as admin_sessions
 from app.budget import rule as budget
@@ -21,6 +21,7 @@ from app.platform import backups, db, i18n, logs, urls
 from app.platform.db import create_db_engine
 from app.platform.settings import Settings, SettingsError, from_env
 from app.platform.signing import Signer
+from app.privacy import erasure
 from app.surveys import model as surveys
 from app.surveys import scales
 

@@ -17,7 +17,6 @@ import threading
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import erasure
 from app.budget import rule as budget
 from app.budget.alerts import send_alerts
 from app.inbox import mail as inbox_mail
@@ -28,6 +27,7 @@ from app.platform.mail import OutboxTransport, SmtpTransport, Transport
 from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
 from app.platform.urls import Urls
+from app.privacy import erasure
 from app.webhooks import delivery as webhook_delivery
 
 log = logging.getLogger("nps_beacon.delivery")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import survey_form
+from app.editor import form as survey_form
 from app.invitations import records
 from app.invitations.records import Source
 from tests.admin_helpers import login, post_form, text_of

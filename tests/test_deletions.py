@@ -9,9 +9,9 @@ import re
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import deletions
 from app.platform import db
 from app.platform.signing import Signer
+from app.privacy import deletions
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import SECRET, count_responses, seed, usage_row
 

@@ -205,7 +205,7 @@ def test_retention_without_a_period_says_how_to_set_one(
 def test_the_worker_thread_applies_retention_until_stopped(engine: Engine) -> None:
     import threading
 
-    from app import erasure
+    from app.privacy import erasure
 
     shop = seed(engine, tariff="pro")
     today = datetime.now(UTC)

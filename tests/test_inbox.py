@@ -751,7 +751,7 @@ def test_an_unknown_inbox_rule_is_refused(client: TestClient, engine: Engine, ru
 def test_deleting_a_response_or_survey_takes_its_item_and_notes_along(
     client: TestClient, engine: Engine
 ) -> None:
-    from app import deletions
+    from app.privacy import deletions
 
     shop = seed(engine, email=EMAIL)
     first = answer(client, shop.embed_key, 1, "One")

@@ -177,7 +177,7 @@ def test_link_and_email_thank_you_pages_show_the_code(client: TestClient, engine
 def test_deleting_an_answer_keeps_its_code_handed_out_and_a_survey_goes_with_its_pool(
     client: TestClient, engine: Engine
 ) -> None:
-    from app import deletions
+    from app.privacy import deletions
 
     shop = seed(engine, rewards=POOL)
     _add_codes(engine, shop, "promoter", "SEEN", "FREE")

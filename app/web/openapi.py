@@ -20,9 +20,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.answers import responses
+from app.editor.form import COLOR
 from app.invitations import records
 from app.platform.i18n import LANGUAGES
-from app.survey_form import COLOR
 from app.surveys import model as surveys
 from app.surveys import questions, scales
 from app.web.problem import PROBLEM_TYPE

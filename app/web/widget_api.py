@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import preview
 from app.answers import follow_ups as answers
 from app.answers import responses
 from app.budget import rule as budget
 from app.context import Context
+from app.editor import preview
 from app.platform import text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import questions, scales

@@ -6,9 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import deletions
 from app.accounts.preferences import Admin
 from app.platform import urls
+from app.privacy import deletions
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,

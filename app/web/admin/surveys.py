@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, survey_form
 from app.accounts import preferences
 from app.accounts.preferences import Admin
 from app.answers import rewards
 from app.budget import tariff_page
+from app.editor import form as survey_form
+from app.editor import store as admin_store
 from app.inbox import items as inbox
 from app.platform import i18n, urls
 from app.surveys import model as surveys

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app import survey_form
 from app.answers import rewards
-from app.survey_form import SurveyForm
+from app.editor import form as survey_form
+from app.editor.form import SurveyForm
 from app.surveys import model as surveys
 from app.surveys import questions, scales
 from app.surveys import texts as survey_texts

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, case, literal, update
 
-from app import survey_form
 from app.answers import rewards
+from app.editor import form as survey_form
 from app.platform import db
 from app.platform.models import UTCDateTime, survey_table
 from app.results import stats
