@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -215,6 +218,55 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
     assert {200, 404} <= statuses["GET /records/{record_id}"]
     assert 200 in statuses["GET /widget/{embed_key}"]
     assert 200 in statuses["GET /openapi.json"]
+
+
+@pytest.mark.server
+def test_schemathesis_with_every_check_in_every_phase(
+    live_server: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """The command line run the way an outsider would run it (`-c all`, a
+    server in production mode), with the phases the loop above has not:
+    schema examples, coverage (boundaries, undeclared methods, missing
+    headers) and stateful chains (a record created, then looked up). The
+    budget is ample: the loop above exercises the used-up one."""
+    set_budget(engine, "free", 1_000_000)
+    set_budget(engine, "basic", 1_000_000)
+    shop = seed(engine, tariff="free")
+    crm = seed(engine, tariff="basic")
+    with db.write(engine) as conn:
+        _stored, secret = api_keys.create(conn, crm.account_id, "CRM", datetime.now(UTC))
+    base = live_server(ENVIRONMENT="production")
+    # From a file: schemathesis leaves out the operation a schema was fetched from.
+    document = tmp_path / "openapi.json"
+    document.write_bytes(httpx.get(f"{base}{API}/openapi.json").content)
+    facts = {
+        "embed_key": shop.embed_key,
+        "shop_survey_id": shop.survey_id,
+        "crm_survey_id": crm.survey_id,
+    }
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "schemathesis.cli", "run", str(document)),
+            *("--url", f"{base}{API}", "--checks", "all", "--workers", "1"),
+            *("--phases", "examples,coverage,stateful", "--max-examples", str(EXAMPLES)),
+            *("--header", f"Authorization: Bearer {secret}", "--suppress-health-check", "all"),
+            *(() if EXPLORE else ("--seed", "1")),
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+            "NPS_BEACON_FUZZ": json.dumps(facts),
+        },
+        cwd=tmp_path,  # where it keeps its cache
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "failures" not in run.stdout.splitlines()[-1], run.stdout[-3000:]
 
 
 def _within_a_year(record: dict[str, Any]) -> None:
