@@ -690,8 +690,8 @@ def record_fields() -> dict[str, Schema]:
     }
 
 
-# Python's calendar begins in year 1 (MINYEAR), which a time east of UTC
-# early that year would leave: the years before the next one are refused.
+# Python's calendar has no year 0 and begins in year 1 (MINYEAR), which a time
+# east of UTC early that year would leave: the document starts a year later.
 _EVENT_YEARS = f"^(?!0*[0-{MINYEAR}]-)"
 
 
