@@ -13,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, preview, questions, responses, scales, survey_texts, urls
+from app import (
+    answers,
+    budget,
+    preview,
+    questions,
+    records,
+    responses,
+    scales,
+    survey_texts,
+    urls,
+)
 from app.cache import Missing
 from app.context import Context
 from app.signing import Display, ExpiredToken, InvalidToken
@@ -187,7 +197,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     if kind not in scales.KINDS:
         raise _invalid_token()
     scale = scales.scale(str(kind))
-    score = data.get("score")
+    score = records.whole_number(data.get("score"))
     if score is None:
         raise _invalid([("score", "is required")])
     if not isinstance(score, int) or isinstance(score, bool):
@@ -275,7 +285,7 @@ def _invalid(errors: list[tuple[str, str]]) -> Problem:
 
 def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
-    score = data.get("score")
+    score = records.whole_number(data.get("score"))
     if score is not None:
         low, high = survey.scale.low, survey.scale.high
         if not isinstance(score, int) or isinstance(score, bool):
@@ -300,7 +310,7 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     if page_url is not None and not _is_web_url(page_url):
         errors.append(("page_url", "must be an http or https address"))
     locale = data.get("locale")
-    if locale is not None and not (isinstance(locale, str) and LOCALE.match(locale)):
+    if locale is not None and not (isinstance(locale, str) and LOCALE.fullmatch(locale)):
         errors.append(("locale", "must be a language tag like de-DE"))
     if errors:
         raise _invalid(errors)
