@@ -145,6 +145,7 @@ def build_app(
                         batch_body=records_api.BATCH_BODY_LIMIT,
                         locale_pattern=widget_api.LOCALE.pattern,
                         url_max=widget_api.URL_MAX,
+                        control_pattern=widget_api.CONTROL.pattern,
                     )
                 ),
             ],

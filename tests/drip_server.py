@@ -52,12 +52,16 @@ class DripServer:
         self._open: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The loop runs in a thread of its own from the start: the test's own
+        # thread may have a loop running already (playwright's, in a browser
+        # test before this one), which forbids run_until_complete there.
         self._loop = asyncio.new_event_loop()
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._accepted, "127.0.0.1", 0)
-        )
-        self.port: int = self._server.sockets[0].getsockname()[1]
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._accepted, "127.0.0.1", 0), self._loop
+        ).result(10)
+        self.port: int = self._server.sockets[0].getsockname()[1]
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -146,7 +150,6 @@ def running_drip_server(
     answer: bytes, every: float, *, http: bool = False, at_once: int = 0
 ) -> Iterator[DripServer]:
     server = DripServer(answer, every, http=http, at_once=at_once)
-    server._thread.start()
     try:
         yield server
     finally:

@@ -383,6 +383,8 @@ def test_link_page_names_the_site_and_the_thank_you_page_thanks_once(
     assert main.count("Thank") == 1
     assert "Your comment was added." in main
 
+    # Another visitor: this browser's answer would be changed for half an hour.
+    client.cookies.clear()
     german = client.get(link, headers={"Accept-Language": "de"})
     assert text_of(german.text, "asker") == "Demo Shop fragt:"
     token = re.search(r'name="display_token" value="([^"]+)"', german.text).group(1)  # type: ignore[union-attr]

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -51,7 +55,8 @@ def _api_routes(client: TestClient) -> set[tuple[str, str]]:
         assert isinstance(route, Route), route
         # Starlette adds HEAD to every GET; the document names the GET.
         for method in (route.methods or set()) - {"HEAD"}:
-            found.add((route.path, method.lower()))
+            # The document names a parameter without its convertor ({id:int}).
+            found.add((re.sub(r":\w+}", "}", route.path), method.lower()))
     return found
 
 
@@ -118,6 +123,7 @@ EXAMPLES = int(EXPLORE) if EXPLORE.isdigit() else 40
 def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine) -> None:
     import schemathesis
     from schemathesis import GenerationMode
+    from schemathesis.core.parameters import ParameterLocation
 
     # Small budgets, one account for the widget and one for records: some
     # answers and records are counted, later ones meet the exhausted budget,
@@ -129,46 +135,61 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
     with db.write(engine) as conn:
         _stored, secret = api_keys.create(conn, crm.account_id, "CRM", datetime.now(UTC))
     signer = Signer((SECRET,), 3600)
-    base = live_server()
+    base = live_server(ENVIRONMENT="production")
     # Loaded as data: schemathesis leaves out the operation a schema was
     # fetched from, and this one should be exercised like the others.
     schema = schemathesis.openapi.from_dict(httpx.get(f"{base}{API}/openapi.json").json())
     schema.config.update(base_url=f"{base}{API}")
+    # A used-up budget refuses well-formed data on purpose: the business rule,
+    # which no schema can state, is exercised here too.
+    accepted = schema.config.checks.positive_data_acceptance
+    accepted.expected_statuses = [*(accepted.expected_statuses or []), "402"]
     checks = _checks()
-    used_tokens: list[str] = []
+    answered_tokens: list[str] = []  # displays the server stored an answer for
     record_ids: list[int] = []
     statuses: dict[str, set[int]] = {}
 
-    def real_values(case: Any, data: st.DataObject) -> None:
+    def real_values(case: Any, data: st.DataObject) -> dict[str, str]:
         """Keys, tokens and ids that get generated requests past the checks of
-        who may ask, so the handlers' deeper answers are exercised too."""
+        who may ask, so the handlers' deeper answers are exercised too. What
+        a schema cannot state (a token's signature, which questions a survey
+        asks, how far ahead today is) is made real wherever the generated
+        value is well-formed, so a malformed request stays malformed. Returns
+        the headers to send besides: an API key, given as the client's own."""
         name = case.operation.definition.raw.get("operationId")
-        real = data.draw(st.integers(0, 9), label="real") < 8
+        positive = case.meta.generation.mode is GenerationMode.POSITIVE
+        real = positive or data.draw(st.integers(0, 9), label="real") < 8
+        body = case.body if isinstance(case.body, dict) else {}
         if name == "getWidgetConfig" and real:
             case.path_parameters["embed_key"] = shop.embed_key
-        elif name == "submitResponse" and real:
-            reuse = used_tokens and data.draw(st.booleans(), label="reuse token")
-            token = used_tokens[-1] if reuse else signer.display_token(shop.survey_id, "widget")
-            used_tokens.append(token)
-            if isinstance(case.body, dict):
-                case.body["display_token"] = token
-                # The survey asks no follow-up questions: any answers are a 422.
-                case.body.pop("answers", None)
-            elif isinstance(case.body, str):
-                score = data.draw(st.integers(-1, 11), label="score")
-                case.body = json.dumps({"display_token": token, "score": score})
+        elif name == "submitResponse" and isinstance(body.get("display_token"), str):
+            # Drawn whatever the state, so a replay draws the same kinds of values.
+            reuse = data.draw(st.booleans(), label="reuse token") and bool(answered_tokens)
+            score = data.draw(st.integers(0, 10), label="score")
+            token = answered_tokens[-1] if reuse else signer.display_token(shop.survey_id, "widget")
+            if body["display_token"]:
+                body["display_token"] = token
+            # A display's first submission needs its score; a later one may bring words alone.
+            if not reuse and positive and body.get("score") is None:
+                body["score"] = score
+            # The survey asks no follow-up questions: any answers are a 422.
+            if positive:
+                body.pop("answers", None)
         elif name in {"createRecord", "createRecords", "getRecord"}:
-            if real:
-                case.headers = {**(case.headers or {}), "Authorization": f"Bearer {secret}"}
-            if name == "createRecord" and isinstance(case.body, dict) and real:
-                case.body["survey_id"] = crm.survey_id
-            items = case.body.get("records") if isinstance(case.body, dict) else None
-            if name == "createRecords" and isinstance(items, list) and real:
-                for item in items:
-                    if isinstance(item, dict):
-                        item["survey_id"] = crm.survey_id
-            if name == "getRecord" and record_ids and data.draw(st.booleans(), label="known"):
-                case.path_parameters["record_id"] = data.draw(st.sampled_from(record_ids))
+            items = body.get("records") if name == "createRecords" else [body]
+            for item in items if isinstance(items, list) else []:
+                if not isinstance(item, dict):
+                    continue
+                survey_id = item.get("survey_id")
+                if type(survey_id) is int and 0 < survey_id <= records.ID_MAX:
+                    item["survey_id"] = crm.survey_id
+                _within_a_year(item)
+            known = data.draw(st.integers(0, 2**20), label="known record")
+            if name == "getRecord" and positive and record_ids and known % 2:
+                case.path_parameters["record_id"] = record_ids[known % len(record_ids)]
+            if real and not case.meta.is_negative_at(ParameterLocation.HEADER):
+                return {"Authorization": f"Bearer {secret}"}
+        return {}
 
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -185,11 +206,12 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
             )
             @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
             def exchange(case: Any, data: st.DataObject) -> None:
-                real_values(case, data)
-                answer = case.call_and_validate(checks=checks)
+                answer = case.call_and_validate(checks=checks, headers=real_values(case, data))
                 statuses.setdefault(case.operation.label, set()).add(answer.status_code)
                 if answer.status_code in (200, 202) and case.path == "/records":
                     record_ids.append(answer.json()["id"])
+                if answer.status_code in (200, 201) and case.path == "/responses":
+                    answered_tokens.append(case.body["display_token"])
 
             exchange()
 
@@ -201,22 +223,78 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
     assert 200 in statuses["GET /openapi.json"]
 
 
-def _checks() -> list[Any]:
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        response_headers_conformance,
-        response_schema_conformance,
-        status_code_conformance,
+@pytest.mark.server
+def test_schemathesis_with_every_check_in_every_phase(
+    live_server: Any, engine: Engine, tmp_path: Path
+) -> None:
+    """The command line run the way an outsider would run it (`-c all`, a
+    server in production mode), with the phases the loop above has not:
+    schema examples, coverage (boundaries, undeclared methods, missing
+    headers) and stateful chains (a record created, then looked up). The
+    budget is ample: the loop above exercises the used-up one."""
+    set_budget(engine, "free", 1_000_000)
+    set_budget(engine, "basic", 1_000_000)
+    shop = seed(engine, tariff="free")
+    crm = seed(engine, tariff="basic")
+    with db.write(engine) as conn:
+        _stored, secret = api_keys.create(conn, crm.account_id, "CRM", datetime.now(UTC))
+    base = live_server(ENVIRONMENT="production")
+    # From a file: schemathesis leaves out the operation a schema was fetched from.
+    document = tmp_path / "openapi.json"
+    document.write_bytes(httpx.get(f"{base}{API}/openapi.json").content)
+    facts = {
+        "embed_key": shop.embed_key,
+        "shop_survey_id": shop.survey_id,
+        "crm_survey_id": crm.survey_id,
+    }
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "schemathesis.cli", "run", str(document)),
+            *("--url", f"{base}{API}", "--checks", "all", "--workers", "1"),
+            *("--phases", "examples,coverage,stateful", "--max-examples", str(EXAMPLES)),
+            *("--header", f"Authorization: Bearer {secret}", "--suppress-health-check", "all"),
+            *(() if EXPLORE else ("--seed", "1")),
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+            "NPS_BEACON_FUZZ": json.dumps(facts),
+        },
+        cwd=tmp_path,  # where it keeps its cache
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
-    return [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-        response_headers_conformance,
-    ]
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "failures" not in run.stdout.splitlines()[-1], run.stdout[-3000:]
+
+
+def _within_a_year(record: dict[str, Any]) -> None:
+    """A generated ``event_at`` more than a year ahead moved to today: the
+    document says how far ahead an event may be, but JSON Schema has no word
+    for "within a year from now"."""
+    moment = record.get("event_at")
+    if not isinstance(moment, str) or not moment:
+        return
+    try:
+        when = datetime.fromisoformat(moment.upper().replace(":60", ":59"))
+    except ValueError:
+        return  # no date at all: the server's to refuse
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when > datetime.now(UTC) + records.FUTURE_LIMIT - timedelta(days=2):
+        record["event_at"] = datetime.now(UTC).date().isoformat()
+
+
+def _checks() -> list[Any]:
+    """Every check schemathesis has (its `-c all`)."""
+    from schemathesis.checks import CHECKS, load_all_checks
+
+    load_all_checks()
+    return list(CHECKS.get_all())
 
 
 def test_answers_fuzzing_rarely_reaches_are_documented_too(
@@ -375,3 +453,124 @@ def test_properties_with_nul_characters_are_kept_on_every_database(
     answer = client.post(f"{API}/records", content=json.dumps(body), headers=headers)
 
     assert answer.status_code == 202, answer.text
+
+
+# -- what the document promises, the server keeps --------------------------------
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# A concrete address for each documented path.
+ADDRESSES = {
+    "/openapi.json": "/openapi.json",
+    "/widget/{embed_key}": "/widget/anything",
+    "/responses": "/responses",
+    "/records": "/records",
+    "/records/batch": "/records/batch",
+    "/records/{record_id}": "/records/7",
+}
+
+
+def test_an_undeclared_method_is_a_405_naming_the_declared_ones(client: TestClient) -> None:
+    paths = _document(client)["paths"]
+    assert set(paths) == set(ADDRESSES)
+
+    for path, operations in paths.items():
+        declared = {method.upper() for method in operations}
+        allowed = declared | ({"HEAD"} if "GET" in declared else set())
+        for method in set(METHODS) - declared:
+            answer = client.request(method, API + ADDRESSES[path])
+            assert answer.status_code == 405, (method, path, answer.text)
+            assert set(answer.headers["allow"].split(", ")) == allowed, (method, path)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert answer.json()["code"] == "method_not_allowed"
+
+
+def _schema_valid(document: dict[str, Any], schema: dict[str, Any], instance: Any) -> bool:
+    """Whether ``instance`` fits ``schema`` (which may refer into the
+    document), formats included, by the validator schemathesis uses (its
+    patterns are ECMA 262's: ``$`` is the end, never before a line break)."""
+    import jsonschema_rs
+
+    # The document as the root, so references resolve; its other keys are no keywords.
+    validator = jsonschema_rs.Draft202012Validator({**document, **schema}, validate_formats=True)
+    return bool(validator.is_valid(instance))
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# Each was valid by the document once and refused by the server: now the
+# document refuses it, or the server takes it.
+RECORD_EXTRAS: list[dict[str, Any]] = [
+    {"language": "\x14S"},
+    {"event_at": "soon"},
+    {"event_at": "2020-01-02t10:00:00z"},  # RFC 3339 allows lower case
+    {"event_at": "2016-12-31T23:59:60Z"},  # and a leap second
+    {"event_at": "0001-01-01T00:30:00+01:00"},  # before the calendar, in UTC
+    {"external_id": 12.0},
+    {"name": "Ann\n"},
+    {"event": "order\x00"},
+    {"properties": {"\u00a0": 1}},
+]
+SUBMISSION_EXTRAS: list[dict[str, Any]] = [
+    {"page_url": "http://[shop/"},
+    {"page_url": "http://?q=1"},
+    {"page_url": "https://shop.example/\x00"},
+    {"locale": "de\n"},
+    {"score": 9.0},
+]
+
+
+@pytest.mark.parametrize("extra", RECORD_EXTRAS, ids=repr)
+def test_a_record_the_document_takes_the_server_takes(
+    client: TestClient, keyed: tuple[Any, dict[str, str]], extra: dict[str, Any]
+) -> None:
+    shop, headers = keyed
+    record = {"survey_id": shop.survey_id, "email": "ann@example.com", **extra}
+
+    answer = client.post(f"{API}/records", content=json.dumps(record), headers=headers)
+
+    if _schema_valid(_document(client), _ref("Record"), record):
+        assert answer.status_code == 202, answer.text
+    else:
+        assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize("extra", SUBMISSION_EXTRAS, ids=repr)
+def test_a_submission_the_document_takes_the_server_takes(
+    client: TestClient, keyed: tuple[Any, dict[str, str]], extra: dict[str, Any]
+) -> None:
+    shop, _headers = keyed
+    token = Signer((SECRET,), 3600).display_token(shop.survey_id, "widget")
+    body = {"display_token": token, "score": 9, **extra}
+
+    answer = client.post(f"{API}/responses", content=json.dumps(body))
+
+    if _schema_valid(_document(client), _ref("Submission"), body):
+        assert answer.status_code == 201, answer.text
+    else:
+        assert answer.status_code == 422, answer.text
+
+
+def test_a_record_id_sent_as_a_whole_float_is_taken(
+    client: TestClient, keyed: tuple[Any, dict[str, str]]
+) -> None:
+    shop, headers = keyed
+    record = {"survey_id": float(shop.survey_id), "email": "ann@example.com"}
+    assert _schema_valid(_document(client), _ref("Record"), record)
+
+    answer = client.post(f"{API}/records", content=json.dumps(record), headers=headers)
+
+    assert answer.status_code == 202, answer.text
+
+
+def test_a_plain_text_submission_is_a_json_object_by_the_document(client: TestClient) -> None:
+    document = _document(client)
+    plain = document["paths"]["/responses"]["post"]["requestBody"]["content"]["text/plain"]
+
+    for body in ("", "not json", "[]"):
+        assert not _schema_valid(document, plain["schema"], body)
+        answer = client.post(
+            f"{API}/responses", content=body, headers={"Content-Type": "text/plain"}
+        )
+        assert answer.status_code == 400

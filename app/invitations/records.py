@@ -73,8 +73,11 @@ FUTURE_LIMIT = timedelta(days=366)
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
 _FORBIDDEN_IN_EMAIL = set('<>()[]\\,;:"')
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*")
+# Refused in any text field; the OpenAPI document states it too.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LEAP_SECOND = re.compile(r"(T\d\d:\d\d):60")
+# A record's language tag (matched whole); the OpenAPI document states it too.
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 FIELDS = (
     "survey_id",
     "email",
@@ -135,7 +138,7 @@ def parse(raw: object, now: datetime) -> RecordIn:
     unknown = sorted(str(key) for key in raw if key not in FIELDS)
     if unknown:
         fail(unknown[0], f"unknown field; known fields are {', '.join(FIELDS)}")
-    survey_id = raw.get("survey_id")
+    survey_id = whole_number(raw.get("survey_id"))
     # ASCII and short: int() refuses some digits str.isdigit() takes ("²")
     # and very long numbers.
     if isinstance(survey_id, str) and survey_id.isascii() and survey_id.isdigit():
@@ -147,7 +150,7 @@ def parse(raw: object, now: datetime) -> RecordIn:
     language = _language(raw.get("language"), fail)
     event = _text(raw.get("event"), "event", EVENT_MAX, fail)
     event_at = _moment(raw.get("event_at"), now, fail)
-    external_id = raw.get("external_id")
+    external_id = whole_number(raw.get("external_id"))
     if isinstance(external_id, int) and not isinstance(external_id, bool):
         external_id = str(external_id)
     external_id = _text(external_id, "external_id", EXTERNAL_ID_MAX, fail)
@@ -158,6 +161,14 @@ def parse(raw: object, now: datetime) -> RecordIn:
     return RecordIn(survey_id, email, name, language, event, event_at, external_id, properties)
 
 
+def whole_number(value: Any) -> Any:
+    """A JSON number without a fraction (``9.0``) as the integer JSON Schema
+    takes it for; anything else as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _email(value: object, fail: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         fail("email", "required: the recipient's e-mail address")
@@ -166,7 +177,7 @@ def _email(value: object, fail: Any) -> str | None:
     if len(address) > EMAIL_MAX:
         fail("email", f"at most {EMAIL_MAX} characters")
     elif (
-        _CONTROL.search(address)
+        CONTROL.search(address)
         or not _EMAIL.fullmatch(address)
         or _FORBIDDEN_IN_EMAIL & set(address)
         or ".." in address
@@ -198,7 +209,7 @@ def _text(value: object, name: str, limit: int, fail: Any) -> str | None:
         fail(name, "must be a string")
         return None
     # A line break in a name would end a mail header: refused, not cleaned.
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         fail(name, "must not contain line breaks or control characters")
         return None
     value = value.strip()
@@ -213,7 +224,7 @@ def _language(value: object, fail: Any) -> str | None:
     speak is kept as none, so the survey's own language is used."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _LANGUAGE_TAG.fullmatch(value):
+    if not isinstance(value, str) or not LANGUAGE_TAG.fullmatch(value):
         fail("language", "a language tag like de or en-GB")
         return None
     base = value[:2].lower() if value[2:3] in ("", "-", "_") else ""
@@ -226,12 +237,13 @@ def _moment(value: object, now: datetime, fail: Any) -> datetime | None:
     if not isinstance(value, str):
         fail("event_at", "an ISO 8601 date or time, e.g. 2026-05-04T10:00:00Z")
         return None
-    text_value = value.strip()
+    # RFC 3339 allows a lower-case "t" and "z", which Python does not read.
+    text_value = value.strip().upper()
     try:
         if len(text_value) == 10:
             moment = datetime.combine(date.fromisoformat(text_value), datetime.min.time())
         else:
-            moment = datetime.fromisoformat(text_value)  # "Z" is UTC since Python 3.11
+            moment = _date_time(text_value)
     except ValueError:
         fail("event_at", f"not an ISO 8601 date or time: {text_value[:40]!r}")
         return None
@@ -246,6 +258,17 @@ def _moment(value: object, now: datetime, fail: Any) -> datetime | None:
         fail("event_at", "more than a year ahead")
         return None
     return moment
+
+
+def _date_time(text_value: str) -> datetime:
+    """An ISO 8601 date and time ("Z" is UTC since Python 3.11). A leap
+    second, which RFC 3339 allows and Python cannot hold, is the second after
+    :59."""
+    leap = _LEAP_SECOND.search(text_value)
+    if leap is None:
+        return datetime.fromisoformat(text_value)
+    before = text_value[: leap.start()] + leap.group(1) + ":59" + text_value[leap.end() :]
+    return datetime.fromisoformat(before) + timedelta(seconds=1)
 
 
 def _properties(value: object, fail: Any) -> dict[str, Any]:

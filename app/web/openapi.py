@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
+from datetime import MINYEAR
 from typing import Any
 
 from starlette.requests import Request
@@ -40,6 +42,7 @@ class Limits:
     batch_body: int
     locale_pattern: str
     url_max: int
+    control_pattern: str
 
 
 def routes(limits: Limits) -> list[BaseRoute]:
@@ -279,12 +282,8 @@ def _paths(limits: Limits) -> dict[str, Any]:
                     "required": True,
                     "content": {
                         "application/json": {"schema": _ref("Submission")},
-                        "text/plain": {
-                            "schema": {
-                                "type": "string",
-                                "description": "A Submission as JSON text.",
-                            }
-                        },
+                        # The same JSON object; a string schema would promise any text.
+                        "text/plain": {"schema": _ref("Submission")},
                     },
                 },
                 "responses": {
@@ -473,7 +472,8 @@ def _score() -> Schema:
         "type": "integer",
         "minimum": min(lows),
         "maximum": max(highs),
-        "description": f"On the survey's scale: {ranges}.",
+        "description": f"On the survey's scale: {ranges}. Required in a display's first "
+        "submission (without it: 422); a later one may bring a comment or answers alone.",
     }
 
 
@@ -569,7 +569,7 @@ def submission_fields(limits: Limits) -> dict[str, Schema]:
             {
                 "type": "string",
                 "maxLength": limits.url_max,
-                "pattern": "^https?://[^/]",
+                "pattern": _web_url(limits.control_pattern),
                 "description": "Stored as origin and path only: a query string, a fragment "
                 "and a user name are cut.",
             }
@@ -593,6 +593,28 @@ def submission_fields(limits: Limits) -> dict[str, Schema]:
     }
 
 
+def _web_url(control: str) -> str:
+    """An http(s) address with a host of the characters RFC 3986 allows
+    there, and no control character anywhere."""
+    return rf"^https?://[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:[/?#]{_none_of(control)}*)?$"
+
+
+def _none_of(char_class: str) -> str:
+    """``[^...]`` for a pattern that is one character class ``[...]``."""
+    assert char_class.startswith("[") and char_class.endswith("]"), char_class
+    return f"[^{char_class[1:]}"
+
+
+# What the server's str.strip() removes, as a character class's contents.
+_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(sys.maxunicode + 1) if chr(code).isspace())
+
+
+def _plain_text(limit: int) -> Schema:
+    """A text field of a record: no control characters, up to ``limit``."""
+    pattern = f"^{_none_of(records.CONTROL.pattern)}*$"
+    return {"type": "string", "maxLength": limit, "pattern": pattern}
+
+
 def submitted_fields() -> dict[str, Schema]:
     """What ``POST /responses`` answers."""
     return {
@@ -613,7 +635,7 @@ def submitted_fields() -> dict[str, Schema]:
 def record_fields() -> dict[str, Schema]:
     """A record, as ``POST /records`` and each item of a batch take it."""
     optional_text = {
-        name: _optional({"type": "string", "maxLength": limit})
+        name: _optional(_plain_text(limit))
         for name, limit in (("name", records.NAME_MAX), ("event", records.EVENT_MAX))
     }
     return {
@@ -628,24 +650,33 @@ def record_fields() -> dict[str, Schema]:
         "language": _optional(
             {
                 "type": "string",
-                "description": "A language tag; one the surveys do not speak means the "
-                "survey's own language.",
+                "pattern": f"^(?:{records.LANGUAGE_TAG.pattern})?$",
+                "description": "A language tag; one the surveys do not speak, or none, "
+                "means the survey's own language.",
             }
         ),
         "event": optional_text["event"],
         "event_at": _optional(
             {
                 "type": "string",
-                "description": "ISO 8601 date or time (UTC without a zone), at most "
-                f"{records.FUTURE_LIMIT.days} days ahead; the invitation is due then "
-                "plus the survey's delay.",
+                # Empty is none, as null is.
+                "anyOf": [{"format": "date-time"}, {"format": "date"}, {"maxLength": 0}],
+                "pattern": _EVENT_YEARS,
+                "description": "An RFC 3339 date-time or date (also ISO 8601 without a zone, "
+                f"taken as UTC), at most {records.FUTURE_LIMIT.days} days ahead; the "
+                "invitation is due then plus the survey's delay.",
             }
         ),
         "external_id": _optional(
             {
                 "anyOf": [
-                    {"type": "string", "maxLength": records.EXTERNAL_ID_MAX},
-                    {"type": "integer"},
+                    _plain_text(records.EXTERNAL_ID_MAX),
+                    # Taken as its decimal digits, which must fit the same length.
+                    {
+                        "type": "integer",
+                        "minimum": 1 - 10 ** (records.EXTERNAL_ID_MAX - 1),
+                        "maximum": 10**records.EXTERNAL_ID_MAX - 1,
+                    },
                 ],
                 "description": "Your id: the same one again replays the first outcome.",
             }
@@ -654,12 +685,22 @@ def record_fields() -> dict[str, Schema]:
             {
                 "type": "object",
                 "maxProperties": records.PROPERTIES_MAX_KEYS,
-                "propertyNames": {"minLength": 1, "maxLength": records.PROPERTY_KEY_MAX},
+                "propertyNames": {
+                    "minLength": 1,
+                    "maxLength": records.PROPERTY_KEY_MAX,
+                    # Names are stripped: one of spaces alone would be empty.
+                    "pattern": f"[^{_WHITESPACE}]",
+                },
                 "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
                 "description": f"At most {records.PROPERTIES_MAX_BYTES:,} bytes as JSON.",
             }
         ),
     }
+
+
+# Python's calendar has no year 0 and begins in year 1 (MINYEAR), which a time
+# east of UTC early that year would leave: the document starts a year later.
+_EVENT_YEARS = f"^(?!0*[0-{MINYEAR}]-)"
 
 
 def record_status_fields() -> dict[str, Schema]:

@@ -44,8 +44,6 @@ RECORD_BODY_LIMIT = 16 * 1024
 # Room for a full batch of records with sizeable properties; a bigger body is
 # refused before it is held, and the answer says to split it.
 BATCH_BODY_LIMIT = 8 * 1024 * 1024
-# Record ids are 32-bit integers in the database: a larger number is no record.
-ID_MAX = 2**31 - 1
 NO_STORE = {"Cache-Control": "no-store"}
 
 # A key's windows: records and batches in one, status lookups in another, so
@@ -62,7 +60,8 @@ def routes(windows: Windows) -> list[BaseRoute]:
     return [
         Route("/records", windows.guard(POSTS, create_record), methods=["POST"]),
         Route("/records/batch", windows.guard(POSTS, create_batch), methods=["POST"]),
-        Route("/records/{record_id}", windows.guard(LOOKUPS, show_record), methods=["GET"]),
+        # Digits only: `/records/batch` is no id, so a GET to it is a 405 naming POST.
+        Route("/records/{record_id:int}", windows.guard(LOOKUPS, show_record), methods=["GET"]),
     ]
 
 
@@ -220,10 +219,10 @@ async def create_batch(request: Request, ctx: Context, key: ApiKey) -> Response:
 
 
 async def show_record(request: Request, ctx: Context, key: ApiKey) -> Response:
-    raw_id = request.path_params["record_id"]
-    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 and int(raw_id) <= ID_MAX):
+    record_id: int = request.path_params["record_id"]
+    if not 0 < record_id <= records.ID_MAX:  # 32-bit in the database: a larger one is no row
         raise _no_record()
-    found = await run_in_threadpool(records.find_status, ctx.engine, key.account_id, int(raw_id))
+    found = await run_in_threadpool(records.find_status, ctx.engine, key.account_id, record_id)
     if found is None:
         raise _no_record()
     body: dict[str, Any] = {

@@ -18,6 +18,7 @@ from app.answers import responses
 from app.budget import rule as budget
 from app.context import Context
 from app.editor import preview
+from app.invitations import records
 from app.platform import text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import questions, scales
@@ -193,7 +194,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     if kind not in scales.KINDS:
         raise _invalid_token()
     scale = scales.scale(str(kind))
-    score = data.get("score")
+    score = records.whole_number(data.get("score"))
     if score is None:
         raise _invalid([("score", "is required")])
     if not isinstance(score, int) or isinstance(score, bool):
@@ -281,7 +282,7 @@ def _invalid(errors: list[tuple[str, str]]) -> Problem:
 
 def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
-    score = data.get("score")
+    score = records.whole_number(data.get("score"))
     if score is not None:
         low, high = survey.scale.low, survey.scale.high
         if not isinstance(score, int) or isinstance(score, bool):
@@ -306,7 +307,7 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     if page_url is not None and not _is_web_url(page_url):
         errors.append(("page_url", "must be an http or https address"))
     locale = data.get("locale")
-    if locale is not None and not (isinstance(locale, str) and LOCALE.match(locale)):
+    if locale is not None and not (isinstance(locale, str) and LOCALE.fullmatch(locale)):
         errors.append(("locale", "must be a language tag like de-DE"))
     if errors:
         raise _invalid(errors)

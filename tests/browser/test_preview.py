@@ -42,7 +42,7 @@ def test_the_preview_follows_the_form(live_server: Any, page: Any, engine: Engin
     show_form_part(page, "Look")
     page.locator("#position").select_option("top-left")
     frame.get_by_text("How would you rate our croissants?").wait_for(timeout=10_000)
-    assert card.get_attribute("class") == "c top left"  # where the form says
+    assert card.get_attribute("class") == "c top-left"  # where the form says
 
     # The switch answers a promoter's score: the follow-up, then the thanks.
     page.get_by_label("Preview of").select_option(label="Follow-up after a high score (promoters)")

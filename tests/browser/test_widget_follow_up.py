@@ -1,6 +1,8 @@
 """The widget's follow-up questions in a real browser, on a page of another
 origin under a strict CSP: answered by keyboard alone, checked by axe, and
-the thank-you step with a segment's thanks, a reward code and a review link."""
+the thank-you step with a segment's thanks, a reward code and a review link;
+a follow-up the server refuses, or that never reaches it, stays on the card
+to be sent again."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine, text
 
@@ -194,3 +197,168 @@ def test_thanks_reward_and_review_link_at_375_pixels(
     assert run_axe(page, WIDGET) == []
     assert stored_answers(engine) == {"qagain": '"oyes"', "qlove": '"Schnell"'}
     assert SCREENSHOTS.exists()
+
+
+# -- a follow-up that does not go through ----------------------------------------
+
+
+def stored_comments(engine: Engine) -> list[str | None]:
+    with db.read(engine) as conn:
+        return list(conn.execute(text("SELECT comment FROM response")).scalars())
+
+
+def set_questions(engine: Engine, survey_id: int, questions: list[dict[str, Any]]) -> None:
+    """What the owner saves in the question editor, written straight to the row."""
+    with db.write(engine) as conn:
+        conn.execute(
+            text("UPDATE survey SET questions = :q WHERE id = :s"),
+            {"q": json.dumps(questions), "s": survey_id},
+        )
+
+
+def card_state(page: Any) -> dict[str, Any]:
+    """What the visitor sees of the follow-up form and the line below it."""
+    found: dict[str, Any] = page.evaluate(
+        """() => {
+          const root = document.querySelector('nps-beacon').shadowRoot;
+          const form = root.querySelector('form');
+          return {
+            comment: form && form.comment.value,
+            picked: form ? [...form.querySelectorAll(':checked')].map((el) => el.value) : [],
+            inert: !!(form && form.inert),
+            status: root.querySelector('[role=status]').textContent,
+          };
+        }"""
+    )
+    return found
+
+
+def test_a_refused_follow_up_keeps_the_visitors_words_to_send_again(
+    page: Any,
+    engine: Engine,
+    live_server: Any,
+    shop: Any,  # noqa: F811
+) -> None:
+    """The card was shown with two tags allowed; before the visitor sends,
+    the owner allows one. The 422 leaves the comment and the picks on the
+    card with one line saying what to do, and the second Send is kept."""
+    server = live_server()
+    origin = shop()
+    survey = seed(engine, origins=[origin], questions=QUESTIONS)
+    shop(snippet(server, survey.embed_key), csp=strict_csp(server))
+    seen = watch(page)
+    page.emulate_media(reduced_motion="reduce")
+    page.goto(origin)
+    page.locator("nps-beacon fieldset").wait_for()
+    # A click, not check(): the choice replaces the radios at once.
+    page.locator("nps-beacon input[type=radio]").nth(3).click()  # 3: a detractor
+    page.locator("nps-beacon textarea[name=comment]").fill("The parcel came a week late")
+    page.get_by_role("checkbox", name="Delivery").check()
+    page.get_by_role("checkbox", name="Price").check()
+    one_tag = [dict(q, max_picks=1) if q["id"] == "qwhy" else q for q in QUESTIONS]
+    set_questions(engine, survey.survey_id, one_tag)
+    page.wait_for_timeout(1500)  # the server's copy of the survey lives a second
+
+    with page.expect_response("**/api/v1/responses") as refused:
+        page.get_by_role("button", name="Send").click()
+    assert refused.value.status == 422
+    status = page.locator("nps-beacon [role=status]")
+    status.filter(has_text="Not sent. Please check your answers.").wait_for()
+    assert card_state(page) == {
+        "comment": "The parcel came a week late",
+        "picked": ["odel", "opri"],
+        "inert": False,
+        "status": "Not sent. Please check your answers.",
+    }
+    assert (focused(page) or {}).get("tag") == "button"  # Send, beside the line
+    assert stored_comments(engine) == [None]
+    assert run_axe(page, WIDGET) == []
+    keep_shot(page, "widget-follow-up-refused")
+
+    page.get_by_role("checkbox", name="Price").uncheck()
+    page.get_by_role("button", name="Send").click()
+    status.filter(has_text="Thank you for your honest feedback.").wait_for()
+    assert stored_comments(engine) == ["The parcel came a week late"]
+    assert stored_answers(engine) == {"qwhy": '["odel"]'}
+    assert len(seen.posts) == 3
+    assert seen.page_errors == [] and seen.only_network_logs()
+
+
+def test_a_follow_up_given_already_is_thanked_for(
+    page: Any,
+    engine: Engine,
+    live_server: Any,
+    shop: Any,  # noqa: F811
+) -> None:
+    """A 409 means the answer is kept already (another tab, a retry that got
+    through): the card thanks without a word about it."""
+    server = live_server()
+    origin = shop()
+    survey = seed(engine, origins=[origin])
+    shop(snippet(server, survey.embed_key), csp=strict_csp(server))
+    seen = watch(page)
+    page.emulate_media(reduced_motion="reduce")
+    page.goto(origin)
+    page.locator("nps-beacon fieldset").wait_for()
+    # A click, not check(): the choice replaces the radios at once.
+    page.locator("nps-beacon input[type=radio]").nth(9).click()
+    page.locator("nps-beacon textarea[name=comment]").fill("Second thoughts")
+    token = json.loads(seen.posts[0])["display_token"]
+    first = httpx.post(
+        f"{server}/api/v1/responses",
+        json={"display_token": token, "comment": "First words"},
+        headers={"Origin": origin},
+    )
+    assert first.status_code == 200, first.text
+
+    with page.expect_response("**/api/v1/responses") as replay:
+        page.get_by_role("button", name="Send").click()
+    assert replay.value.status == 409
+    page.locator("nps-beacon [role=status]").filter(has_text="Thank you").wait_for()
+    assert page.locator("nps-beacon form").count() == 0
+    assert stored_comments(engine) == ["First words"]
+
+
+def test_a_follow_up_that_never_arrives_stays_to_be_sent_again_in_german(
+    page: Any,
+    engine: Engine,
+    live_server: Any,
+    shop: Any,  # noqa: F811
+) -> None:
+    """Offline, the widget tries five times with backoff (on a fake clock
+    here), then keeps the form with one line in the survey's language."""
+    server = live_server()
+    origin = shop()
+    survey = seed(engine, origins=[origin], questions=QUESTIONS, language="de")
+    shop(snippet(server, survey.embed_key), csp=strict_csp(server), lang="de")
+    seen = watch(page)
+    page.emulate_media(reduced_motion="reduce")
+    page.goto(origin)
+    page.locator("nps-beacon fieldset").wait_for()
+    # A click, not check(): the choice replaces the radios at once.
+    page.locator("nps-beacon input[type=radio]").nth(2).click()
+    page.locator("nps-beacon textarea[name=comment]").fill("Zu spät")
+    page.get_by_role("radio", name="Nein").check()
+    page.clock.install()
+    page.context.set_offline(True)
+    page.get_by_role("button", name="Senden").click()
+    status = page.locator("nps-beacon [role=status]")
+    wanted = "Nicht gesendet. Bitte versuchen Sie es erneut."
+    for _ in range(40):  # each try's failure schedules the next wait
+        if status.inner_text() == wanted:
+            break
+        page.clock.run_for(2000)
+    assert card_state(page) == {
+        "comment": "Zu spät",
+        "picked": ["ono"],
+        "inert": False,
+        "status": wanted,
+    }
+    assert run_axe(page, WIDGET) == []
+
+    page.context.set_offline(False)
+    page.get_by_role("button", name="Senden").click()
+    status.filter(has_text="Vielen Dank").wait_for()
+    assert stored_comments(engine) == ["Zu spät"]
+    assert stored_answers(engine) == {"qagain": '"ono"'}
+    assert seen.page_errors == []

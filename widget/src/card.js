@@ -4,42 +4,38 @@ import { post } from './api.js';
 import { box, h, safe } from './dom.js';
 import { remember } from './memory.js';
 import { fields } from './questions.js';
-import { placement, sheet } from './style.js';
+import { sheet } from './style.js';
 import { textsFor } from './text.js';
 
 const SCALES = { nps: [0, 10], csat: [1, 5], ces: [1, 7] };
 const STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
 const LOCALE = /^[a-z]{2,3}(-[a-z\d]{1,8}){0,4}$/i;
 
-// What goes with every post: the display token makes retries and the later
-// comment land on one response. The page address is sent without its query,
-// which may hold personal data.
-function answerFor(config) {
-  const locale = navigator.language;
-  return {
-    display_token: config.display_token,
-    page_url: /^https?:$/.test(location.protocol) ? location.origin + location.pathname : undefined,
-    locale: LOCALE.test(locale) ? locale : undefined,
-  };
-}
-
 export function open(config, tag) {
   const survey = config.survey;
   const [low, high] = SCALES[survey.kind] || SCALES.nps;
   const words = textsFor(survey.language);
-  const answer = answerFor(config);
+  const locale = navigator.language;
+  // What goes with every post: the display token makes retries and the later
+  // comment land on one response. The page address is sent without its query,
+  // which may hold personal data.
+  const answer = {
+    display_token: config.display_token,
+    page_url: /^https?:$/.test(location.protocol) ? location.origin + location.pathname : undefined,
+    locale: LOCALE.test(locale) ? locale : undefined,
+  };
   const endpoint = tag.api('responses');
 
-  const host = h('nps-beacon', {});
+  const host = h('nps-beacon');
   const root = host.attachShadow({ mode: 'open' });
   root.adoptedStyleSheets = [sheet(survey.color, high - low + 1)];
 
   const close = h('button', { type: 'button', class: 'x', 'aria-label': words.close, text: '×' });
-  const body = h('div', {});
+  const body = h('div');
   const status = h('p', { role: 'status' });
   const card = h(
     'section',
-    { class: placement(survey.position), 'aria-label': words.region, lang: survey.language },
+    { class: 'c ' + survey.position, 'aria-label': words.region, lang: survey.language },
     close,
     body,
     status,
@@ -104,8 +100,8 @@ export function open(config, tag) {
     group.disabled = true;
     post(endpoint, answer)
       .then(async (res) => {
-        if (res && res.ok) followUp(await res.json());
-        else if (res && res.status == 402) say(words.paused);
+        if (res?.ok) followUp(await res.json());
+        else if (res?.status == 402) say(words.paused);
         else end();
       })
       .catch(end);
@@ -117,6 +113,7 @@ export function open(config, tag) {
     const segment = done.segment;
     const area = h('textarea', { id: 't', name: 'comment', maxlength: 2000 });
     const [extra, read] = fields(survey.questions, segment);
+    const send = h('button', { class: 'send', text: words.send });
     const form = h(
       'form',
       {},
@@ -128,18 +125,26 @@ export function open(config, tag) {
       ),
       area,
       ...extra,
-      h('button', { class: 'send', text: words.send }),
+      send,
     );
+    // Stored, or a 409 (kept already): thanks. Anything else keeps the form
+    // as the visitor left it, with one line saying why, to send again.
     form.onsubmit = safe((event) => {
       event.preventDefault();
       const comment = area.value.trim() || undefined;
       const answers = read(form);
       form.inert = true;
+      status.textContent = '';
       (comment || Object.keys(answers).length
         ? post(endpoint, { ...answer, comment, answers })
-        : Promise.resolve()
+        : Promise.resolve({ ok: 1 })
       )
-        .then(() => thank(done))
+        .then((res) => {
+          if (res?.ok || res?.status == 409) return thank(done);
+          form.inert = false;
+          status.textContent = res?.status == 422 ? words.check : words.retry;
+          send.focus();
+        })
         .catch(end);
     });
     body.replaceChildren(form);
@@ -148,7 +153,7 @@ export function open(config, tag) {
 
   // -- the thanks ------------------------------------------------------------------
   function thank(done) {
-    say((survey.thanks || {})[done.segment] || words.thanks);
+    say(survey.thanks?.[done.segment] || words.thanks);
     let stay = done.reward;
     if (stay) status.append(h('br'), 'Code: ', h('b', { text: stay }));
     if (/^https?:/.test(done.review_url))

@@ -1,7 +1,6 @@
 // Picks black or white text for the survey colour: whichever contrasts more.
 // One of the two always reaches at least 4.58:1, above the 4.5:1 of WCAG AA.
-
-const FALLBACK = '#1f5fbf';
+// A colour that is not #rrggbb falls back to the default blue.
 
 function luminance(hex) {
   let sum = 0;
@@ -14,7 +13,7 @@ function luminance(hex) {
 }
 
 export function palette(colour) {
-  const bg = /^#[0-9a-f]{6}$/i.test(colour) ? colour : FALLBACK;
+  const bg = /^#[0-9a-f]{6}$/i.test(colour) ? colour : '#1f5fbf';
   const light = luminance(bg) + 0.05;
   // Contrast with white is 1.05 / light, with black light / 0.05.
   return { bg, fg: 1.05 / light >= light / 0.05 ? '#fff' : '#000' };

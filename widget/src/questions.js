@@ -21,7 +21,7 @@ export function fields(questions, segment) {
     const boxes = [];
     const list = h(
       'div',
-      { class: q.kind == 'tags' ? 'o t' : 'o' },
+      { class: 'o ' + q.kind },
       ...q.options.map((o) => box(boxes, type, q.id, o.id, o.label)),
     );
     const legend = h('legend', { class: 'q', text: q.label });

@@ -8,13 +8,9 @@ const narrow = (n) => (n > 7 ? 6 : n > 5 ? 4 : n);
 
 export function sheet(colour, count) {
   const { bg, fg } = palette(colour);
-  const width = Math.max(360, count * 48 + 44);
   const result = new CSSStyleSheet();
   result.replaceSync(
-    `:host{--bg:${bg};--fg:${fg};--w:${width}px;--n:${count};--m:${narrow(count)}}${CSS}`,
+    `:host{--bg:${bg};--fg:${fg};--n:${count};--m:${narrow(count)}}${CSS}`,
   );
   return result;
 }
-
-export const placement = (position) =>
-  'c' + (/^top/.test(position) ? ' top' : '') + (/left$/.test(position) ? ' left' : '');

@@ -2,7 +2,7 @@
 
 export function findTag() {
   const el = document.currentScript || document.querySelector('script[data-survey]');
-  const key = el && el.dataset.survey;
+  const key = el?.dataset.survey;
   if (!key || !el.src) return null;
   return {
     key,

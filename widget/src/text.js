@@ -9,6 +9,8 @@ const TEXTS = {
     thanks: 'Thank you for your feedback!',
     review: 'Write a review',
     paused: 'We are not collecting feedback right now.',
+    check: 'Not sent. Please check your answers.',
+    retry: 'Not sent. Please try again.',
   },
   de: {
     region: 'Feedback',
@@ -18,6 +20,8 @@ const TEXTS = {
     thanks: 'Vielen Dank für Ihr Feedback!',
     review: 'Bewertung schreiben',
     paused: 'Wir sammeln gerade kein Feedback.',
+    check: 'Nicht gesendet. Bitte prüfen Sie Ihre Antworten.',
+    retry: 'Nicht gesendet. Bitte versuchen Sie es erneut.',
   },
 };
 
