@@ -20,7 +20,6 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.context import Clock, Context
 from app.platform import metrics
 from app.platform import settings as settings_module
 from app.platform.db import create_db_engine
@@ -41,6 +40,7 @@ from app.web import (
     reviews,
     widget_api,
 )
+from app.web.context import Clock, Context
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

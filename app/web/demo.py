@@ -14,10 +14,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app import demo
-from app.context import Context
 from app.platform import urls
 from app.platform.settings import Settings
 from app.web import http
+from app.web.context import Context
 from app.web.problem import Problem
 
 PRODUCTS = (

@@ -17,8 +17,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app import migrations
-from app.context import Context
 from app.platform import metrics
+from app.web.context import Context
 
 NO_STORE = {"Cache-Control": "no-store"}
 

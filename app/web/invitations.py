@@ -36,7 +36,6 @@ from starlette.types import Scope
 
 from app.answers import follow_ups as answers
 from app.answers import responses, score_changes
-from app.context import Context
 from app.invitations import answers as invitation_answers
 from app.invitations import records
 from app.invitations.answers import Invited
@@ -46,6 +45,7 @@ from app.surveys import questions
 from app.surveys import texts as survey_texts
 from app.surveys.model import Survey
 from app.web import http
+from app.web.context import Context
 from app.web.problem import Problem
 
 CHANNEL = invitation_answers.CHANNEL

@@ -27,13 +27,13 @@ from starlette.routing import BaseRoute, Route
 from app.answers import follow_ups as answers
 from app.answers import responses, score_changes
 from app.budget import rule as budget
-from app.context import Context
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey
 from app.surveys import questions
 from app.surveys import texts as survey_texts
 from app.surveys.model import Offer, Survey
 from app.web import http
+from app.web.context import Context
 from app.web.problem import Problem
 
 CSP = (

@@ -31,11 +31,11 @@ from starlette.routing import BaseRoute, Route
 
 from app.accounts import api_keys
 from app.accounts.api_keys import ApiKey
-from app.context import Context
 from app.invitations import records
 from app.invitations.records import InvalidRecord, Outcome, RecordIn, Source
 from app.platform import metrics
 from app.web import http
+from app.web.context import Context
 from app.web.errors import route_template
 from app.web.problem import Problem
 

@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Route
 
 from app.answers import rewards
 from app.budget import rule as budget
-from app.context import Context
 from app.platform.signing import InvalidToken, SurveyKey
 from app.surveys.model import Survey
+from app.web.context import Context
 from app.web.problem import Problem
 
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}

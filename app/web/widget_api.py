@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 from app.answers import follow_ups as answers
 from app.answers import responses
 from app.budget import rule as budget
-from app.context import Context
 from app.editor import preview
 from app.invitations import records
 from app.platform import text, urls
@@ -26,6 +25,7 @@ from app.surveys import texts as survey_texts
 from app.surveys.cache import Missing
 from app.surveys.model import Survey
 from app.web import http
+from app.web.context import Context
 from app.web.problem import Problem
 
 # Room for a comment and five follow-up answers in any script.

@@ -10,11 +10,11 @@ from starlette.responses import RedirectResponse, Response
 
 from app.accounts.preferences import Admin
 from app.budget import rule as budget
-from app.context import Context
 from app.inbox import items as inbox
 from app.platform import i18n
 from app.web import http
 from app.web.admin import csrf
+from app.web.context import Context
 from app.web.problem import Problem
 
 
