@@ -65,7 +65,6 @@ TOO_LONG = {
     "inbox/mail.py",
     "inbox/items.py",
     "results/stats.py",
-    "webhooks/endpoints.py",
     "webhooks/delivery.py",
     "editor/form.py",
 }

@@ -32,6 +32,7 @@ from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.webhooks import delivery as webhook_delivery
 from app.webhooks import endpoints as webhooks
+from app.webhooks import signatures, targets
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
@@ -99,7 +100,7 @@ def test_an_answer_is_posted_signed_once_to_each_endpoint_that_wants_it(
     [request] = receiver.requests
     assert request.path == "/hooks"
     assert verify(secret, request)
-    assert not verify(webhooks.new_secret(), request)  # a wrong secret fails
+    assert not verify(signatures.new_secret(), request)  # a wrong secret fails
     forged = replace(request, body=request.body.replace(b'"score":3', b'"score":9'))
     assert not verify(secret, forged)  # so does a changed body
     assert request.webhook_id.startswith("msg_")
@@ -354,32 +355,32 @@ def test_a_day_of_failures_ends_the_message_and_switches_the_endpoint_off(
     ],
 )
 def test_only_public_addresses_pass(address: str, public: bool) -> None:
-    assert webhooks.public_address(address) is public
+    assert targets.public_address(address) is public
 
 
 def test_production_checks_urls_and_every_resolved_address() -> None:
-    def resolver(*answers: str) -> webhooks.Resolver:
+    def resolver(*answers: str) -> targets.Resolver:
         return lambda host, port: list(answers)
 
     def refused(url: str, *answers: str) -> str:
-        with pytest.raises(webhooks.TargetRefused) as caught:
-            webhooks.target(url, True, resolver(*answers) if answers else webhooks.resolve)
+        with pytest.raises(targets.TargetRefused) as caught:
+            targets.target(url, True, resolver(*answers) if answers else targets.resolve)
         return caught.value.code
 
     assert refused("http://hooks.example/x", "93.184.215.14") == "https_required"
     assert refused("https://hooks.example/x", "93.184.215.14", "10.0.0.5") == "private_address"
-    with pytest.raises(webhooks.TargetRefused, match="does not resolve"):
-        webhooks.target("https://hooks.example/x", True, resolver())
+    with pytest.raises(targets.TargetRefused, match="does not resolve"):
+        targets.target("https://hooks.example/x", True, resolver())
     assert refused("https://user:pw@hooks.example/x", "93.184.215.14") == "url_credentials"
     assert refused("ftp://hooks.example/x") == "url_invalid"
     assert refused("https://127.0.0.1/x") == "private_address"  # resolved for real
     assert refused("https://[::ffff:7f00:1]/x") == "private_address"
-    found = webhooks.target("https://hooks.example:8443/x?a=1", True, resolver("2606:4700::1"))
+    found = targets.target("https://hooks.example:8443/x?a=1", True, resolver("2606:4700::1"))
     assert found.address == "2606:4700::1"
     # What is called: the address checked, with the port, path and query kept.
     assert webhook_delivery._address_url(found) == "https://[2606:4700::1]:8443/x?a=1"
     # Development calls what it is given.
-    assert webhooks.target("http://localhost:8000/x", False).address is None
+    assert targets.target("http://localhost:8000/x", False).address is None
 
 
 def test_in_production_a_loopback_endpoint_is_refused_at_delivery(

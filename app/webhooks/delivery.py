@@ -53,6 +53,7 @@ from app.platform.models import webhook_endpoint_table as endpoint
 from app.platform.models import webhook_message_table as message
 from app.platform.urls import Urls
 from app.webhooks import endpoints as webhooks
+from app.webhooks import signatures, targets
 
 log = logging.getLogger("nps_beacon.webhooks")
 
@@ -94,7 +95,7 @@ class WebhookSender:
     timeout: float = TIMEOUT
     deadline: float = DEADLINE
     backoff: tuple[timedelta, ...] = BACKOFF
-    resolver: webhooks.Resolver = webhooks.resolve
+    resolver: targets.Resolver = targets.resolve
 
 
 @dataclass
@@ -245,7 +246,7 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta) -> list
     return due
 
 
-def _address_url(target: webhooks.Target) -> str:
+def _address_url(target: targets.Target) -> str:
     """The URL with its host replaced by the checked address."""
     parts = urlsplit(target.url)
     assert target.address is not None
@@ -272,14 +273,14 @@ async def post(sender: WebhookSender, http: httpx.AsyncClient, due: Due) -> Resu
             try:
                 # A thread: resolving the host in production may take a while.
                 target = await asyncio.to_thread(
-                    webhooks.target, due.url, sender.production, sender.resolver
+                    targets.target, due.url, sender.production, sender.resolver
                 )
-            except webhooks.TargetRefused as refused:
+            except targets.TargetRefused as refused:
                 return done(None, f"refused: {refused}")
             # The wall clock, whatever the sender's clock says: receivers
             # compare it with theirs to refuse replays.
             timestamp = int(time.time())
-            head = webhooks.headers(due.secrets, due.msg_id, timestamp, due.body)
+            head = signatures.headers(due.secrets, due.msg_id, timestamp, due.body)
             url = due.url
             extensions: dict[str, object] = {}
             if target.address is not None:

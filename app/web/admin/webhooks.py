@@ -17,6 +17,7 @@ from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
 from app.web.problem import Problem
 from app.webhooks import endpoints as webhooks
+from app.webhooks import targets
 
 URL_FIELD_MAX = 4096  # what is read of the URL field; the limit is webhooks.URL_MAX
 
@@ -67,7 +68,7 @@ def create_endpoint(request: Request, admin: Admin, form: Form) -> Response:
             context.clock(),
             context.settings.production,
         )
-    except webhooks.TargetRefused as refused:
+    except targets.TargetRefused as refused:
         return _list(
             request,
             admin,
@@ -157,7 +158,7 @@ def save_endpoint(request: Request, admin: Admin, form: Form) -> Response:
             active,
             context.settings.production,
         )
-    except webhooks.TargetRefused as refused:
+    except targets.TargetRefused as refused:
         return _detail(
             request,
             admin,
