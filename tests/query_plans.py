@@ -11,7 +11,7 @@ from sqlalchemy import Connection, event, func, select
 from app.budget import channels
 from app.invitations import views as record_views
 from app.platform.models import response_table as response
-from app.results import email_stats, stats
+from app.results import email_stats, stats, trend
 from app.results.export import export_query
 
 
@@ -19,7 +19,7 @@ def explain(
     conn: Connection, account_id: int, survey_id: int, period: str, zone: ZoneInfo
 ) -> dict[str, str]:
     """The database's plan for each main query, by the query's name."""
-    days = stats.period_days(period)
+    days = trend.period_days(period)
 
     def commented(segment: str | None) -> Any:
         return stats.commented(account_id, survey_id, period, segment)
@@ -27,8 +27,8 @@ def explain(
     queries: dict[str, Any] = {
         "summary": stats.summary_query(stats.response_scope(account_id, survey_id, period)),
         "account_nps": stats.summary_query(stats.response_scope(account_id, [survey_id], period)),
-        "daily_trend": stats.trend_query(
-            account_id, survey_id, period, stats.day_buckets(conn.dialect.name, days, zone).key
+        "daily_trend": trend.trend_query(
+            account_id, survey_id, period, trend.day_buckets(conn.dialect.name, days, zone).key
         ),
         "comments": stats.comments_query(commented(None), 1, stats.PER_PAGE, recipients=True),
         "comments_by_segment": stats.comments_query(

@@ -64,7 +64,6 @@ TOO_LONG = {
     "invitations/records.py",
     "inbox/mail.py",
     "inbox/items.py",
-    "results/stats.py",
     "webhooks/delivery.py",
     "editor/form.py",
 }

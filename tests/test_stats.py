@@ -22,6 +22,7 @@ from app.platform.models import response_table
 from app.platform.signing import Signer
 from app.results import export as csv_export
 from app.results import stats
+from app.results.trend import daily_trend, day_buckets, period_days
 from app.surveys import model as surveys
 from app.surveys import scales
 from tests import query_plans
@@ -155,7 +156,7 @@ def test_daily_trend_zero_fills_every_day_of_the_period(engine: Engine, conn: Co
     submit(engine, shop.survey_id, 5, at(4))
     submit(engine, shop.survey_id, 2, at(4, 18))
     submit(engine, shop.survey_id, 4, at(31, 23, 59))
-    trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
+    trend = daily_trend(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
     assert [day.day for day in trend] == [date(2026, 5, n) for n in range(1, 32)]
     assert trend[3] == stats.Day(date(2026, 5, 4), 2, 3.5)
     assert trend[30] == stats.Day(date(2026, 5, 31), 1, 4.0)
@@ -180,7 +181,7 @@ def test_daily_trend_uses_berlin_days_across_summer_time(engine: Engine) -> None
     submit(engine, shop.survey_id, 10, datetime(2026, 3, 31, 22, 0, tzinfo=UTC), zone=BERLIN)
 
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, "2026-03", BERLIN)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, "2026-03", BERLIN)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {
         1: (1, 100.0),
@@ -211,10 +212,10 @@ def test_daily_trend_day_boundaries_in_zones_off_the_hour(
     submit(engine, shop.survey_id, 5, boundary, zone=local)
     submit(engine, shop.survey_id, 4, boundary + timedelta(minutes=1), zone=local)
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, MAY, local)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, MAY, local)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {1: (1, 1.0), 2: (2, 4.5)}
-    key = stats.day_buckets("sqlite", stats.period_days(MAY), local).key
+    key = day_buckets("sqlite", period_days(MAY), local).key
     assert _grouping(key) == path
 
 
@@ -237,7 +238,7 @@ def test_daily_trend_new_york_autumn_day_has_25_hours(engine: Engine) -> None:
     for when, score in moments.items():
         submit(engine, shop.survey_id, score, when, zone=new_york)
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, "2026-11", new_york)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, "2026-11", new_york)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {1: (2, 0.0), 2: (1, 0.0)}
     assert len(trend) == 30
@@ -504,7 +505,7 @@ def test_another_accounts_survey_yields_nothing(engine: Engine) -> None:
     mine, theirs = intruder.account_id, owner.survey_id
     with db.read(engine) as conn:
         assert stats.survey_summary(conn, mine, theirs, MAY) is None
-        assert stats.daily_trend(conn, mine, theirs, MAY, UTC_ZONE) == []
+        assert daily_trend(conn, mine, theirs, MAY, UTC_ZONE) == []
         assert stats.comments(conn, mine, theirs, MAY, None, 1).total == 0
         assert stats.account_nps(conn, mine, MAY).responses == 0
         assert stats.last_accepted(conn, mine, MAY) is None

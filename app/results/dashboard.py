@@ -16,6 +16,7 @@ from app.budget import rule as budget
 from app.budget.tariff_page import Tariff, offered_tariffs
 from app.platform import db
 from app.results import email_stats, stats
+from app.results.trend import daily_trend
 from app.surveys import contacts
 from app.surveys import model as surveys
 from app.surveys.model import Survey
@@ -140,7 +141,7 @@ def results(
             return None
         segment = segment if segment in survey.scale.segments else None
         summary = stats.survey_summary(conn, account_id, survey_id, period)
-        trend = stats.daily_trend(conn, account_id, survey_id, period, zone)
+        trend = daily_trend(conn, account_id, survey_id, period, zone)
         comments = stats.comments(
             conn, account_id, survey_id, period, segment, page, recipients=not survey.anonymous
         )

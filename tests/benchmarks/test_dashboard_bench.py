@@ -39,7 +39,7 @@ from starlette.testclient import TestClient
 from app.budget import rule as budget
 from app.platform import db
 from app.results import export as csv_export
-from app.results import stats
+from app.results import stats, trend
 from app.surveys import model as surveys
 from app.surveys import scales
 from tests import query_plans
@@ -324,7 +324,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
         functions(
             lambda c: (
                 stats.survey_summary(c, account, survey, CURRENT),
-                stats.daily_trend(c, account, survey, CURRENT, ZONE),
+                trend.daily_trend(c, account, survey, CURRENT, ZONE),
                 stats.comments(c, account, survey, CURRENT, None, 1),
                 stats.list_periods(c, account),
             )
