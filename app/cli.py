@@ -17,6 +17,7 @@ from app import demo, migrations
 from app.accounts import accounts, api_keys
 from app.accounts import sessions as admin_sessions
 from app.budget import rule as budget
+from app.budget import tariffs
 from app.platform import backups, db, i18n, logs, urls
 from app.platform.db import create_db_engine
 from app.platform.settings import Settings, SettingsError, from_env
@@ -166,14 +167,14 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_tariff_list(settings: Settings, args: argparse.Namespace) -> None:
     with db.read(_engine(settings)) as conn:
-        _print(budget.list_tariffs(conn))
+        _print(tariffs.list_tariffs(conn))
 
 
 def cmd_tariff_set(settings: Settings, args: argparse.Namespace) -> None:
     if args.budget < 0:
         raise CommandError("--budget must be 0 or more")
     with db.write(_engine(settings)) as conn:
-        _print(budget.set_tariff(conn, args.code, args.budget, args.name))
+        _print(tariffs.set_tariff(conn, args.code, args.budget, args.name))
 
 
 def cmd_account_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -190,12 +191,12 @@ def cmd_account_tariff(settings: Settings, args: argparse.Namespace) -> None:
     period = budget.period_of(datetime.now(UTC), settings.zone)
     with db.write(engine) as conn:
         if args.cancel_pending:
-            budget.cancel_pending(conn, args.account)
-            state = budget.tariff_state(conn, args.account, period)
+            tariffs.cancel_pending(conn, args.account)
+            state = tariffs.tariff_state(conn, args.account, period)
         elif args.tariff:
-            state = budget.change_tariff(conn, args.account, args.tariff, period)
+            state = tariffs.change_tariff(conn, args.account, args.tariff, period)
         else:
-            state = budget.tariff_state(conn, args.account, period)
+            state = tariffs.tariff_state(conn, args.account, period)
     _print(
         {
             "account_id": args.account,
@@ -402,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SettingsError,
         accounts.AccountError,
         surveys.SurveyError,
-        budget.UnknownTariff,
+        tariffs.UnknownTariff,
         budget.UnknownAccount,
         api_keys.ApiKeyError,
     ) as exc:

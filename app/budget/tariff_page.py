@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, select
 
 from app.budget import channels
 from app.budget import rule as budget
+from app.budget import tariffs as tariff_rules
 from app.platform import db
 from app.platform.models import tariff_table
 
@@ -35,7 +36,7 @@ def offered_tariffs(conn: Connection) -> list[Tariff]:
 @dataclass(frozen=True)
 class TariffPage:
     period: str
-    state: budget.TariffState
+    state: tariff_rules.TariffState
     current: Tariff | None
     pending: Tariff | None
     usage: budget.UsageState
@@ -45,7 +46,7 @@ class TariffPage:
 
 def tariff_page(engine: Engine, account_id: int, period: str) -> TariffPage:
     with db.read(engine) as conn:
-        state = budget.tariff_state(conn, account_id, period)
+        state = tariff_rules.tariff_state(conn, account_id, period)
         usage = budget.usage_state(conn, account_id, period)
         tariffs = offered_tariffs(conn)
         use = channels.channel_use(conn, account_id, period)
@@ -75,16 +76,16 @@ def paused_until(engine: Engine, account_id: int, period: str, zone: ZoneInfo) -
 @dataclass(frozen=True)
 class TariffChange:
     name: str
-    before: budget.TariffState
-    after: budget.TariffState
+    before: tariff_rules.TariffState
+    after: tariff_rules.TariffState
 
 
 def change_tariff(engine: Engine, account_id: int, code: str, period: str) -> TariffChange:
     """Upgrade at once or schedule a downgrade (see ``budget.change_tariff``);
     raises ``budget.UnknownTariff``."""
     with db.write(engine) as conn:
-        before = budget.tariff_state(conn, account_id, period)
-        after = budget.change_tariff(conn, account_id, code, period)
+        before = tariff_rules.tariff_state(conn, account_id, period)
+        after = tariff_rules.change_tariff(conn, account_id, code, period)
         names = {item.code: item.name for item in offered_tariffs(conn)}
     return TariffChange(names.get(code, code), before, after)
 
@@ -110,7 +111,7 @@ def tariff_preview(
 ) -> TariffPreview:
     """Raises ``budget.UnknownTariff``."""
     with db.read(engine) as conn:
-        plan = budget.plan_change(conn, account_id, code, period)
+        plan = tariff_rules.plan_change(conn, account_id, code, period)
         by_code = {item.code: item for item in offered_tariffs(conn)}
     current = plan.current
     pending = by_code.get(current.pending_code or "")
@@ -125,4 +126,4 @@ def tariff_preview(
 
 def cancel_pending(engine: Engine, account_id: int) -> None:
     with db.write(engine) as conn:
-        budget.cancel_pending(conn, account_id)
+        tariff_rules.cancel_pending(conn, account_id)

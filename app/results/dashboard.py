@@ -14,6 +14,7 @@ from app.answers import follow_ups as answers
 from app.answers import rewards
 from app.budget import rule as budget
 from app.budget.tariff_page import Tariff, offered_tariffs
+from app.budget.tariffs import tariff_state
 from app.platform import db
 from app.results import email_stats, stats
 from app.results.trend import daily_trend
@@ -67,7 +68,7 @@ def dashboard(engine: Engine, account_id: int, now: datetime, zone: ZoneInfo) ->
     period = budget.period_of(now, zone)
     with db.read(engine) as conn:
         usage = budget.usage_state(conn, account_id, period)
-        tariff = budget.tariff_state(conn, account_id, period)
+        tariff = tariff_state(conn, account_id, period)
         tariffs = {item.code: item for item in offered_tariffs(conn)}
         contact = stats.last_contact(conn, account_id)
         accepted = stats.last_accepted(conn, account_id, period)

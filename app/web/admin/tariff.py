@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.accounts.preferences import Admin
-from app.budget import rule as budget
 from app.budget import tariff_page as tariffs
+from app.budget.tariffs import UnknownTariff
 from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
@@ -37,7 +37,7 @@ def confirm_page(request: Request, admin: Admin) -> Response:
         preview = tariffs.tariff_preview(
             context.engine, admin.account_id, code, current_period(request), context.zone
         )
-    except budget.UnknownTariff:
+    except UnknownTariff:
         raise _unknown() from None
     return render(request, admin, "tariff_confirm.html", nav="tariff", preview=preview)
 
@@ -51,7 +51,7 @@ def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
     engine = ctx(request).engine
     try:
         change = tariffs.change_tariff(engine, admin.account_id, code, current_period(request))
-    except budget.UnknownTariff:
+    except UnknownTariff:
         raise _unknown() from None
     forget_widget_configs(request)
     after = change.after
