@@ -21,6 +21,7 @@ from starlette.testclient import TestClient
 from app.accounts import accounts
 from app.inbox import items as inbox
 from app.inbox import mail as inbox_mail
+from app.inbox.alerts import COMMENT_WAIT
 from app.invitations import records
 from app.invitations.records import Source
 from app.platform import db
@@ -479,7 +480,7 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     late = answer(client, shop.embed_key, 0)
     # No comment yet: the alert waits for it, then goes out without one.
     assert run_pass(worker).inbox == 0
-    clock.now += inbox_mail.COMMENT_WAIT
+    clock.now += COMMENT_WAIT
     assert run_pass(worker).inbox == 2
     assert f"/admin/inbox/{late}" in body_text(inbox_messages(smtp_server)[-1])
     assert "No comment." in body_text(inbox_messages(smtp_server)[-1])
@@ -551,7 +552,7 @@ def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_orde
     assert "Customer: Ann Example <ann@example.com>" in text_body
     assert "Reference: order-1001 · purchase" in text_body
     # Once sent, never again, however long the worker keeps looking.
-    clock.now += inbox_mail.COMMENT_WAIT * 3
+    clock.now += COMMENT_WAIT * 3
     assert run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 1
 
@@ -577,9 +578,9 @@ def test_without_a_comment_the_alert_goes_after_the_wait_and_an_anonymous_one_na
         event="purchase",
     )
 
-    clock.now = answered_at + inbox_mail.COMMENT_WAIT - timedelta(seconds=10)
+    clock.now = answered_at + COMMENT_WAIT - timedelta(seconds=10)
     assert run_pass(worker).inbox == 0
-    clock.now = answered_at + inbox_mail.COMMENT_WAIT
+    clock.now = answered_at + COMMENT_WAIT
     assert run_pass(worker).inbox == 1
 
     [alert] = inbox_messages(smtp_server)
@@ -667,7 +668,7 @@ def test_one_alert_per_response_with_two_workers(
     assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
     clock.now = T0 + timedelta(seconds=1)
     detractors = {answer(client, shop.embed_key, score % 7) for score in range(12)}
-    clock.now += inbox_mail.COMMENT_WAIT  # none of them commented
+    clock.now += COMMENT_WAIT  # none of them commented
 
     # Two workers, each with its own engine as two processes would have.
     engines = [create_db_engine(settings.db_url) for _ in range(2)]
@@ -724,7 +725,7 @@ def test_a_new_survey_with_alert_addresses_alerts_from_its_first_answer(
     survey_id = int(created.headers["location"].rsplit("/", 1)[1])
     (public_id,) = rows(engine, "SELECT public_id FROM survey WHERE id = :i", i=survey_id)[0]
     item = answer(client, SIGNER.embed_key(public_id), 5)
-    clock.now += inbox_mail.COMMENT_WAIT  # no comment came
+    clock.now += COMMENT_WAIT  # no comment came
     assert run_pass(sender(engine, smtp_server, clock)).inbox == 1
     assert f"/admin/inbox/{item}" in body_text(inbox_messages(smtp_server)[0])
     assert rows(engine, "SELECT inbox_rule FROM survey WHERE id = :i", i=survey_id)[0][0] == (

@@ -61,7 +61,6 @@ TOO_LONG = {
     "web/invitations.py",
     "invitations/answers.py",
     "invitations/records.py",
-    "inbox/mail.py",
     "inbox/items.py",
     "webhooks/delivery.py",
     "editor/form.py",
