@@ -11,7 +11,7 @@ query is scoped to one account: another account's item reads as none.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,13 +26,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    update,
 )
 
 from app.answers.follow_ups import Answered, answers_for
-from app.platform import db, i18n
-from app.platform.i18n import LANGUAGES
-from app.platform.models import account_table
+from app.inbox.failed import FAILED, FailedMail, failed_mails
+from app.platform import db
 from app.platform.models import admin_table as admin_user
 from app.platform.models import inbox_item_table as item
 from app.platform.models import inbox_mail_table as mail
@@ -42,9 +40,7 @@ from app.platform.models import recipient_table as recipient
 from app.platform.models import record_table as record
 from app.platform.models import response_table as response
 from app.platform.models import survey_table as survey
-from app.platform.text import clean_text
 from app.surveys.scales import DETRACTORS
-from app.webhooks import endpoints as webhooks
 
 # detractors_text: detractors and every response with a comment (the default).
 RULES = ("detractors_text", "detractors", "all", "none")
@@ -52,9 +48,6 @@ STATUSES = ("open", "in_progress", "done")
 PER_PAGE = 30
 # The menu's open count stops here ("999+"): it is read on every admin page.
 OPEN_COUNT_CAP = 1000
-NOTE_MAX = 2000
-SUBJECT_MAX = 150
-REPLY_MAX = 5000
 HISTORY_MAX = 20
 
 
@@ -163,7 +156,7 @@ def _columns() -> Select[Any]:
     )
 
 
-def _joined(account_id: int) -> tuple[Any, ColumnElement[bool]]:
+def joined_items(account_id: int) -> tuple[Any, ColumnElement[bool]]:
     joined, scope = _base(account_id)
     joined = (
         joined.outerjoin(admin_user, admin_user.c.id == item.c.assignee_id)
@@ -195,7 +188,7 @@ def list_items(
     engine: Engine, account_id: int, filters: Filters, page: int = 1, per_page: int = PER_PAGE
 ) -> Page:
     """One page of the account's items, newest first, and the counts per status."""
-    joined, scope = _joined(account_id)
+    joined, scope = joined_items(account_id)
     where = and_(scope, *_filtered(filters))
     base, base_scope = _base(account_id)
     with db.read(engine) as conn:
@@ -252,54 +245,6 @@ class Note:
     body: str
     author: str | None  # None once the author's login is gone
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class FailedMail:
-    """A reply or a detractor alert that the mail server refused or that
-    found no way through for a day. The admin must hear of it: a reply's
-    note alone says "replied", an alert's addresses may hold a typo."""
-
-    to_email: str
-    subject: str
-    error: str | None
-    created_at: datetime
-
-
-_FAILED = (mail.c.to_email, mail.c.subject, mail.c.last_error, mail.c.created_at)
-
-
-def _failed_mails(rows: Iterable[Any]) -> list[FailedMail]:
-    return [FailedMail(r.to_email, r.subject, r.last_error, r.created_at) for r in rows]
-
-
-FAILED_ALERTS_SHOWN = 5
-
-
-def failed_alerts(
-    engine: Engine, account_id: int, survey_id: int, addresses: Sequence[str]
-) -> list[FailedMail]:
-    """The survey's latest alerts to ``addresses`` (those it alerts now)
-    that failed for good, newest first, so the form that holds the addresses
-    can say which ones do not work. A mended address stops being named."""
-    if not addresses:
-        return []
-    with db.read(engine) as conn:
-        rows = conn.execute(
-            select(*_FAILED)
-            .select_from(mail.join(response, response.c.id == mail.c.response_id))
-            .where(
-                mail.c.account_id == account_id,
-                mail.c.kind == "alert",
-                mail.c.status == "failed",
-                mail.c.to_email.in_(addresses),
-                response.c.account_id == account_id,
-                response.c.survey_id == survey_id,
-            )
-            .order_by(mail.c.created_at.desc(), mail.c.id.desc())
-            .limit(FAILED_ALERTS_SHOWN)
-        )
-        return _failed_mails(rows)
 
 
 @dataclass(frozen=True)
@@ -362,7 +307,7 @@ def find_item(
     """The account's response as an item, whatever its survey's rule; None
     for another account's, as for none at all. Follow-up answers are
     labelled in ``language`` (the admin's) where the survey has it."""
-    joined, scope = _joined(account_id)
+    joined, scope = joined_items(account_id)
     with db.read(engine) as conn:
         values = conn.execute(
             _columns()
@@ -406,9 +351,9 @@ def find_item(
         pending = conn.execute(
             select(func.count()).where(*replies, mail.c.status == "scheduled")
         ).scalar_one()
-        failed = _failed_mails(
+        failed = failed_mails(
             conn.execute(
-                select(*_FAILED)
+                select(*FAILED)
                 .where(*replies, mail.c.status == "failed")
                 .order_by(mail.c.created_at, mail.c.id)
             )
@@ -489,205 +434,4 @@ def _history(
 # -- changes ------------------------------------------------------------------------
 
 
-def _owned(conn: Connection, account_id: int, response_id: int) -> bool:
-    found = conn.execute(
-        select(response.c.id).where(
-            response.c.id == response_id, response.c.account_id == account_id
-        )
-    ).first()
-    return found is not None
-
-
-def _ensure_item(conn: Connection, account_id: int, response_id: int, now: datetime) -> None:
-    """The item's state row, made on its first change (two at once make one)."""
-    conn.execute(
-        db.insert(conn, item)
-        .values(
-            account_id=account_id,
-            response_id=response_id,
-            status="open",
-            assignee_id=None,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[item.c.response_id])
-    )
-
-
-def _changed(
-    conn: Connection, account_id: int, response_id: int, change: dict[str, Any], now: datetime
-) -> None:
-    """The one place every change of an item passes, in its transaction:
-    ``inbox.updated`` is written to the webhook outbox with it."""
-    webhooks.emit(conn, account_id, "inbox.updated", {"response_id": response_id, **change}, now)
-
-
-def update_item(
-    engine: Engine,
-    account_id: int,
-    response_id: int,
-    now: datetime,
-    *,
-    status: str,
-    assignee: str,
-) -> bool:
-    """Set the status and the assignee (an admin's id as text, "" for nobody).
-    False for another account's item; InboxError for a status that is none or
-    an admin of another account."""
-    if status not in STATUSES:
-        raise InboxError("inbox.error.status")
-    assignee_id: int | None = None
-    if assignee:
-        if not (assignee.isascii() and assignee.isdigit() and len(assignee) < 10):
-            raise InboxError("inbox.error.assignee")
-        assignee_id = int(assignee)
-    with db.write(engine) as conn:
-        if not _owned(conn, account_id, response_id):
-            return False
-        if assignee_id is not None and assignee_id not in {
-            choice.id for choice in admins(conn, account_id)
-        }:
-            raise InboxError("inbox.error.assignee")
-        _ensure_item(conn, account_id, response_id, now)
-        before = conn.execute(
-            select(item.c.status, item.c.assignee_id).where(item.c.response_id == response_id)
-        ).one()
-        conn.execute(
-            update(item)
-            .where(item.c.response_id == response_id, item.c.account_id == account_id)
-            .values(status=status, assignee_id=assignee_id, updated_at=now)
-        )
-        if (before.status, before.assignee_id) != (status, assignee_id):
-            _changed(
-                conn, account_id, response_id, {"status": status, "assignee_id": assignee_id}, now
-            )
-    return True
-
-
-def _note_text(body: str, limit: int) -> str:
-    text = "\n".join(line.rstrip() for line in clean_text(body).split("\n")).strip()
-    if not text:
-        raise InboxError("error.required")
-    if len(text) > limit:
-        raise InboxError("error.too_long", max=limit, count=len(text))
-    return text
-
-
-def add_note(
-    engine: Engine, account_id: int, author_id: int, response_id: int, body: str, now: datetime
-) -> bool:
-    """An internal note by ``author_id``; False for another account's item."""
-    text = _note_text(body, NOTE_MAX)
-    with db.write(engine) as conn:
-        if not _owned(conn, account_id, response_id):
-            return False
-        _ensure_item(conn, account_id, response_id, now)
-        conn.execute(
-            note.insert().values(
-                account_id=account_id,
-                response_id=response_id,
-                author_id=author_id,
-                kind="note",
-                body=text,
-                created_at=now,
-            )
-        )
-        _changed(conn, account_id, response_id, {"note": text}, now)
-    return True
-
-
 # -- replies by e-mail ------------------------------------------------------------
-
-
-def reply_subject(account_name: str, language: str) -> str:
-    """What the reply form's subject says before the admin changes it."""
-    return i18n.translate(language, "inbox.reply.subject_default", account=account_name)
-
-
-def account_name(engine: Engine, account_id: int) -> str:
-    with db.read(engine) as conn:
-        return str(
-            conn.execute(
-                select(account_table.c.name).where(account_table.c.id == account_id)
-            ).scalar_one()
-        )
-
-
-def queue_reply(
-    engine: Engine,
-    account_id: int,
-    author_id: int,
-    response_id: int,
-    *,
-    subject: str,
-    body: str,
-    now: datetime,
-) -> bool:
-    """Queue a reply to the respondent of an e-mail response (Reply-To the
-    author) and record it on the item as a note, in one transaction. False
-    for another account's item; InboxError when there is no one to reply to
-    or the text is not fit to send."""
-    one_line = " ".join(clean_text(subject).split())
-    if not one_line:
-        raise InboxError("error.required")
-    if len(one_line) > SUBJECT_MAX:
-        raise InboxError("error.too_long", max=SUBJECT_MAX, count=len(one_line))
-    text = _note_text(body, REPLY_MAX)
-    joined, scope = _joined(account_id)
-    with db.write(engine) as conn:
-        found = conn.execute(
-            select(
-                survey.c.anonymous,
-                recipient.c.email,
-                recipient.c.name,
-                recipient.c.language,
-                account_table.c.name.label("account_name"),
-                account_table.c.sender_name,
-            )
-            .select_from(joined.join(account_table, account_table.c.id == response.c.account_id))
-            .where(scope, response.c.id == response_id)
-        ).first()
-        if found is None:
-            return False
-        if found.anonymous or not found.email:
-            raise InboxError("inbox.error.no_address")
-        author = conn.execute(
-            select(admin_user.c.email, admin_user.c.language, admin_user.c.name).where(
-                admin_user.c.id == author_id, admin_user.c.account_id == account_id
-            )
-        ).one()
-        language = next(
-            (lang for lang in (found.language, author.language) if lang in LANGUAGES),
-            i18n.DEFAULT,
-        )
-        _ensure_item(conn, account_id, response_id, now)
-        conn.execute(
-            mail.insert().values(
-                account_id=account_id,
-                response_id=response_id,
-                kind="reply",
-                to_email=found.email,
-                reply_to=author.email,
-                # Who writes, as names go: the admin's own, else the account's sender.
-                from_name=author.name or found.sender_name or found.account_name,
-                to_name=found.name,
-                subject=one_line,
-                body=text,
-                language=language,
-                status="scheduled",
-                next_attempt_at=now,
-                attempts=0,
-                created_at=now,
-            )
-        )
-        conn.execute(
-            note.insert().values(
-                account_id=account_id,
-                response_id=response_id,
-                author_id=author_id,
-                kind="reply",
-                body=f"{one_line}\n\n{text}",
-                created_at=now,
-            )
-        )
-        _changed(conn, account_id, response_id, {"replied": True}, now)
-    return True

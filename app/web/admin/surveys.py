@@ -15,6 +15,7 @@ from app.answers import rewards
 from app.budget import tariff_page
 from app.editor import form as survey_form
 from app.editor import store as admin_store
+from app.inbox import failed
 from app.inbox import items as inbox
 from app.platform import i18n, urls
 from app.surveys import model as surveys
@@ -182,7 +183,7 @@ def _form_page(
         pools=admin_store.pools(ctx(request).engine, admin.account_id, survey.id)
         if survey is not None
         else {},
-        failed_alerts=inbox.failed_alerts(
+        failed_alerts=failed.failed_alerts(
             ctx(request).engine, admin.account_id, survey.id, survey.alert_emails
         )
         if survey is not None
