@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from app.accounts import accounts
-from app.invitations import records
+from app.invitations import record_in, records
 from app.platform import db
 from app.platform.models import admin_table, invitation_table, survey_table
 from app.surveys import model as surveys
@@ -69,7 +69,7 @@ def _invite(engine: Engine, account_id: int, zone: ZoneInfo) -> int | None:
     if survey_id is None:
         return None
     now = datetime.now(UTC)
-    wanted = records.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
+    wanted = record_in.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
     source = records.Source("manual", EMAIL)
     try:
         outcome = records.accept(engine, account_id, wanted, source, now, zone)

@@ -11,7 +11,7 @@ from typing import Any
 
 import schemathesis
 
-from app.invitations.records import ID_MAX
+from app.invitations.record_in import ID_MAX
 from app.platform.signing import Signer
 from tests.conftest import SECRET
 

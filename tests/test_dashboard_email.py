@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from app.answers import responses
 from app.budget import rule as budget
-from app.invitations import records
+from app.invitations import record_in, record_status, records
 from app.invitations.records import Outcome, Source
 from app.platform import db
 from app.platform.models import invitation_table, response_table
@@ -52,7 +52,7 @@ class Month:
 def take(
     engine: Engine, account_id: int, source: Source, when: datetime, **fields: object
 ) -> Outcome:
-    wanted = records.parse(fields, when)
+    wanted = record_in.parse(fields, when)
     return records.accept(engine, account_id, wanted, source, when, UTC_ZONE)
 
 
@@ -143,8 +143,8 @@ def fill_month(
         cat_invitation = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :id"), {"id": cat.id}
         ).scalar_one()
-    assert records.unsubscribe(engine, cat_invitation, moment(2)) is not None
-    assert ann.id is not None and records.cancel(engine, shop.account_id, ann.id, moment(2))
+    assert record_status.unsubscribe(engine, cat_invitation, moment(2)) is not None
+    assert ann.id is not None and record_status.cancel(engine, shop.account_id, ann.id, moment(2))
 
     upload = arrive(
         engine,
@@ -383,7 +383,7 @@ def test_the_forecast_counts_invitations_and_refused_records(engine: Engine) -> 
     # A scheduled invitation cancelled gives its count back: the budget lasts
     # again at a pace of (4 + 3) in 10 days, 21.7 a month, 1 left.
     assert outcomes[0].id is not None
-    assert records.cancel(engine, shop.account_id, outcomes[0].id, may(11, 0))
+    assert record_status.cancel(engine, shop.account_id, outcomes[0].id, may(11, 0))
     with db.read(engine) as conn:
         again = budget.forecast(conn, shop.account_id, MAY, may(11, 0), UTC_ZONE)
     assert again == budget.Forecast(date(2026, 5, 12), "basic")
@@ -422,7 +422,7 @@ def test_a_given_back_invitation_is_not_an_email_of_the_month(
         invitation_id = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :id"), {"id": lost.id}
         ).scalar_one()
-        assert records.end_unsent(conn, invitation_id, status, may(11, 11))
+        assert record_status.end_unsent(conn, invitation_id, status, may(11, 11))
         conn.execute(
             text("UPDATE invitation SET status = 'sent' WHERE record_id = :id"), {"id": kept.id}
         )

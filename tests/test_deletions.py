@@ -9,6 +9,7 @@ import re
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
+from app.invitations import record_in
 from app.platform import db
 from app.platform.signing import Signer
 from app.privacy import deletions
@@ -154,7 +155,7 @@ def test_a_survey_with_records_and_a_refused_origin_can_be_deleted(engine: Engin
     shop = seed(engine, email=EMAIL, email_delay_days=3)
     source = records.Source("api", "Shop")
     for address in ("a@example.com", "b@example.com"):
-        wanted = records.parse({"survey_id": shop.survey_id, "email": address}, now)
+        wanted = record_in.parse({"survey_id": shop.survey_id, "email": address}, now)
         assert records.accept(
             engine, shop.account_id, wanted, source, now, ZoneInfo("UTC")
         ).accepted

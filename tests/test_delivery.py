@@ -27,7 +27,7 @@ from app import worker
 from app.accounts import accounts
 from app.budget import alerts
 from app.cli import main as cli
-from app.invitations import delivery, records
+from app.invitations import delivery, record_in, record_status, records
 from app.invitations.records import Outcome, Source
 from app.platform import db, outbox
 from app.platform.db import create_db_engine
@@ -62,7 +62,7 @@ class Clock:
 def _accept(
     engine: Engine, shop: Seeded, email: str, when: datetime = T0, **fields: Any
 ) -> Outcome:
-    wanted = records.parse({"survey_id": shop.survey_id, "email": email, **fields}, when)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, **fields}, when)
     outcome = records.accept(engine, shop.account_id, wanted, API, when, UTC_ZONE)
     assert outcome.accepted, outcome
     return outcome
@@ -359,7 +359,7 @@ def test_unsubscribed_before_due_is_cancelled_given_back_and_never_sent(
     stays = _accept(engine, shop, "cleo@example.com")
     # Ana unsubscribes through an earlier message's link, which ends what is
     # scheduled; Ben's address is put on the suppression list behind the sender's back.
-    assert records.unsubscribe(engine, _invitation(engine, by_link).id, T0) is not None
+    assert record_status.unsubscribe(engine, _invitation(engine, by_link).id, T0) is not None
     with db.write(engine) as conn:
         conn.execute(
             update(recipient_table)

@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
 from app.cli import main as cli
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.records import Source
 from app.platform import db
 from app.platform.mail import OutboxTransport
@@ -47,7 +47,7 @@ def _run(capsys: pytest.CaptureFixture[str], command: str) -> dict[str, object]:
 
 
 def _invite(engine: Engine, account_id: int, survey_id: int, email: str, when: datetime) -> int:
-    wanted = records.parse({"survey_id": survey_id, "email": email, "name": "Ann Smith"}, when)
+    wanted = record_in.parse({"survey_id": survey_id, "email": email, "name": "Ann Smith"}, when)
     outcome = records.accept(engine, account_id, wanted, Source("api", "Shop"), when, UTC_ZONE)
     assert outcome.accepted, outcome
     return int(_all(engine, f"SELECT id FROM invitation WHERE record_id = {outcome.id}")[0][0])
@@ -129,7 +129,7 @@ def test_an_unsubscribed_address_stays_suppressed_with_nothing_else_kept(
         ("ann@example.com", None, True)
     ]
     # The next record for the address is still refused.
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, NOW)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, NOW)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "S"), NOW, UTC_ZONE)
     assert outcome.code == "unsubscribed"
 
@@ -248,7 +248,7 @@ def test_an_erased_address_leaves_no_bytes_in_the_sqlite_files(
     path = Path(str(make_url(settings.db_url).database))
     shop = seed(engine, tariff="pro")
     gone = "zelda.quist@example.com"
-    wanted = records.parse(
+    wanted = record_in.parse(
         {
             "survey_id": shop.survey_id,
             "email": gone,

@@ -22,7 +22,7 @@ from app.accounts import accounts
 from app.inbox import items as inbox
 from app.inbox import mail as inbox_mail
 from app.inbox.alerts import COMMENT_WAIT
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.records import Source
 from app.platform import db
 from app.platform.db import create_db_engine
@@ -282,7 +282,7 @@ def invite_and_answer(
     survey_id: int | None = None,
 ) -> int:
     """An accepted record's invitation, answered on its page; the response's id."""
-    wanted = records.parse({"survey_id": survey_id or shop.survey_id, "email": email}, when)
+    wanted = record_in.parse({"survey_id": survey_id or shop.survey_id, "email": email}, when)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), when, UTC_ZONE)
     assert outcome.accepted, outcome
     (invitation_id,) = rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)[
@@ -497,7 +497,7 @@ def _invitation_scored(
 ) -> tuple[str, str]:
     """A record's invitation answered with ``score`` and nothing else yet: its
     key and the display token its comment goes with."""
-    wanted = records.parse({"survey_id": shop.survey_id, **fields}, now)
+    wanted = record_in.parse({"survey_id": shop.survey_id, **fields}, now)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), now, UTC_ZONE)
     assert outcome.accepted, outcome
     (invitation_id,) = rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)[

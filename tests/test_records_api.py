@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
 from app.accounts import api_keys
-from app.invitations import records
+from app.invitations import record_status, records
 from app.main import build_app
 from app.platform import db
 from app.platform.settings import Settings
@@ -166,7 +166,7 @@ def test_a_replay_of_a_refused_record_is_refused_alike(api: Api, engine: Engine)
 def test_an_unsubscribed_recipient_is_409_with_the_record_id(api: Api, engine: Engine) -> None:
     assert api.record(email="bo@example.com").status_code == 202
     invitation_id = _scalar(engine, "SELECT id FROM invitation")
-    assert records.unsubscribe(engine, invitation_id, datetime(2026, 5, 14, tzinfo=UTC))
+    assert record_status.unsubscribe(engine, invitation_id, datetime(2026, 5, 14, tzinfo=UTC))
 
     body = _problem(api.record(email="Bo@Example.com"), 409, "unsubscribed")
 
@@ -417,7 +417,9 @@ def test_status_follows_the_invitation(api: Api, engine: Engine) -> None:
                 text("UPDATE invitation SET status = :s, sent_at = :t WHERE record_id = :r"),
                 {"s": state, "t": None if state == "failed" else sent_at, "r": record_id},
             )
-    assert records.cancel(engine, api.shop.account_id, ids[3], datetime(2026, 5, 14, tzinfo=UTC))
+    assert record_status.cancel(
+        engine, api.shop.account_id, ids[3], datetime(2026, 5, 14, tzinfo=UTC)
+    )
 
     shown = [api.show(record_id).json() for record_id in ids]
 

@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from app import worker
 from app.accounts import accounts
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.records import Source
 from app.platform import db
 from tests.admin_helpers import csrf_from, login, post_form, text_of
@@ -112,7 +112,7 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
     login(client, EMAIL)
     post_form(client, ACCOUNT, NAMES, names("Shop", SHOP_NAME))
     for email, name in (("ann@example.com", "Änne Schäfer"), ("bob@example.com", None)):
-        wanted = records.parse({"survey_id": shop.survey_id, "email": email, "name": name}, T0)
+        wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, "name": name}, T0)
         assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
     clock.now = T0 + timedelta(minutes=1)
     assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 2
@@ -129,7 +129,7 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
 
     # Without a sender name, the account's name; the address never changes.
     post_form(client, ACCOUNT, NAMES, names("Corner Shop"))
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "cy@example.com"}, T0)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "cy@example.com"}, T0)
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
     assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 1
     assert str(smtp_server.received[-1].message["From"]) == "Corner Shop <feedback@shop.example>"
@@ -142,7 +142,7 @@ def test_an_inbox_reply_comes_from_the_admins_name_to_the_customers_name(
     shop = seed(engine, email=EMAIL)
     with db.write(engine) as conn:
         accounts.set_min_interval(conn, shop.account_id, 0)
-    wanted = records.parse(
+    wanted = record_in.parse(
         {"survey_id": shop.survey_id, "email": "anna@example.com", "name": "Anna Schäfer"}, T0
     )
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)

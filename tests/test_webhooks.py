@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from app import worker
 from app.accounts import api_keys
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.records import Source
 from app.platform import db
 from app.platform.mail import SmtpTransport, parse_smtp_url
@@ -206,7 +206,7 @@ def test_refused_records_and_budget_thresholds_are_events(
         {"period": "2026-05", "level": 80, "used": 4, "limit": 5}
     ]
     assert _answer(client, shop.embed_key, 8)[1].status_code == 201
-    wanted = records.parse(
+    wanted = record_in.parse(
         {
             "survey_id": shop.survey_id,
             "email": "jane@example.com",
@@ -472,7 +472,7 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
     _endpoint(engine, shop.account_id, receiver.url)
     source = Source("csv", "march.csv")
     zone = ZoneInfo("UTC")
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, clock())
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, clock())
     accepted = records.accept(engine, shop.account_id, wanted, source, clock(), zone)
     [invitation] = _rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=accepted.id)
     key = URLS.signer.invitation_key(invitation.id)
@@ -493,7 +493,7 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
     # The address unsubscribes; a record for it again is refused, by name of reason only.
     with db.write(engine) as conn:
         conn.execute(text("UPDATE recipient SET unsubscribed_at = created_at"))
-    again = records.parse(
+    again = record_in.parse(
         {"survey_id": shop.survey_id, "email": "ann@example.com", "external_id": "crm-9"}, clock()
     )
     refused = records.accept(engine, shop.account_id, again, source, clock(), zone)

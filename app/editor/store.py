@@ -18,9 +18,6 @@ from app.results import stats
 from app.surveys import model as surveys
 from app.surveys.model import Survey
 
-# -- dashboard -------------------------------------------------------------
-
-
 # -- surveys ---------------------------------------------------------------
 
 
@@ -102,9 +99,6 @@ def _update_survey(engine: Engine, account_id: int, survey_id: int, values: dict
             .values(**values)
         )
     return result.rowcount == 1
-
-
-# -- results ---------------------------------------------------------------
 
 
 # -- rewards -----------------------------------------------------------------

@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("nps_beacon.inbox_mail")
 
 
-# -- detractor alerts ---------------------------------------------------------------
-
-
 # -- sending ------------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import Connection, select, update
 
-from app.invitations import records
+from app.invitations import record_status
 from app.invitations.messages import invitation_message
 from app.platform import db, outbox
 from app.platform.compose import from_address
@@ -121,13 +121,13 @@ def claim(conn: Connection, now: datetime, limit: int, lease: timedelta = LEASE)
     for row in rows:
         if row.unsubscribed_at is not None:
             # Never sent, never counted: the recipient left before it was due.
-            cancelled += records.end_unsent(conn, row.id, "cancelled", now, "unsubscribed")
+            cancelled += record_status.end_unsent(conn, row.id, "cancelled", now, "unsubscribed")
             continue
         survey = found[row.survey_id]
         if not survey.active:
             # A switched-off survey's page says it has ended: a mail leading
             # there would ask in vain. Never sent, so never counted.
-            cancelled += records.end_unsent(conn, row.id, "cancelled", now, "survey inactive")
+            cancelled += record_status.end_unsent(conn, row.id, "cancelled", now, "survey inactive")
             continue
         due.append(
             Due(
@@ -201,12 +201,12 @@ def mark(
         if result.status == "sent":
             continue
         if result.status == "permanent":
-            summary.failed += records.end_unsent(
+            summary.failed += record_status.end_unsent(
                 conn, item.id, "failed", now, _error(result.detail)
             )
         elif item.send_at + RETRY_FOR < now:
             error = _error(f"gave up after {item.attempts} attempts over a day: {result.detail}")
-            summary.failed += records.end_unsent(conn, item.id, "failed", now, error)
+            summary.failed += record_status.end_unsent(conn, item.id, "failed", now, error)
         else:
             retried = conn.execute(
                 update(invitation)
@@ -247,9 +247,3 @@ def outbox_path(directory: Path, urls: Urls, invitation_id: int) -> Path:
     named = EmailMessage()
     named["Message-ID"] = urls.message_id(invitation_id)
     return directory / file_name(named)
-
-
-# -- budget alerts ---------------------------------------------------------------
-
-
-# -- passes ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, Select, insert, select
 
-from app.invitations import record_csv, records
+from app.invitations import record_csv, record_in, records
 from app.platform import db, i18n
 from app.platform.models import record_upload_table as upload_table
 from app.platform.models import survey_table as survey
@@ -66,7 +66,7 @@ def describe(language: str, reason: str) -> str:
     return reason
 
 
-def _field_reason(error: records.InvalidRecord) -> str:
+def _field_reason(error: record_in.InvalidRecord) -> str:
     text = "; ".join(f"field:{item.field}:{item.message}" for item in error.errors[:1])
     return text[:REASON_MAX]
 
@@ -131,7 +131,7 @@ def take_upload(
     for line, email, outcome in taken:
         counts[outcome if outcome in counts else "invalid"] += 1
         if outcome not in ("scheduled", "replayed"):
-            refused.append([line, email[: records.EMAIL_MAX], outcome])
+            refused.append([line, email[: record_in.EMAIL_MAX], outcome])
     with db.write(engine) as conn:
         upload_id = conn.execute(
             insert(upload_table)
@@ -166,8 +166,8 @@ def _outcomes(
             yield row.line, email, f"row.{row.problem}"
             continue
         try:
-            wanted = records.parse({**row.record(), "survey_id": survey_id}, now)
-        except records.InvalidRecord as error:
+            wanted = record_in.parse({**row.record(), "survey_id": survey_id}, now)
+        except record_in.InvalidRecord as error:
             yield row.line, email, _field_reason(error)
             continue
         try:
@@ -350,8 +350,8 @@ def take_manual(
     if given.get("language") not in (None, *i18n.LANGUAGES):
         entry.errors["language"] = ("error.choice", {})
     try:
-        wanted = records.parse(given, now)
-    except records.InvalidRecord as error:
+        wanted = record_in.parse(given, now)
+    except record_in.InvalidRecord as error:
         for item in error.errors:
             entry.errors.setdefault(item.field, (_FIELD_ERRORS.get(item.field, "error.choice"), {}))
         return entry

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, func, select, update
 
-from app.invitations import records
+from app.invitations import record_status
 from app.platform import db
 from app.platform.models import (
     answer_table,
@@ -144,7 +144,7 @@ def delete_survey(
             )
         ).scalars()
         for invitation_id in list(waiting):
-            records.end_unsent(conn, invitation_id, "cancelled", now, "survey deleted")
+            record_status.end_unsent(conn, invitation_id, "cancelled", now, "survey deleted")
         # The month's counts stay; only the pointer to the survey goes.
         conn.execute(
             update(usage_table)

@@ -37,7 +37,7 @@ from starlette.types import Scope
 from app.answers import follow_ups as answers
 from app.answers import responses, score_changes
 from app.invitations import answers as invitation_answers
-from app.invitations import records
+from app.invitations import record_status
 from app.invitations.answers import Invited
 from app.platform import i18n, text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
@@ -477,7 +477,11 @@ async def unsubscribe(request: Request) -> Response:
     invited = await run_in_threadpool(_unsubscribing, request)
     ctx: Context = request.app.state.ctx
     done = await ctx.writes.run(
-        records.unsubscribe, ctx.engine, invited.id, ctx.clock(), account=invited.survey.account_id
+        record_status.unsubscribe,
+        ctx.engine,
+        invited.id,
+        ctx.clock(),
+        account=invited.survey.account_id,
     )
     if done is None:  # gone since it was read
         raise Notice(invited.language, 404, "invalid_title", "invalid_text")

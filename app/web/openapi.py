@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.invitations import records
+from app.invitations import record_in, records
 from app.web.openapi_responses import (
     BAD_KEY,
     HEADERS,
@@ -89,9 +89,6 @@ _DESCRIPTION = (
     "`request_id` matches the `X-Request-ID` header and the server's log line. "
     "In production a request whose `Host` is not the service's gets a plain 400 first."
 )
-
-
-# -- answers -----------------------------------------------------------------
 
 
 # -- operations --------------------------------------------------------------
@@ -314,7 +311,7 @@ def _paths(limits: Limits) -> dict[str, Any]:
                         "name": "record_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": records.ID_MAX},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": record_in.ID_MAX},
                     }
                 ],
                 "responses": {
@@ -337,6 +334,3 @@ def _paths(limits: Limits) -> dict[str, Any]:
             }
         },
     }
-
-
-# -- bodies ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from datetime import MINYEAR
 
 from app.answers import responses
 from app.editor.form import COLOR
-from app.invitations import records
+from app.invitations import record_in, records
 from app.platform.i18n import LANGUAGES
 from app.surveys import model as surveys
 from app.surveys import questions, scales
@@ -192,7 +192,7 @@ _WHITESPACE = "".join(f"\\u{code:04x}" for code in range(sys.maxunicode + 1) if 
 
 def _plain_text(limit: int) -> Schema:
     """A text field of a record: no control characters, up to ``limit``."""
-    pattern = f"^{_none_of(records.CONTROL.pattern)}*$"
+    pattern = f"^{_none_of(record_in.CONTROL.pattern)}*$"
     return {"type": "string", "maxLength": limit, "pattern": pattern}
 
 
@@ -217,21 +217,21 @@ def record_fields() -> dict[str, Schema]:
     """A record, as ``POST /records`` and each item of a batch take it."""
     optional_text = {
         name: _optional(_plain_text(limit))
-        for name, limit in (("name", records.NAME_MAX), ("event", records.EVENT_MAX))
+        for name, limit in (("name", record_in.NAME_MAX), ("event", record_in.EVENT_MAX))
     }
     return {
         "survey_id": {
             "type": "integer",
             "minimum": 1,
-            "maximum": records.ID_MAX,
+            "maximum": record_in.ID_MAX,
             "description": "One of the account's surveys (a string of digits is taken too).",
         },
-        "email": {"type": "string", "format": "email", "maxLength": records.EMAIL_MAX},
+        "email": {"type": "string", "format": "email", "maxLength": record_in.EMAIL_MAX},
         "name": optional_text["name"],
         "language": _optional(
             {
                 "type": "string",
-                "pattern": f"^(?:{records.LANGUAGE_TAG.pattern})?$",
+                "pattern": f"^(?:{record_in.LANGUAGE_TAG.pattern})?$",
                 "description": "A language tag; one the surveys do not speak, or none, "
                 "means the survey's own language.",
             }
@@ -244,19 +244,19 @@ def record_fields() -> dict[str, Schema]:
                 "anyOf": [{"format": "date-time"}, {"format": "date"}, {"maxLength": 0}],
                 "pattern": _EVENT_YEARS,
                 "description": "An RFC 3339 date-time or date (also ISO 8601 without a zone, "
-                f"taken as UTC), at most {records.FUTURE_LIMIT.days} days ahead; the "
+                f"taken as UTC), at most {record_in.FUTURE_LIMIT.days} days ahead; the "
                 "invitation is due then plus the survey's delay.",
             }
         ),
         "external_id": _optional(
             {
                 "anyOf": [
-                    _plain_text(records.EXTERNAL_ID_MAX),
+                    _plain_text(record_in.EXTERNAL_ID_MAX),
                     # Taken as its decimal digits, which must fit the same length.
                     {
                         "type": "integer",
-                        "minimum": 1 - 10 ** (records.EXTERNAL_ID_MAX - 1),
-                        "maximum": 10**records.EXTERNAL_ID_MAX - 1,
+                        "minimum": 1 - 10 ** (record_in.EXTERNAL_ID_MAX - 1),
+                        "maximum": 10**record_in.EXTERNAL_ID_MAX - 1,
                     },
                 ],
                 "description": "Your id: the same one again replays the first outcome.",
@@ -265,15 +265,15 @@ def record_fields() -> dict[str, Schema]:
         "properties": _optional(
             {
                 "type": "object",
-                "maxProperties": records.PROPERTIES_MAX_KEYS,
+                "maxProperties": record_in.PROPERTIES_MAX_KEYS,
                 "propertyNames": {
                     "minLength": 1,
-                    "maxLength": records.PROPERTY_KEY_MAX,
+                    "maxLength": record_in.PROPERTY_KEY_MAX,
                     # Names are stripped: one of spaces alone would be empty.
                     "pattern": f"[^{_WHITESPACE}]",
                 },
                 "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-                "description": f"At most {records.PROPERTIES_MAX_BYTES:,} bytes as JSON.",
+                "description": f"At most {record_in.PROPERTIES_MAX_BYTES:,} bytes as JSON.",
             }
         ),
     }

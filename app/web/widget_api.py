@@ -17,7 +17,7 @@ from app.answers import follow_ups as answers
 from app.answers import responses
 from app.budget import rule as budget
 from app.editor import preview
-from app.invitations import records
+from app.invitations import record_in
 from app.platform import text, urls
 from app.platform.signing import Display, ExpiredToken, InvalidToken
 from app.surveys import questions, scales
@@ -194,7 +194,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     if kind not in scales.KINDS:
         raise _invalid_token()
     scale = scales.scale(str(kind))
-    score = records.whole_number(data.get("score"))
+    score = record_in.whole_number(data.get("score"))
     if score is None:
         raise _invalid([("score", "is required")])
     if not isinstance(score, int) or isinstance(score, bool):
@@ -282,7 +282,7 @@ def _invalid(errors: list[tuple[str, str]]) -> Problem:
 
 def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
-    score = records.whole_number(data.get("score"))
+    score = record_in.whole_number(data.get("score"))
     if score is not None:
         low, high = survey.scale.low, survey.scale.high
         if not isinstance(score, int) or isinstance(score, bool):

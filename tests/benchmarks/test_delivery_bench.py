@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 
 from app import worker
 from app.cli import main as cli
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.messages import invitation_message
 from app.platform import db, outbox
 from app.platform.mail import SmtpTransport, parse_smtp_url
@@ -52,7 +52,7 @@ def _due(engine: Engine, count: int) -> Survey:
     now = datetime.now(UTC)
     source = records.Source("api", "bench")
     for n in range(count):
-        wanted = records.RecordIn(shop.survey_id, f"person{n}@example.com", name=f"Person {n}")
+        wanted = record_in.RecordIn(shop.survey_id, f"person{n}@example.com", name=f"Person {n}")
         assert records.accept(engine, shop.account_id, wanted, source, now, ZONE).accepted
     with db.read(engine) as conn:
         survey = surveys.find(conn, shop.survey_id)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from app.accounts import accounts
-from app.invitations import records
+from app.invitations import record_in, records
 from app.invitations.records import Source
 from app.platform import db
 from app.platform.signing import Signer
@@ -55,7 +55,7 @@ def _email_answer(
     **fields: Any,
 ) -> None:
     """An invitation to Ann, answered with a comment on its page."""
-    wanted = records.parse({"survey_id": survey_id, "email": "ann@example.com", **fields}, when)
+    wanted = record_in.parse({"survey_id": survey_id, "email": "ann@example.com", **fields}, when)
     outcome = records.accept(
         engine, account_id, wanted, Source("api", "Shop"), when, ZoneInfo("UTC")
     )

@@ -13,7 +13,7 @@ from starlette.responses import Response, StreamingResponse
 from app.accounts import preferences
 from app.accounts.preferences import Admin
 from app.invitations import intake as record_intake
-from app.invitations import records
+from app.invitations import record_status
 from app.invitations import views as record_views
 from app.platform import urls
 from app.web import http
@@ -133,7 +133,7 @@ def confirm_cancel(request: Request, admin: Admin) -> Response:
 def cancel(request: Request, admin: Admin, form: Form) -> Response:
     found = _record(request, admin)
     context = ctx(request)
-    if records.cancel(context.engine, admin.account_id, found.id, context.clock()):
+    if record_status.cancel(context.engine, admin.account_id, found.id, context.clock()):
         flash(request, "records.cancelled", email=found.email)
     else:
         flash(request, "records.not_cancelled", email=found.email)
