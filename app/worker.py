@@ -29,6 +29,7 @@ from app.platform.settings import Settings
 from app.platform.urls import Urls
 from app.privacy import erasure
 from app.webhooks import delivery as webhook_delivery
+from app.webhooks import lanes
 
 log = logging.getLogger("nps_beacon.delivery")
 
@@ -60,7 +61,7 @@ def run_pass(sender: Sender, stop: threading.Event | None = None) -> Summary:
     events): what ``worker --once`` does."""
     summary = mail_pass(sender, stop)
     if stop is None or not stop.is_set():
-        hooks = webhook_delivery.run_pass(webhook_sender(sender), stop.is_set if stop else None)
+        hooks = lanes.run_pass(webhook_sender(sender), stop.is_set if stop else None)
         summary.webhooks_delivered = hooks.delivered
         summary.webhooks_retried = hooks.retried
         summary.webhooks_failed = hooks.failed
@@ -74,7 +75,7 @@ def run(sender: Sender, stop: threading.Event, idle: float = IDLE) -> None:
     database or mail server that is away is waited out: the next pass tries
     again."""
     hooks = threading.Thread(
-        target=webhook_delivery.run,
+        target=lanes.run,
         args=(webhook_sender(sender), stop.is_set, idle),
         name="nps-beacon-webhooks",
         daemon=True,

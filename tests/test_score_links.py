@@ -19,7 +19,7 @@ from starlette.testclient import TestClient
 
 from app.inbox import alerts
 from app.platform import db
-from app.webhooks import delivery as webhook_delivery
+from app.webhooks import lanes
 from tests import test_invitations as mail
 from tests import test_links as link
 from tests.conftest import Clock, Seeded, count_responses, seed, usage_row
@@ -229,7 +229,7 @@ def test_alerts_and_webhooks_follow_the_changed_segment(
     assert page.click(1).status_code == 303
     assert queue() == [("scheduled",)]  # a detractor again: alerted all the same
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     events = sorted(
         (r.json["type"], r.json["data"]["score"], str(r.json["data"].get("previous")))
         for r in receiver.requests

@@ -25,6 +25,7 @@ from app.platform.outbox import Sender, Summary
 from app.platform.settings import Settings
 from app.webhooks import delivery as webhook_delivery
 from app.webhooks import endpoints as webhooks
+from app.webhooks import lanes
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer
@@ -68,7 +69,7 @@ def test_a_receiver_dripping_its_status_fails_the_attempt_at_the_deadline(
     with running_drip_server(HTTP_OK, every=1.0, http=True) as drip:
         _endpoint(engine, shop.account_id, drip.url("/hooks"))
         _emit(engine, shop.account_id, 1, clock())
-        summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, deadline=2))
+        summary = lanes.run_pass(_sender(engine, clock, smtp_server, deadline=2))
         [connection] = drip.finished(at_least=1)
 
     assert summary == webhook_delivery.Summary(retried=1)
@@ -90,7 +91,7 @@ def test_a_status_in_time_delivers_though_the_body_drips_on(
     with running_drip_server(head + b"x" * 100, every=1.0, http=True, at_once=len(head)) as drip:
         _endpoint(engine, shop.account_id, drip.url("/hooks"))
         _emit(engine, shop.account_id, 1, clock())
-        summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, deadline=2))
+        summary = lanes.run_pass(_sender(engine, clock, smtp_server, deadline=2))
         [connection] = drip.finished(at_least=1)
 
     assert summary == webhook_delivery.Summary(delivered=1)
@@ -178,7 +179,7 @@ def test_two_workers_share_one_endpoints_slots_and_never_attempt_one_message_twi
             try:
                 sender = _sender(own, lambda: datetime.now(UTC), smtp_server, deadline=2)
                 start.wait()
-                summaries.append(webhook_delivery.run_pass(sender))
+                summaries.append(lanes.run_pass(sender))
             finally:
                 own.dispose()
 

@@ -32,7 +32,7 @@ from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.webhooks import delivery as webhook_delivery
 from app.webhooks import endpoints as webhooks
-from app.webhooks import signatures, targets
+from app.webhooks import lanes, signatures, targets
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
@@ -94,7 +94,7 @@ def test_an_answer_is_posted_signed_once_to_each_endpoint_that_wants_it(
 
     _, answered = _answer(client, shop.embed_key, 3, "Too slow")
     assert answered.status_code == 201
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server))
 
     assert summary.delivered == 1
     [request] = receiver.requests
@@ -133,7 +133,7 @@ def test_a_comment_sent_later_is_response_updated(
     assert (first.status_code, later.status_code) == (201, 200)
     # The same comment again changes nothing and says nothing.
     client.post("/api/v1/responses", json={"display_token": token, "score": 10, "comment": "Great"})
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     # One batch is POSTed a few at once: the order of arrival is not kept.
     events = sorted((r.json["type"], r.json["data"]["comment"] or "") for r in receiver.requests)
     assert events == [("response.created", ""), ("response.updated", "Great")]
@@ -246,14 +246,14 @@ def test_500s_and_timeouts_are_retried_with_the_same_id_and_every_attempt_logged
     receiver.script = [500, ("sleep", 3.0), 200]
     sender = _sender(engine, clock, smtp_server, timeout=0.5)
 
-    assert webhook_delivery.run_pass(sender).retried == 1  # 500
-    assert webhook_delivery.run_pass(sender) == webhook_delivery.Summary()  # not due yet
+    assert lanes.run_pass(sender).retried == 1  # 500
+    assert lanes.run_pass(sender) == webhook_delivery.Summary()  # not due yet
     clock.now += timedelta(minutes=1)
-    assert webhook_delivery.run_pass(sender).retried == 1  # timed out
+    assert lanes.run_pass(sender).retried == 1  # timed out
     clock.now += timedelta(minutes=4)
-    assert webhook_delivery.run_pass(sender) == webhook_delivery.Summary()  # 5 min after
+    assert lanes.run_pass(sender) == webhook_delivery.Summary()  # 5 min after
     clock.now += timedelta(minutes=1)
-    assert webhook_delivery.run_pass(sender).delivered == 1
+    assert lanes.run_pass(sender).delivered == 1
 
     assert len(set(receiver.ids())) == 1 and len(receiver.requests) == 3
     assert all(verify(secret, request) for request in receiver.requests)
@@ -277,7 +277,7 @@ def test_five_messages_failed_for_good_switch_the_endpoint_off_and_mail_the_admi
         for number in range(6):
             webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": number}, clock())
     # No retries left: each failure is final.
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, backoff=()))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server, backoff=()))
     # Attempts to one endpoint run a few at a time: the fifth failure switches
     # it off, and a sixth not yet marked by then fails as switched off.
     assert summary.failed in (5, 6) and summary.disabled == 1
@@ -308,9 +308,9 @@ def test_a_day_of_failures_ends_the_message_and_switches_the_endpoint_off(
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
     sender = _sender(engine, clock, smtp_server)
-    assert webhook_delivery.run_pass(sender).retried == 1
+    assert lanes.run_pass(sender).retried == 1
     clock.now += timedelta(hours=25)
-    summary = webhook_delivery.run_pass(sender)
+    summary = lanes.run_pass(sender)
     assert (summary.failed, summary.disabled) == (1, 1)
     [endpoint] = _rows(
         engine,
@@ -390,7 +390,7 @@ def test_in_production_a_loopback_endpoint_is_refused_at_delivery(
     _endpoint(engine, shop.account_id, receiver.url)  # saved while developing
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, production=True))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server, production=True))
     assert summary.retried == 1
     assert receiver.requests == []  # nothing reached the address
     [logged] = _rows(engine, "SELECT status_code, error FROM webhook_attempt")
@@ -399,7 +399,7 @@ def test_in_production_a_loopback_endpoint_is_refused_at_delivery(
     with db.write(engine) as conn:
         conn.execute(text("UPDATE webhook_endpoint SET url = 'https://127.0.0.1:1/hooks'"))
     clock.now += timedelta(minutes=1)
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server, production=True))
+    lanes.run_pass(_sender(engine, clock, smtp_server, production=True))
     errors = _rows(engine, "SELECT error FROM webhook_attempt ORDER BY id")
     assert "private or reserved address" in errors[-1].error
     assert receiver.requests == []
@@ -458,7 +458,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     # Another worker, once the lease has run out (here: after it is moved back).
     receiver.default = 200
     later = datetime.now(UTC) + webhook_delivery.LEASE + timedelta(seconds=1)
-    summary = webhook_delivery.run_pass(_sender(engine, lambda: later, smtp_server))
+    summary = lanes.run_pass(_sender(engine, lambda: later, smtp_server))
     assert summary.delivered == 12
     assert set(receiver.ids()) == expected  # each at least once; repeats share their id
     statuses = _rows(engine, "SELECT DISTINCT status FROM webhook_message")
@@ -499,7 +499,7 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
     refused = records.accept(engine, shop.account_id, again, source, clock(), zone)
     assert refused.code == "unsubscribed"
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     by_type = {r.json["type"]: r for r in receiver.requests}
     assert sorted(by_type) == ["record.refused", "response.created", "response.updated"]
     created = by_type["response.created"].json["data"]
@@ -556,7 +556,7 @@ def test_response_events_name_the_record_and_the_address_so_the_shop_finds_its_o
     )
     _answer_invitation(client, engine, record_id, 2, "The parcel came late.")
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
 
     by_type = {r.json["type"]: r.json["data"] for r in receiver.requests}
     assert sorted(by_type) == ["response.created", "response.updated"]
@@ -581,7 +581,7 @@ def test_an_anonymous_surveys_response_events_name_nobody(
     )
     _answer_invitation(client, engine, record_id, 2, "Nobody should know it was me.")
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
 
     by_type = {r.json["type"]: r for r in receiver.requests}
     assert sorted(by_type) == ["response.created", "response.updated"]
@@ -602,12 +602,12 @@ def test_finished_messages_are_forgotten_after_thirty_days(
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
     webhook_delivery._pruned.clear()
     sender = _sender(engine, clock, smtp_server)
-    assert webhook_delivery.run_pass(sender).delivered == 1
+    assert lanes.run_pass(sender).delivered == 1
     clock.now += timedelta(days=29)
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 2}, clock())
     clock.now += timedelta(days=2)  # the first is 31 days old, the second 2; both delivered
-    webhook_delivery.run_pass(sender)
+    lanes.run_pass(sender)
     assert webhook_delivery.prune(sender) == 0  # not again within the hour
     left = _rows(engine, "SELECT body FROM webhook_message")
     assert [row.body.count('"id":2') for row in left] == [1]

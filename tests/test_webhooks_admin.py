@@ -23,6 +23,7 @@ from app.platform.signing import Signer
 from app.platform.urls import Urls
 from app.webhooks import delivery as webhook_delivery
 from app.webhooks import endpoints as webhooks
+from app.webhooks import lanes
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
 from tests.webhook_receiver import Receiver, verify
@@ -52,7 +53,7 @@ def _create(client: TestClient, url: str, *events: str) -> tuple[int, str]:
 
 
 def _pass(engine: Engine, tmp_path: object, clock: Clock) -> webhook_delivery.Summary:
-    return webhook_delivery.run_pass(
+    return lanes.run_pass(
         webhook_delivery.WebhookSender(
             engine=engine,
             transport=OutboxTransport(Path(str(tmp_path)) / "outbox"),

@@ -24,6 +24,7 @@ NOT_IN_A_WORKER = (
     "httpx",  # the webhook sender's client, loaded by the commands that send
     "app.invitations.delivery",
     "app.webhooks.delivery",
+    "app.webhooks.lanes",
     "app.worker",
 )
 

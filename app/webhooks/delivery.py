@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
-from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -40,7 +38,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy import Connection, Engine, case, delete, func, insert, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from app.platform import db, metrics, outbox
 from app.platform.compose import admin_notice, checked_url, one_line
@@ -538,12 +535,12 @@ def prune(sender: WebhookSender) -> int:
     return len(ids)
 
 
-def _claim(sender: WebhookSender, limit: int) -> list[Due]:
+def claim_batch(sender: WebhookSender, limit: int) -> list[Due]:
     with db.write(sender.engine) as conn:
         return claim(conn, sender.clock(), limit, sender.lease)
 
 
-def _record(sender: WebhookSender, finished: Sequence[tuple[Due, Result]]) -> Summary:
+def record_results(sender: WebhookSender, finished: Sequence[tuple[Due, Result]]) -> Summary:
     """Mark finished attempts in one transaction; tell the admins of
     endpoints that were switched off."""
     now = sender.clock()
@@ -558,102 +555,10 @@ def _record(sender: WebhookSender, finished: Sequence[tuple[Due, Result]]) -> Su
     return summary
 
 
-async def _attempt(sender: WebhookSender, http: httpx.AsyncClient, due: Due) -> tuple[Due, Result]:
+async def send_one(sender: WebhookSender, http: httpx.AsyncClient, due: Due) -> tuple[Due, Result]:
     try:
         return due, await post(sender, http, due)
     except Exception as exc:
         # One odd target must not end the lane; the message is tried again.
         log.exception("webhook attempt %s failed", due.msg_id)
         return due, Result(None, f"{type(exc).__name__}: {exc}"[:ERROR_MAX], 0, sender.clock())
-
-
-class _Lane:
-    """Attempts in flight on one event loop. A slot that frees is filled by
-    the next claim at once: nothing waits for the slowest attempt."""
-
-    def __init__(self, sender: WebhookSender, stop: Callable[[], bool], drain: bool) -> None:
-        self.sender = sender
-        self.stop = stop
-        self.drain = drain  # a pass: end once nothing is due and nothing in flight
-        self.running: set[asyncio.Task[tuple[Due, Result]]] = set()
-        self.finished: list[tuple[Due, Result]] = []
-        self.total = Summary()
-        self.more = True  # the last claim was full, or slots were freed since
-        self.claimed_at = -math.inf
-
-    async def run(self, idle: float) -> Summary:
-        async with client(self.sender) as http:
-            while True:
-                if self.finished:
-                    await self._mark()
-                stopping = self.stop()
-                if not stopping and self._claim_due(idle):
-                    await self._fill(http)
-                if self.running:
-                    done, self.running = await asyncio.wait(
-                        self.running, timeout=POLL, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    self.finished.extend(task.result() for task in done)
-                elif stopping or (self.drain and not self.more):
-                    return self.total
-                else:
-                    await asyncio.sleep(0 if self.drain else POLL)
-
-    def _claim_due(self, idle: float) -> bool:
-        if len(self.running) >= PARALLEL:
-            return False
-        return self.more or time.monotonic() - self.claimed_at >= idle
-
-    async def _fill(self, http: httpx.AsyncClient) -> None:
-        wanted = PARALLEL - len(self.running)
-        if not self.drain:
-            await asyncio.to_thread(prune, self.sender)  # at most hourly
-        due = await asyncio.to_thread(_claim, self.sender, wanted)
-        self.claimed_at = time.monotonic()
-        self.more = len(due) == wanted
-        for item in due:
-            self.running.add(asyncio.create_task(_attempt(self.sender, http, item)))
-
-    async def _mark(self) -> None:
-        finished, self.finished = self.finished, []
-        summary = await asyncio.to_thread(_record, self.sender, finished)
-        self.total.add(summary)
-        self.more = True
-        if not self.drain and (summary.delivered or summary.retried or summary.failed):
-            log.info("webhooks %s", summary)
-
-
-def _on_a_loop_of_its_own(work: Coroutine[object, object, Summary]) -> Summary:
-    """Run ``work`` on a new event loop in a thread of its own, so a caller
-    whose thread already runs a loop may call it too."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nps-beacon-webhooks") as pool:
-        return pool.submit(asyncio.run, work).result()
-
-
-def run_pass(sender: WebhookSender, stop: Callable[[], bool] | None = None) -> Summary:
-    """Send every due message and wait for the attempts (``worker --once``);
-    now and then forget old ones. A true ``stop()`` claims nothing more."""
-    prune(sender)
-    lane = _Lane(sender, stop or (lambda: False), drain=True)
-    return _on_a_loop_of_its_own(lane.run(idle=0))
-
-
-def run(sender: WebhookSender, stop: Callable[[], bool], idle: float = IDLE) -> None:
-    """The worker's webhook lane until ``stop()``: claims whenever a slot is
-    free; then the attempts in flight end within their deadline and are
-    marked. A database that is away is waited out."""
-    while not stop():
-        lane = _Lane(sender, stop, drain=False)
-        try:
-            _on_a_loop_of_its_own(lane.run(idle))
-        except (SQLAlchemyError, OSError) as exc:
-            log.warning("webhooks paused: %s", exc)
-        except Exception:
-            log.exception("webhooks failed")
-        else:
-            return
-        # Attempts in flight when the lane broke were dropped unmarked: their
-        # leases run out and they are sent again, as after a killed worker.
-        deadline = time.monotonic() + idle
-        while not stop() and time.monotonic() < deadline:
-            time.sleep(POLL)
