@@ -4,43 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import logging.config
 import secrets
-import signal
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
-from app import (
-    accounts,
-    admin_sessions,
-    api_keys,
-    backups,
-    budget,
-    db,
-    demo,
-    erasure,
-    i18n,
-    logs,
-    mail,
-    metrics,
-    migrations,
-    scales,
-    surveys,
-    urls,
-)
-from app.db import create_db_engine
-from app.settings import Settings, SettingsError, from_env
-from app.signing import Signer
-
-if TYPE_CHECKING:
-    from app import delivery
+from app import demo, migrations
+from app.accounts import accounts, api_keys
+from app.accounts import sessions as admin_sessions
+from app.budget import rule as budget
+from app.budget import tariffs
+from app.platform import backups, db, i18n, logs, urls
+from app.platform.db import create_db_engine
+from app.platform.settings import Settings, SettingsError, from_env
+from app.platform.signing import Signer
+from app.privacy import erasure
+from app.surveys import model as surveys
+from app.surveys import scales
 
 # A made-up password: 16 characters of base64url, 96 bits.
 PASSWORD_BYTES = 12
@@ -67,21 +51,6 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
     print("database is up to date", file=sys.stderr)
 
 
-def _sender(settings: Settings, engine: Engine) -> delivery.Sender:
-    # The sender (httpx for webhooks among it) loads only in a process that sends.
-    from app import delivery
-
-    return delivery.Sender(
-        engine=engine,
-        transport=mail.transport_for(settings),
-        urls=_urls(settings),
-        mail_from=settings.mail_from,
-        zone=settings.zone,
-        production=settings.production,
-        webhook_deadline=settings.webhook_deadline,
-    )
-
-
 def _sends_in_process(settings: Settings, args: argparse.Namespace) -> bool:
     """Development without SMTP_URL sends to the outbox from the web command
     itself; with SMTP_URL, and always in production, the worker sends."""
@@ -94,9 +63,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     background = None
     if _sends_in_process(settings, args):
         # Imported here, so a server that sends nothing never loads the sender.
-        from app import delivery
+        from app import worker
 
-        background = delivery.Background(_sender(settings, _engine(settings))).start()
+        sender = worker.sender_for(settings, _engine(settings), _urls(settings))
+        background = worker.Background(sender).start()
     try:
         uvicorn.run(
             "app.main:app",
@@ -119,33 +89,20 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production and settings.smtp is None:
         raise CommandError("the worker needs SMTP_URL when ENVIRONMENT=production")
-    logging.config.dictConfig(logs.dict_config(settings.log_level, settings.log_format == "json"))
-    if settings.metrics:
-        # The web server's /metrics adds up this process's figures too.
-        metrics.enable(settings.metrics_path)
     # Only the commands that send load the sender (and httpx).
-    from app import delivery
+    from app import worker
 
-    engine = _engine(settings)
-    sender = _sender(settings, engine)
-    if args.once:
-        _print(delivery.run_pass(sender).as_dict())
-        return
-    stop = threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        # The batch in hand is sent and marked; then the loop ends.
-        signal.signal(number, lambda *_: stop.set())
-    where = "SMTP" if settings.smtp is not None else f"the outbox {settings.var_dir / 'outbox'}"
-    logging.getLogger("nps_beacon").info("worker started, sending through %s", where)
-    erasure.keep_retention(engine, settings.retention_months, stop)
-    delivery.run(sender, stop)
+    summary = worker.main(settings, _engine(settings), _urls(settings), once=args.once)
+    if summary is not None:
+        _print(summary)
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     if settings.production:
         raise CommandError("the demo is for development; unset ENVIRONMENT=production")
     # Only the commands that send load the sender (and httpx).
-    from app import delivery
+    from app import worker
+    from app.invitations import delivery
 
     migrations.upgrade(settings.db_url)
     engine = _engine(settings)
@@ -156,7 +113,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     elif _sends_in_process(settings, args):
         # Sent now rather than by the background sender, so the file is there
         # when its path is printed.
-        delivery.run_pass(_sender(settings, engine))
+        worker.run_pass(worker.sender_for(settings, engine, _urls(settings)))
         invitation = "(none)"
         if seeded.invitation_id is not None:
             outbox = settings.var_dir / "outbox"
@@ -210,14 +167,14 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_tariff_list(settings: Settings, args: argparse.Namespace) -> None:
     with db.read(_engine(settings)) as conn:
-        _print(budget.list_tariffs(conn))
+        _print(tariffs.list_tariffs(conn))
 
 
 def cmd_tariff_set(settings: Settings, args: argparse.Namespace) -> None:
     if args.budget < 0:
         raise CommandError("--budget must be 0 or more")
     with db.write(_engine(settings)) as conn:
-        _print(budget.set_tariff(conn, args.code, args.budget, args.name))
+        _print(tariffs.set_tariff(conn, args.code, args.budget, args.name))
 
 
 def cmd_account_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -234,12 +191,12 @@ def cmd_account_tariff(settings: Settings, args: argparse.Namespace) -> None:
     period = budget.period_of(datetime.now(UTC), settings.zone)
     with db.write(engine) as conn:
         if args.cancel_pending:
-            budget.cancel_pending(conn, args.account)
-            state = budget.tariff_state(conn, args.account, period)
+            tariffs.cancel_pending(conn, args.account)
+            state = tariffs.tariff_state(conn, args.account, period)
         elif args.tariff:
-            state = budget.change_tariff(conn, args.account, args.tariff, period)
+            state = tariffs.change_tariff(conn, args.account, args.tariff, period)
         else:
-            state = budget.tariff_state(conn, args.account, period)
+            state = tariffs.tariff_state(conn, args.account, period)
     _print(
         {
             "account_id": args.account,
@@ -446,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         SettingsError,
         accounts.AccountError,
         surveys.SurveyError,
-        budget.UnknownTariff,
+        tariffs.UnknownTariff,
         budget.UnknownAccount,
         api_keys.ApiKeyError,
     ) as exc:

@@ -10,8 +10,11 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
-from app import accounts, db, records, surveys
-from app.models import admin_table, invitation_table, survey_table
+from app.accounts import accounts
+from app.invitations import record_in, records
+from app.platform import db
+from app.platform.models import admin_table, invitation_table, survey_table
+from app.surveys import model as surveys
 
 EMAIL = "demo@example.com"
 # The demo's one e-mail record: its external id makes seeding it again a replay.
@@ -66,7 +69,7 @@ def _invite(engine: Engine, account_id: int, zone: ZoneInfo) -> int | None:
     if survey_id is None:
         return None
     now = datetime.now(UTC)
-    wanted = records.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
+    wanted = record_in.RecordIn(survey_id, RECIPIENT, name="Demo Customer", external_id=RECORD_ID)
     source = records.Source("manual", EMAIL)
     try:
         outcome = records.accept(engine, account_id, wanted, source, now, zone)

@@ -20,12 +20,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import metrics
-from app import settings as settings_module
-from app.context import Clock, Context
-from app.db import create_db_engine
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import metrics
+from app.platform import settings as settings_module
+from app.platform.db import create_db_engine
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.write_queue import WriteQueue
 from app.web import (
     admin,
     assets,
@@ -40,7 +40,7 @@ from app.web import (
     reviews,
     widget_api,
 )
-from app.write_queue import WriteQueue
+from app.web.context import Clock, Context
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 

@@ -19,11 +19,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from app import accounts, db, migrations, surveys
-from app.db import create_db_engine
+from app import migrations
+from app.accounts import accounts
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.surveys import model as surveys
 from tests.smtp_server import smtp_cert, smtp_server  # noqa: F401  (fixtures for every test)
 from tests.webhook_receiver import receiver  # noqa: F401  (a fixture for every test)
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import schemathesis
 
-from app.records import ID_MAX
-from app.signing import Signer
+from app.invitations.record_in import ID_MAX
+from app.platform.signing import Signer
 from tests.conftest import SECRET
 
 FACTS: dict[str, Any] = json.loads(os.environ.get("NPS_BEACON_FUZZ", "{}"))

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.main import build_app
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.admin_helpers import PASSWORD, csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
 

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.routing import Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from app.settings import Settings
+from app.platform.settings import Settings
 from app.web import admin
 from app.web.admin.csrf import STATE_KEY, CSRFMiddleware
-from app.web.errors import Problem
+from app.web.problem import Problem
 from tests.conftest import run_async
 
 TOKEN = "the-session-token"

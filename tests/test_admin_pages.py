@@ -17,8 +17,10 @@ from sqlalchemy import Engine, text
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from app import charts, db, i18n, stats, surveys
-from app.signing import Signer
+from app.platform import db, i18n
+from app.platform.signing import Signer
+from app.results import charts, stats
+from app.surveys import model as surveys
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, expire_caches, seed, set_budget, usage_row
 

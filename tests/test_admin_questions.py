@@ -11,7 +11,8 @@ import json
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, surveys
+from app.platform import db
+from app.surveys import model as surveys
 from tests.admin_helpers import login, post_form
 from tests.conftest import seed
 from tests.test_follow_up_questions import QUESTIONS

@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, i18n, records
+from app.accounts import api_keys
+from app.invitations import record_in, record_status, records
+from app.platform import db, i18n
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, Seeded, seed, set_budget, usage_row
 
@@ -42,7 +44,7 @@ def owner(client: TestClient, shop: Seeded) -> TestClient:
 
 def take(engine: Engine, clock: Clock, seeded: Seeded, email: str, **extra: Any) -> records.Outcome:
     """A record as an integration sends it through the API."""
-    wanted = records.parse({"survey_id": seeded.survey_id, "email": email, **extra}, clock())
+    wanted = record_in.parse({"survey_id": seeded.survey_id, "email": email, **extra}, clock())
     return records.accept(
         engine, seeded.account_id, wanted, records.Source("api", "Shop"), clock(), UTC
     )
@@ -252,7 +254,7 @@ def test_the_records_list_shows_each_records_reference_event_and_properties(
 
 
 def _second_survey(engine: Engine, account_id: int, name: str) -> Seeded:
-    from app import surveys
+    from app.surveys import model as surveys
 
     with db.write(engine) as conn:
         survey_id, public_id = surveys.create_survey(conn, account_id, name=name, kind="nps")
@@ -264,7 +266,7 @@ def _unsubscribe(engine: Engine, clock: Clock, record_id: int | None) -> None:
         invitation_id = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :r"), {"r": record_id}
         ).scalar_one()
-    assert records.unsubscribe(engine, invitation_id, clock()) is not None
+    assert record_status.unsubscribe(engine, invitation_id, clock()) is not None
 
 
 def _row(page: str, record_id: int | None) -> str:

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
 from app.main import build_app
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 from tests.admin_helpers import PASSWORD, csrf_from, login, post_form
 from tests.conftest import Clock, Seeded, seed
 

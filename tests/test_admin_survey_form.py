@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, survey_form
+from app.editor import form as survey_form
+from app.platform import db
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import seed
 

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import records, survey_form
-from app.records import Source
+from app.editor import form as survey_form
+from app.invitations import record_in, records
+from app.invitations.records import Source
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import seed, set_budget
 from tests.test_follow_up_questions import QUESTIONS
@@ -37,7 +38,7 @@ def speak(client: TestClient, language: str) -> None:
 
 def test_the_tariff_page_counts_surveys_by_channel(client: TestClient, engine: Engine) -> None:
     shop = seed(engine, email=EMAIL)
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, T0)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, T0)
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
     login(client, EMAIL)
     page = client.get("/admin/tariff").text

@@ -12,7 +12,7 @@ from html import unescape
 import httpx
 from sqlalchemy import Engine, text
 
-from app import db
+from app.platform import db
 from tests.conftest import count_responses, seed, usage_row
 
 TOKEN = re.compile(r'name="display_token" value="([^"]+)"')

@@ -80,7 +80,7 @@ def test_exhausted_budget_refuses_and_hides(client: TestClient, engine: Engine) 
 def test_last_contact_names_the_page_origin(client: TestClient, engine: Engine) -> None:
     from sqlalchemy import text
 
-    from app import db
+    from app.platform import db
 
     shop = seed(engine)
     # A same-origin fetch carries no Origin header, only the Referer.

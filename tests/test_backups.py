@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.backups import BackupError, backup_sqlite, pg_dump_command
-from app.settings import Settings
+from app.platform.backups import BackupError, backup_sqlite, pg_dump_command
+from app.platform.settings import Settings
 from tests.conftest import SECRET, seed
 from tests.servers import ROOT as ROOT_DIR
 from tests.servers import free_port, running_server

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from tests.conftest import SECRET, Clock, count_responses, seed, usage_row
 
 
@@ -225,7 +225,7 @@ def test_inactive_survey_hides_and_refuses(client: TestClient, engine: Engine) -
 
 
 def test_a_database_that_is_down_gives_503_not_500(settings: Settings, clock: Clock) -> None:
-    from app.db import create_db_engine
+    from app.platform.db import create_db_engine
 
     down = create_db_engine("postgresql://nobody@127.0.0.1:9/none", pool_pre_ping=False)
     app = build_app(settings, clock=clock, engine=down)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app.cli import main as cli
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.conftest import count_responses
 from tests.servers import free_port
 
@@ -214,7 +214,8 @@ def test_apikey_create_prints_a_key_that_is_stored_only_as_a_hash(
     made = _run(capsys, f"apikey create --account {account_id} --name 'Shop sync'")
     assert set(made) == {"id", "account_id", "name", "key"}
     assert made["name"] == "Shop sync" and made["key"].startswith("nbk_")
-    from app import api_keys, db
+    from app.accounts import api_keys
+    from app.platform import db
 
     with db.read(engine) as conn:
         stored = conn.execute(text("SELECT key_hash, prefix FROM api_key")).one()

@@ -10,7 +10,9 @@ from datetime import timedelta
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, delivery, webhooks
+from app import worker
+from app.platform import db
+from app.webhooks import endpoints as webhooks
 from tests.admin_helpers import csrf_from, login
 from tests.conftest import Clock, expire_caches, seed
 from tests.smtp_server import SmtpServer
@@ -68,7 +70,7 @@ def test_a_detractors_answers_reach_the_inbox_the_alert_and_the_webhooks(
     assert "<dt>Will you order again?</dt><dd>No</dd>" in page
 
     clock.now = T0 + timedelta(seconds=30)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    assert worker.run_pass(sender(engine, smtp_server, clock)).inbox == 1
     alert = body_text(inbox_messages(smtp_server)[0])
     assert "What went wrong?: Delivery, Price" in alert
     assert "Will you order again?: No" in alert

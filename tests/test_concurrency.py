@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.conftest import count_responses, seed, set_budget, usage_row
 
 pytestmark = pytest.mark.server

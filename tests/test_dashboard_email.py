@@ -17,10 +17,15 @@ import pytest
 from sqlalchemy import Engine, insert, text, update
 from starlette.testclient import TestClient
 
-from app import budget, db, query_plans, records, responses, surveys
-from app.models import invitation_table, response_table
-from app.records import Outcome, Source
-from app.signing import Signer
+from app.answers import responses
+from app.budget import rule as budget
+from app.invitations import record_in, record_status, records
+from app.invitations.records import Outcome, Source
+from app.platform import db
+from app.platform.models import invitation_table, response_table
+from app.platform.signing import Signer
+from app.surveys import model as surveys
+from tests import invariants, query_plans
 from tests.admin_helpers import login, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 
@@ -47,7 +52,7 @@ class Month:
 def take(
     engine: Engine, account_id: int, source: Source, when: datetime, **fields: object
 ) -> Outcome:
-    wanted = records.parse(fields, when)
+    wanted = record_in.parse(fields, when)
     return records.accept(engine, account_id, wanted, source, when, UTC_ZONE)
 
 
@@ -138,8 +143,8 @@ def fill_month(
         cat_invitation = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :id"), {"id": cat.id}
         ).scalar_one()
-    assert records.unsubscribe(engine, cat_invitation, moment(2)) is not None
-    assert ann.id is not None and records.cancel(engine, shop.account_id, ann.id, moment(2))
+    assert record_status.unsubscribe(engine, cat_invitation, moment(2)) is not None
+    assert ann.id is not None and record_status.cancel(engine, shop.account_id, ann.id, moment(2))
 
     upload = arrive(
         engine,
@@ -220,7 +225,7 @@ def test_the_dashboard_splits_the_budget_and_explains_the_records(
     assert text_of(page, "use-link") == "1 link answer"
     assert 'id="use-deleted"' not in page
     with db.read(engine) as conn:
-        assert records.usage_invariant(conn, shop.account_id, MAY) == (7, 7)
+        assert invariants.usage_invariant(conn, shop.account_id, MAY) == (7, 7)
 
     # Last data sync: the refused records' request, after the upload; the
     # widget's contact beside it.
@@ -300,7 +305,7 @@ def test_each_account_sees_only_its_own_records(
     for theirs in ("Shop backend", "orders-may.csv", "Orders", "https://shop.example"):
         assert theirs not in page
     with db.read(engine) as conn:
-        assert records.usage_invariant(conn, other.account_id, MAY) == (1, 1)
+        assert invariants.usage_invariant(conn, other.account_id, MAY) == (1, 1)
 
 
 def test_an_account_without_records_keeps_the_widget_sync_and_no_record_card(
@@ -378,7 +383,7 @@ def test_the_forecast_counts_invitations_and_refused_records(engine: Engine) -> 
     # A scheduled invitation cancelled gives its count back: the budget lasts
     # again at a pace of (4 + 3) in 10 days, 21.7 a month, 1 left.
     assert outcomes[0].id is not None
-    assert records.cancel(engine, shop.account_id, outcomes[0].id, may(11, 0))
+    assert record_status.cancel(engine, shop.account_id, outcomes[0].id, may(11, 0))
     with db.read(engine) as conn:
         again = budget.forecast(conn, shop.account_id, MAY, may(11, 0), UTC_ZONE)
     assert again == budget.Forecast(date(2026, 5, 12), "basic")
@@ -417,7 +422,7 @@ def test_a_given_back_invitation_is_not_an_email_of_the_month(
         invitation_id = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :id"), {"id": lost.id}
         ).scalar_one()
-        assert records.end_unsent(conn, invitation_id, status, may(11, 11))
+        assert record_status.end_unsent(conn, invitation_id, status, may(11, 11))
         conn.execute(
             text("UPDATE invitation SET status = 'sent' WHERE record_id = :id"), {"id": kept.id}
         )

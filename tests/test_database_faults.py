@@ -21,8 +21,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
 
-from app import db
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 from tests.admin_helpers import PASSWORD, csrf_from
 from tests.conftest import count_responses, require, seed, set_budget, usage_row
 

@@ -9,8 +9,10 @@ import re
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, deletions
-from app.signing import Signer
+from app.invitations import record_in
+from app.platform import db
+from app.platform.signing import Signer
+from app.privacy import deletions
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import SECRET, count_responses, seed, usage_row
 
@@ -147,13 +149,13 @@ def test_a_survey_with_records_and_a_refused_origin_can_be_deleted(engine: Engin
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from app import records
+    from app.invitations import records
 
     now = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
     shop = seed(engine, email=EMAIL, email_delay_days=3)
     source = records.Source("api", "Shop")
     for address in ("a@example.com", "b@example.com"):
-        wanted = records.parse({"survey_id": shop.survey_id, "email": address}, now)
+        wanted = record_in.parse({"survey_id": shop.survey_id, "email": address}, now)
         assert records.accept(
             engine, shop.account_id, wanted, source, now, ZoneInfo("UTC")
         ).accepted

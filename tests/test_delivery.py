@@ -23,16 +23,21 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from app import accounts, db, delivery, records
+from app import worker
+from app.accounts import accounts
+from app.budget import alerts
 from app.cli import main as cli
-from app.db import create_db_engine
-from app.delivery import Sender, Summary
-from app.mail import Delivery, SmtpTransport, parse_smtp_url
-from app.models import invitation_table, recipient_table
-from app.records import Outcome, Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
+from app.invitations import delivery, record_in, record_status, records
+from app.invitations.records import Outcome, Source
+from app.platform import db, outbox
+from app.platform.db import create_db_engine
+from app.platform.mail import Delivery, SmtpTransport, parse_smtp_url
+from app.platform.models import invitation_table, recipient_table
+from app.platform.outbox import Sender, Summary
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from tests import invariants
 from tests.conftest import PG_URL, SECRET, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
@@ -57,7 +62,7 @@ class Clock:
 def _accept(
     engine: Engine, shop: Seeded, email: str, when: datetime = T0, **fields: Any
 ) -> Outcome:
-    wanted = records.parse({"survey_id": shop.survey_id, "email": email, **fields}, when)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, **fields}, when)
     outcome = records.accept(engine, shop.account_id, wanted, API, when, UTC_ZONE)
     assert outcome.accepted, outcome
     return outcome
@@ -99,7 +104,7 @@ def _alerts_received(server: SmtpServer) -> list[EmailMessage]:
 
 def _used(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 @pytest.fixture
@@ -256,18 +261,18 @@ def test_a_4xx_is_retried_later_and_delivered_once(engine: Engine, smtp_server: 
     sender = _sender(engine, smtp_server, clock)
     smtp_server.answer_next("RCPT", 451, text="Greylisted, try again")
 
-    assert delivery.run_pass(sender) == Summary(retried=1)
+    assert worker.run_pass(sender) == Summary(retried=1)
     row = _invitation(engine, outcome)
     assert (row.status, row.attempts, row.claimed_until) == ("scheduled", 1, None)
     assert row.next_attempt_at == T0 + timedelta(minutes=1)
     assert "451" in row.last_error and "Greylisted" in row.last_error
 
     clock.now = T0 + timedelta(seconds=59)
-    assert delivery.run_pass(sender) == Summary()  # not due yet
+    assert worker.run_pass(sender) == Summary()  # not due yet
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender) == Summary(sent=1)
+    assert worker.run_pass(sender) == Summary(sent=1)
     clock.now = T0 + timedelta(hours=2)
-    assert delivery.run_pass(sender) == Summary()
+    assert worker.run_pass(sender) == Summary()
 
     assert smtp_server.addresses == ["ana@example.com"]
     row = _invitation(engine, outcome)
@@ -282,7 +287,7 @@ def test_a_5xx_fails_and_gives_the_count_back(engine: Engine, smtp_server: SmtpS
     assert _used(engine, shop.account_id) == (2, 2)
     smtp_server.answer_next("RCPT", 550, text="No such user")
 
-    assert delivery.run_pass(_sender(engine, smtp_server, Clock(T0))) == Summary(sent=1, failed=1)
+    assert worker.run_pass(_sender(engine, smtp_server, Clock(T0))) == Summary(sent=1, failed=1)
 
     failed = _invitation(engine, unknown)
     assert (failed.status, failed.given_back_at, failed.sent_at) == ("failed", T0, None)
@@ -303,11 +308,11 @@ def test_a_connection_dropped_mid_batch_loses_nothing_and_sends_nothing_twice(
     sender = _sender(engine, smtp_server, clock)
     smtp_server.drop_after(3)
 
-    assert delivery.run_pass(sender) == Summary(sent=3, retried=4)
+    assert worker.run_pass(sender) == Summary(sent=3, retried=4)
     assert smtp_server.addresses == addresses[:3]
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender) == Summary(sent=4)
-    assert delivery.run_pass(sender) == Summary()
+    assert worker.run_pass(sender) == Summary(sent=4)
+    assert worker.run_pass(sender) == Summary()
 
     assert Counter(smtp_server.addresses) == Counter(addresses)
     ids = Counter(str(m["Message-ID"]) for m in _invitations_received(smtp_server))
@@ -327,7 +332,7 @@ def test_transient_failures_back_off_and_after_a_day_fail_and_give_back(
 
     waits = []
     while True:
-        assert delivery.run_pass(sender) in (Summary(retried=1), Summary(failed=1))
+        assert worker.run_pass(sender) in (Summary(retried=1), Summary(failed=1))
         row = _invitation(engine, outcome)
         if row.status != "scheduled":
             break
@@ -354,7 +359,7 @@ def test_unsubscribed_before_due_is_cancelled_given_back_and_never_sent(
     stays = _accept(engine, shop, "cleo@example.com")
     # Ana unsubscribes through an earlier message's link, which ends what is
     # scheduled; Ben's address is put on the suppression list behind the sender's back.
-    assert records.unsubscribe(engine, _invitation(engine, by_link).id, T0) is not None
+    assert record_status.unsubscribe(engine, _invitation(engine, by_link).id, T0) is not None
     with db.write(engine) as conn:
         conn.execute(
             update(recipient_table)
@@ -363,7 +368,7 @@ def test_unsubscribed_before_due_is_cancelled_given_back_and_never_sent(
         )
     assert _used(engine, shop.account_id) == (2, 2)
 
-    summary = delivery.run_pass(_sender(engine, smtp_server, Clock(T0 + timedelta(days=2))))
+    summary = worker.run_pass(_sender(engine, smtp_server, Clock(T0 + timedelta(days=2))))
 
     assert summary == Summary(sent=1, cancelled=1)
     assert smtp_server.addresses == ["cleo@example.com"]
@@ -383,7 +388,7 @@ def test_a_switched_off_surveys_invitations_are_cancelled_and_given_back(
     with db.write(engine) as conn:
         conn.execute(text("UPDATE survey SET active = false WHERE id = :s"), {"s": shop.survey_id})
 
-    summary = delivery.run_pass(_sender(engine, smtp_server, Clock(T0)))
+    summary = worker.run_pass(_sender(engine, smtp_server, Clock(T0)))
 
     assert summary == Summary(cancelled=1)
     assert smtp_server.received == []
@@ -415,14 +420,14 @@ def test_a_claim_whose_worker_died_is_sent_again_after_the_lease_with_the_same_m
     dying = _sender(engine, smtp_server, clock, transport=_SendsThenDies(healthy.transport))
 
     with pytest.raises(SystemExit):
-        delivery.run_pass(dying)
+        worker.run_pass(dying)
     row = _invitation(engine, outcome)
-    assert (row.status, row.claimed_until) == ("scheduled", T0 + delivery.LEASE)
+    assert (row.status, row.claimed_until) == ("scheduled", T0 + outbox.LEASE)
 
-    clock.now = T0 + delivery.LEASE - timedelta(seconds=1)
-    assert delivery.run_pass(healthy) == Summary()  # still held by the dead worker
-    clock.now = T0 + delivery.LEASE
-    assert delivery.run_pass(healthy) == Summary(sent=1)
+    clock.now = T0 + outbox.LEASE - timedelta(seconds=1)
+    assert worker.run_pass(healthy) == Summary()  # still held by the dead worker
+    clock.now = T0 + outbox.LEASE
+    assert worker.run_pass(healthy) == Summary(sent=1)
 
     # At least once: the receiver got it twice, and can tell by the Message-ID.
     ids = [str(m["Message-ID"]) for m in _invitations_received(smtp_server)]
@@ -440,7 +445,7 @@ def test_the_message_speaks_the_recipients_language_when_the_survey_does(
     _accept(engine, auto, "fr@example.com", language="fr")
     _accept(engine, english, "de@example.com", language="de")
 
-    assert delivery.run_pass(_sender(engine, smtp_server, Clock(T0))) == Summary(sent=3)
+    assert worker.run_pass(_sender(engine, smtp_server, Clock(T0))) == Summary(sent=3)
 
     languages = [
         (str(m["To"]), str(m["Content-Language"])) for m in _invitations_received(smtp_server)
@@ -468,7 +473,7 @@ def test_two_workers_at_once_send_every_invitation_exactly_once(
         own = create_db_engine(settings.db_url, write_wait=30)
         try:
             start.wait()
-            summaries.append(delivery.run_pass(_sender(own, smtp_server, Clock(T0), batch_size=10)))
+            summaries.append(worker.run_pass(_sender(own, smtp_server, Clock(T0), batch_size=10)))
         finally:
             own.dispose()
 
@@ -511,7 +516,7 @@ def test_budget_alerts_go_once_per_level_to_each_admin_even_with_two_passes(
             own = create_db_engine(settings.db_url, write_wait=30)
             try:
                 start.wait()
-                sent.append(delivery.send_alerts(_sender(own, smtp_server, Clock(T0))))
+                sent.append(alerts.send_alerts(_sender(own, smtp_server, Clock(T0))))
             finally:
                 own.dispose()
 
@@ -570,17 +575,17 @@ def test_an_alert_that_failed_for_now_is_tried_again_a_refused_one_is_not(
     sender = _sender(engine, smtp_server, Clock(T0))
     smtp_server.answer_next("RCPT", 451)
 
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
     assert _rows(engine, "SELECT alerted FROM usage") == [(0,)]
-    assert delivery.send_alerts(sender) == 1
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 1
+    assert alerts.send_alerts(sender) == 0
     assert [str(m["To"]) for m in _alerts_received(smtp_server)] == ["owner@shop.example"]
 
     # A refused address is not asked again in every pass.
     _accept(engine, shop, "p4@example.com")
     smtp_server.answer_next("RCPT", 550)
-    assert delivery.send_alerts(sender) == 0
-    assert delivery.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
+    assert alerts.send_alerts(sender) == 0
     assert _rows(engine, "SELECT alerted FROM usage") == [(100,)]
     assert len(_alerts_received(smtp_server)) == 1
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import demo, urls
+from app import demo
 from app.main import build_app
-from app.settings import Settings
+from app.platform import urls
+from app.platform.settings import Settings
 from tests.conftest import Clock, seed
 
 

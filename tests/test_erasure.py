@@ -18,11 +18,12 @@ from sqlalchemy import Engine, make_url, select, text
 from sqlmodel import SQLModel
 from starlette.testclient import TestClient
 
-from app import db, records
 from app.cli import main as cli
-from app.mail import OutboxTransport
-from app.records import Source
-from app.settings import Settings
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
+from app.platform.mail import OutboxTransport
+from app.platform.settings import Settings
 from tests.admin_helpers import csrf_from, login
 from tests.conftest import SECRET, seed
 from tests.test_invitations import SIGNER, _answer
@@ -46,7 +47,7 @@ def _run(capsys: pytest.CaptureFixture[str], command: str) -> dict[str, object]:
 
 
 def _invite(engine: Engine, account_id: int, survey_id: int, email: str, when: datetime) -> int:
-    wanted = records.parse({"survey_id": survey_id, "email": email, "name": "Ann Smith"}, when)
+    wanted = record_in.parse({"survey_id": survey_id, "email": email, "name": "Ann Smith"}, when)
     outcome = records.accept(engine, account_id, wanted, Source("api", "Shop"), when, UTC_ZONE)
     assert outcome.accepted, outcome
     return int(_all(engine, f"SELECT id FROM invitation WHERE record_id = {outcome.id}")[0][0])
@@ -128,7 +129,7 @@ def test_an_unsubscribed_address_stays_suppressed_with_nothing_else_kept(
         ("ann@example.com", None, True)
     ]
     # The next record for the address is still refused.
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, NOW)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, NOW)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "S"), NOW, UTC_ZONE)
     assert outcome.code == "unsubscribed"
 
@@ -204,7 +205,7 @@ def test_retention_without_a_period_says_how_to_set_one(
 def test_the_worker_thread_applies_retention_until_stopped(engine: Engine) -> None:
     import threading
 
-    from app import erasure
+    from app.privacy import erasure
 
     shop = seed(engine, tariff="pro")
     today = datetime.now(UTC)
@@ -247,7 +248,7 @@ def test_an_erased_address_leaves_no_bytes_in_the_sqlite_files(
     path = Path(str(make_url(settings.db_url).database))
     shop = seed(engine, tariff="pro")
     gone = "zelda.quist@example.com"
-    wanted = records.parse(
+    wanted = record_in.parse(
         {
             "survey_id": shop.survey_id,
             "email": gone,

@@ -24,8 +24,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, migrations
-from app.db import create_db_engine
+from app import migrations
+from app.platform import db
+from app.platform.db import create_db_engine
 from tests.conftest import IN_CI, SECRET, count_responses, require, seed, set_budget, usage_row
 from tests.servers import free_port, running_server
 

@@ -15,10 +15,11 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts, db
+from app.accounts import accounts
 from app.cli import main as cli
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from tests.admin_helpers import PASSWORD, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
 from tests.test_admin_pages import _survey_form, add_survey, submit

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
+from app.platform import db
 from tests import test_invitations as mail
 from tests import test_links as link
 from tests.conftest import seed, usage_row

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import answers, db, deletions
+from app.answers import follow_ups as answers
+from app.platform import db
+from app.privacy import deletions
 from tests.conftest import count_responses, seed, usage_row
 
 QUESTIONS: list[dict[str, Any]] = [

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from app.main import build_app
-from app.settings import Settings, SettingsError, from_env
+from app.platform.settings import Settings, SettingsError, from_env
 from app.web import links
 from tests.conftest import Clock, seed
 

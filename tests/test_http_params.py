@@ -8,7 +8,7 @@ import pytest
 from starlette.requests import Request
 
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 CURRENT = "2026-05"
 

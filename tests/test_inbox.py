@@ -18,15 +18,22 @@ import pytest
 from sqlalchemy import Engine, text, update
 from starlette.testclient import TestClient
 
-from app import accounts, db, delivery, inbox, inbox_mail, records, surveys
-from app.db import create_db_engine
-from app.delivery import Sender
-from app.mail import SmtpTransport, parse_smtp_url
-from app.models import survey_table
-from app.records import Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
+from app.accounts import accounts
+from app.inbox import items as inbox
+from app.inbox import mail as inbox_mail
+from app.inbox.alerts import COMMENT_WAIT
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.models import survey_table
+from app.platform.outbox import Sender
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.surveys import model as surveys
+from app.worker import run_pass
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed
 from tests.smtp_server import SmtpServer
@@ -275,7 +282,7 @@ def invite_and_answer(
     survey_id: int | None = None,
 ) -> int:
     """An accepted record's invitation, answered on its page; the response's id."""
-    wanted = records.parse({"survey_id": survey_id or shop.survey_id, "email": email}, when)
+    wanted = record_in.parse({"survey_id": survey_id or shop.survey_id, "email": email}, when)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), when, UTC_ZONE)
     assert outcome.accepted, outcome
     (invitation_id,) = rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)[
@@ -353,17 +360,17 @@ def test_an_email_response_shows_what_happened_before_and_takes_a_reply(
     assert text_of(page, "reply-pending") == "1 reply is on its way."
 
     worker = sender(engine, smtp_server, clock)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     assert inbox_messages(smtp_server) == []
     clock.now = T0 + timedelta(minutes=2)
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
     (message,) = inbox_messages(smtp_server)
     assert message["To"] == "ann@example.com"
     assert message["Reply-To"] == EMAIL
     assert message["Subject"] == "About your parcel"
     assert "Auto-Submitted" not in message
     assert "we are sending a new one today." in body_text(message)
-    assert delivery.run_pass(worker).inbox == 0  # sent once
+    assert run_pass(worker).inbox == 0  # sent once
     assert "reply-pending" not in client.get(f"/admin/inbox/{item}").text
 
 
@@ -380,7 +387,7 @@ def test_a_reply_the_mail_server_refused_is_said_on_the_item(
     assert "reply-failed" not in client.get(f"/admin/inbox/{item}").text
 
     smtp_server.answer_next("RCPT", 550, text="5.1.1 No such mailbox")
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 0
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 0
     page = client.get(f"/admin/inbox/{item}").text
     assert "reply-pending" not in page
     assert text_of(page, "reply-failed") == (
@@ -456,7 +463,7 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     answer(client, shop.embed_key, 9, "A promoter: no alert")
     worker = sender(engine, smtp_server, clock)
     clock.now = T0 + timedelta(seconds=20)
-    assert delivery.run_pass(worker).inbox == 2
+    assert run_pass(worker).inbox == 2
     alerts = inbox_messages(smtp_server)
     assert sorted(m["To"] for m in alerts) == ["lead@shop.example", "support@shop.example"]
     message = alerts[0]
@@ -469,19 +476,19 @@ def test_a_detractor_alert_goes_out_once_with_score_comment_and_link(
     assert before not in {int(m) for m in re.findall(r"/admin/inbox/(\d+)", text_body)}
     # Later passes send nothing again, even after the mark has moved on.
     clock.now = T0 + timedelta(minutes=30)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     late = answer(client, shop.embed_key, 0)
     # No comment yet: the alert waits for it, then goes out without one.
-    assert delivery.run_pass(worker).inbox == 0
-    clock.now += inbox_mail.COMMENT_WAIT
-    assert delivery.run_pass(worker).inbox == 2
+    assert run_pass(worker).inbox == 0
+    clock.now += COMMENT_WAIT
+    assert run_pass(worker).inbox == 2
     assert f"/admin/inbox/{late}" in body_text(inbox_messages(smtp_server)[-1])
     assert "No comment." in body_text(inbox_messages(smtp_server)[-1])
 
     # Alerts switched off: a detractor alerts nobody.
     assert set_alerts(client, shop.survey_id, "").status_code == 303
     answer(client, shop.embed_key, 2)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 4
 
 
@@ -490,7 +497,7 @@ def _invitation_scored(
 ) -> tuple[str, str]:
     """A record's invitation answered with ``score`` and nothing else yet: its
     key and the display token its comment goes with."""
-    wanted = records.parse({"survey_id": shop.survey_id, **fields}, now)
+    wanted = record_in.parse({"survey_id": shop.survey_id, **fields}, now)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), now, UTC_ZONE)
     assert outcome.accepted, outcome
     (invitation_id,) = rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)[
@@ -529,14 +536,14 @@ def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_orde
 
     # The score alone: the alert waits for the comment that usually follows.
     clock.now += timedelta(seconds=30)
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
     clock.now += timedelta(minutes=2)
     added = client.post(
         f"/s/{key}/comment", data={"display_token": token, "comment": "The parcel came late."}
     )
     assert added.status_code == 200
     clock.now += timedelta(seconds=5)
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
 
     [alert] = inbox_messages(smtp_server)
     text_body = body_text(alert)
@@ -545,8 +552,8 @@ def test_a_detractor_alert_waits_for_the_comment_and_names_the_customer_and_orde
     assert "Customer: Ann Example <ann@example.com>" in text_body
     assert "Reference: order-1001 · purchase" in text_body
     # Once sent, never again, however long the worker keeps looking.
-    clock.now += inbox_mail.COMMENT_WAIT * 3
-    assert delivery.run_pass(worker).inbox == 0
+    clock.now += COMMENT_WAIT * 3
+    assert run_pass(worker).inbox == 0
     assert len(inbox_messages(smtp_server)) == 1
 
 
@@ -571,10 +578,10 @@ def test_without_a_comment_the_alert_goes_after_the_wait_and_an_anonymous_one_na
         event="purchase",
     )
 
-    clock.now = answered_at + inbox_mail.COMMENT_WAIT - timedelta(seconds=10)
-    assert delivery.run_pass(worker).inbox == 0
-    clock.now = answered_at + inbox_mail.COMMENT_WAIT
-    assert delivery.run_pass(worker).inbox == 1
+    clock.now = answered_at + COMMENT_WAIT - timedelta(seconds=10)
+    assert run_pass(worker).inbox == 0
+    clock.now = answered_at + COMMENT_WAIT
+    assert run_pass(worker).inbox == 1
 
     [alert] = inbox_messages(smtp_server)
     text_body = body_text(alert)
@@ -604,14 +611,14 @@ def test_follow_up_answers_without_a_comment_send_the_alert_at_once(
     token = client.get(f"/api/v1/widget/{shop.embed_key}").json()["display_token"]
     scored = client.post("/api/v1/responses", json={"display_token": token, "score": 3})
     assert scored.status_code == 201
-    assert delivery.run_pass(worker).inbox == 0
+    assert run_pass(worker).inbox == 0
 
     clock.now += timedelta(seconds=40)
     followed = client.post(
         "/api/v1/responses", json={"display_token": token, "answers": {"qwhy": ["odel"]}}
     )
     assert followed.status_code == 200, followed.text
-    assert delivery.run_pass(worker).inbox == 1
+    assert run_pass(worker).inbox == 1
     text_body = body_text(inbox_messages(smtp_server)[0])
     assert "What went wrong?: Delivery" in text_body and "No comment." in text_body
     # A widget answer has no customer to name.
@@ -632,7 +639,7 @@ def test_alerts_the_mail_server_refused_are_said_beside_the_alert_addresses(
     answer(client, shop.embed_key, 2, "Late again")
     smtp_server.answer_next("RCPT", 550, text="5.1.2 Bad destination domain")
     clock.now = T0 + timedelta(seconds=20)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 1
     form = client.get(f"/admin/surveys/{shop.survey_id}").text
     box = form.split('id="alerts-failed"', 1)[1].split(">", 1)[1].split("</div>", 1)[0]
     assert " ".join(html.unescape(re.sub(r"<[^>]+>", " ", box)).split()) == (
@@ -661,7 +668,7 @@ def test_one_alert_per_response_with_two_workers(
     assert set_alerts(client, shop.survey_id, "support@shop.example").status_code == 303
     clock.now = T0 + timedelta(seconds=1)
     detractors = {answer(client, shop.embed_key, score % 7) for score in range(12)}
-    clock.now += inbox_mail.COMMENT_WAIT  # none of them commented
+    clock.now += COMMENT_WAIT  # none of them commented
 
     # Two workers, each with its own engine as two processes would have.
     engines = [create_db_engine(settings.db_url) for _ in range(2)]
@@ -718,8 +725,8 @@ def test_a_new_survey_with_alert_addresses_alerts_from_its_first_answer(
     survey_id = int(created.headers["location"].rsplit("/", 1)[1])
     (public_id,) = rows(engine, "SELECT public_id FROM survey WHERE id = :i", i=survey_id)[0]
     item = answer(client, SIGNER.embed_key(public_id), 5)
-    clock.now += inbox_mail.COMMENT_WAIT  # no comment came
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 1
+    clock.now += COMMENT_WAIT  # no comment came
+    assert run_pass(sender(engine, smtp_server, clock)).inbox == 1
     assert f"/admin/inbox/{item}" in body_text(inbox_messages(smtp_server)[0])
     assert rows(engine, "SELECT inbox_rule FROM survey WHERE id = :i", i=survey_id)[0][0] == (
         "detractors"
@@ -745,7 +752,7 @@ def test_an_unknown_inbox_rule_is_refused(client: TestClient, engine: Engine, ru
 def test_deleting_a_response_or_survey_takes_its_item_and_notes_along(
     client: TestClient, engine: Engine
 ) -> None:
-    from app import deletions
+    from app.privacy import deletions
 
     shop = seed(engine, email=EMAIL)
     first = answer(client, shop.embed_key, 1, "One")

@@ -19,10 +19,13 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, i18n, invitation_answers, records
-from app.records import Source
-from app.signing import Display, Signer
+from app.invitations import answers as invitation_answers
+from app.invitations import record_in, record_status, records
+from app.invitations.records import Source
+from app.platform import db, i18n
+from app.platform.signing import Display, Signer
 from app.web import invitations, links
+from tests import invariants
 from tests.admin_helpers import login
 from tests.conftest import SECRET, Clock, Seeded, count_responses, seed, set_budget, usage_row
 
@@ -38,7 +41,7 @@ def _invite(
     engine: Engine, shop: Seeded, email: str = "ann@example.com", **fields: object
 ) -> tuple[int, str]:
     """An accepted record's invitation: (id, key)."""
-    wanted = records.parse({"survey_id": shop.survey_id, "email": email, **fields}, NOW)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, **fields}, NOW)
     outcome = records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), NOW, UTC_ZONE)
     assert outcome.accepted, outcome
     invitation_id = _scalar(engine, "SELECT id FROM invitation WHERE record_id = :r", r=outcome.id)
@@ -57,7 +60,7 @@ def _status(engine: Engine, invitation_id: int) -> object:
 
 def _invariant(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 def _token(page: str) -> str:
@@ -374,9 +377,9 @@ def test_a_cancelled_or_failed_invitation_shows_the_closed_page(
     token = _open(client, cancelled_key)
     record_id = _scalar(engine, "SELECT record_id FROM invitation WHERE id = :i", i=cancelled_id)
     assert isinstance(record_id, int)
-    assert records.cancel(engine, shop.account_id, record_id, NOW)
+    assert record_status.cancel(engine, shop.account_id, record_id, NOW)
     with db.write(engine) as conn:
-        assert records.end_unsent(conn, failed_id, "failed", NOW, "550 no such user")
+        assert record_status.end_unsent(conn, failed_id, "failed", NOW, "550 no such user")
 
     for key in (cancelled_key, failed_key):
         page = client.get(f"/s/{key}?score=9")
@@ -609,7 +612,7 @@ def test_the_unsubscribe_page_changes_nothing_and_one_click_suppresses(
     later = records.accept(
         engine,
         shop.account_id,
-        records.parse({"survey_id": shop.survey_id, "email": "ANN@example.com"}, NOW),
+        record_in.parse({"survey_id": shop.survey_id, "email": "ANN@example.com"}, NOW),
         Source("api", "Shop"),
         NOW,
         UTC_ZONE,

@@ -12,9 +12,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
 from app.main import build_app
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 from app.web import http
 from tests.conftest import SECRET, Clock, count_responses, seed, set_budget, usage_row
 

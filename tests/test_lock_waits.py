@@ -13,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import api_keys, db
+from app.accounts import api_keys
+from app.platform import db
 from tests.conftest import Seeded, run_async, seed, set_budget, usage_row
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

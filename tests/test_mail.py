@@ -12,17 +12,12 @@ from typing import Any
 
 import pytest
 
-from app.invitation_mail import budget_alert_message, invitation_message
-from app.mail import (
-    Delivery,
-    OutboxTransport,
-    SmtpConfig,
-    SmtpTransport,
-    parse_smtp_url,
-    transport_for,
-)
-from app.settings import Settings, SettingsError, from_env
-from app.surveys import Survey
+from app.budget.alerts import budget_alert_message
+from app.invitations.messages import invitation_message
+from app.platform.mail import Delivery, OutboxTransport, SmtpConfig, SmtpTransport, parse_smtp_url
+from app.platform.settings import Settings, SettingsError, from_env
+from app.surveys.model import Survey
+from app.worker import transport_for
 from tests.smtp_server import SelfSignedCert, SmtpServer, running_smtp_server
 
 BASE = "https://feedback.example.com"

@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import accounts, db
+from app.accounts import accounts
 from app.cli import main as cli
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 from tests.admin_helpers import login
 from tests.conftest import SECRET, Clock
 from tests.test_inbox import EMAIL, T0, invite_and_answer, rows

@@ -18,8 +18,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from app import accounts, db, migrations, records, surveys
-from app.db import create_db_engine
+from app import migrations
+from app.accounts import accounts
+from app.invitations import record_in, records
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.surveys import model as surveys
 from tests.conftest import BACKENDS, PG_URL, seed
 
 
@@ -103,7 +107,7 @@ def test_mailbox_keys_are_rewritten_and_twins_merged_into_the_earliest(
         ]
         for minute, (address, name) in enumerate(spellings):
             when = datetime(2026, 5, 1, 12, minute, tzinfo=UTC)
-            wanted = records.parse({"survey_id": survey_id, "email": address, "name": name}, when)
+            wanted = record_in.parse({"survey_id": survey_id, "email": address, "name": name}, when)
             outcome = records.accept(
                 engine, account_id, wanted, records.Source("api", "S"), when, ZoneInfo("UTC")
             )

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app.logs import JsonFormatter
+from app.platform.logs import JsonFormatter
 from tests.conftest import seed
 
 

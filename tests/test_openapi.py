@@ -23,10 +23,13 @@ from sqlalchemy import Engine
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from app import api_keys, db, records, responses
+from app.accounts import api_keys
+from app.answers import responses
+from app.invitations import record_in, records
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from app.web import records_api, widget_api
 from tests.conftest import SECRET, seed, set_budget
 
@@ -79,8 +82,8 @@ def test_limits_come_from_the_code(client: TestClient) -> None:
 
     assert schemas["Batch"]["properties"]["records"]["maxItems"] == records.BATCH_MAX
     record = schemas["Record"]["properties"]
-    assert record["email"]["maxLength"] == records.EMAIL_MAX
-    assert record["properties"]["anyOf"][0]["maxProperties"] == records.PROPERTIES_MAX_KEYS
+    assert record["email"]["maxLength"] == record_in.EMAIL_MAX
+    assert record["properties"]["anyOf"][0]["maxProperties"] == record_in.PROPERTIES_MAX_KEYS
     comment = schemas["Submission"]["properties"]["comment"]["anyOf"][0]
     assert comment["maxLength"] == responses.COMMENT_MAX
     locale = schemas["Submission"]["properties"]["locale"]["anyOf"][0]
@@ -178,7 +181,7 @@ def test_the_real_server_answers_as_documented(live_server: Any, engine: Engine)
                 if not isinstance(item, dict):
                     continue
                 survey_id = item.get("survey_id")
-                if type(survey_id) is int and 0 < survey_id <= records.ID_MAX:
+                if type(survey_id) is int and 0 < survey_id <= record_in.ID_MAX:
                     item["survey_id"] = crm.survey_id
                 _within_a_year(item)
             known = data.draw(st.integers(0, 2**20), label="known record")
@@ -282,7 +285,7 @@ def _within_a_year(record: dict[str, Any]) -> None:
         return  # no date at all: the server's to refuse
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    if when > datetime.now(UTC) + records.FUTURE_LIMIT - timedelta(days=2):
+    if when > datetime.now(UTC) + record_in.FUTURE_LIMIT - timedelta(days=2):
         record["event_at"] = datetime.now(UTC).date().isoformat()
 
 

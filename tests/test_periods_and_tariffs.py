@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import budget, db
+from app.budget import rule as budget
 from app.cli import main as cli
 from app.main import build_app
-from app.settings import Settings
+from app.platform import db
+from app.platform.settings import Settings
 from tests.conftest import Clock, count_responses, expire_caches, seed, set_budget, usage_row
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -75,7 +76,7 @@ def test_limit_zero_refuses_everything(client: TestClient, engine: Engine) -> No
     shop = seed(engine)
     set_budget(engine, "free", 0)
     assert client.get(f"/api/v1/widget/{shop.embed_key}").json()["reason"] == "budget_exhausted"
-    from app.signing import Signer
+    from app.platform.signing import Signer
     from tests.conftest import SECRET
 
     token = Signer((SECRET,), 60).display_token(shop.survey_id, "widget")

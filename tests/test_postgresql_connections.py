@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from app import cli, db
+from app import cli
 from app.main import build_app
-from app.settings import Settings
+from app.platform import db
+from app.platform.driver import DriverConnection, Executor, counting
+from app.platform.settings import Settings
 
 POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -78,24 +80,24 @@ def test_a_connection_lost_after_the_commit_is_a_database_error(
     shutdown right after the commit) must surface as SQLAlchemy's error,
     which the web layer answers with a 503, never as the driver's own."""
     other = db.create_db_engine(str(engine.url.render_as_string(hide_password=False)))
-    commit = db.DriverConnection.commit
+    commit = DriverConnection.commit
 
-    def commit_then_cut(driver: db.DriverConnection) -> None:
+    def commit_then_cut(driver: DriverConnection) -> None:
         commit(driver)
         pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
         with other.connect() as conn:
             conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
         time.sleep(0.2)
 
-    monkeypatch.setattr(db.DriverConnection, "commit", commit_then_cut)
+    monkeypatch.setattr(DriverConnection, "commit", commit_then_cut)
     try:
-        with pytest.raises(DBAPIError), db.counting(engine) as conn:
+        with pytest.raises(DBAPIError), counting(engine) as conn:
             conn.execute(text("SELECT 1"), {})
     finally:
         other.dispose()
     monkeypatch.undo()
     # The lost connection was dropped: the next transaction gets a live one.
-    with db.counting(engine) as conn:
+    with counting(engine) as conn:
         assert conn.execute(text("SELECT 1"), {}).scalar_one_or_none() == 1
 
 
@@ -119,15 +121,15 @@ def test_once_a_connection_is_found_broken_the_rested_ones_are_tried_first(
         other.dispose()
     time.sleep(0.2)
 
-    with pytest.raises(DBAPIError), db.counting(engine) as driver:
+    with pytest.raises(DBAPIError), counting(engine) as driver:
         driver.execute(text("SELECT 1"), {}).scalar_one_or_none()
     for _ in range(3):
-        with db.counting(engine) as driver:
+        with counting(engine) as driver:
             pid = driver.execute(text("SELECT pg_backend_pid()"), {}).scalar_one_or_none()
         assert pid not in cut
 
 
-def _lock_wait(conn: db.Executor) -> str:
+def _lock_wait(conn: Executor) -> str:
     return str(
         conn.execute(text("SELECT current_setting('lock_timeout')"), {}).scalar_one_or_none()
     )
@@ -147,14 +149,14 @@ def test_a_lock_timeout_in_the_pipeline_is_a_database_error_on_a_connection_kept
             pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         with engine.connect() as holder, holder.begin():
             holder.execute(text("SELECT name FROM tariff WHERE code = 'free' FOR UPDATE"))
-            with pytest.raises(OperationalError), db.counting(short) as conn:
+            with pytest.raises(OperationalError), counting(short) as conn:
                 conn.execute(text("UPDATE tariff SET name = 'Held' WHERE code = 'free'"), {})
-        with db.counting(short) as conn:
+        with counting(short) as conn:
             assert conn.execute(text("SELECT pg_backend_pid()"), {}).first() == (pid,)
             conn.execute(text("UPDATE tariff SET name = 'Free' WHERE code = 'free'"), {})
             assert _lock_wait(conn) == "500ms"  # half the write's wait: see db._lock_timeout
         # A write that waited for its thread until the deadline keeps the floor.
-        with db.locks_wait_until(time.monotonic() - 1), db.counting(short) as conn:
+        with db.locks_wait_until(time.monotonic() - 1), counting(short) as conn:
             assert _lock_wait(conn) == "250ms"
         with db.locks_wait_until(time.monotonic() - 1), db.write(short) as sa_conn:
             assert _lock_wait(sa_conn) == "250ms"

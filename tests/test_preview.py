@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
-from app.signing import InvalidToken, Signer
+from app.platform import db
+from app.platform.signing import InvalidToken, Signer
 from tests.conftest import SECRET, TABLES, seed, usage_row
 
 EMAIL = "owner@shop.example"

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.main import build_app
-from app.settings import Settings
+from app.platform.settings import Settings
 from tests.conftest import Clock, Seeded, require, seed
 from tests.servers import free_port
 

@@ -11,8 +11,9 @@ from typing import BinaryIO
 
 import pytest
 
-from app import i18n, record_csv
-from app.record_csv import CsvLayout, CsvRefused, CsvRow
+from app.invitations import record_csv
+from app.invitations.record_csv import CsvLayout, CsvRefused, CsvRow
+from app.platform import i18n
 
 
 def _file(content: str | bytes, *, bom: bool = False) -> io.BytesIO:

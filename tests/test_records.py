@@ -10,11 +10,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import budget, db, records
-from app.records import InvalidRecord, Outcome, RecordIn, Source
-from app.responses import Submission, record_response
-from app.signing import Display
-from app.surveys import get_for_account
+from app.answers.responses import Submission, record_response
+from app.budget import rule as budget
+from app.invitations import record_in, record_status, records
+from app.invitations.record_in import InvalidRecord, RecordIn
+from app.invitations.records import Outcome, Source
+from app.platform import db
+from app.platform.signing import Display
+from app.surveys.model import get_for_account
+from tests import invariants
 from tests.conftest import seed, set_budget
 
 NOW = datetime(2026, 5, 14, 12, 0, tzinfo=UTC)
@@ -24,13 +28,13 @@ API = Source("api", "Shop")
 
 
 def _take(engine: Engine, account_id: int, when: datetime = NOW, **fields: object) -> Outcome:
-    wanted = records.parse(fields, when)
+    wanted = record_in.parse(fields, when)
     return records.accept(engine, account_id, wanted, API, when, UTC_ZONE)
 
 
 def _used(engine: Engine, account_id: int, period: str = PERIOD) -> tuple[int, int]:
     with db.read(engine) as conn:
-        return records.usage_invariant(conn, account_id, period)
+        return invariants.usage_invariant(conn, account_id, period)
 
 
 def _scalar(engine: Engine, sql: str, **params: object) -> object:
@@ -46,8 +50,8 @@ def test_an_accepted_record_counts_once_and_schedules_its_invitation(engine: Eng
     assert outcome.accepted and outcome.id is not None
     assert outcome.send_at == NOW + timedelta(days=3)
     assert _used(engine, shop.account_id) == (1, 1)
-    state = records.find_status(engine, shop.account_id, outcome.id)
-    assert records.find_status(engine, shop.account_id + 1, outcome.id) is None
+    state = record_status.find_status(engine, shop.account_id, outcome.id)
+    assert record_status.find_status(engine, shop.account_id + 1, outcome.id) is None
     assert state is not None and state.status == "scheduled"
 
 
@@ -145,13 +149,13 @@ def test_unsubscribed_recipients_are_refused_and_their_scheduled_invitations_giv
     invitation_id = _scalar(engine, "SELECT id FROM invitation")
     assert isinstance(invitation_id, int)
 
-    gone = records.unsubscribe(engine, invitation_id, NOW)
+    gone = record_status.unsubscribe(engine, invitation_id, NOW)
 
     assert gone is not None and gone.cancelled == 1 and gone.email == "a@example.com"
     assert _used(engine, shop.account_id) == (0, 0)
     refused = _take(engine, shop.account_id, survey_id=shop.survey_id, email="A@example.com")
     assert refused.code == "unsubscribed"
-    state = records.find_status(engine, shop.account_id, first.id or 0)
+    state = record_status.find_status(engine, shop.account_id, first.id or 0)
     assert state is not None and state.status == "cancelled"
 
 
@@ -159,9 +163,9 @@ def test_cancelling_gives_the_count_back_and_the_interval_forgets_it(engine: Eng
     shop = seed(engine)
     first = _take(engine, shop.account_id, survey_id=shop.survey_id, email="a@example.com")
     assert first.id is not None
-    assert records.cancel(engine, shop.account_id + 1, first.id, NOW) is False  # not theirs
-    assert records.cancel(engine, shop.account_id, first.id, NOW) is True
-    assert records.cancel(engine, shop.account_id, first.id, NOW) is False  # once
+    assert record_status.cancel(engine, shop.account_id + 1, first.id, NOW) is False  # not theirs
+    assert record_status.cancel(engine, shop.account_id, first.id, NOW) is True
+    assert record_status.cancel(engine, shop.account_id, first.id, NOW) is False  # once
     assert _used(engine, shop.account_id) == (0, 0)
     assert _take(engine, shop.account_id, survey_id=shop.survey_id, email="a@example.com").accepted
 
@@ -178,7 +182,7 @@ def test_unknown_and_inactive_surveys_and_bad_fields(engine: Engine) -> None:
     with pytest.raises(records.SurveyInactive):
         _take(engine, shop.account_id, survey_id=shop.survey_id, email="a@example.com")
     with pytest.raises(InvalidRecord) as caught:
-        records.parse(
+        record_in.parse(
             {
                 "survey_id": "x",
                 "email": "not an address",
@@ -202,7 +206,7 @@ def test_unknown_and_inactive_surveys_and_bad_fields(engine: Engine) -> None:
 
 def test_languages_are_read_leniently() -> None:
     def language(value: str) -> str | None:
-        return records.parse(
+        return record_in.parse(
             {"survey_id": 1, "email": "a@example.com", "language": value}, NOW
         ).language
 
@@ -297,11 +301,11 @@ def test_the_usage_invariant_holds_through_every_way_of_giving_back(engine: Engi
         int(str(_scalar(engine, "SELECT id FROM invitation WHERE record_id = :r", r=o.id)))
         for o in outcomes
     ]
-    records.cancel(engine, shop.account_id, outcomes[0].id or 0, NOW)
-    records.unsubscribe(engine, ids[1], NOW)
+    record_status.cancel(engine, shop.account_id, outcomes[0].id or 0, NOW)
+    record_status.unsubscribe(engine, ids[1], NOW)
     with db.write(engine) as conn:
-        assert records.end_unsent(conn, ids[2], "failed", NOW, "550 no such user")
-        assert not records.end_unsent(conn, ids[2], "failed", NOW, "again")
+        assert record_status.end_unsent(conn, ids[2], "failed", NOW, "550 no such user")
+        assert not record_status.end_unsent(conn, ids[2], "failed", NOW, "again")
     with db.read(engine) as conn:
         survey = get_for_account(conn, shop.account_id, shop.survey_id)
     assert survey is not None

@@ -17,10 +17,12 @@ import pytest
 from sqlalchemy import Engine, event, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, records
+from app.accounts import api_keys
+from app.invitations import record_status, records
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from tests.conftest import SECRET, Clock, Seeded, require, seed, set_budget
 from tests.servers import free_port
 from tests.test_rate_limits import REDIS_URL, make_url_db
@@ -164,7 +166,7 @@ def test_a_replay_of_a_refused_record_is_refused_alike(api: Api, engine: Engine)
 def test_an_unsubscribed_recipient_is_409_with_the_record_id(api: Api, engine: Engine) -> None:
     assert api.record(email="bo@example.com").status_code == 202
     invitation_id = _scalar(engine, "SELECT id FROM invitation")
-    assert records.unsubscribe(engine, invitation_id, datetime(2026, 5, 14, tzinfo=UTC))
+    assert record_status.unsubscribe(engine, invitation_id, datetime(2026, 5, 14, tzinfo=UTC))
 
     body = _problem(api.record(email="Bo@Example.com"), 409, "unsubscribed")
 
@@ -415,7 +417,9 @@ def test_status_follows_the_invitation(api: Api, engine: Engine) -> None:
                 text("UPDATE invitation SET status = :s, sent_at = :t WHERE record_id = :r"),
                 {"s": state, "t": None if state == "failed" else sent_at, "r": record_id},
             )
-    assert records.cancel(engine, api.shop.account_id, ids[3], datetime(2026, 5, 14, tzinfo=UTC))
+    assert record_status.cancel(
+        engine, api.shop.account_id, ids[3], datetime(2026, 5, 14, tzinfo=UTC)
+    )
 
     shown = [api.show(record_id).json() for record_id in ids]
 

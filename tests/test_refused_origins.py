@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, Table, select, text
 from starlette.testclient import TestClient
 
-from app import db
-from app.models import contact_table, refused_origin_table
+from app.platform import db
+from app.platform.models import contact_table, refused_origin_table
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, seed
 

@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import Engine, bindparam, text
 from starlette.testclient import TestClient
 
-from app import db, delivery
+from app import worker
 from app.cli import main as cli
-from app.models import UTCDateTime
-from app.settings import Settings
+from app.platform import db
+from app.platform.models import UTCDateTime
+from app.platform.settings import Settings
 from tests.admin_helpers import login, post_form
 from tests.conftest import SECRET, Clock, seed, set_budget
 from tests.smtp_server import SmtpServer
@@ -180,7 +181,7 @@ def test_the_list_ends_with_the_month(
     assert "may@example.com" not in client.get("/admin/records/refused").text
     assert count(engine, "refused_record") == 1
     # ...and gone once it has.
-    delivery.run_pass(sender(engine, smtp_server, clock))
+    worker.run_pass(sender(engine, smtp_server, clock))
     assert count(engine, "refused_record") == 0
 
 

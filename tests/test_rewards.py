@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
+from app.platform import db
+from app.platform.settings import Settings
+from app.platform.signing import Signer
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, Seeded, seed
 from tests.test_concurrency import _fire, _run, _tokens, _workers
@@ -177,7 +177,7 @@ def test_link_and_email_thank_you_pages_show_the_code(client: TestClient, engine
 def test_deleting_an_answer_keeps_its_code_handed_out_and_a_survey_goes_with_its_pool(
     client: TestClient, engine: Engine
 ) -> None:
-    from app import deletions
+    from app.privacy import deletions
 
     shop = seed(engine, rewards=POOL)
     _add_codes(engine, shop, "promoter", "SEEN", "FREE")
@@ -269,7 +269,7 @@ def test_codes_already_in_the_pool_refuse_the_upload(client: TestClient, engine:
 def test_a_pool_holds_at_most_50000_codes(
     client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app import rewards
+    from app.answers import rewards
 
     monkeypatch.setattr(rewards, "MAX_POOL", 3)
     shop = seed(engine, rewards=POOL, email=EMAIL)

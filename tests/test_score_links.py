@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, inbox_mail, webhook_delivery
+from app.inbox import alerts
+from app.platform import db
+from app.webhooks import lanes
 from tests import test_invitations as mail
 from tests import test_links as link
 from tests.conftest import Clock, Seeded, count_responses, seed, usage_row
@@ -213,12 +215,12 @@ def test_alerts_and_webhooks_follow_the_changed_segment(
 
     def queue() -> list[tuple[Any, ...]]:
         with db.write(engine) as conn:
-            inbox_mail.queue_alerts(conn, clock.now, zone)
+            alerts.queue_alerts(conn, clock.now, zone)
             return [tuple(r) for r in conn.execute(text("SELECT status FROM inbox_mail")).all()]
 
     assert page.click(0).status_code == 303
     assert queue() == []  # the alert waits for a comment
-    clock.now += inbox_mail.COMMENT_WAIT + timedelta(minutes=1)
+    clock.now += alerts.COMMENT_WAIT + timedelta(minutes=1)
     assert queue() == [("scheduled",)]
     assert page.click(9).status_code == 303
     assert queue() == []  # not sent yet: the promoter is alerted of nothing
@@ -227,7 +229,7 @@ def test_alerts_and_webhooks_follow_the_changed_segment(
     assert page.click(1).status_code == 303
     assert queue() == [("scheduled",)]  # a detractor again: alerted all the same
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     events = sorted(
         (r.json["type"], r.json["data"]["score"], str(r.json["data"].get("previous")))
         for r in receiver.requests

@@ -11,8 +11,11 @@ from email.message import EmailMessage
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app import accounts, db, delivery, records
-from app.records import Source
+from app import worker
+from app.accounts import accounts
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import Clock, seed
 from tests.smtp_server import SmtpServer
@@ -109,10 +112,10 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
     login(client, EMAIL)
     post_form(client, ACCOUNT, NAMES, names("Shop", SHOP_NAME))
     for email, name in (("ann@example.com", "Änne Schäfer"), ("bob@example.com", None)):
-        wanted = records.parse({"survey_id": shop.survey_id, "email": email, "name": name}, T0)
+        wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, "name": name}, T0)
         assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).sent == 2
+    assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 2
 
     first, second = smtp_server.received
     assert first.mail_from == "feedback@shop.example"  # the envelope: MAIL_FROM's address
@@ -126,9 +129,9 @@ def test_an_invitation_comes_from_the_sender_name_at_the_mail_from_address(
 
     # Without a sender name, the account's name; the address never changes.
     post_form(client, ACCOUNT, NAMES, names("Corner Shop"))
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "cy@example.com"}, T0)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "cy@example.com"}, T0)
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).sent == 1
+    assert worker.run_pass(sender(engine, smtp_server, clock)).sent == 1
     assert str(smtp_server.received[-1].message["From"]) == "Corner Shop <feedback@shop.example>"
     assert MAIL_FROM.endswith("<feedback@shop.example>")
 
@@ -139,7 +142,7 @@ def test_an_inbox_reply_comes_from_the_admins_name_to_the_customers_name(
     shop = seed(engine, email=EMAIL)
     with db.write(engine) as conn:
         accounts.set_min_interval(conn, shop.account_id, 0)
-    wanted = records.parse(
+    wanted = record_in.parse(
         {"survey_id": shop.survey_id, "email": "anna@example.com", "name": "Anna Schäfer"}, T0
     )
     assert records.accept(engine, shop.account_id, wanted, Source("api", "Shop"), T0, UTC_ZONE)
@@ -162,7 +165,7 @@ def test_an_inbox_reply_comes_from_the_admins_name_to_the_customers_name(
     post_form(client, ACCOUNT, NAMES, names("Shop", SHOP_NAME, ""))
     reply("From the shop")
     clock.now = T0 + timedelta(minutes=1)
-    assert delivery.run_pass(sender(engine, smtp_server, clock)).inbox == 2
+    assert worker.run_pass(sender(engine, smtp_server, clock)).inbox == 2
 
     by_subject = {str(m["Subject"]): m for m in inbox_messages(smtp_server)}
     personal, shop_reply = by_subject["From Jörg"], by_subject["From the shop"]

@@ -16,12 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from app import db, delivery, webhook_delivery, webhooks
-from app.db import create_db_engine
-from app.delivery import Sender, Summary
-from app.mail import SmtpConfig, SmtpTransport, parse_smtp_url
-from app.models import webhook_message_table
-from app.settings import Settings
+from app import worker
+from app.platform import db
+from app.platform.db import create_db_engine
+from app.platform.mail import SmtpConfig, SmtpTransport, parse_smtp_url
+from app.platform.models import webhook_message_table
+from app.platform.outbox import Sender, Summary
+from app.platform.settings import Settings
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks import endpoints as webhooks
+from app.webhooks import lanes
 from tests.conftest import Clock, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer
@@ -65,7 +69,7 @@ def test_a_receiver_dripping_its_status_fails_the_attempt_at_the_deadline(
     with running_drip_server(HTTP_OK, every=1.0, http=True) as drip:
         _endpoint(engine, shop.account_id, drip.url("/hooks"))
         _emit(engine, shop.account_id, 1, clock())
-        summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, deadline=2))
+        summary = lanes.run_pass(_sender(engine, clock, smtp_server, deadline=2))
         [connection] = drip.finished(at_least=1)
 
     assert summary == webhook_delivery.Summary(retried=1)
@@ -87,7 +91,7 @@ def test_a_status_in_time_delivers_though_the_body_drips_on(
     with running_drip_server(head + b"x" * 100, every=1.0, http=True, at_once=len(head)) as drip:
         _endpoint(engine, shop.account_id, drip.url("/hooks"))
         _emit(engine, shop.account_id, 1, clock())
-        summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, deadline=2))
+        summary = lanes.run_pass(_sender(engine, clock, smtp_server, deadline=2))
         [connection] = drip.finished(at_least=1)
 
     assert summary == webhook_delivery.Summary(delivered=1)
@@ -175,7 +179,7 @@ def test_two_workers_share_one_endpoints_slots_and_never_attempt_one_message_twi
             try:
                 sender = _sender(own, lambda: datetime.now(UTC), smtp_server, deadline=2)
                 start.wait()
-                summaries.append(webhook_delivery.run_pass(sender))
+                summaries.append(lanes.run_pass(sender))
             finally:
                 own.dispose()
 
@@ -274,7 +278,7 @@ def test_worker_once_with_a_dripping_mail_server_ends_and_keeps_the_invitations_
         zone=UTC_ZONE,
         clock=lambda: datetime.now(UTC) + timedelta(minutes=1),
     )
-    assert delivery.run_pass(later).sent == 2
+    assert worker.run_pass(later).sent == 2
     assert sorted(smtp_server.addresses) == ["p0@example.com", "p1@example.com"]
 
 
@@ -298,7 +302,7 @@ def test_a_batch_longer_than_its_lease_stops_so_no_second_worker_sends_a_message
         own = create_db_engine(settings.db_url, write_wait=30)
         try:
             sender = Sender(**_values(own, smtp_server), lease=lease, batch_size=10)
-            summaries["first"] = delivery.run_pass(sender)
+            summaries["first"] = worker.run_pass(sender)
         finally:
             first_done.set()
             own.dispose()
@@ -311,7 +315,7 @@ def test_a_batch_longer_than_its_lease_stops_so_no_second_worker_sends_a_message
             time.sleep(0.5)
             until = time.monotonic() + lease.total_seconds() + 4
             while time.monotonic() < until or not first_done.is_set():
-                total.add(delivery.run_pass(sender))
+                total.add(worker.run_pass(sender))
                 time.sleep(0.2)
         finally:
             summaries["second"] = total

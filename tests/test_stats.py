@@ -15,19 +15,17 @@ import pytest
 from sqlalchemy import Connection, Engine, insert, text
 from starlette.testclient import TestClient
 
-from app import (
-    budget,
-    csv_export,
-    db,
-    query_plans,
-    responses,
-    scales,
-    sheet_csv,
-    stats,
-    surveys,
-)
-from app.models import response_table
-from app.signing import Signer
+from app.answers import responses
+from app.budget import rule as budget
+from app.platform import db, sheet_csv
+from app.platform.models import response_table
+from app.platform.signing import Signer
+from app.results import export as csv_export
+from app.results import stats
+from app.results.trend import daily_trend, day_buckets, period_days
+from app.surveys import model as surveys
+from app.surveys import scales
+from tests import query_plans
 from tests.conftest import SECRET, Seeded, seed, set_budget
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -158,7 +156,7 @@ def test_daily_trend_zero_fills_every_day_of_the_period(engine: Engine, conn: Co
     submit(engine, shop.survey_id, 5, at(4))
     submit(engine, shop.survey_id, 2, at(4, 18))
     submit(engine, shop.survey_id, 4, at(31, 23, 59))
-    trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
+    trend = daily_trend(conn, shop.account_id, shop.survey_id, MAY, UTC_ZONE)
     assert [day.day for day in trend] == [date(2026, 5, n) for n in range(1, 32)]
     assert trend[3] == stats.Day(date(2026, 5, 4), 2, 3.5)
     assert trend[30] == stats.Day(date(2026, 5, 31), 1, 4.0)
@@ -183,7 +181,7 @@ def test_daily_trend_uses_berlin_days_across_summer_time(engine: Engine) -> None
     submit(engine, shop.survey_id, 10, datetime(2026, 3, 31, 22, 0, tzinfo=UTC), zone=BERLIN)
 
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, "2026-03", BERLIN)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, "2026-03", BERLIN)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {
         1: (1, 100.0),
@@ -214,10 +212,10 @@ def test_daily_trend_day_boundaries_in_zones_off_the_hour(
     submit(engine, shop.survey_id, 5, boundary, zone=local)
     submit(engine, shop.survey_id, 4, boundary + timedelta(minutes=1), zone=local)
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, MAY, local)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, MAY, local)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {1: (1, 1.0), 2: (2, 4.5)}
-    key = stats.day_buckets("sqlite", stats.period_days(MAY), local).key
+    key = day_buckets("sqlite", period_days(MAY), local).key
     assert _grouping(key) == path
 
 
@@ -240,7 +238,7 @@ def test_daily_trend_new_york_autumn_day_has_25_hours(engine: Engine) -> None:
     for when, score in moments.items():
         submit(engine, shop.survey_id, score, when, zone=new_york)
     with db.read(engine) as conn:
-        trend = stats.daily_trend(conn, shop.account_id, shop.survey_id, "2026-11", new_york)
+        trend = daily_trend(conn, shop.account_id, shop.survey_id, "2026-11", new_york)
     counted = {day.day.day: (day.responses, day.value) for day in trend if day.responses}
     assert counted == {1: (2, 0.0), 2: (1, 0.0)}
     assert len(trend) == 30
@@ -349,7 +347,7 @@ def test_neutralize_covers_every_formula_start() -> None:
 
 def test_csv_streams_in_batches(engine: Engine) -> None:
     shop = seed(engine, tariff="basic")
-    count = 2 * csv_export.BATCH + 500
+    count = 2 * sheet_csv.BATCH + 500
     _bulk(engine, shop, count)
     chunks = csv_export.export_csv(engine, shop.account_id, shop.survey_id, MAY)
     header = next(chunks)
@@ -357,8 +355,8 @@ def test_csv_streams_in_batches(engine: Engine) -> None:
     batches = list(chunks)
     assert len(batches) == 3
     assert [chunk.count("\r\n") for chunk in batches] == [
-        csv_export.BATCH,
-        csv_export.BATCH,
+        sheet_csv.BATCH,
+        sheet_csv.BATCH,
         500,
     ]
     assert len(_parse([header, *batches])) == count + 1
@@ -507,7 +505,7 @@ def test_another_accounts_survey_yields_nothing(engine: Engine) -> None:
     mine, theirs = intruder.account_id, owner.survey_id
     with db.read(engine) as conn:
         assert stats.survey_summary(conn, mine, theirs, MAY) is None
-        assert stats.daily_trend(conn, mine, theirs, MAY, UTC_ZONE) == []
+        assert daily_trend(conn, mine, theirs, MAY, UTC_ZONE) == []
         assert stats.comments(conn, mine, theirs, MAY, None, 1).total == 0
         assert stats.account_nps(conn, mine, MAY).responses == 0
         assert stats.last_accepted(conn, mine, MAY) is None

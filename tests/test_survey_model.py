@@ -8,9 +8,11 @@ from dataclasses import FrozenInstanceError, replace
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, scales, surveys
-from app.cache import MISSING, SurveyCache
-from app.surveys import Offer, Survey
+from app.platform import db
+from app.surveys import model as surveys
+from app.surveys import scales
+from app.surveys.cache import MISSING, SurveyCache
+from app.surveys.model import Offer, Survey
 from tests.conftest import seed, set_budget
 
 PERIOD = "2026-05"

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db
-from app.signing import InvalidToken, Signer
+from app.platform import db
+from app.platform.signing import InvalidToken, Signer
 from tests.admin_helpers import login, post_form, text_of
 from tests.conftest import SECRET, count_responses, seed, set_budget, usage_row
 

@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.main import build_app
-from app.settings import Settings
-from app.signing import ExpiredToken, InvalidToken, Signer
+from app.platform.settings import Settings
+from app.platform.signing import ExpiredToken, InvalidToken, Signer
 from tests.conftest import SECRET, Clock, count_responses, seed
 
 

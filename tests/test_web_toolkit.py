@@ -11,8 +11,8 @@ import pytest
 from starlette.requests import Request
 
 from app.web import http
-from app.web.errors import Problem
 from app.web.headers import SecurityHeaders
+from app.web.problem import Problem
 from tests.conftest import run_async
 
 Message = dict[str, Any]

@@ -21,12 +21,18 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import api_keys, db, delivery, records, webhook_delivery, webhooks
-from app.mail import SmtpTransport, parse_smtp_url
-from app.records import Source
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
+from app import worker
+from app.accounts import api_keys
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks import endpoints as webhooks
+from app.webhooks import lanes, signatures, targets
 from tests.conftest import SECRET, Clock, Seeded, seed, set_budget
 from tests.servers import ROOT
 from tests.smtp_server import SmtpServer
@@ -88,13 +94,13 @@ def test_an_answer_is_posted_signed_once_to_each_endpoint_that_wants_it(
 
     _, answered = _answer(client, shop.embed_key, 3, "Too slow")
     assert answered.status_code == 201
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server))
 
     assert summary.delivered == 1
     [request] = receiver.requests
     assert request.path == "/hooks"
     assert verify(secret, request)
-    assert not verify(webhooks.new_secret(), request)  # a wrong secret fails
+    assert not verify(signatures.new_secret(), request)  # a wrong secret fails
     forged = replace(request, body=request.body.replace(b'"score":3', b'"score":9'))
     assert not verify(secret, forged)  # so does a changed body
     assert request.webhook_id.startswith("msg_")
@@ -127,7 +133,7 @@ def test_a_comment_sent_later_is_response_updated(
     assert (first.status_code, later.status_code) == (201, 200)
     # The same comment again changes nothing and says nothing.
     client.post("/api/v1/responses", json={"display_token": token, "score": 10, "comment": "Great"})
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     # One batch is POSTed a few at once: the order of arrival is not kept.
     events = sorted((r.json["type"], r.json["data"]["comment"] or "") for r in receiver.requests)
     assert events == [("response.created", ""), ("response.updated", "Great")]
@@ -179,8 +185,8 @@ def test_a_budget_level_is_one_event_even_when_its_alert_mail_is_tried_again(
     _four_of_five_used(client, engine, receiver)
     sender = inbox_sender(engine, smtp_server, clock)
     smtp_server.answer_next("RCPT", 451)  # the alert mail fails for now...
-    assert delivery.run_pass(sender).alerts == 0
-    assert delivery.run_pass(sender).alerts == 1  # ...and goes in the next pass
+    assert worker.run_pass(sender).alerts == 0
+    assert worker.run_pass(sender).alerts == 1  # ...and goes in the next pass
     threshold = [r for r in receiver.requests if r.json["type"] == "budget.threshold"]
     assert len(threshold) == 1
     assert threshold[0].json["data"] == {"period": "2026-05", "level": 80, "used": 4, "limit": 5}
@@ -193,14 +199,14 @@ def test_refused_records_and_budget_thresholds_are_events(
     shop = _four_of_five_used(client, engine, receiver)
     sender = inbox_sender(engine, smtp_server, clock)
     # The worker's pass: the 80 % alert by e-mail, and its event, sent in the same pass.
-    summary = delivery.run_pass(sender)
+    summary = worker.run_pass(sender)
     assert (summary.alerts, summary.webhooks_delivered) == (1, 5)
     threshold = [r.json for r in receiver.requests if r.json["type"] == "budget.threshold"]
     assert [t["data"] for t in threshold] == [
         {"period": "2026-05", "level": 80, "used": 4, "limit": 5}
     ]
     assert _answer(client, shop.embed_key, 8)[1].status_code == 201
-    wanted = records.parse(
+    wanted = record_in.parse(
         {
             "survey_id": shop.survey_id,
             "email": "jane@example.com",
@@ -213,7 +219,7 @@ def test_refused_records_and_budget_thresholds_are_events(
         engine, shop.account_id, wanted, Source("api", "Shop"), clock(), ZoneInfo("UTC")
     )
     assert outcome.code == "budget_exhausted"
-    delivery.run_pass(sender)
+    worker.run_pass(sender)
     types = [r.json["type"] for r in receiver.requests]
     assert types.count("budget.threshold") == 2
     refused = next(r for r in receiver.requests if r.json["type"] == "record.refused")
@@ -240,14 +246,14 @@ def test_500s_and_timeouts_are_retried_with_the_same_id_and_every_attempt_logged
     receiver.script = [500, ("sleep", 3.0), 200]
     sender = _sender(engine, clock, smtp_server, timeout=0.5)
 
-    assert webhook_delivery.run_pass(sender).retried == 1  # 500
-    assert webhook_delivery.run_pass(sender) == webhook_delivery.Summary()  # not due yet
+    assert lanes.run_pass(sender).retried == 1  # 500
+    assert lanes.run_pass(sender) == webhook_delivery.Summary()  # not due yet
     clock.now += timedelta(minutes=1)
-    assert webhook_delivery.run_pass(sender).retried == 1  # timed out
+    assert lanes.run_pass(sender).retried == 1  # timed out
     clock.now += timedelta(minutes=4)
-    assert webhook_delivery.run_pass(sender) == webhook_delivery.Summary()  # 5 min after
+    assert lanes.run_pass(sender) == webhook_delivery.Summary()  # 5 min after
     clock.now += timedelta(minutes=1)
-    assert webhook_delivery.run_pass(sender).delivered == 1
+    assert lanes.run_pass(sender).delivered == 1
 
     assert len(set(receiver.ids())) == 1 and len(receiver.requests) == 3
     assert all(verify(secret, request) for request in receiver.requests)
@@ -271,7 +277,7 @@ def test_five_messages_failed_for_good_switch_the_endpoint_off_and_mail_the_admi
         for number in range(6):
             webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": number}, clock())
     # No retries left: each failure is final.
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, backoff=()))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server, backoff=()))
     # Attempts to one endpoint run a few at a time: the fifth failure switches
     # it off, and a sixth not yet marked by then fails as switched off.
     assert summary.failed in (5, 6) and summary.disabled == 1
@@ -302,9 +308,9 @@ def test_a_day_of_failures_ends_the_message_and_switches_the_endpoint_off(
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
     sender = _sender(engine, clock, smtp_server)
-    assert webhook_delivery.run_pass(sender).retried == 1
+    assert lanes.run_pass(sender).retried == 1
     clock.now += timedelta(hours=25)
-    summary = webhook_delivery.run_pass(sender)
+    summary = lanes.run_pass(sender)
     assert (summary.failed, summary.disabled) == (1, 1)
     [endpoint] = _rows(
         engine,
@@ -349,32 +355,32 @@ def test_a_day_of_failures_ends_the_message_and_switches_the_endpoint_off(
     ],
 )
 def test_only_public_addresses_pass(address: str, public: bool) -> None:
-    assert webhooks.public_address(address) is public
+    assert targets.public_address(address) is public
 
 
 def test_production_checks_urls_and_every_resolved_address() -> None:
-    def resolver(*answers: str) -> webhooks.Resolver:
+    def resolver(*answers: str) -> targets.Resolver:
         return lambda host, port: list(answers)
 
     def refused(url: str, *answers: str) -> str:
-        with pytest.raises(webhooks.TargetRefused) as caught:
-            webhooks.target(url, True, resolver(*answers) if answers else webhooks.resolve)
+        with pytest.raises(targets.TargetRefused) as caught:
+            targets.target(url, True, resolver(*answers) if answers else targets.resolve)
         return caught.value.code
 
     assert refused("http://hooks.example/x", "93.184.215.14") == "https_required"
     assert refused("https://hooks.example/x", "93.184.215.14", "10.0.0.5") == "private_address"
-    with pytest.raises(webhooks.TargetRefused, match="does not resolve"):
-        webhooks.target("https://hooks.example/x", True, resolver())
+    with pytest.raises(targets.TargetRefused, match="does not resolve"):
+        targets.target("https://hooks.example/x", True, resolver())
     assert refused("https://user:pw@hooks.example/x", "93.184.215.14") == "url_credentials"
     assert refused("ftp://hooks.example/x") == "url_invalid"
     assert refused("https://127.0.0.1/x") == "private_address"  # resolved for real
     assert refused("https://[::ffff:7f00:1]/x") == "private_address"
-    found = webhooks.target("https://hooks.example:8443/x?a=1", True, resolver("2606:4700::1"))
+    found = targets.target("https://hooks.example:8443/x?a=1", True, resolver("2606:4700::1"))
     assert found.address == "2606:4700::1"
     # What is called: the address checked, with the port, path and query kept.
     assert webhook_delivery._address_url(found) == "https://[2606:4700::1]:8443/x?a=1"
     # Development calls what it is given.
-    assert webhooks.target("http://localhost:8000/x", False).address is None
+    assert targets.target("http://localhost:8000/x", False).address is None
 
 
 def test_in_production_a_loopback_endpoint_is_refused_at_delivery(
@@ -384,7 +390,7 @@ def test_in_production_a_loopback_endpoint_is_refused_at_delivery(
     _endpoint(engine, shop.account_id, receiver.url)  # saved while developing
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
-    summary = webhook_delivery.run_pass(_sender(engine, clock, smtp_server, production=True))
+    summary = lanes.run_pass(_sender(engine, clock, smtp_server, production=True))
     assert summary.retried == 1
     assert receiver.requests == []  # nothing reached the address
     [logged] = _rows(engine, "SELECT status_code, error FROM webhook_attempt")
@@ -393,7 +399,7 @@ def test_in_production_a_loopback_endpoint_is_refused_at_delivery(
     with db.write(engine) as conn:
         conn.execute(text("UPDATE webhook_endpoint SET url = 'https://127.0.0.1:1/hooks'"))
     clock.now += timedelta(minutes=1)
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server, production=True))
+    lanes.run_pass(_sender(engine, clock, smtp_server, production=True))
     errors = _rows(engine, "SELECT error FROM webhook_attempt ORDER BY id")
     assert "private or reserved address" in errors[-1].error
     assert receiver.requests == []
@@ -452,7 +458,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(
     # Another worker, once the lease has run out (here: after it is moved back).
     receiver.default = 200
     later = datetime.now(UTC) + webhook_delivery.LEASE + timedelta(seconds=1)
-    summary = webhook_delivery.run_pass(_sender(engine, lambda: later, smtp_server))
+    summary = lanes.run_pass(_sender(engine, lambda: later, smtp_server))
     assert summary.delivered == 12
     assert set(receiver.ids()) == expected  # each at least once; repeats share their id
     statuses = _rows(engine, "SELECT DISTINCT status FROM webhook_message")
@@ -466,7 +472,7 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
     _endpoint(engine, shop.account_id, receiver.url)
     source = Source("csv", "march.csv")
     zone = ZoneInfo("UTC")
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, clock())
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ann@example.com"}, clock())
     accepted = records.accept(engine, shop.account_id, wanted, source, clock(), zone)
     [invitation] = _rows(engine, "SELECT id FROM invitation WHERE record_id = :r", r=accepted.id)
     key = URLS.signer.invitation_key(invitation.id)
@@ -487,13 +493,13 @@ def test_an_email_answer_and_its_comment_are_events_and_refusals_name_no_address
     # The address unsubscribes; a record for it again is refused, by name of reason only.
     with db.write(engine) as conn:
         conn.execute(text("UPDATE recipient SET unsubscribed_at = created_at"))
-    again = records.parse(
+    again = record_in.parse(
         {"survey_id": shop.survey_id, "email": "ann@example.com", "external_id": "crm-9"}, clock()
     )
     refused = records.accept(engine, shop.account_id, again, source, clock(), zone)
     assert refused.code == "unsubscribed"
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
     by_type = {r.json["type"]: r for r in receiver.requests}
     assert sorted(by_type) == ["record.refused", "response.created", "response.updated"]
     created = by_type["response.created"].json["data"]
@@ -550,7 +556,7 @@ def test_response_events_name_the_record_and_the_address_so_the_shop_finds_its_o
     )
     _answer_invitation(client, engine, record_id, 2, "The parcel came late.")
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
 
     by_type = {r.json["type"]: r.json["data"] for r in receiver.requests}
     assert sorted(by_type) == ["response.created", "response.updated"]
@@ -575,7 +581,7 @@ def test_an_anonymous_surveys_response_events_name_nobody(
     )
     _answer_invitation(client, engine, record_id, 2, "Nobody should know it was me.")
 
-    webhook_delivery.run_pass(_sender(engine, clock, smtp_server))
+    lanes.run_pass(_sender(engine, clock, smtp_server))
 
     by_type = {r.json["type"]: r for r in receiver.requests}
     assert sorted(by_type) == ["response.created", "response.updated"]
@@ -596,12 +602,12 @@ def test_finished_messages_are_forgotten_after_thirty_days(
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 1}, clock())
     webhook_delivery._pruned.clear()
     sender = _sender(engine, clock, smtp_server)
-    assert webhook_delivery.run_pass(sender).delivered == 1
+    assert lanes.run_pass(sender).delivered == 1
     clock.now += timedelta(days=29)
     with db.write(engine) as conn:
         webhooks.emit(conn, shop.account_id, "inbox.updated", {"id": 2}, clock())
     clock.now += timedelta(days=2)  # the first is 31 days old, the second 2; both delivered
-    webhook_delivery.run_pass(sender)
+    lanes.run_pass(sender)
     assert webhook_delivery.prune(sender) == 0  # not again within the hour
     left = _rows(engine, "SELECT body FROM webhook_message")
     assert [row.body.count('"id":2') for row in left] == [1]

@@ -15,12 +15,15 @@ import pytest
 from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
-from app import db, webhook_delivery, webhooks
-from app.mail import OutboxTransport
 from app.main import build_app
-from app.settings import Settings
-from app.signing import Signer
-from app.urls import Urls
+from app.platform import db
+from app.platform.mail import OutboxTransport
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks import endpoints as webhooks
+from app.webhooks import lanes
 from tests.admin_helpers import csrf_from, login, post_form, text_of
 from tests.conftest import SECRET, Clock, seed
 from tests.webhook_receiver import Receiver, verify
@@ -50,7 +53,7 @@ def _create(client: TestClient, url: str, *events: str) -> tuple[int, str]:
 
 
 def _pass(engine: Engine, tmp_path: object, clock: Clock) -> webhook_delivery.Summary:
-    return webhook_delivery.run_pass(
+    return lanes.run_pass(
         webhook_delivery.WebhookSender(
             engine=engine,
             transport=OutboxTransport(Path(str(tmp_path)) / "outbox"),

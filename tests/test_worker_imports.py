@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Loaded by no request of a website's visitors.
 NOT_IN_A_WORKER = (
     "httpx",  # the webhook sender's client, loaded by the commands that send
-    "app.delivery",
-    "app.webhook_delivery",
+    "app.invitations.delivery",
+    "app.webhooks.delivery",
+    "app.webhooks.lanes",
+    "app.worker",
 )
 
 WORKER = """

@@ -12,9 +12,9 @@ import anyio
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
-from app.settings import Settings
-from app.write_queue import WriteQueue
+from app.platform import db, driver
+from app.platform.settings import Settings
+from app.platform.write_queue import WriteQueue
 from tests.conftest import run_async
 
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -22,7 +22,7 @@ ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 def _write_once(engine: Engine, seen: list[str]) -> str:
     seen.append(threading.current_thread().name)
-    with db.counting(engine) as conn:
+    with driver.counting(engine) as conn:
         conn.execute(text("UPDATE tariff SET name = name WHERE code = :c"), {"c": "free"})
     return threading.current_thread().name
 
@@ -64,16 +64,16 @@ def test_work_that_committed_inline_is_never_run_again(engine: Engine) -> None:
     work waits for its lock instead of starting the work over on a thread."""
     queue = WriteQueue(wait=10)
     calls: list[int] = []
-    lock = db._WRITERS[engine].lock
+    lock = db.WRITERS[engine].lock
 
     def two_writes() -> None:
         calls.append(1)
-        with db.counting(engine) as conn:
+        with driver.counting(engine) as conn:
             conn.execute(text("INSERT INTO tariff (code, name, monthly_budget) "
                               "VALUES ('t1', 't1', 1)"), {})  # fmt: skip
         lock.acquire()  # a thread of this process is writing now
         threading.Timer(0.3, lock.release).start()
-        with db.counting(engine) as conn:
+        with driver.counting(engine) as conn:
             conn.execute(text("UPDATE tariff SET monthly_budget = 2 WHERE code = 't1'"), {})
 
     run_async(queue.run(two_writes, inline_on=engine))
@@ -85,7 +85,7 @@ def test_work_that_committed_inline_is_never_run_again(engine: Engine) -> None:
 
 
 def test_postgresql_writes_never_run_on_the_loop() -> None:
-    from app.db import create_db_engine
+    from app.platform.db import create_db_engine
 
     engine: Any = create_db_engine("postgresql://nobody@127.0.0.1:1/none")
     assert not db.writes_inline(engine)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from app.db import schema_revisions
+from app.platform.db import schema_revisions
 
 if TYPE_CHECKING:
     from alembic.config import Config

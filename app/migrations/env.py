@@ -6,8 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-from app import models  # noqa: F401  (registers the tables on the metadata)
-from app.db import COMMAND_WRITE_WAIT, create_db_engine
+from app.platform.db import COMMAND_WRITE_WAIT, create_db_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -17,7 +16,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from app.settings import from_env
+    from app.platform.settings import from_env
 
     return from_env().db_url
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 

@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import demo, urls
-from app.context import Context
-from app.settings import Settings
+from app import demo
+from app.platform import urls
+from app.platform.settings import Settings
 from app.web import http
-from app.web.errors import Problem
+from app.web.context import Context
+from app.web.problem import Problem
 
 PRODUCTS = (
     ("beans", "House blend coffee, 500 g", "12.90"),

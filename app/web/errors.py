@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
@@ -16,32 +15,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Scope
 
-from app import i18n, metrics, urls
+from app.platform import i18n, metrics, urls
+from app.platform.logs import REQUEST_ID
+from app.web.problem import PROBLEM_TYPE, Problem
 
 log = logging.getLogger("nps_beacon")
-
-PROBLEM_TYPE = "urn:nps-beacon:problem:"
-# The answer's request id (see headers.SecurityHeaders), quoted in problem
-# documents so a user's report finds its log line.
-REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
-
-
-class Problem(Exception):
-    """Raise to answer with a problem document."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        *,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-        self.headers = headers or {}
-        self.extra = extra
 
 
 def route_template(scope: Scope) -> str:

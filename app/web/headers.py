@@ -19,7 +19,7 @@ from starlette.datastructures import URL
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics, urls
+from app.platform import metrics, urls
 from app.web.errors import REQUEST_ID, route_template
 
 access_log = logging.getLogger("nps_beacon.access")
@@ -107,16 +107,6 @@ def _own_origin(scope: Scope) -> tuple[str, str]:
     """The scheme and host an absolute URL built from this request starts with."""
     url = URL(scope=scope)
     return url.scheme.lower(), url.netloc.lower()
-
-
-class RequestIdFilter(logging.Filter):
-    """Puts the current answer's request id on every log line written while
-    it is handled."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
-        return True
 
 
 def request_id(scope: Scope) -> str:

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import metrics, migrations
-from app.context import Context
+from app import migrations
+from app.platform import metrics
+from app.web.context import Context
 
 NO_STORE = {"Cache-Control": "no-store"}
 

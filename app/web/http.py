@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 FORM_TYPE = "application/x-www-form-urlencoded"

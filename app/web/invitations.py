@@ -34,23 +34,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
-from app import (
-    answers,
-    i18n,
-    invitation_answers,
-    questions,
-    records,
-    responses,
-    score_changes,
-    survey_texts,
-    urls,
-)
-from app.context import Context
-from app.invitation_answers import Invited
-from app.signing import Display, ExpiredToken, InvalidToken
-from app.surveys import Survey
+from app.answers import follow_ups as answers
+from app.answers import responses, score_changes
+from app.invitations import answers as invitation_answers
+from app.invitations import record_status
+from app.invitations.answers import Invited
+from app.platform import i18n, text, urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken
+from app.surveys import questions
+from app.surveys import texts as survey_texts
+from app.surveys.model import Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.context import Context
+from app.web.problem import Problem
 
 CHANNEL = invitation_answers.CHANNEL
 CSP = (
@@ -248,7 +244,7 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     # Only an anonymous survey's answer needs its display to be found again.
     if display is None and visit.survey.anonymous:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    comment = survey_texts.clean_text(fields.get("comment", ""))
+    comment = text.clean_text(fields.get("comment", ""))
     again: dict[str, Any] = {"comment": comment, "picked": raw}
     if not visit.survey.active:  # said above the visitor's text, which stays
         return _thanks_page(visit, token, False, error="inactive_text", status=410, **again)
@@ -481,7 +477,11 @@ async def unsubscribe(request: Request) -> Response:
     invited = await run_in_threadpool(_unsubscribing, request)
     ctx: Context = request.app.state.ctx
     done = await ctx.writes.run(
-        records.unsubscribe, ctx.engine, invited.id, ctx.clock(), account=invited.survey.account_id
+        record_status.unsubscribe,
+        ctx.engine,
+        invited.id,
+        ctx.clock(),
+        account=invited.survey.account_id,
     )
     if done is None:  # gone since it was read
         raise Notice(invited.language, 404, "invalid_title", "invalid_text")

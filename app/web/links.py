@@ -24,12 +24,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import answers, budget, i18n, questions, responses, score_changes, survey_texts, urls
-from app.context import Context
-from app.signing import Display, ExpiredToken, InvalidToken, SurveyKey
-from app.surveys import Offer, Survey
+from app.answers import follow_ups as answers
+from app.answers import responses, score_changes
+from app.budget import rule as budget
+from app.platform import i18n, text, urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken, SurveyKey
+from app.surveys import questions
+from app.surveys import texts as survey_texts
+from app.surveys.model import Offer, Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.context import Context
+from app.web.problem import Problem
 
 CSP = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
@@ -180,7 +185,7 @@ def _record_comment(visit: Visit, fields: dict[str, str], raw: dict[str, Any]) -
     display = _own_display(visit, token)
     if display is None:
         raise Notice(visit.lang, 410, "thanks_title", "comment_late")
-    comment = survey_texts.clean_text(fields.get("comment", ""))
+    comment = text.clean_text(fields.get("comment", ""))
     again: dict[str, Any] = {"comment": comment, "picked": raw}
     if not visit.survey.active:  # said above the visitor's text, which stays
         return _thanks_page(visit, token, display, error="inactive_text", status=410, **again)

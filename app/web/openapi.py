@@ -12,34 +12,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from dataclasses import dataclass
-from datetime import MINYEAR
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app import questions, records, responses, scales, surveys
-from app.i18n import LANGUAGES
-from app.survey_form import COLOR
-from app.web.errors import PROBLEM_TYPE
+from app.invitations import record_in, records
+from app.web.openapi_responses import (
+    BAD_KEY,
+    HEADERS,
+    NOT_JSON,
+    UNAVAILABLE,
+    answer_schema,
+    invalid,
+    problem,
+    rate_limited,
+    ref,
+    too_large,
+    unsupported,
+)
+from app.web.openapi_schemas import Limits, schemas
 
 VERSION = "1"
-Schema = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The HTTP layer's limits, which live beside their handlers."""
-
-    response_body: int
-    record_body: int
-    batch_body: int
-    locale_pattern: str
-    url_max: int
-    control_pattern: str
 
 
 def routes(limits: Limits) -> list[BaseRoute]:
@@ -73,8 +68,8 @@ def document(limits: Limits) -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "paths": _paths(limits),
         "components": {
-            "schemas": _schemas(limits),
-            "headers": _HEADERS,
+            "schemas": schemas(limits),
+            "headers": HEADERS,
             "securitySchemes": {
                 "apiKey": {
                     "type": "http",
@@ -96,114 +91,11 @@ _DESCRIPTION = (
 )
 
 
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _header(name: str) -> Schema:
-    return {"$ref": f"#/components/headers/{name}"}
-
-
-_HEADERS: dict[str, Schema] = {
-    "X-Request-ID": {
-        "description": "The answer's id, also in problem documents and the server's log.",
-        "required": True,
-        "schema": {"type": "string"},
-    },
-    "Retry-After": {
-        "description": "Seconds to wait before trying again.",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9]+$"},
-    },
-    "Location": {
-        "description": "Where the record's status can be looked up.",
-        "required": True,
-        "schema": {"type": "string"},
-    },
-    "WWW-Authenticate": {
-        "description": 'The Bearer scheme, with `error="invalid_token"` for a bad key.',
-        "required": True,
-        "schema": {"type": "string"},
-    },
-    "Cache-Control": {"required": True, "schema": {"type": "string"}},
-    "ETag": {"required": True, "schema": {"type": "string"}},
-}
-
-
-# -- answers -----------------------------------------------------------------
-
-
-def _answer(
-    description: str,
-    schema: Schema | None,
-    *,
-    media_type: str = "application/json",
-    headers: tuple[str, ...] = (),
-) -> Schema:
-    answer: Schema = {
-        "description": description,
-        "headers": {name: _header(name) for name in ("X-Request-ID", *headers)},
-    }
-    if schema is not None:
-        answer["content"] = {media_type: {"schema": schema}}
-    return answer
-
-
-def _problem(
-    description: str,
-    status: int,
-    *codes: str,
-    headers: tuple[str, ...] = (),
-    errors: bool = False,
-) -> Schema:
-    """A problem answer whose ``code`` is one of ``codes``."""
-    narrowed: Schema = {
-        "properties": {
-            "status": {"const": status},
-            "code": {"enum": list(codes)},
-            "type": {"enum": [PROBLEM_TYPE + code for code in codes]},
-        }
-    }
-    schema: Schema = {"allOf": [_ref("ValidationProblem" if errors else "Problem"), narrowed]}
-    return _answer(description, schema, media_type="application/problem+json", headers=headers)
-
-
-def _rate_limited(whose: str) -> Schema:
-    return _problem(f"Too many requests {whose}.", 429, "rate_limited", headers=("Retry-After",))
-
-
-_UNAVAILABLE = _problem(
-    "The database is away or busy (no write slot or lock in time); nothing was stored.",
-    503,
-    "service_unavailable",
-    headers=("Retry-After",),
-)
-_NOT_JSON = _problem("The body is not a JSON object.", 400, "invalid_json")
-_BAD_KEY = _problem(
-    "No API key, or one that is unknown or revoked.",
-    401,
-    "invalid_api_key",
-    headers=("WWW-Authenticate",),
-)
-
-
-def _too_large(limit: int) -> Schema:
-    return _problem(f"The body is larger than {limit:,} bytes.", 413, "payload_too_large")
-
-
-def _unsupported(allowed: str) -> Schema:
-    return _problem(f"The body is not sent as {allowed}.", 415, "unsupported_media_type")
-
-
-def _invalid(what: str) -> Schema:
-    return _problem(what, 422, "validation_error", errors=True)
-
-
 # -- operations --------------------------------------------------------------
 
 
 def _paths(limits: Limits) -> dict[str, Any]:
-    key_limited = _rate_limited(
+    key_limited = rate_limited(
         "with this API key, or with invalid keys from this address (looked up no more)"
     )
     return {
@@ -216,12 +108,12 @@ def _paths(limits: Limits) -> dict[str, Any]:
                     {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": _answer(
+                    "200": answer_schema(
                         "The OpenAPI document.",
                         {"type": "object"},
                         headers=("Cache-Control", "ETag"),
                     ),
-                    "304": _answer(
+                    "304": answer_schema(
                         "The copy the client holds is current.",
                         None,
                         headers=("Cache-Control", "ETag"),
@@ -253,15 +145,15 @@ def _paths(limits: Limits) -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _answer("The survey to show, or why not.", _ref("WidgetConfig")),
-                    "404": _problem(
+                    "200": answer_schema("The survey to show, or why not.", ref("WidgetConfig")),
+                    "404": problem(
                         "No survey has this key (or no route has this address).",
                         404,
                         "unknown_survey",
                         "not_found",
                     ),
-                    "429": _rate_limited("from this address"),
-                    "503": _UNAVAILABLE,
+                    "429": rate_limited("from this address"),
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -278,36 +170,38 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": _ref("Submission")},
+                        "application/json": {"schema": ref("Submission")},
                         # The same JSON object; a string schema would promise any text.
-                        "text/plain": {"schema": _ref("Submission")},
+                        "text/plain": {"schema": ref("Submission")},
                     },
                 },
                 "responses": {
-                    "200": _answer("This display's answer, already stored.", _ref("Submitted")),
-                    "201": _answer(
+                    "200": answer_schema(
+                        "This display's answer, already stored.", ref("Submitted")
+                    ),
+                    "201": answer_schema(
                         "Stored and counted (with a survey editor's preview token: "
                         "checked only, id 0, nothing stored).",
-                        _ref("Submitted"),
+                        ref("Submitted"),
                     ),
-                    "400": _problem(
+                    "400": problem(
                         "The body is no JSON object, or the display token is not valid.",
                         400,
                         "invalid_json",
                         "invalid_token",
                     ),
-                    "402": _problem(
+                    "402": problem(
                         "The account's budget for this month is used up; nothing was stored.",
                         402,
                         "budget_exhausted",
                     ),
-                    "403": _problem(
+                    "403": problem(
                         "The survey does not take answers from this Origin.",
                         403,
                         "origin_not_allowed",
                     ),
-                    "404": _problem("The survey was deleted.", 404, "unknown_survey"),
-                    "409": _problem(
+                    "404": problem("The survey was deleted.", 404, "unknown_survey"),
+                    "409": problem(
                         "This display was answered with another score, or has a comment "
                         "or an answer to a question already (the first one stands).",
                         409,
@@ -315,17 +209,17 @@ def _paths(limits: Limits) -> dict[str, Any]:
                         "comment_already_given",
                         "answer_already_given",
                     ),
-                    "410": _problem(
+                    "410": problem(
                         "The display token expired, or the survey was switched off.",
                         410,
                         "token_expired",
                         "survey_inactive",
                     ),
-                    "413": _too_large(limits.response_body),
-                    "415": _unsupported("application/json or text/plain"),
-                    "422": _invalid("A field is missing or wrong; `errors` names each."),
-                    "429": _rate_limited("from this address"),
-                    "503": _UNAVAILABLE,
+                    "413": too_large(limits.response_body),
+                    "415": unsupported("application/json or text/plain"),
+                    "422": invalid("A field is missing or wrong; `errors` names each."),
+                    "429": rate_limited("from this address"),
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -337,43 +231,43 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "security": [{"apiKey": []}],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("Record")}},
+                    "content": {"application/json": {"schema": ref("Record")}},
                 },
                 "responses": {
-                    "200": _answer(
+                    "200": answer_schema(
                         "A replay of an `external_id` already accepted; nothing counted.",
-                        _ref("RecordAccepted"),
+                        ref("RecordAccepted"),
                         headers=("Location",),
                     ),
-                    "202": _answer(
+                    "202": answer_schema(
                         "Accepted and counted: the invitation is scheduled.",
-                        _ref("RecordAccepted"),
+                        ref("RecordAccepted"),
                         headers=("Location",),
                     ),
-                    "400": _NOT_JSON,
-                    "401": _BAD_KEY,
-                    "402": _problem(
+                    "400": NOT_JSON,
+                    "401": BAD_KEY,
+                    "402": problem(
                         "The account's budget for this month is used up; the record lapsed.",
                         402,
                         "budget_exhausted",
                     ),
-                    "404": _problem(
+                    "404": problem(
                         "The account has no survey with this `survey_id`.",
                         404,
                         "survey_not_found",
                     ),
-                    "409": _problem(
+                    "409": problem(
                         "Refused without counting; a replayed refusal carries the record's `id`.",
                         409,
                         "unsubscribed",
                         "recently_surveyed",
                         "survey_inactive",
                     ),
-                    "413": _too_large(limits.record_body),
-                    "415": _unsupported("application/json"),
-                    "422": _invalid("A field is missing or wrong; `errors` names each."),
+                    "413": too_large(limits.record_body),
+                    "415": unsupported("application/json"),
+                    "422": invalid("A field is missing or wrong; `errors` names each."),
                     "429": key_limited,
-                    "503": _UNAVAILABLE,
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -390,19 +284,19 @@ def _paths(limits: Limits) -> dict[str, Any]:
                 "security": [{"apiKey": []}],
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": _ref("Batch")}},
+                    "content": {"application/json": {"schema": ref("Batch")}},
                 },
                 "responses": {
-                    "200": _answer("One result per record, in order.", _ref("BatchResults")),
-                    "400": _NOT_JSON,
-                    "401": _BAD_KEY,
-                    "413": _too_large(limits.batch_body),
-                    "415": _unsupported("application/json"),
-                    "422": _invalid(
+                    "200": answer_schema("One result per record, in order.", ref("BatchResults")),
+                    "400": NOT_JSON,
+                    "401": BAD_KEY,
+                    "413": too_large(limits.batch_body),
+                    "415": unsupported("application/json"),
+                    "422": invalid(
                         f"Not a list of at most {records.BATCH_MAX:,} records; none was taken."
                     ),
                     "429": key_limited,
-                    "503": _UNAVAILABLE,
+                    "503": UNAVAILABLE,
                 },
             }
         },
@@ -417,439 +311,26 @@ def _paths(limits: Limits) -> dict[str, Any]:
                         "name": "record_id",
                         "in": "path",
                         "required": True,
-                        "schema": {"type": "integer", "minimum": 1, "maximum": records.ID_MAX},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": record_in.ID_MAX},
                     }
                 ],
                 "responses": {
-                    "200": _answer(
-                        "The record's invitation, or its refusal.", _ref("RecordStatus")
+                    "200": answer_schema(
+                        "The record's invitation, or its refusal.", ref("RecordStatus")
                     ),
-                    "401": _BAD_KEY,
-                    "404": _problem(
+                    "401": BAD_KEY,
+                    "404": problem(
                         "The account has no record with this id (or no route has this address).",
                         404,
                         "record_not_found",
                         "not_found",
                     ),
-                    "429": _rate_limited(
+                    "429": rate_limited(
                         "with this API key (lookups count apart from records sent), "
                         "or with invalid keys from this address"
                     ),
-                    "503": _UNAVAILABLE,
+                    "503": UNAVAILABLE,
                 },
             }
         },
-    }
-
-
-# -- bodies ------------------------------------------------------------------
-
-
-def _obj(fields: dict[str, Schema], *required: str, closed: bool = True) -> Schema:
-    schema: Schema = {"type": "object", "properties": fields, "required": list(required)}
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-def _optional(schema: Schema) -> Schema:
-    """A field that may also be null (the server treats null as absent)."""
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def _all_segments() -> list[str]:
-    return list(dict.fromkeys(name for scale in scales.SCALES.values() for name in scale.segments))
-
-
-def _score() -> Schema:
-    lows = [scale.low for scale in scales.SCALES.values()]
-    highs = [scale.high for scale in scales.SCALES.values()]
-    ranges = ", ".join(f"{kind} {scale.low}-{scale.high}" for kind, scale in scales.SCALES.items())
-    return {
-        "type": "integer",
-        "minimum": min(lows),
-        "maximum": max(highs),
-        "description": f"On the survey's scale: {ranges}. Required in a display's first "
-        "submission (without it: 422); a later one may bring a comment or answers alone.",
-    }
-
-
-# Every survey field is always sent but these, which a survey may not have.
-SURVEY_REQUIRED = (
-    "kind", "language", "question", "low_label", "high_label", "follow_up", "color", "position",
-    "thanks",
-)  # fmt: skip
-
-
-def survey_fields() -> dict[str, Schema]:
-    """The widget config's ``survey``."""
-    return {
-        "kind": {"enum": list(scales.KINDS)},
-        "language": {"enum": list(LANGUAGES)},
-        "question": {"type": "string"},
-        "low_label": {"type": "string"},
-        "high_label": {"type": "string"},
-        "follow_up": {
-            "type": "object",
-            "description": "The follow-up question per segment of the survey's kind.",
-            "propertyNames": {"enum": _all_segments()},
-            "additionalProperties": {"type": "string"},
-        },
-        "color": {"type": "string", "pattern": COLOR.pattern},
-        "position": {"enum": list(surveys.POSITIONS)},
-        "questions": {
-            "type": "array",
-            "maxItems": questions.MAX_QUESTIONS,
-            "description": "The follow-up questions, in the page's language; `segments` "
-            "names who is asked (absent: everyone).",
-            "items": _obj(
-                {
-                    "id": {"type": "string", "maxLength": questions.ID_MAX},
-                    "kind": {"enum": list(questions.KINDS)},
-                    "label": {"type": "string"},
-                    "options": {
-                        "type": "array",
-                        "maxItems": questions.MAX_OPTIONS,
-                        "items": _obj(
-                            {"id": {"type": "string"}, "label": {"type": "string"}}, "id", "label"
-                        ),
-                    },
-                    "segments": {"type": "array", "items": {"enum": _all_segments()}},
-                    "max": {"type": "integer", "minimum": 1, "maximum": questions.MAX_PICKS},
-                },
-                "id",
-                "kind",
-                "label",
-            ),
-        },
-        "thanks": {
-            "type": "object",
-            "description": "The thank-you per segment of the survey's kind.",
-            "propertyNames": {"enum": _all_segments()},
-            "additionalProperties": {"type": "string"},
-        },
-    }
-
-
-def rules_fields() -> dict[str, Schema]:
-    """The widget config's ``rules``: when the widget asks."""
-    return {
-        "delay_ms": {"type": "integer", "minimum": 0},
-        "recontact_days": {"type": "integer", "minimum": 0},
-        "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
-        "test": {"const": True, "description": "Present for a test key: asks on every view."},
-        "preview": {
-            "const": True,
-            "description": "Present for a survey editor's preview key: its answers are "
-            "checked and told id 0, and nothing is stored or counted.",
-        },
-    }
-
-
-def submission_fields(limits: Limits) -> dict[str, Schema]:
-    """What ``POST /responses`` takes."""
-    return {
-        "display_token": {
-            "type": "string",
-            "minLength": 1,
-            "description": "The token of the display being answered.",
-        },
-        "score": _optional(_score()),
-        "comment": _optional(
-            {
-                "type": "string",
-                "maxLength": responses.COMMENT_MAX,
-                "description": "Control characters are dropped; the first comment stands.",
-            }
-        ),
-        "page_url": _optional(
-            {
-                "type": "string",
-                "maxLength": limits.url_max,
-                "pattern": _web_url(limits.control_pattern),
-                "description": "Stored as origin and path only: a query string, a fragment "
-                "and a user name are cut.",
-            }
-        ),
-        "locale": _optional({"type": "string", "pattern": limits.locale_pattern}),
-        "answers": _optional(
-            {
-                "type": "object",
-                "maxProperties": questions.MAX_QUESTIONS,
-                "description": "Follow-up answers by question id: a text, an option id, or a "
-                "list of option ids; with the score or later with the same token. The first "
-                "answer to a question stands.",
-                "additionalProperties": {
-                    "anyOf": [
-                        {"type": "string", "maxLength": questions.TEXT_MAX},
-                        {"type": "array", "items": {"type": "string"}},
-                    ]
-                },
-            }
-        ),
-    }
-
-
-def _web_url(control: str) -> str:
-    """An http(s) address with a host of the characters RFC 3986 allows
-    there, and no control character anywhere."""
-    return rf"^https?://[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:[/?#]{_none_of(control)}*)?$"
-
-
-def _none_of(char_class: str) -> str:
-    """``[^...]`` for a pattern that is one character class ``[...]``."""
-    assert char_class.startswith("[") and char_class.endswith("]"), char_class
-    return f"[^{char_class[1:]}"
-
-
-# What the server's str.strip() removes, as a character class's contents.
-_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(sys.maxunicode + 1) if chr(code).isspace())
-
-
-def _plain_text(limit: int) -> Schema:
-    """A text field of a record: no control characters, up to ``limit``."""
-    pattern = f"^{_none_of(records.CONTROL.pattern)}*$"
-    return {"type": "string", "maxLength": limit, "pattern": pattern}
-
-
-def submitted_fields() -> dict[str, Schema]:
-    """What ``POST /responses`` answers."""
-    return {
-        "id": {"type": "integer"},
-        "segment": {"enum": _all_segments()},
-        "reward": {
-            "type": "string",
-            "description": "A coupon code handed to this response (PREVIEW for a preview).",
-        },
-        "review_url": {
-            "type": "string",
-            "format": "uri",
-            "description": "The survey's review link for this segment (counts a follow).",
-        },
-    }
-
-
-def record_fields() -> dict[str, Schema]:
-    """A record, as ``POST /records`` and each item of a batch take it."""
-    optional_text = {
-        name: _optional(_plain_text(limit))
-        for name, limit in (("name", records.NAME_MAX), ("event", records.EVENT_MAX))
-    }
-    return {
-        "survey_id": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": records.ID_MAX,
-            "description": "One of the account's surveys (a string of digits is taken too).",
-        },
-        "email": {"type": "string", "format": "email", "maxLength": records.EMAIL_MAX},
-        "name": optional_text["name"],
-        "language": _optional(
-            {
-                "type": "string",
-                "pattern": f"^(?:{records.LANGUAGE_TAG.pattern})?$",
-                "description": "A language tag; one the surveys do not speak, or none, "
-                "means the survey's own language.",
-            }
-        ),
-        "event": optional_text["event"],
-        "event_at": _optional(
-            {
-                "type": "string",
-                # Empty is none, as null is.
-                "anyOf": [{"format": "date-time"}, {"format": "date"}, {"maxLength": 0}],
-                "pattern": _EVENT_YEARS,
-                "description": "An RFC 3339 date-time or date (also ISO 8601 without a zone, "
-                f"taken as UTC), at most {records.FUTURE_LIMIT.days} days ahead; the "
-                "invitation is due then plus the survey's delay.",
-            }
-        ),
-        "external_id": _optional(
-            {
-                "anyOf": [
-                    _plain_text(records.EXTERNAL_ID_MAX),
-                    # Taken as its decimal digits, which must fit the same length.
-                    {
-                        "type": "integer",
-                        "minimum": 1 - 10 ** (records.EXTERNAL_ID_MAX - 1),
-                        "maximum": 10**records.EXTERNAL_ID_MAX - 1,
-                    },
-                ],
-                "description": "Your id: the same one again replays the first outcome.",
-            }
-        ),
-        "properties": _optional(
-            {
-                "type": "object",
-                "maxProperties": records.PROPERTIES_MAX_KEYS,
-                "propertyNames": {
-                    "minLength": 1,
-                    "maxLength": records.PROPERTY_KEY_MAX,
-                    # Names are stripped: one of spaces alone would be empty.
-                    "pattern": f"[^{_WHITESPACE}]",
-                },
-                "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
-                "description": f"At most {records.PROPERTIES_MAX_BYTES:,} bytes as JSON.",
-            }
-        ),
-    }
-
-
-# Python's calendar has no year 0 and begins in year 1 (MINYEAR), which a time
-# east of UTC early that year would leave: the document starts a year later.
-_EVENT_YEARS = f"^(?!0*[0-{MINYEAR}]-)"
-
-
-def record_status_fields() -> dict[str, Schema]:
-    return {
-        "id": {"type": "integer"},
-        "status": {"enum": [*records.STATUSES, "refused"]},
-        "send_at": _optional(_moment()),
-        "sent_at": _moment(),
-        "code": {"enum": list(records.REFUSALS), "description": "Why it was refused."},
-        "external_id": {"type": "string", "description": "Your id, when the record had one."},
-        "response": _obj(
-            {
-                "score": _score(),
-                "segment": {"enum": _all_segments()},
-                "comment": _optional({"type": "string"}),
-                "answered_at": _moment(),
-            },
-            "score",
-            "segment",
-            "comment",
-            "answered_at",
-        )
-        | {"description": "The answer, once answered; never for an anonymous survey."},
-    }
-
-
-def _moment() -> Schema:
-    return {"type": "string", "format": "date-time", "description": "UTC, to the second."}
-
-
-def _batch_result() -> Schema:
-    refusals = [*records.REFUSALS, "survey_not_found", "survey_inactive"]
-    base: dict[str, Schema] = {
-        "index": {"type": "integer", "minimum": 0},
-        "replay": {"const": True},
-    }
-    return {
-        "oneOf": [
-            _obj(
-                {
-                    **base,
-                    "status": {"const": "scheduled"},
-                    "id": {"type": "integer"},
-                    "send_at": _moment(),
-                },
-                "index",
-                "status",
-                "id",
-                "send_at",
-            ),
-            _obj(
-                {
-                    **base,
-                    "status": {"const": "refused"},
-                    "code": {"enum": refusals},
-                    "id": {"type": "integer", "description": "When the record was kept."},
-                },
-                "index",
-                "status",
-                "code",
-            ),
-            _obj(
-                {
-                    **base,
-                    "status": {"const": "invalid"},
-                    "code": {"const": "validation_error"},
-                    "errors": {"type": "array", "items": _ref("FieldError")},
-                },
-                "index",
-                "status",
-                "code",
-                "errors",
-            ),
-        ]
-    }
-
-
-def _schemas(limits: Limits) -> dict[str, Schema]:
-    return {
-        "Problem": {
-            "type": "object",
-            "description": "RFC 9457 problem details.",
-            "properties": {
-                "type": {"type": "string"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "code": {"type": "string"},
-                "request_id": {"type": "string"},
-                "id": {"type": "integer", "description": "The record a refusal concerns."},
-            },
-            "required": ["type", "title", "status", "detail", "code"],
-        },
-        "FieldError": _obj(
-            {"field": {"type": "string"}, "message": {"type": "string"}}, "field", "message"
-        ),
-        "ValidationProblem": {
-            "allOf": [
-                _ref("Problem"),
-                {
-                    "properties": {"errors": {"type": "array", "items": _ref("FieldError")}},
-                    "required": ["errors"],
-                },
-            ]
-        },
-        "WidgetConfig": {
-            "oneOf": [
-                _obj(
-                    {
-                        "show": {"const": True},
-                        "display_token": {"type": "string"},
-                        "survey": _obj(survey_fields(), *SURVEY_REQUIRED),
-                        "rules": _obj(rules_fields(), "delay_ms", "recontact_days", "sample_rate"),
-                    },
-                    "show",
-                    "display_token",
-                    "survey",
-                    "rules",
-                ),
-                _obj(
-                    {
-                        "show": {"const": False},
-                        "reason": {"enum": ["budget_exhausted", "inactive", "origin_not_allowed"]},
-                    },
-                    "show",
-                    "reason",
-                ),
-            ]
-        },
-        # Open: the server ignores fields it does not know (records refuse them).
-        "Submission": _obj(submission_fields(limits), "display_token", closed=False),
-        "Submitted": _obj(submitted_fields(), "id", "segment"),
-        "Record": _obj(record_fields(), "survey_id", "email"),
-        "RecordAccepted": _obj(
-            {"id": {"type": "integer"}, "status": {"const": "scheduled"}, "send_at": _moment()},
-            "id",
-            "status",
-            "send_at",
-        ),
-        "Batch": _obj(
-            {
-                "records": {
-                    "type": "array",
-                    "maxItems": records.BATCH_MAX,
-                    "description": "Each item is checked on its own: one that is no valid "
-                    "Record gets an `invalid` result, and the others go on.",
-                    # Anything is taken, as the server does; Record says what counts.
-                    "items": {"anyOf": [_ref("Record"), {}]},
-                }
-            },
-            "records",
-        ),
-        "BatchResults": _obj({"results": {"type": "array", "items": _batch_result()}}, "results"),
-        "RecordStatus": _obj(record_status_fields(), "id", "status", "send_at"),
     }

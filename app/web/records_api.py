@@ -29,12 +29,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import api_keys, metrics, records
-from app.api_keys import ApiKey
-from app.context import Context
-from app.records import InvalidRecord, Outcome, RecordIn, Source
+from app.accounts import api_keys
+from app.accounts.api_keys import ApiKey
+from app.invitations import record_in, record_status, records
+from app.invitations.record_in import InvalidRecord, RecordIn
+from app.invitations.records import Outcome, Source
+from app.platform import metrics
 from app.web import http
-from app.web.errors import Problem, route_template
+from app.web.context import Context
+from app.web.errors import route_template
+from app.web.problem import Problem
 
 # A record at its field limits (properties up to 4 KiB) fits in 16 KiB.
 RECORD_BODY_LIMIT = 16 * 1024
@@ -217,9 +221,11 @@ async def create_batch(request: Request, ctx: Context, key: ApiKey) -> Response:
 
 async def show_record(request: Request, ctx: Context, key: ApiKey) -> Response:
     record_id: int = request.path_params["record_id"]
-    if not 0 < record_id <= records.ID_MAX:  # 32-bit in the database: a larger one is no row
+    if not 0 < record_id <= record_in.ID_MAX:  # 32-bit in the database: a larger one is no row
         raise _no_record()
-    found = await run_in_threadpool(records.find_status, ctx.engine, key.account_id, record_id)
+    found = await run_in_threadpool(
+        record_status.find_status, ctx.engine, key.account_id, record_id
+    )
     if found is None:
         raise _no_record()
     body: dict[str, Any] = {
@@ -255,7 +261,7 @@ def _take_one(ctx: Context, key: ApiKey, data: dict[str, Any]) -> Response:
     source = Source("api", key.name)
     records.note_arrival(ctx.engine, key.account_id, source, now)
     try:
-        wanted = records.parse(data, now)
+        wanted = record_in.parse(data, now)
     except InvalidRecord as invalid:
         raise _invalid(invalid) from None
     try:
@@ -345,7 +351,7 @@ def _batch_result(
     ctx: Context, key: ApiKey, index: int, raw: object, source: Source, now: datetime
 ) -> dict[str, Any]:
     try:
-        wanted: RecordIn = records.parse(raw, now)
+        wanted: RecordIn = record_in.parse(raw, now)
     except InvalidRecord as invalid:
         return {
             "index": index,

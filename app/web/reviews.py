@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import budget, rewards
-from app.context import Context
-from app.signing import InvalidToken, SurveyKey
-from app.surveys import Survey
-from app.web.errors import Problem
+from app.answers import rewards
+from app.budget import rule as budget
+from app.platform.signing import InvalidToken, SurveyKey
+from app.surveys.model import Survey
+from app.web.context import Context
+from app.web.problem import Problem
 
 HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 # What browsers send when they fetch a page before anyone asked for it.

@@ -13,23 +13,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from app import (
-    answers,
-    budget,
-    preview,
-    questions,
-    records,
-    responses,
-    scales,
-    survey_texts,
-    urls,
-)
-from app.cache import Missing
-from app.context import Context
-from app.signing import Display, ExpiredToken, InvalidToken
-from app.surveys import Survey
+from app.answers import follow_ups as answers
+from app.answers import responses
+from app.budget import rule as budget
+from app.editor import preview
+from app.invitations import record_in
+from app.platform import text, urls
+from app.platform.signing import Display, ExpiredToken, InvalidToken
+from app.surveys import questions, scales
+from app.surveys import texts as survey_texts
+from app.surveys.cache import Missing
+from app.surveys.model import Survey
 from app.web import http
-from app.web.errors import Problem
+from app.web.context import Context
+from app.web.problem import Problem
 
 # Room for a comment and five follow-up answers in any script.
 BODY_LIMIT = 32 * 1024
@@ -197,7 +194,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     if kind not in scales.KINDS:
         raise _invalid_token()
     scale = scales.scale(str(kind))
-    score = records.whole_number(data.get("score"))
+    score = record_in.whole_number(data.get("score"))
     if score is None:
         raise _invalid([("score", "is required")])
     if not isinstance(score, int) or isinstance(score, bool):
@@ -209,7 +206,7 @@ def _preview_answer(ctx: Context, token: str, data: dict[str, Any]) -> Response:
     comment = data.get("comment")
     if comment is not None and not isinstance(comment, str):
         raise _invalid([("comment", "must be text")])
-    if comment and len(survey_texts.clean_text(comment)) > responses.COMMENT_MAX:
+    if comment and len(text.clean_text(comment)) > responses.COMMENT_MAX:
         raise _invalid([("comment", f"must be at most {responses.COMMENT_MAX} characters")])
     try:
         answer = preview.answer(told, score)
@@ -285,7 +282,7 @@ def _invalid(errors: list[tuple[str, str]]) -> Problem:
 
 def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
     errors: list[tuple[str, str]] = []
-    score = records.whole_number(data.get("score"))
+    score = record_in.whole_number(data.get("score"))
     if score is not None:
         low, high = survey.scale.low, survey.scale.high
         if not isinstance(score, int) or isinstance(score, bool):
@@ -297,7 +294,7 @@ def _validate(survey: Survey, data: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(comment, str):
             errors.append(("comment", "must be text"))
         else:
-            comment = survey_texts.clean_text(comment) or None
+            comment = text.clean_text(comment) or None
             if comment and len(comment) > responses.COMMENT_MAX:
                 errors.append(("comment", f"must be at most {responses.COMMENT_MAX} characters"))
     try:

@@ -44,9 +44,9 @@ import pytest
 from sqlalchemy import text
 
 from app import migrations
-from app.budget import next_period, period_of
-from app.db import create_db_engine
-from app.signing import Signer
+from app.budget.rule import next_period, period_of
+from app.platform.db import create_db_engine
+from app.platform.signing import Signer
 from tests.conftest import SECRET, require, seed, set_budget
 from tests.servers import free_port, running_server, server_pid
 

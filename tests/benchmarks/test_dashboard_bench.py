@@ -36,7 +36,13 @@ import pytest
 from sqlalchemy import Connection, Engine, text
 from starlette.testclient import TestClient
 
-from app import budget, csv_export, db, query_plans, scales, stats, surveys
+from app.budget import rule as budget
+from app.platform import db
+from app.results import export as csv_export
+from app.results import stats, trend
+from app.surveys import model as surveys
+from app.surveys import scales
+from tests import query_plans
 from tests.conftest import Clock, seed
 
 pytestmark = [pytest.mark.benchmark]
@@ -318,7 +324,7 @@ def measure(client: TestClient, engine: Engine, target: Target, now: datetime) -
         functions(
             lambda c: (
                 stats.survey_summary(c, account, survey, CURRENT),
-                stats.daily_trend(c, account, survey, CURRENT, ZONE),
+                trend.daily_trend(c, account, survey, CURRENT, ZONE),
                 stats.comments(c, account, survey, CURRENT, None, 1),
                 stats.list_periods(c, account),
             )

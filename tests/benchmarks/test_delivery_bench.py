@@ -25,14 +25,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import db, delivery, records, surveys, webhooks
+from app import worker
 from app.cli import main as cli
-from app.invitation_mail import invitation_message
-from app.mail import SmtpTransport, parse_smtp_url
-from app.settings import Settings
-from app.signing import Signer
-from app.surveys import Survey
-from app.urls import Urls
+from app.invitations import record_in, records
+from app.invitations.messages import invitation_message
+from app.platform import db, outbox
+from app.platform.mail import SmtpTransport, parse_smtp_url
+from app.platform.settings import Settings
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.surveys import model as surveys
+from app.surveys.model import Survey
+from app.webhooks import endpoints as webhooks
 from tests.conftest import SECRET, seed
 from tests.drip_server import HTTP_OK, running_drip_server
 from tests.smtp_server import SmtpServer
@@ -48,7 +52,7 @@ def _due(engine: Engine, count: int) -> Survey:
     now = datetime.now(UTC)
     source = records.Source("api", "bench")
     for n in range(count):
-        wanted = records.RecordIn(shop.survey_id, f"person{n}@example.com", name=f"Person {n}")
+        wanted = record_in.RecordIn(shop.survey_id, f"person{n}@example.com", name=f"Person {n}")
         assert records.accept(engine, shop.account_id, wanted, source, now, ZONE).accepted
     with db.read(engine) as conn:
         survey = surveys.find(conn, shop.survey_id)
@@ -89,15 +93,15 @@ def test_worker_once_messages_per_second(
     building = time.perf_counter() - started
     transport = SmtpTransport(parse_smtp_url(smtp_server.url()))
     started = time.perf_counter()
-    for first in range(0, INVITATIONS, delivery.BATCH_SIZE):
-        transport.send_batch(messages[first : first + delivery.BATCH_SIZE])
+    for first in range(0, INVITATIONS, outbox.BATCH_SIZE):
+        transport.send_batch(messages[first : first + outbox.BATCH_SIZE])
     sending = time.perf_counter() - started
 
     rest = elapsed - building - sending
     with capsys.disabled():
         print(
             f"\nworker --once on {backend}: {INVITATIONS} invitations in {elapsed:.2f}s"
-            f" = {INVITATIONS / elapsed:.0f} messages/s (batches of {delivery.BATCH_SIZE});"
+            f" = {INVITATIONS / elapsed:.0f} messages/s (batches of {outbox.BATCH_SIZE});"
             f" apart: building {building / INVITATIONS * 1000:.1f} ms/message,"
             f" SMTP {sending / INVITATIONS * 1000:.1f} ms/message,"
             f" the rest (claims, marks, start) {rest / INVITATIONS * 1000:.1f} ms/message"
@@ -153,7 +157,7 @@ def _running_worker_rate(engine: Engine, smtp_server: SmtpServer, drip_url: Any)
         with db.write(engine) as conn:
             for number in range(30):
                 webhooks.emit(conn, hooked.account_id, "inbox.updated", {"id": number}, now)
-    sender = delivery.Sender(
+    sender = outbox.Sender(
         engine=engine,
         transport=SmtpTransport(parse_smtp_url(smtp_server.url())),
         urls=Urls("https://feedback.example", Signer((SECRET,), 3600)),
@@ -162,14 +166,14 @@ def _running_worker_rate(engine: Engine, smtp_server: SmtpServer, drip_url: Any)
     )
     wanted = len(smtp_server.received) + INVITATIONS
     stop = threading.Event()
-    worker = threading.Thread(target=delivery.run, args=(sender, stop))
+    thread = threading.Thread(target=worker.run, args=(sender, stop))
     started = time.perf_counter()
-    worker.start()
+    thread.start()
     try:
         while len(smtp_server.received) < wanted:
             time.sleep(0.01)
         elapsed = time.perf_counter() - started
     finally:
         stop.set()
-        worker.join()
+        thread.join()
     return INVITATIONS / elapsed

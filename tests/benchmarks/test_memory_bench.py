@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app import migrations
-from app.db import create_db_engine
+from app.platform.db import create_db_engine
 from tests.conftest import SECRET, seed
 from tests.servers import free_port, running_server, server_pid
 from tests.test_worker_imports import first_visit

@@ -32,8 +32,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import api_keys, db
-from app.settings import Settings
+from app.accounts import api_keys
+from app.platform import db
+from app.platform.settings import Settings
 from tests.conftest import seed, set_budget
 
 pytestmark = [pytest.mark.benchmark]

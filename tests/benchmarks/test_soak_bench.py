@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
-from app.signing import Signer
+from app.platform import db
+from app.platform.signing import Signer
 from tests.benchmarks.test_api_bench import CONNECTIONS, LOAD_SCRIPT, THREADS, Run, _cpu, _mint
 from tests.conftest import PG_URL, SECRET, require, seed, set_budget
 from tests.servers import free_port, running_server

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, record_intake
-from app.settings import Settings
+from app.invitations import intake as record_intake
+from app.platform import db
+from app.platform.settings import Settings
 from tests.conftest import Seeded, seed, set_budget
 
 pytestmark = [pytest.mark.benchmark]

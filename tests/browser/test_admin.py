@@ -13,9 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, insert
 
-from app import db, scales
-from app.models import response_table, usage_table
-from app.signing import Signer
+from app.platform import db
+from app.platform.models import response_table, usage_table
+from app.platform.signing import Signer
+from app.surveys import scales
 from tests.browser.conftest import run_axe, screenshot, show_form_part
 from tests.conftest import SECRET, seed
 

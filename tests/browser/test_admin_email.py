@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, records
+from app.invitations import record_in, record_status, records
+from app.platform import db
 from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot, show_form_part
 from tests.conftest import seed, set_budget
 
@@ -57,13 +58,13 @@ def test_upload_a_csv_file_and_download_its_refused_rows(
     set_budget(engine, "free", 2)
     # Ben unsubscribed after an earlier invitation, which went back to the budget.
     now = datetime.now(UTC)
-    wanted = records.parse({"survey_id": shop.survey_id, "email": "ben@example.com"}, now)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": "ben@example.com"}, now)
     first = records.accept(engine, shop.account_id, wanted, records.Source("api", "Shop"), now, UTC)
     with db.read(engine) as conn:
         invitation_id = conn.execute(
             text("SELECT id FROM invitation WHERE record_id = :r"), {"r": first.id}
         ).scalar_one()
-    records.unsubscribe(engine, invitation_id, now)
+    record_status.unsubscribe(engine, invitation_id, now)
     file = tmp_path / "customers.csv"
     file.write_text(CSV_FILE, encoding="utf-8")
     base = live_server()

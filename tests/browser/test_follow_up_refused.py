@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text, update
 
-from app import db
-from app.models import survey_table
+from app.platform import db
+from app.platform.models import survey_table
 from tests.browser.conftest import run_axe, screenshot
 from tests.browser.test_invitations import PHONE, _invite, _watch
 from tests.conftest import Seeded, seed

@@ -16,9 +16,11 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import accounts, db, records
-from app.records import Source
-from app.signing import Signer
+from app.accounts import accounts
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
+from app.platform.signing import Signer
 from tests.browser.conftest import run_axe, screenshot, show_form_part
 from tests.conftest import SECRET, seed
 
@@ -53,7 +55,7 @@ def _email_answer(
     **fields: Any,
 ) -> None:
     """An invitation to Ann, answered with a comment on its page."""
-    wanted = records.parse({"survey_id": survey_id, "email": "ann@example.com", **fields}, when)
+    wanted = record_in.parse({"survey_id": survey_id, "email": "ann@example.com", **fields}, when)
     outcome = records.accept(
         engine, account_id, wanted, Source("api", "Shop"), when, ZoneInfo("UTC")
     )

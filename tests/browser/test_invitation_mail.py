@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.invitation_mail import invitation_message
+from app.invitations.messages import invitation_message
 from tests.browser.conftest import run_axe
 from tests.test_mail import BASE, KEY, score_url, survey
 

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, records
-from app.records import Source
-from app.signing import Signer
+from app.invitations import record_in, records
+from app.invitations.records import Source
+from app.platform import db
+from app.platform.signing import Signer
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, Seeded, seed
 
@@ -47,7 +48,7 @@ def _watch(page: Any) -> list[str]:
 def _invite(engine: Engine, shop: Seeded, email: str, **fields: object) -> tuple[int, str]:
     """An accepted record's invitation, on the real clock the live server uses."""
     now = datetime.now(UTC)
-    wanted = records.parse({"survey_id": shop.survey_id, "email": email, **fields}, now)
+    wanted = record_in.parse({"survey_id": shop.survey_id, "email": email, **fields}, now)
     outcome = records.accept(
         engine, shop.account_id, wanted, Source("api", "Shop"), now, ZoneInfo("UTC")
     )

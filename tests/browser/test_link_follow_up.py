@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
+from app.platform import db
 from tests.browser.conftest import run_axe, screenshot
 from tests.browser.test_links import PHONE, _targets_are_large, _watch
 from tests.conftest import seed

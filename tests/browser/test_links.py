@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
+from app.platform import db
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed, set_budget
 

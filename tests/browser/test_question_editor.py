@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app import db, surveys
+from app.platform import db
+from app.surveys import model as surveys
 from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed

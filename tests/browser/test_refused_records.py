@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app import records
+from app.invitations import record_in, records
 from tests.browser.test_admin_email import _checked, _log_in
 from tests.conftest import seed, set_budget
 
@@ -35,7 +35,7 @@ def test_the_refused_tab_shows_and_downloads_the_months_refusals(
     ]
     for email, external_id, source in people:
         now = datetime.now(UTC)
-        wanted = records.parse(
+        wanted = record_in.parse(
             {"survey_id": shop.survey_id, "email": email, "external_id": external_id}, now
         )
         records.accept(engine, shop.account_id, wanted, records.Source(source, "Shop"), now, UTC)

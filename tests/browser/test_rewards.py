@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
+from app.platform import db
 from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _log_in, csp_errors  # noqa: F401  (a fixture)
 from tests.conftest import seed

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import Engine
 
-from app import i18n
+from app.platform import i18n
 from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db
+from app.platform import db
 from tests.browser.conftest import screenshot, show_form_part
 from tests.browser.test_admin import EMAIL, _assert_no_violations, _log_in
 from tests.conftest import seed

@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from app import delivery, webhooks
-from app.mail import OutboxTransport
-from app.signing import Signer
-from app.urls import Urls
+from app import worker
+from app.platform import outbox
+from app.platform.mail import OutboxTransport
+from app.platform.signing import Signer
+from app.platform.urls import Urls
+from app.webhooks import endpoints as webhooks
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import SECRET, seed
 from tests.webhook_receiver import Receiver, verify
@@ -72,8 +74,8 @@ def test_add_an_endpoint_send_a_test_event_and_read_the_log(
     page.get_by_role("button", name="Send test event").click()
     page.get_by_role("status").get_by_text("A test event is on its way").wait_for()
     # The worker's pass (the test server runs without its sender thread).
-    summary = delivery.run_pass(
-        delivery.Sender(
+    summary = worker.run_pass(
+        outbox.Sender(
             engine=engine,
             transport=OutboxTransport(tmp_path / "outbox"),
             urls=Urls(base, Signer((SECRET,), 3600)),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from app import db, urls
+from app.platform import db, urls
 from app.web import assets
 from tests.browser.conftest import run_axe, screenshot
 from tests.conftest import count_responses, seed, set_budget

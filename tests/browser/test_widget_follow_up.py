@@ -15,7 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from app import answers, db
+from app.answers import follow_ups as answers
+from app.platform import db
 from tests.browser.conftest import SCREENSHOTS, run_axe, screenshot
 from tests.browser.test_widget import shop, snippet, strict_csp, watch  # noqa: F401
 from tests.conftest import seed

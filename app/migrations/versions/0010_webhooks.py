@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from app.models import UTCDateTime
+from app.platform.models import UTCDateTime
 
 revision = "0010"
 down_revision = "0009"

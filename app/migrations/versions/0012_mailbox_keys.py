@@ -29,8 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from app.addresses import email_key
-from app.models import UTCDateTime
+from app.platform.addresses import email_key
+from app.platform.models import UTCDateTime
 
 revision = "0012"
 down_revision = "0011"

@@ -16,8 +16,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from app import urls
-from app.settings import Settings
+from app.platform import urls
+from app.platform.settings import Settings
 from app.web.admin import (
     account,
     api_keys,

@@ -8,11 +8,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import accounts, admin_sessions, admin_store, i18n, invitation_mail, urls
-from app.admin_store import Admin
+from app.accounts import accounts, preferences
+from app.accounts import sessions as admin_sessions
+from app.accounts.preferences import Admin
+from app.platform import compose, i18n, urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 PASSWORD_MAX = 1024
 NAME_FIELDS = ("account_name", "sender_name", "admin_name")
@@ -34,7 +36,7 @@ def _page(
     name_errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    settings = admin_store.account_settings(ctx(request).engine, admin.account_id, admin.id)
+    settings = preferences.account_settings(ctx(request).engine, admin.account_id, admin.id)
     if names is None:
         names = {
             "account_name": settings.name,
@@ -63,7 +65,7 @@ def _page(
             "admin_name": accounts.SENDER_NAME_MAX,
         },
         # Messages go out from MAIL_FROM's address; only the name is the account's.
-        sender_address=invitation_mail.from_address(ctx(request).settings.mail_from).addr_spec,
+        sender_address=compose.from_address(ctx(request).settings.mail_from).addr_spec,
     )
 
 
@@ -90,7 +92,7 @@ def change_language(request: Request, admin: Admin, form: Form) -> Response:
     language = form.get("language", "")
     if language not in (*i18n.LANGUAGES, ""):
         raise Problem(400, "invalid_language", "Unsupported language.")
-    admin_store.set_language(ctx(request).engine, admin.id, language or None)
+    preferences.set_language(ctx(request).engine, admin.id, language or None)
     flash(request, "language.saved")
     return redirect(urls.admin("account"))
 
@@ -99,7 +101,7 @@ def change_min_interval(request: Request, admin: Admin, form: Form) -> Response:
     value = form.get("min_interval_days", "").strip()[:20]
     days = int(value) if value.isascii() and value.isdigit() and len(value) <= 6 else -1
     try:
-        admin_store.set_min_interval(ctx(request).engine, admin.account_id, days)
+        preferences.set_min_interval(ctx(request).engine, admin.account_id, days)
     except accounts.AccountError:
         return _page(request, admin, interval_error=True, interval=value, status=422)
     flash(request, "min_interval.saved" if days else "min_interval.off", count=days)
@@ -121,7 +123,7 @@ def change_names(request: Request, admin: Admin, form: Form) -> Response:
     if errors:
         return _page(request, admin, names=names, name_errors=errors, status=422)
     engine = ctx(request).engine
-    admin_store.set_names(engine, admin.account_id, names["account_name"], names["sender_name"])
-    admin_store.set_admin_name(engine, admin.account_id, admin.id, names["admin_name"])
+    preferences.set_names(engine, admin.account_id, names["account_name"], names["sender_name"])
+    preferences.set_admin_name(engine, admin.account_id, admin.id, names["admin_name"])
     flash(request, "names.saved")
     return redirect(urls.admin("account"))

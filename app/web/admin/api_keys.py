@@ -14,11 +14,13 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import api_keys, record_views, urls
-from app.admin_store import Admin
+from app.accounts import api_keys
+from app.accounts.preferences import Admin
+from app.invitations import views as record_views
+from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 NAME_FIELD_MAX = 1000  # what is read of the name field; the key's limit is api_keys.NAME_MAX
 

@@ -2,7 +2,7 @@
 session row behind it, login, logout and "log out everywhere".
 
 The cookie exists only under /admin and carries the secret of a session row
-(app/admin_sessions.py), which every request checks: logout, "log out
+(app/accounts/sessions.py), which every request checks: logout, "log out
 everywhere" and a password change end sessions on the server.
 """
 
@@ -21,9 +21,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from app import admin_sessions, urls
-from app.admin_store import Admin
-from app.settings import Settings
+from app.accounts import sessions as admin_sessions
+from app.accounts.preferences import Admin
+from app.platform import urls
+from app.platform.settings import Settings
 from app.web.admin import csrf
 from app.web.admin.render import ctx, flash, redirect, render
 

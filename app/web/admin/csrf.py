@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.web import http
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 Form = dict[str, str]
 SESSION_KEY = "csrf"

@@ -6,14 +6,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, charts
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.results import charts
+from app.results import dashboard as figures_of
 from app.web.admin.render import ctx, render
 
 
 def dashboard(request: Request, admin: Admin) -> Response:
     context = ctx(request)
-    figures = admin_store.dashboard(context.engine, admin.account_id, context.clock(), context.zone)
+    figures = figures_of.dashboard(context.engine, admin.account_id, context.clock(), context.zone)
     return render(
         request,
         admin,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import deletions, urls
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.platform import urls
+from app.privacy import deletions
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,
@@ -17,7 +18,7 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def _ids(request: Request) -> tuple[int, int]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, survey_form
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.editor import form as survey_form
+from app.editor import store as admin_store
 from app.web.admin.render import ctx, render
 
 # The widget's local storage entries are named this, then the embed key

@@ -11,12 +11,16 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import inbox, record_views, scales, urls
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.inbox import changes
+from app.inbox import items as inbox
+from app.invitations import views as record_views
+from app.platform import urls
+from app.surveys import scales
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 SEGMENTS = tuple(dict.fromkeys(name for kind in scales.KINDS for name in scales.segments(kind)))
 
@@ -101,8 +105,8 @@ def _item_page(
     fields: dict[str, str] | None = None,
 ) -> Response:
     context = ctx(request)
-    subject = inbox.reply_subject(
-        inbox.account_name(context.engine, admin.account_id),
+    subject = changes.reply_subject(
+        changes.account_name(context.engine, admin.account_id),
         item.recipient_language or language(request, admin),
     )
     return render(
@@ -116,7 +120,11 @@ def _item_page(
         # (form, message key, parameters): which form the error belongs to.
         error=error,
         fields={"subject": subject, "reply": "", "note": "", **(fields or {})},
-        limits={"note": inbox.NOTE_MAX, "subject": inbox.SUBJECT_MAX, "reply": inbox.REPLY_MAX},
+        limits={
+            "note": changes.NOTE_MAX,
+            "subject": changes.SUBJECT_MAX,
+            "reply": changes.REPLY_MAX,
+        },
         back=urls.admin("inbox"),
     )
 
@@ -137,7 +145,7 @@ def update_item(request: Request, admin: Admin, form: Form) -> Response:
     context = ctx(request)
     response_id = _response_id(request)
     try:
-        changed = inbox.update_item(
+        changed = changes.update_item(
             context.engine,
             admin.account_id,
             response_id,
@@ -160,7 +168,7 @@ def add_note(request: Request, admin: Admin, form: Form) -> Response:
     response_id = _response_id(request)
     body = form.get("note", "")
     try:
-        added = inbox.add_note(
+        added = changes.add_note(
             context.engine, admin.account_id, admin.id, response_id, body, context.clock()
         )
     except inbox.InboxError as exc:
@@ -183,7 +191,7 @@ def send_reply(request: Request, admin: Admin, form: Form) -> Response:
     response_id = _response_id(request)
     subject, body = form.get("subject", ""), form.get("reply", "")
     try:
-        queued = inbox.queue_reply(
+        queued = changes.queue_reply(
             context.engine,
             admin.account_id,
             admin.id,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import owner_tests, urls
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.answers import owner_tests
+from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, no_such_survey, redirect, render
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, i18n, preview, survey_form
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.editor import form as survey_form
+from app.editor import preview
+from app.editor import store as admin_store
+from app.platform import i18n
 from app.web.admin.render import ctx, language, no_such_survey, render
 
 

@@ -10,8 +10,12 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import admin_store, record_intake, record_views, records, urls
-from app.admin_store import Admin
+from app.accounts import preferences
+from app.accounts.preferences import Admin
+from app.invitations import intake as record_intake
+from app.invitations import record_status
+from app.invitations import views as record_views
+from app.platform import urls
 from app.web import http
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
@@ -23,7 +27,7 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def _survey_param(request: Request, choices: list[record_views.SurveyChoice]) -> int | None:
@@ -129,7 +133,7 @@ def confirm_cancel(request: Request, admin: Admin) -> Response:
 def cancel(request: Request, admin: Admin, form: Form) -> Response:
     found = _record(request, admin)
     context = ctx(request)
-    if records.cancel(context.engine, admin.account_id, found.id, context.clock()):
+    if record_status.cancel(context.engine, admin.account_id, found.id, context.clock()):
         flash(request, "records.cancelled", email=found.email)
     else:
         flash(request, "records.not_cancelled", email=found.email)
@@ -179,7 +183,7 @@ def create_record(request: Request, admin: Admin, form: Form) -> Response:
         when = formatter(request, admin).datetime(outcome.send_at)
         flash(request, "records.manual.scheduled", email=email, when=when)
     elif outcome.code == "recently_surveyed":
-        days = admin_store.account_settings(context.engine, admin.account_id).min_interval_days
+        days = preferences.account_settings(context.engine, admin.account_id).min_interval_days
         flash(request, "records.manual.recently_surveyed", email=email, count=days)
     else:
         flash(request, f"records.manual.{outcome.code}", email=email)

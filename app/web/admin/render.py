@@ -8,12 +8,14 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from app import budget, i18n, inbox
-from app.admin_store import Admin
-from app.context import Context
+from app.accounts.preferences import Admin
+from app.budget import rule as budget
+from app.inbox import items as inbox
+from app.platform import i18n
 from app.web import http
 from app.web.admin import csrf
-from app.web.errors import Problem
+from app.web.context import Context
+from app.web.problem import Problem
 
 
 def ctx(request: Request) -> Context:

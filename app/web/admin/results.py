@@ -8,11 +8,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app import admin_store, charts, csv_export, urls
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.platform import urls
+from app.results import charts, dashboard
+from app.results import export as csv_export
 from app.web import http
 from app.web.admin.render import ctx, current_period, language, no_such_survey, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def results(request: Request, admin: Admin) -> Response:
@@ -20,7 +22,7 @@ def results(request: Request, admin: Admin) -> Response:
     survey_id = int(request.path_params["survey_id"])
     current = current_period(request)
     period = http.period_param(request, current)
-    found = admin_store.results(
+    found = dashboard.results(
         context.engine,
         admin.account_id,
         survey_id,

@@ -14,9 +14,11 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, rewards, urls
-from app.admin_store import Admin
-from app.surveys import Survey
+from app.accounts.preferences import Admin
+from app.answers import rewards
+from app.editor import store as admin_store
+from app.platform import urls
+from app.surveys.model import Survey
 from app.web.admin import auth, csrf
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, no_such_survey, redirect, render

@@ -9,20 +9,19 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import (
-    admin_store,
-    i18n,
-    inbox,
-    questions,
-    rewards,
-    scales,
-    survey_form,
-    survey_texts,
-    surveys,
-    urls,
-)
-from app.admin_store import Admin
-from app.surveys import Survey
+from app.accounts import preferences
+from app.accounts.preferences import Admin
+from app.answers import rewards
+from app.budget import tariff_page
+from app.editor import form as survey_form
+from app.editor import store as admin_store
+from app.inbox import failed
+from app.inbox import items as inbox
+from app.platform import i18n, urls
+from app.surveys import model as surveys
+from app.surveys import questions, scales
+from app.surveys import texts as survey_texts
+from app.surveys.model import Survey
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,
@@ -48,7 +47,7 @@ def survey_list(request: Request, admin: Admin) -> Response:
         rows=rows,
         snippets=snippets,
         period=period,
-        paused_until=admin_store.paused_until(
+        paused_until=tariff_page.paused_until(
             context.engine, admin.account_id, period, context.zone
         ),
     )
@@ -184,7 +183,7 @@ def _form_page(
         pools=admin_store.pools(ctx(request).engine, admin.account_id, survey.id)
         if survey is not None
         else {},
-        failed_alerts=inbox.failed_alerts(
+        failed_alerts=failed.failed_alerts(
             ctx(request).engine, admin.account_id, survey.id, survey.alert_emails
         )
         if survey is not None
@@ -194,7 +193,7 @@ def _form_page(
         limits=survey_form.LIMITS,
         email_delay_max=survey_form.EMAIL_DELAY_MAX,
         email_defaults=survey_form.email_defaults(
-            admin_store.account_settings(ctx(request).engine, admin.account_id).name
+            preferences.account_settings(ctx(request).engine, admin.account_id).name
         ),
         long_question=survey_form.LONG_QUESTION,
         question_slots=survey_form.QUESTION_SLOTS,
@@ -206,7 +205,7 @@ def _form_page(
             "picks": questions.MAX_PICKS,
         },
         embed=_embed(request, survey) if survey is not None else None,
-        paused_until=admin_store.paused_until(
+        paused_until=tariff_page.paused_until(
             ctx(request).engine, admin.account_id, current_period(request), ctx(request).zone
         )
         if survey is not None

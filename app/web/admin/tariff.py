@@ -6,8 +6,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import admin_store, budget, urls
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.budget import tariff_page as tariffs
+from app.budget.tariffs import UnknownTariff
+from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import (
     ctx,
@@ -18,11 +20,11 @@ from app.web.admin.render import (
     redirect,
     render,
 )
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 
 def tariff_page(request: Request, admin: Admin) -> Response:
-    page = admin_store.tariff_page(ctx(request).engine, admin.account_id, current_period(request))
+    page = tariffs.tariff_page(ctx(request).engine, admin.account_id, current_period(request))
     return render(request, admin, "tariff.html", nav="tariff", **vars(page))
 
 
@@ -32,10 +34,10 @@ def confirm_page(request: Request, admin: Admin) -> Response:
     context = ctx(request)
     code = request.query_params.get("code", "")
     try:
-        preview = admin_store.tariff_preview(
+        preview = tariffs.tariff_preview(
             context.engine, admin.account_id, code, current_period(request), context.zone
         )
-    except budget.UnknownTariff:
+    except UnknownTariff:
         raise _unknown() from None
     return render(request, admin, "tariff_confirm.html", nav="tariff", preview=preview)
 
@@ -48,8 +50,8 @@ def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
     code = form.get("code", "")
     engine = ctx(request).engine
     try:
-        change = admin_store.change_tariff(engine, admin.account_id, code, current_period(request))
-    except budget.UnknownTariff:
+        change = tariffs.change_tariff(engine, admin.account_id, code, current_period(request))
+    except UnknownTariff:
         raise _unknown() from None
     forget_widget_configs(request)
     after = change.after
@@ -64,7 +66,7 @@ def change_tariff(request: Request, admin: Admin, form: Form) -> Response:
 
 
 def cancel_downgrade(request: Request, admin: Admin, form: Form) -> Response:
-    admin_store.cancel_pending(ctx(request).engine, admin.account_id)
+    tariffs.cancel_pending(ctx(request).engine, admin.account_id)
     forget_widget_configs(request)
     flash(request, "tariff.cancelled")
     return redirect(urls.admin("tariff"))

@@ -19,12 +19,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive
 
-from app import record_intake, record_views, urls
-from app.admin_store import Admin
-from app.record_csv import refused_rows_csv
+from app.accounts.preferences import Admin
+from app.invitations import intake as record_intake
+from app.invitations import views as record_views
+from app.invitations.record_csv import refused_rows_csv
+from app.platform import urls
 from app.web.admin import auth, csrf
 from app.web.admin.render import ctx, language, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
 
 MAX_UPLOAD_BYTES = record_intake.MAX_UPLOAD_BYTES
 # The multipart envelope and the small fields beside the file.

@@ -11,11 +11,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app import urls, webhooks
-from app.admin_store import Admin
+from app.accounts.preferences import Admin
+from app.platform import urls
 from app.web.admin.csrf import Form
 from app.web.admin.render import ctx, flash, redirect, render
-from app.web.errors import Problem
+from app.web.problem import Problem
+from app.webhooks import endpoints as webhooks
+from app.webhooks import targets
 
 URL_FIELD_MAX = 4096  # what is read of the URL field; the limit is webhooks.URL_MAX
 
@@ -66,7 +68,7 @@ def create_endpoint(request: Request, admin: Admin, form: Form) -> Response:
             context.clock(),
             context.settings.production,
         )
-    except webhooks.TargetRefused as refused:
+    except targets.TargetRefused as refused:
         return _list(
             request,
             admin,
@@ -156,7 +158,7 @@ def save_endpoint(request: Request, admin: Admin, form: Form) -> Response:
             active,
             context.settings.production,
         )
-    except webhooks.TargetRefused as refused:
+    except targets.TargetRefused as refused:
         return _detail(
             request,
             admin,
